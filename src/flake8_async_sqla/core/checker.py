@@ -1,0 +1,60 @@
+"""Runs the enabled rules over one file's semantic model; the one entry point adapters call."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Collection, Iterable
+
+from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.project import DEFAULT_INDEX, ProjectIndex
+from flake8_async_sqla.core.rule import Finding, Rule, all_rules
+
+INTERNAL_ERROR = "ASQ000"
+ISSUES_URL = "https://github.com/flake8-async-sqla/flake8-async-sqla/issues"
+
+# A file that mentions none of these cannot hold a finding, so it costs one regex search.
+RELEVANT_TEXT = re.compile(r"sqlalchemy|sqlmodel|fastapi|starlette|[Ss]ession|[Ee]ngine")
+
+
+def is_relevant(source: str) -> bool:
+    return RELEVANT_TEXT.search(source) is not None
+
+
+def check_tree(
+    tree: ast.Module,
+    path: str,
+    source: str | None = None,
+    codes: Collection[str] | None = None,
+    index: ProjectIndex | None = DEFAULT_INDEX,
+) -> list[Finding]:
+    """Findings of the rules in `codes` (default: all) for one parsed file, sorted by position."""
+    if source is not None and not is_relevant(source):
+        return []
+    rules = [rule() for code, rule in all_rules().items() if codes is None or code in codes]
+    try:
+        model = SemanticModel(tree, path, index=index)
+        if index is not None:
+            index.register(model)
+    except (RecursionError, MemoryError) as error:
+        return [_internal_error("the semantic model", 1, error)]
+    return sorted(_run(rules, model))
+
+
+def _run(rules: Iterable[Rule], model: SemanticModel) -> Iterable[Finding]:
+    for rule in rules:
+        last_line = 1
+        try:
+            for found in rule.check(model):
+                last_line = getattr(found.node, "lineno", last_line)
+                yield Finding(last_line, getattr(found.node, "col_offset", 0), rule.code, rule.format(found.fields))
+        except Exception as error:  # noqa: BLE001 - one rule's bug must not end the run
+            yield _internal_error(rule.code, last_line, error)
+
+
+def _internal_error(where: str, line: int, error: BaseException) -> Finding:
+    message = (
+        f"{INTERNAL_ERROR} internal error in {where}: {type(error).__name__}: {error}; "
+        f"please report it at {ISSUES_URL}"
+    )
+    return Finding(line, 0, INTERNAL_ERROR, message)

@@ -1,0 +1,108 @@
+"""Rule declaration: one class per rule carries its code, name, phase, message and docs."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Iterator
+
+if TYPE_CHECKING:
+    from flake8_async_sqla.core.model import SemanticModel
+
+ADVISORY = "advisory"
+
+PHASE_TITLES = {
+    1: "central engine/session factory and lifespan",
+    2: "read paths on the session dependency",
+    3: "write paths in explicit transactions",
+    4: "remove legacy globals and helpers",
+    5: "strict lint gate",
+    ADVISORY: "advisory (implicit I/O backlog)",
+}
+
+# The docstring's sections; the docs page adds "Example" (the first `invalid` snippet) after
+# "Why is this bad?" and the first `valid` snippet under "Use instead".
+DOC_SECTIONS = ("What it does", "Why is this bad?", "Use instead", "Fix safety", "References")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    line: int
+    col: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a rule yields: the node to point at and the values for its message template."""
+
+    node: ast.AST
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+def report(node: ast.AST, **fields: str) -> Report:
+    return Report(node, tuple(fields.items()))
+
+
+class Rule:
+    """Base of every rule. Subclasses declare the class attributes and implement ``check``."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    phase: ClassVar[int | str]
+    message: ClassVar[str]
+    fix_safety: ClassVar[str | None] = None
+    # Code snippets: `invalid` ones must give this rule's finding, `valid` ones none.
+    # The first of each is the docs' "Example" and "Use instead".
+    invalid: ClassVar[tuple[str, ...]] = ()
+    valid: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        raise NotImplementedError
+
+    @classmethod
+    def is_advisory(cls) -> bool:
+        return cls.phase == ADVISORY
+
+    @classmethod
+    def format(cls, fields: tuple[tuple[str, str], ...]) -> str:
+        return f"{cls.code} {cls.message.format(**dict(fields))}"
+
+    @classmethod
+    def doc_sections(cls) -> dict[str, str]:
+        """The docstring split on its `## Heading` lines, keyed by heading."""
+        sections: dict[str, str] = {}
+        current = None
+        for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
+            heading = re.fullmatch(r"## (.+)", line.strip())
+            if heading:
+                current = heading.group(1)
+                sections[current] = ""
+            elif current is not None:
+                sections[current] += line + "\n"
+        return {key: value.strip() for key, value in sections.items()}
+
+
+REGISTRY: dict[str, type[Rule]] = {}
+
+
+def register(rule: type[Rule]) -> type[Rule]:
+    if rule.code in REGISTRY:
+        raise ValueError(f"duplicate rule code {rule.code}")
+    REGISTRY[rule.code] = rule
+    return rule
+
+
+def all_rules() -> dict[str, type[Rule]]:
+    """Every declared rule, by code, in code order (imports the rule modules once)."""
+    if not REGISTRY:
+        from flake8_async_sqla import rules
+
+        for module in pkgutil.walk_packages(rules.__path__, rules.__name__ + "."):
+            importlib.import_module(module.name)
+    return dict(sorted(REGISTRY.items()))

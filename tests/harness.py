@@ -1,0 +1,60 @@
+"""Shared by the tests: expected-finding markers and runs of the real flake8 and CLI."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.project import ProjectIndex
+
+MARKER = re.compile(r"#\s*error:\s*((?:ASQ\d{3}[,\s]*)+)")
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+
+Expectation = set[tuple[str, int, str]]  # (path, line, code)
+
+
+def fixture_files(fixture: Path) -> list[Path]:
+    return sorted(fixture.rglob("*.py")) if fixture.is_dir() else [fixture]
+
+
+def expected(files: list[Path]) -> Expectation:
+    found: Expectation = set()
+    for path in files:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            match = MARKER.search(line)
+            if match:
+                found.update((str(path), number, code) for code in re.findall(r"ASQ\d{3}", match.group(1)))
+    return found
+
+
+def core_findings(files: list[Path]) -> Expectation:
+    index = ProjectIndex()
+    found: Expectation = set()
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        for finding in check_tree(ast.parse(source), str(path), source, index=index):
+            found.add((str(path), finding.line, finding.code))
+    return found
+
+
+def run_flake8(paths: list[Path], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flake8", "--isolated", "--select", "ASQ", *extra, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def parse_flake8(output: str) -> Expectation:
+    found: Expectation = set()
+    for line in output.splitlines():
+        match = re.match(r"(.+?):(\d+):\d+: (ASQ\d{3}) ", line)
+        if match:
+            found.add((str(Path(match.group(1)).resolve()), int(match.group(2)), match.group(3)))
+    return found
