@@ -1,0 +1,83 @@
+"""Properties that hold for any program: determinism, findings move with the code, renames change nothing."""
+
+from __future__ import annotations
+
+import ast
+import keyword
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.project import ProjectIndex
+from flake8_async_sqla.core.rule import all_rules
+
+from harness import FIXTURES
+
+PROGRAMS = [snippet for rule in all_rules().values() for snippet in rule.invalid + rule.valid] + [
+    path.read_text(encoding="utf-8") for path in sorted(FIXTURES.glob("*.py"))
+]
+
+
+def positions(source: str) -> list[tuple[int, int, str]]:
+    findings = check_tree(ast.parse(source), "/virtual/program.py", source, index=ProjectIndex())
+    return [(f.line, f.col, f.code) for f in findings]
+
+
+def local_names(tree: ast.Module) -> list[str]:
+    """Parameters and names assigned inside functions: renaming them consistently keeps the meaning."""
+    found: set[str] = set()
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.update(a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg))
+            found.update(
+                n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+            )
+    return sorted(found - {"self", "cls"})
+
+
+class Rename(ast.NodeTransformer):
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
+
+    def visit_Name(self, node: ast.Name) -> ast.Name:
+        if node.id == self.old:
+            node.id = self.new
+        return node
+
+    def visit_arg(self, node: ast.arg) -> ast.arg:
+        self.generic_visit(node)
+        if node.arg == self.old:
+            node.arg = self.new
+        return node
+
+
+identifiers = st.from_regex(r"[a-z][a-z0-9_]{2,12}", fullmatch=True).filter(lambda s: not keyword.iskeyword(s))
+
+
+@settings(max_examples=60, deadline=None)
+@given(program=st.sampled_from(PROGRAMS), padding=st.lists(st.sampled_from(["", "# a comment", "   "]), max_size=8))
+def test_findings_move_with_inserted_lines(program: str, padding: list[str]) -> None:
+    before = positions(program)
+    shifted = "".join(line + "\n" for line in padding) + program
+    assert positions(shifted) == [(line + len(padding), col, code) for line, col, code in before]
+
+
+@settings(max_examples=80, deadline=None)
+@given(program=st.sampled_from(PROGRAMS), data=st.data(), new_name=identifiers)
+def test_consistent_rename_of_a_local_keeps_the_reported_lines(program: str, data, new_name: str) -> None:
+    tree = ast.parse(program)
+    candidates = local_names(tree)
+    if not candidates or new_name in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | set(candidates):
+        return
+    old = data.draw(st.sampled_from(candidates))
+    normal = ast.unparse(tree)
+    renamed = ast.unparse(Rename(old, new_name).visit(ast.parse(normal)))
+    keep = [(line, code) for line, _, code in positions(normal)]
+    assert [(line, code) for line, _, code in positions(renamed)] == keep
+
+
+@settings(max_examples=30, deadline=None)
+@given(program=st.sampled_from(PROGRAMS))
+def test_runs_are_deterministic(program: str) -> None:
+    assert positions(program) == positions(program)
