@@ -1,0 +1,49 @@
+"""The standalone command, run as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import FIXTURES, expected
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flake8_async_sqla", *args], capture_output=True, text=True, check=False)
+
+
+def test_check_reports_the_fixture_findings_and_exits_1() -> None:
+    fixture = FIXTURES / "ASQ101.py"
+    result = run_cli("check", str(fixture))
+    assert result.returncode == 1, result.stderr
+    reported = {(line.split(":")[1], line.split()[1]) for line in result.stdout.splitlines()}
+    assert reported == {(str(line), code) for _, line, code in expected([fixture])}
+
+
+def test_check_on_clean_code_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "clean.py").write_text("from sqlalchemy import select\n\nstmt = select(1)\n")
+    result = run_cli("check", str(tmp_path))
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_unparsable_file_is_reported_and_the_rest_still_checked(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def broken(:\n")
+    (tmp_path / "fine.py").write_text((FIXTURES / "ASQ101.py").read_text())
+    result = run_cli("check", str(tmp_path))
+    assert result.returncode == 2
+    assert "broken.py" in result.stderr and "Traceback" not in result.stderr
+    assert "ASQ101" in result.stdout
+
+
+def test_rule_prints_the_documentation() -> None:
+    result = run_cli("rule", "ASQ101")
+    assert result.returncode == 0
+    assert result.stdout.startswith("# ASQ101 engine-created-per-request")
+    assert "## Why is this bad?" in result.stdout
+
+
+def test_rule_all_lists_every_rule_and_unknown_codes_fail() -> None:
+    listing = run_cli("rule", "--all")
+    assert listing.returncode == 0 and "ASQ501" in listing.stdout
+    assert run_cli("rule", "ASQ999").returncode == 2
