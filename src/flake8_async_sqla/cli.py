@@ -1,78 +1,134 @@
-"""The standalone command line: `flake8-async-sqla check [PATHS]` and `flake8-async-sqla rule CODE`."""
+"""The standalone command: `check`, `rule` and `plan`, shaped the way ruff users expect."""
 
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
-from collections.abc import Iterator
+from pathlib import Path
 
-from flake8_async_sqla import __version__
-from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla import __version__, baseline
+from flake8_async_sqla.config import ConfigError, Settings, apply, load_settings
 from flake8_async_sqla.core.rule import all_rules
+from flake8_async_sqla.discovery import Discovery
 from flake8_async_sqla.docs import phase_label, render_rule
+from flake8_async_sqla.runner import RunOutcome, run
 
-SKIPPED_FOLDERS = {".git", ".hg", ".venv", "venv", "__pycache__", "node_modules", "build", "dist", ".tox", ".nox"}
-
-
-def python_files(paths: list[str]) -> Iterator[str]:
-    for path in paths:
-        if os.path.isfile(path):
-            yield path
-            continue
-        for folder, subfolders, files in os.walk(path):
-            subfolders[:] = sorted(
-                d for d in subfolders if d not in SKIPPED_FOLDERS and not os.path.isfile(os.path.join(folder, d, "pyvenv.cfg"))
-            )
-            yield from (os.path.join(folder, f) for f in sorted(files) if f.endswith(".py"))
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
-def check(paths: list[str]) -> int:
-    status = 0
-    for path in python_files(paths):
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-            tree = ast.parse(data, filename=path)
-            source = data.decode("utf-8", errors="replace")
-        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as error:
-            print(f"{path}:1:1: E902 {type(error).__name__}: {error}", file=sys.stderr)
-            status = 2
-            continue
-        for finding in check_tree(tree, path, source):
-            print(f"{path}:{finding.line}:{finding.col + 1}: {finding.message}")
-            status = max(status, 1)
-    return status
+def codes(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def show_rule(code: str | None, show_all: bool) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from flake8_async_sqla.report import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="flake8-async-sqla",
+        description="Lint FastAPI + SQLAlchemy code against the SQLAlchemy 2.x asyncio model.",
+    )
+    parser.add_argument("--version", action="version", version=f"flake8-async-sqla {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="lint files and folders (default: .)")
+    check.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
+    check.add_argument("--config", type=Path, help="pyproject.toml to read (default: the nearest one)")
+    check.add_argument("--select", type=codes, help="rule codes or prefixes to enable (replaces the config)")
+    check.add_argument("--extend-select", type=codes, default=[], help="codes or prefixes to enable as well")
+    check.add_argument("--ignore", type=codes, default=[], help="codes or prefixes to disable")
+    check.add_argument("--phase", type=int, choices=range(1, 6), help="only rules of phases <= N fail the run")
+    check.add_argument("--output-format", choices=sorted(FORMATS), default="text")
+    check.add_argument("--output-file", type=Path, help="write the report here instead of standard output")
+    check.add_argument("--show-source", action="store_true", help="show a code frame under each finding")
+    check.add_argument("--statistics", action="store_true", help="print the number of findings per code")
+    check.add_argument("--quiet", "-q", action="store_true", help="show only the findings that fail the run")
+    check.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
+    check.add_argument("--no-cache", action="store_true", help="analyse every file again")
+    check.add_argument("--cache-dir", type=Path, help="cache folder (default: .asq_cache in the project root)")
+    check.add_argument("--baseline", type=Path, help="report and fail only on findings not in this baseline")
+    check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record the current findings and exit 0")
+    check.add_argument("--prune-baseline", action="store_true", help="with --baseline: drop entries fixed since")
+
+    rule = commands.add_parser("rule", help="show a rule's documentation")
+    rule.add_argument("code", nargs="?")
+    rule.add_argument("--all", action="store_true", help="list every rule")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    start = args.paths[0] if args.paths else Path(".")
+    settings = load_settings(args.config, start)
+    if args.select is not None:
+        apply(settings, "select", args.select, "--select")
+    apply(settings, "extend_select", settings.extend_select + args.extend_select, "--extend-select")
+    apply(settings, "extend_ignore", settings.extend_ignore + args.ignore, "--ignore")
+    if args.phase is not None:
+        apply(settings, "phase", args.phase, "--phase")
+    return settings
+
+
+def command_check(args: argparse.Namespace) -> int:
+    from flake8_async_sqla.report import FORMATS, text
+
+    settings = settings_from(args)
+    files = list(Discovery(settings).files(args.paths))
+    cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
+    outcome = run(settings, files, max(1, args.jobs), cache_folder)
+
+    if args.write_baseline:
+        baseline.write(args.write_baseline, baseline.entries_of(outcome.results))
+        print(f"wrote {len(outcome.results)} findings to {args.write_baseline}", file=sys.stderr)
+        return EXIT_ERROR if outcome.errors else EXIT_CLEAN
+    if args.baseline:
+        recorded = baseline.load(args.baseline)
+        new, stale = baseline.compare(outcome.results, recorded)
+        outcome = RunOutcome(new, outcome.errors, outcome.files)
+        for entry in stale:
+            print(f"stale baseline entry: {entry.path} {entry.code} {entry.message}", file=sys.stderr)
+        if args.prune_baseline and stale:
+            baseline.write(args.baseline, baseline.without(recorded, stale))
+            print(f"pruned {len(stale)} stale entries from {args.baseline}", file=sys.stderr)
+    if args.quiet:
+        outcome = RunOutcome([r for r in outcome.results if r.fails], outcome.errors, outcome.files)
+
+    report = FORMATS[args.output_format](outcome, args.show_source)
+    if args.statistics:
+        report += text.statistics(outcome)
+    if args.output_file:
+        args.output_file.write_text(report, encoding="utf-8")
+    else:
+        sys.stdout.write(report)
+    for path, problem in outcome.errors:
+        print(f"{path}: error: {problem}", file=sys.stderr)
+    if outcome.errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if any(r.fails for r in outcome.results) else EXIT_CLEAN
+
+
+def command_rule(args: argparse.Namespace) -> int:
     rules = all_rules()
-    if show_all:
+    if args.all:
         for rule in rules.values():
             print(f"{rule.code}  {rule.name:<36} phase {phase_label(rule):<9} {rule.message}")
-        return 0
-    rule = rules.get((code or "").upper())
+        return EXIT_CLEAN
+    rule = rules.get((args.code or "").upper())
     if rule is None:
-        print(f"unknown rule code: {code}", file=sys.stderr)
-        return 2
-    print(render_rule(rule).split("\n", 1)[1])
-    return 0
+        print(f"flake8-async-sqla: unknown rule code {args.code!r} (see `rule --all`)", file=sys.stderr)
+        return EXIT_ERROR
+    print(render_rule(rule).split("\n", 1)[1], end="")
+    return EXIT_CLEAN
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flake8-async-sqla", description=__doc__)
-    parser.add_argument("--version", action="version", version=__version__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    check_parser = commands.add_parser("check", help="lint files and folders")
-    check_parser.add_argument("paths", nargs="*", default=["."])
-    rule_parser = commands.add_parser("rule", help="show a rule's documentation")
-    rule_parser.add_argument("code", nargs="?")
-    rule_parser.add_argument("--all", action="store_true", help="list every rule")
-    args = parser.parse_args(argv)
-    if args.command == "check":
-        return check(args.paths)
-    return show_rule(args.code, args.all)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return command_check(args)
+        return command_rule(args)
+    except (ConfigError, baseline.BaselineError) as error:
+        print(f"flake8-async-sqla: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

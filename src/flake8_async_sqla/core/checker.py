@@ -6,12 +6,13 @@ import ast
 import re
 from collections.abc import Collection, Iterable
 
+from flake8_async_sqla import PROJECT_URL
 from flake8_async_sqla.core.model import SemanticModel
 from flake8_async_sqla.core.project import DEFAULT_INDEX, ProjectIndex
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
 
 INTERNAL_ERROR = "ASQ000"
-ISSUES_URL = "https://github.com/flake8-async-sqla/flake8-async-sqla/issues"
+ISSUES_URL = f"{PROJECT_URL}/issues"
 
 # A file that mentions none of these cannot hold a finding, so it costs one regex search.
 RELEVANT_TEXT = re.compile(r"sqlalchemy|sqlmodel|fastapi|starlette|[Ss]ession|[Ee]ngine")
@@ -46,10 +47,29 @@ def _run(rules: Iterable[Rule], model: SemanticModel) -> Iterable[Finding]:
         last_line = 1
         try:
             for found in rule.check(model):
-                last_line = getattr(found.node, "lineno", last_line)
-                yield Finding(last_line, getattr(found.node, "col_offset", 0), rule.code, rule.format(found.fields))
+                node = found.node
+                last_line = getattr(node, "lineno", last_line)
+                col = getattr(node, "col_offset", 0)
+                yield Finding(
+                    last_line,
+                    col,
+                    rule.code,
+                    rule.format(found.fields),
+                    getattr(node, "end_lineno", None) or last_line,
+                    getattr(node, "end_col_offset", None) or col,
+                    _context(model, node),
+                )
         except Exception as error:  # noqa: BLE001 - one rule's bug must not end the run
             yield _internal_error(rule.code, last_line, error)
+
+
+def _context(model: SemanticModel, node: ast.AST) -> str:
+    """The enclosing function or class, so a baseline entry survives edits elsewhere in the file."""
+    for ancestor in (node, *model.ancestors(node)):
+        scope = model.scope_of.get(ancestor)
+        if scope is not None and scope.node is ancestor and scope.kind in ("function", "class"):
+            return scope.qualname[len(model.module) + 1 :]
+    return ""
 
 
 def _internal_error(where: str, line: int, error: BaseException) -> Finding:

@@ -49,6 +49,8 @@ class ProjectIndex:
     def __init__(self) -> None:
         self._models: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
         self._module_paths: dict[tuple[str, str], str | None] = {}
+        # Files whose facts were read since the last reset: a cached result depends on them too.
+        self.consulted: set[str] = set()
 
     def register(self, model: SemanticModel) -> None:
         """Make the model of a file being checked the one other modules see for that path."""
@@ -64,6 +66,7 @@ class ProjectIndex:
             if path is None:
                 continue
             rest = parts[split:]
+            self.consulted.add(path)
             model = self.model_for(path)
             if model is None or len(rest) != 1:
                 return None

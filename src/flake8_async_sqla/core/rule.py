@@ -32,9 +32,12 @@ DOC_SECTIONS = ("What it does", "Why is this bad?", "Use instead", "Fix safety",
 @dataclass(frozen=True, order=True)
 class Finding:
     line: int
-    col: int
+    col: int  # 0-based, as ast and flake8 count
     code: str
     message: str
+    end_line: int = 0
+    end_col: int = 0
+    context: str = ""  # qualified name of the enclosing function or class ("" at module level)
 
 
 @dataclass(frozen=True)

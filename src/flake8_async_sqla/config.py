@@ -1,0 +1,147 @@
+"""Settings of the standalone command: `[tool.flake8-async-sqla]` in pyproject.toml, then CLI overrides."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import pathspec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+from flake8_async_sqla.core.rule import ADVISORY, all_rules
+
+SECTION = "flake8-async-sqla"
+CODE_PREFIX = re.compile(r"ASQ\d{0,3}")
+DEFAULT_EXCLUDE = (
+    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".mypy_cache", ".nox", ".pants.d",
+    ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", "__pypackages__", "_build", "buck-out",
+    "build", "dist", "node_modules", "site-packages", "venv", ".asq_cache",
+)
+
+
+class ConfigError(Exception):
+    """A configuration the tool cannot honour; reported with exit status 2."""
+
+
+@dataclass
+class Settings:
+    select: list[str] = field(default_factory=lambda: ["ASQ"])
+    extend_select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+    extend_ignore: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    exclude: list[str] = field(default_factory=lambda: list(DEFAULT_EXCLUDE))
+    extend_exclude: list[str] = field(default_factory=list)
+    respect_gitignore: bool = True
+    phase: int | None = None
+    cache_dir: str = ".asq_cache"
+    root: Path = field(default_factory=Path.cwd)
+
+    # ------------------------------------------------------------ selection
+    def selected_codes(self) -> set[str]:
+        return {code for code in all_rules() if self.is_selected(code)}
+
+    def is_selected(self, code: str) -> bool:
+        """ruff's rule: the most specific matching prefix wins; on a tie, ignore wins."""
+        selected = _longest_prefix(code, self.select + self.extend_select)
+        ignored = _longest_prefix(code, self.ignore + self.extend_ignore)
+        return selected >= 0 and selected > ignored
+
+    def ignored_for_file(self, path: Path) -> list[str]:
+        """Codes that per-file-ignores switch off for `path` (patterns relative to the project root)."""
+        relative = relative_path(path, self.root)
+        return [code for spec, codes in self._per_file_specs for code in codes if spec.match_file(relative)]
+
+    @functools.cached_property
+    def _per_file_specs(self) -> list[tuple[pathspec.GitIgnoreSpec, list[str]]]:
+        return [(pathspec.GitIgnoreSpec.from_lines([p]), codes) for p, codes in self.per_file_ignores.items()]
+
+    def fails(self, code: str) -> bool:
+        """Whether a finding of `code` fails the run: advisory and later-phase findings are warnings."""
+        rule = all_rules().get(code)
+        if rule is None:
+            return True  # ASQ000: an internal error always needs attention
+        if rule.phase == ADVISORY:
+            return False
+        return self.phase is None or int(rule.phase) <= self.phase
+
+    def fingerprint(self) -> str:
+        """What the cache key must change with."""
+        return repr(
+            (sorted(self.selected_codes()), sorted(self.per_file_ignores.items()), self.phase)
+        )
+
+
+def _longest_prefix(code: str, prefixes: list[str]) -> int:
+    return max((len(p) for p in prefixes if code.startswith(p)), default=-1)
+
+
+def relative_path(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def find_pyproject(start: Path) -> Path | None:
+    folder = start.resolve()
+    if folder.is_file():
+        folder = folder.parent
+    for candidate in (folder, *folder.parents):
+        path = candidate / "pyproject.toml"
+        if path.is_file():
+            return path
+    return None
+
+
+def validate_codes(codes: list[str], where: str) -> list[str]:
+    known = all_rules()
+    for code in codes:
+        if not CODE_PREFIX.fullmatch(code) or not any(k.startswith(code) for k in known):
+            raise ConfigError(f"{where}: unknown rule code or prefix {code!r} (see `flake8-async-sqla rule --all`)")
+    return codes
+
+
+def load_settings(config: Path | None, start: Path) -> Settings:
+    """Settings from the given pyproject.toml, else the nearest one above `start`."""
+    path = config or find_pyproject(start)
+    settings = Settings(root=path.parent if path else Path.cwd())
+    if path is None:
+        return settings
+    try:
+        with open(path, "rb") as handle:
+            table = tomllib.load(handle).get("tool", {}).get(SECTION, {})
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read configuration: {error}") from error
+    known = {f.name.replace("_", "-") for f in fields(Settings)} - {"root"}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key {key!r} in [tool.{SECTION}]; known keys: {', '.join(sorted(known))}")
+        apply(settings, key.replace("-", "_"), value, f"{path} [tool.{SECTION}] {key}")
+    return settings
+
+
+def apply(settings: Settings, name: str, value: object, where: str) -> None:
+    """Set one option, checking its type and, for rule codes, that the codes exist."""
+    expected = type(getattr(settings, name))
+    if name == "phase":
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
+            raise ConfigError(f"{where}: phase must be a whole number from 1 to 5, not {value!r}")
+    elif name == "per_file_ignores":
+        if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+            raise ConfigError(f"{where}: expected a table of pattern = [codes]")
+        for pattern, codes in value.items():
+            validate_codes(codes, f"{where} {pattern!r}")
+    elif not isinstance(value, expected):
+        raise ConfigError(f"{where}: expected {expected.__name__}, not {type(value).__name__}")
+    elif name in ("select", "extend_select", "ignore", "extend_ignore"):
+        validate_codes(value, where)  # type: ignore[arg-type]
+    setattr(settings, name, value)

@@ -1,0 +1,88 @@
+"""SARIF 2.1.0, with every rule's metadata and a help URI to its docs page."""
+
+from __future__ import annotations
+
+import json
+
+from flake8_async_sqla import PROJECT_URL, __version__
+from flake8_async_sqla.core.rule import all_rules
+from flake8_async_sqla.runner import RunOutcome
+
+SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+
+
+def rule_descriptors() -> list[dict[str, object]]:
+    descriptors = []
+    for code, rule in all_rules().items():
+        sections = rule.doc_sections()
+        descriptors.append(
+            {
+                "id": code,
+                "name": rule.name,
+                "shortDescription": {"text": rule.message.split(":")[0]},
+                "fullDescription": {"text": sections.get("What it does", rule.name)},
+                "help": {"text": sections.get("Use instead", rule.message)},
+                "helpUri": f"{PROJECT_URL}/blob/main/docs/rules/{code}.md",
+                "defaultConfiguration": {"level": "note" if rule.is_advisory() else "error"},
+                "properties": {"phase": str(rule.phase), "tags": ["sqlalchemy", "fastapi", "asyncio"]},
+            }
+        )
+    return descriptors
+
+
+def render(outcome: RunOutcome, show_source: bool) -> str:
+    del show_source
+    descriptors = rule_descriptors()
+    index = {d["id"]: i for i, d in enumerate(descriptors)}
+    results = []
+    for result in outcome.results:
+        finding = result.finding
+        entry: dict[str, object] = {
+            "ruleId": finding.code,
+            "level": "error" if result.fails else "warning",
+            "message": {"text": finding.message.partition(" ")[2]},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": result.path.replace("\\", "/")},
+                        "region": {
+                            "startLine": finding.line,
+                            "startColumn": finding.col + 1,
+                            "endLine": max(finding.end_line, finding.line),
+                            "endColumn": finding.end_col + 1,
+                        },
+                    }
+                }
+            ],
+            "partialFingerprints": {"asqFingerprint/v1": result.fingerprint},
+        }
+        if finding.code in index:
+            entry["ruleIndex"] = index[finding.code]
+        results.append(entry)
+    notifications = [
+        {"level": "error", "message": {"text": f"{path}: {problem}"}, "locations": [
+            {"physicalLocation": {"artifactLocation": {"uri": path.replace("\\", "/")}}}
+        ]}
+        for path, problem in outcome.errors
+    ]
+    log = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "flake8-async-sqla",
+                        "version": __version__,
+                        "informationUri": PROJECT_URL,
+                        "rules": descriptors,
+                    }
+                },
+                "invocations": [
+                    {"executionSuccessful": not outcome.errors, "toolExecutionNotifications": notifications}
+                ],
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2) + "\n"

@@ -1,0 +1,31 @@
+"""JSON output: a list of finding objects, schema documented in docs/output-formats.md."""
+
+from __future__ import annotations
+
+import json
+
+from flake8_async_sqla.core.rule import all_rules
+from flake8_async_sqla.runner import Result, RunOutcome
+
+
+def as_dict(result: Result) -> dict[str, object]:
+    finding = result.finding
+    rule = all_rules().get(finding.code)
+    return {
+        "code": finding.code,
+        "name": rule.name if rule else "internal-error",
+        "phase": rule.phase if rule else None,
+        "severity": "error" if result.fails else "warning",
+        "path": result.path,
+        "line": finding.line,
+        "column": finding.col + 1,
+        "end_line": finding.end_line,
+        "end_column": finding.end_col + 1,
+        "message": finding.message.partition(" ")[2],
+        "fingerprint": result.fingerprint,
+    }
+
+
+def render(outcome: RunOutcome, show_source: bool) -> str:
+    del show_source  # a structured format carries positions, not frames
+    return json.dumps([as_dict(result) for result in outcome.results], indent=2) + "\n"

