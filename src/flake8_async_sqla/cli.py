@@ -50,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record the current findings and exit 0")
     check.add_argument("--prune-baseline", action="store_true", help="with --baseline: drop entries fixed since")
 
+    check.add_argument("--plan", action="store_true", help="write the modernization plan instead (as `plan`)")
+
+    plan = commands.add_parser("plan", help="write the modernization plan (Markdown or JSON)")
+    plan.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
+    plan.add_argument("--config", type=Path, help="pyproject.toml to read (default: the nearest one)")
+    plan.add_argument("--format", choices=("md", "json", "csv"), default="md", help="csv only with --backlog")
+    plan.add_argument("--backlog", action="store_true", help="export only the advisory implicit-I/O backlog")
+    plan.add_argument("--output-file", type=Path, help="write the plan here instead of standard output")
+
     rule = commands.add_parser("rule", help="show a rule's documentation")
     rule.add_argument("code", nargs="?")
     rule.add_argument("--all", action="store_true", help="list every rule")
@@ -68,9 +77,32 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def command_plan(args: argparse.Namespace) -> int:
+    from flake8_async_sqla.plan import render
+    from flake8_async_sqla.plan.builder import build_plan
+
+    settings = load_settings(args.config, args.paths[0] if args.paths else Path("."))
+    plan = build_plan(settings, list(Discovery(settings).files(args.paths)))
+    fmt = getattr(args, "format", "md")
+    if getattr(args, "backlog", False):
+        writers = {"md": render.backlog_markdown, "csv": render.backlog_csv, "json": render.backlog_json}
+        document = writers[fmt](plan.backlog)
+    elif fmt == "csv":
+        raise ConfigError("--format csv is for --backlog only")
+    else:
+        document = render.as_json(plan) if fmt == "json" else render.markdown(plan)
+    if args.output_file:
+        args.output_file.write_text(document, encoding="utf-8")
+    else:
+        sys.stdout.write(document)
+    return EXIT_ERROR if plan.errors else EXIT_CLEAN
+
+
 def command_check(args: argparse.Namespace) -> int:
     from flake8_async_sqla.report import FORMATS, text
 
+    if args.plan:
+        return command_plan(args)
     settings = settings_from(args)
     files = list(Discovery(settings).files(args.paths))
     cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
@@ -123,9 +155,8 @@ def command_rule(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "check":
-            return command_check(args)
-        return command_rule(args)
+        commands = {"check": command_check, "plan": command_plan, "rule": command_rule}
+        return commands[args.command](args)
     except (ConfigError, baseline.BaselineError) as error:
         print(f"flake8-async-sqla: error: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -116,7 +116,8 @@ class Cache:
                 return None
             if [info.st_mtime_ns, info.st_size] != stamp:
                 return None
-        return FileOutcome([Finding(**f) for f in entry["findings"]], entry["error"], entry["depends_on"])
+        findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
+        return FileOutcome(findings, entry["error"], entry["depends_on"])
 
     def put(self, path: str, digest: str, outcome: FileOutcome) -> None:
         self.entries[path] = {

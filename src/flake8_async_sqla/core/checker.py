@@ -32,13 +32,23 @@ def check_tree(
     """Findings of the rules in `codes` (default: all) for one parsed file, sorted by position."""
     if source is not None and not is_relevant(source):
         return []
-    rules = [rule() for code, rule in all_rules().items() if codes is None or code in codes]
     try:
-        model = SemanticModel(tree, path, index=index)
-        if index is not None:
-            index.register(model)
+        model = build_model(tree, path, index)
     except (RecursionError, MemoryError) as error:
         return [_internal_error("the semantic model", 1, error)]
+    return check_model(model, codes)
+
+
+def build_model(tree: ast.Module, path: str, index: ProjectIndex | None = DEFAULT_INDEX) -> SemanticModel:
+    """The file's model, registered with the index so other files see the same one."""
+    model = SemanticModel(tree, path, index=index)
+    if index is not None:
+        index.register(model)
+    return model
+
+
+def check_model(model: SemanticModel, codes: Collection[str] | None = None) -> list[Finding]:
+    rules = [rule() for code, rule in all_rules().items() if codes is None or code in codes]
     return sorted(_run(rules, model))
 
 
@@ -58,6 +68,7 @@ def _run(rules: Iterable[Rule], model: SemanticModel) -> Iterable[Finding]:
                     getattr(node, "end_lineno", None) or last_line,
                     getattr(node, "end_col_offset", None) or col,
                     _context(model, node),
+                    found.fields,
                 )
         except Exception as error:  # noqa: BLE001 - one rule's bug must not end the run
             yield _internal_error(rule.code, last_line, error)

@@ -38,6 +38,7 @@ class Finding:
     end_line: int = 0
     end_col: int = 0
     context: str = ""  # qualified name of the enclosing function or class ("" at module level)
+    fields: tuple[tuple[str, str], ...] = ()  # the message's values, for reports that regroup findings
 
 
 @dataclass(frozen=True)

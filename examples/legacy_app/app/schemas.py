@@ -1,0 +1,69 @@
+"""Request and response bodies (FastAPI accepts dataclasses as well as pydantic models)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from .models import User
+
+
+@dataclass
+class UserCreate:
+    email: str
+    full_name: str
+
+
+@dataclass
+class UserUpdate:
+    full_name: str
+
+
+@dataclass
+class UserOut:
+    id: int
+    email: str
+    full_name: str
+
+    @classmethod
+    def of(cls, user: User) -> "UserOut":
+        return cls(id=user.id, email=user.email, full_name=user.full_name)
+
+
+@dataclass
+class UserStats:
+    user_id: int
+    order_count: int
+    total_spent: Decimal
+
+
+@dataclass
+class OrderLineIn:
+    product_id: int
+    quantity: int
+
+
+@dataclass
+class OrderCreate:
+    lines: list[OrderLineIn]
+
+
+@dataclass
+class OrderSummary:
+    id: int
+    status: str
+    created_at: datetime
+
+
+@dataclass
+class OrderLineOut:
+    product_id: int
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass
+class OrderDetail:
+    id: int
+    status: str
+    customer_email: str
+    lines: list[OrderLineOut]

@@ -1,0 +1,71 @@
+"""Business logic shared by the routers."""
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from .db import db_session
+from .models import Order, OrderItem, Product, User
+from .schemas import OrderLineIn
+
+
+class EmailTaken(Exception):
+    pass
+
+
+class OutOfStock(Exception):
+    pass
+
+
+class UserService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def register(self, email: str, full_name: str) -> User:
+        existing = await self.session.scalar(select(User).where(User.email == email))
+        if existing is not None:
+            raise EmailTaken(email)
+        user = User(email=email, full_name=full_name)
+        self.session.add(user)
+        await self.session.commit()  # error: ASQ301
+        await self.session.refresh(user)
+        return user
+
+
+async def place_order(session: AsyncSession, customer: User, lines: list[OrderLineIn]) -> Order:
+    order = Order(user_id=customer.id)
+    for line in lines:
+        product = await session.get(Product, line.product_id, with_for_update=True)
+        if product is None or product.stock < line.quantity:
+            raise OutOfStock(line.product_id)
+        product.stock -= line.quantity
+        order.items.append(OrderItem(product_id=product.id, quantity=line.quantity, unit_price=product.price))
+    session.add(order)
+    await session.commit()  # error: ASQ301
+    await session.refresh(order)
+    return order
+
+
+async def record_login(user_id: int) -> None:
+    """Runs as a background task, after the response has been sent."""
+    await db_session.execute(update(User).where(User.id == user_id).values(last_login_at=func.now()))
+    await db_session.commit()
+
+
+class SalesReports:
+    """Read-only queries on the reporting replica."""
+
+    def __init__(self, db: Session) -> None:
+        self.db = db
+
+    def revenue_by_day(self, days: int) -> list[dict[str, object]]:
+        rows = self.db.execute(
+            text(
+                "SELECT date_trunc('day', o.created_at) AS day, sum(i.quantity * i.unit_price) AS revenue"
+                " FROM orders o JOIN order_items i ON i.order_id = o.id"
+                " WHERE o.created_at >= now() - make_interval(days => :days)"
+                " GROUP BY 1 ORDER BY 1"
+            ),
+            {"days": days},
+        )
+        return [dict(row._mapping) for row in rows]

@@ -1,0 +1,1 @@
+"""Shop API: users, products and orders."""

@@ -1,0 +1,468 @@
+"""Turns findings and file surveys into the modernization plan (a plain data structure)."""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flake8_async_sqla import __version__
+from flake8_async_sqla.config import Settings, relative_path
+from flake8_async_sqla.core.checker import build_model, check_model, is_relevant
+from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
+from flake8_async_sqla.noqa import NoqaMap
+from flake8_async_sqla.plan import dependencies
+from flake8_async_sqla.plan.survey import EngineSite, FileSurvey, Site, Touchpoint, survey
+from flake8_async_sqla.runner import read_source
+
+ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql", "mariadb": "aiomysql"}
+ASYNC_DRIVER_NAMES = ("asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async", "aioodbc")
+WRITE_OPERATIONS = {"commit", "flush", "merge", "delete", "add", "add_all"}
+
+
+@dataclass(frozen=True)
+class PlanFinding:
+    path: str
+    line: int
+    code: str
+    name: str
+    phase: str
+    message: str
+    relationship: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    topic: str
+    detected: str
+    evidence: tuple[str, ...]
+    consequence: str
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    number: int
+    title: str
+    notes: tuple[str, ...]
+    items: tuple[PlanFinding, ...]
+    completion_check: str
+
+
+@dataclass(frozen=True)
+class Risk:
+    risk: str
+    likelihood: str
+    impact: str
+    mitigation: str
+    rollback: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    phase: str
+    check: str
+    covers: str
+
+
+@dataclass(frozen=True)
+class BacklogItem:
+    id: str
+    location: str
+    code: str
+    relationship: str
+    suggested_loader: str
+    message: str
+
+
+@dataclass
+class Plan:
+    project: str
+    tool_version: str
+    files: int
+    engines: list[EngineSite] = field(default_factory=list)
+    factories: list = field(default_factory=list)
+    touchpoints: list[Touchpoint] = field(default_factory=list)
+    lifespans: list[Site] = field(default_factory=list)
+    startup_events: list[Site] = field(default_factory=list)
+    findings_by_rule: dict[str, int] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    declared: list[str] = field(default_factory=list)
+    architecture: str = ""
+    skeleton: str = ""
+    phases: list[PhasePlan] = field(default_factory=list)
+    risks: list[Risk] = field(default_factory=list)
+    verification: list[Verification] = field(default_factory=list)
+    backlog: list[BacklogItem] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def nothing_to_migrate(self) -> bool:
+        return not any(phase.items for phase in self.phases) and not self.backlog and not self.errors
+
+
+def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], list[PlanFinding], list[tuple[str, str]]]:
+    """Survey and check every file once: one parse, one model, both uses."""
+    surveys, findings, errors = [], [], []
+    codes = settings.selected_codes()
+    rules = all_rules()
+    for path in sorted(files, key=lambda p: relative_path(p, settings.root)):
+        shown = relative_path(path, settings.root)
+        try:
+            data, text = read_source(path)
+            tree = ast.parse(data, filename=str(path))
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as error:
+            errors.append((shown, f"{type(error).__name__}: {error}"))
+            continue
+        if not is_relevant(text):
+            continue
+        model = build_model(tree, str(path))
+        surveys.append(survey(model, shown))
+        noqa = NoqaMap(text)
+        ignored = tuple(settings.ignored_for_file(path))
+        for finding in check_model(model, codes):
+            if noqa.suppresses(finding.line, finding.code) or (ignored and finding.code.startswith(ignored)):
+                continue
+            rule = rules.get(finding.code)
+            findings.append(_plan_finding(shown, finding, rule))
+    return surveys, findings, errors
+
+
+def _plan_finding(path: str, finding: Finding, rule) -> PlanFinding:
+    fields = dict(finding.fields)
+    return PlanFinding(
+        path, finding.line, finding.code, rule.name if rule else "internal-error",
+        str(rule.phase) if rule else "1", finding.message.partition(" ")[2], fields.get("relationship", ""),
+    )
+
+
+def build_plan(settings: Settings, files: list[Path]) -> Plan:
+    surveys, findings, errors = collect(settings, files)
+    findings.sort(key=lambda f: (f.path, f.line, f.code))
+    declared = dependencies.declared_dependencies(settings.root)
+    plan = Plan(settings.root.name, __version__, len(files), errors=errors)
+    for item in surveys:
+        plan.engines += item.engines
+        plan.factories += item.factories
+        plan.lifespans += item.lifespans
+        plan.startup_events += item.startup_events
+    plan.touchpoints = _with_engines(surveys, plan.engines, plan.factories)
+    plan.findings_by_rule = dict(sorted(Counter(f.code for f in findings).items()))
+    plan.declared = [str(d) for d in declared.values()]
+    plan.decisions = decisions(surveys, findings, declared, plan)
+    plan.architecture, plan.skeleton = architecture(surveys, plan)
+    plan.phases = phases(findings, plan.decisions)
+    plan.risks = risks(findings, plan.decisions)
+    plan.verification = verification(surveys, findings)
+    plan.backlog = backlog(findings)
+    return plan
+
+
+def _with_engines(surveys: list[FileSurvey], engines: list[EngineSite], factories: list) -> list[Touchpoint]:
+    """Name each touchpoint's engine: the only engine, or the one the only factory binds."""
+    if len({e.name for e in engines}) == 1:
+        engine = engines[0].name
+    elif len(factories) == 1 and factories[0].engine:
+        engine = factories[0].engine
+    else:
+        engine = "unresolved (several engines)" if engines else "not created in this project"
+    return [
+        Touchpoint(t.site, t.function, t.operation, engine, t.session_source, t.transaction_source)
+        for item in surveys
+        for t in item.touchpoints
+    ]
+
+
+# ------------------------------------------------------------------ decisions
+def decisions(surveys, findings, declared, plan: Plan) -> list[Decision]:
+    codes = Counter(f.code for f in findings)
+
+    def sites(attr: str) -> list[str]:
+        return [str(s if isinstance(s, Site) else s[0]) for item in surveys for s in getattr(item, attr)]
+
+    result = []
+
+    sync_engines = [e for e in plan.engines if e.factory in ("create_engine", "engine_from_config")]
+    async_engines = [e for e in plan.engines if e not in sync_engines]
+    drivers = [name for name in ASYNC_DRIVER_NAMES if name in declared or name.replace("_", "-") in declared]
+    if async_engines and not sync_engines:
+        detected, consequence = "async already", "keep the async driver; go straight to phase 1"
+    elif async_engines:
+        detected, consequence = "mixed (async and sync engines)", "migrate the remaining sync engines to async drivers in phase 1"
+    elif sync_engines:
+        detected, consequence = "sync", "migrate the driver first (psycopg2 → asyncpg, sqlite → aiosqlite), then the engine factory"
+    else:
+        detected, consequence = "unknown (no engine created here)", "confirm the driver where the engine is configured"
+    evidence = [f"{e.site} {e.factory}({e.url or '…'})" for e in plan.engines] + [
+        f"{declared[d].source} {declared[d]}" for d in drivers
+    ]
+    result.append(Decision("driver", detected, tuple(evidence), consequence))
+
+    query = sites("query_api")
+    select = sites("select_api")
+    result.append(
+        Decision(
+            "ORM style",
+            "legacy Query API" if query else ("2.x select()" if select else "no ORM queries found"),
+            tuple(query[:10] or select[:3]),
+            "add a compatibility stage: rewrite session.query() to select() before switching to AsyncSession"
+            if query else "no compatibility stage needed",
+        )
+    )
+
+    shared = [f"{f.path}:{f.line} {f.code}" for f in findings if f.code in ("ASQ202", "ASQ206")]
+    dependencies_ = [f"{s} {name}()" for item in surveys for s, name in item.session_dependencies]
+    result.append(
+        Decision(
+            "session scope",
+            "global/shared" if shared else ("request-scoped" if dependencies_ else "unknown"),
+            tuple(shared or dependencies_),
+            "fix the session scope first: one session per request from a yield dependency" if shared
+            else "keep the request-scoped dependency",
+        )
+    )
+
+    lifespans = sites("lifespans")
+    events = sites("startup_events")
+    result.append(
+        Decision(
+            "lifespan",
+            "present" if lifespans and not events else ("startup events" if events else "absent"),
+            tuple(lifespans + events),
+            "introduce the lifespan first (FastAPI deprecated on_event; it and lifespan= cannot be mixed)"
+            if not lifespans or events else "put engine creation and disposal in the existing lifespan",
+        )
+    )
+
+    background = [f"{s} {what}" for item in surveys for s, what in item.background]
+    result.append(
+        Decision(
+            "background DB use",
+            "present" if background else "none found",
+            tuple(background),
+            "background work must open its own session from the factory (FastAPI 0.106.0+ closes yield "
+            "dependencies before background tasks run)" if background else "nothing to change",
+        )
+    )
+
+    begins = sites("begin_blocks")
+    commits = sites("commits")
+    result.append(
+        Decision(
+            "transaction style",
+            "explicit begin() blocks" if begins and not commits else ("implicit (commit/autobegin)" if commits or codes["ASQ301"] else "no writes found"),
+            tuple((begins + commits)[:10]),
+            "move writes into `async with session.begin():` owned by the request" if commits or codes["ASQ301"]
+            else "keep explicit blocks",
+        )
+    )
+
+    result.extend(_declared_decisions(declared))
+    return result
+
+
+def _declared_decisions(declared: dict) -> list[Decision]:
+    sqlalchemy = declared.get("sqlalchemy")
+    major = dependencies.major_version(sqlalchemy)
+    asyncio_extra = sqlalchemy is not None and "asyncio" in sqlalchemy.extras
+    greenlet = declared.get("greenlet")
+    found = [
+        Decision(
+            "SQLAlchemy version",
+            f"{major}.x" if major else ("declared, unpinned" if sqlalchemy else "not declared"),
+            (f"{sqlalchemy.source} {sqlalchemy}",) if sqlalchemy else (),
+            "upgrade to 2.x first (AsyncSession, select(), async_sessionmaker)" if major and major < 2
+            else "2.x APIs available",
+        ),
+        Decision(
+            "greenlet",
+            "declared" if asyncio_extra or greenlet else "not declared",
+            tuple(f"{d.source} {d}" for d in (sqlalchemy, greenlet) if d is not None and (d is greenlet or asyncio_extra)),
+            "keep it" if asyncio_extra or greenlet
+            else "declare `sqlalchemy[asyncio]` (SQLAlchemy 2.1 no longer installs greenlet by default)",
+        ),
+    ]
+    fastapi = declared.get("fastapi")
+    version = dependencies.version_tuple(fastapi)
+    if fastapi is not None:
+        notes = []
+        if version is None or version >= (0, 93):
+            notes.append("lifespan= is available; on_event is deprecated")
+        if version is not None and (0, 106) <= version < (0, 118):
+            notes.append("yield dependencies exit before background tasks run (0.106.0-0.117.x)")
+        elif version is not None and version >= (0, 118):
+            notes.append("yield dependencies exit after the response is sent (0.118.0+)")
+        found.append(Decision("FastAPI version", str(fastapi), (fastapi.source,), "; ".join(notes) or "check the changelog"))
+    return found
+
+
+# --------------------------------------------------------------- architecture
+def architecture(surveys: list[FileSurvey], plan: Plan) -> tuple[str, str]:
+    engine_home = plan.engines[0].site.path if plan.engines else "app/db.py"
+    engine_name = next((e.name for e in plan.engines if e.name.isidentifier()), "engine")
+    factory_name = next((f.name for f in plan.factories if f.name.isidentifier()), "session_factory")
+    dependency = next((name for item in surveys for _, name in item.session_dependencies), "get_session")
+    settings_class = next((name for item in surveys for name in item.settings_names), None)
+    url = next((e.url for e in plan.engines if e.url), None)
+    url_expression = f'"{_async_url(url)}"' if url else (f"{settings_class}().database_url" if settings_class else 'os.environ["DATABASE_URL"]')
+    text = (
+        f"- Engine and session factory live in `{engine_home}`, created once per process inside the "
+        "app's `lifespan` and disposed there through an `AsyncExitStack`.\n"
+        f"- One `async_sessionmaker({engine_name}, expire_on_commit=False)` named `{factory_name}`, kept on "
+        "`app.state` (no module-level engine or session).\n"
+        f"- One `AsyncSession` per request from the `{dependency}` dependency, which yields it from "
+        "`async with`; routes take it as `SessionDep = Annotated[AsyncSession, Depends(" + dependency + ")]`.\n"
+        "- Transaction policy: the request owns the transaction: writes run inside "
+        "`async with session.begin():`; helpers and repositories take the session and never commit.\n"
+        "- No implicit I/O: relationships loaded with `selectinload(...)` in the query or awaited via "
+        "`awaitable_attrs`; `lazy=\"raise\"` on relationships.\n"
+        "- Background work opens its own session from the factory; pool settings, `pool_pre_ping=True` "
+        "and a DB health check are configuration."
+    )
+    skeleton = f'''\
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Annotated, AsyncIterator
+
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async with AsyncExitStack() as stack:
+        {engine_name} = create_async_engine({url_expression}, pool_pre_ping=True, pool_size=10, pool_timeout=30)
+        stack.push_async_callback({engine_name}.dispose)
+        app.state.{factory_name} = async_sessionmaker({engine_name}, expire_on_commit=False)
+        yield
+
+
+async def {dependency}(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.{factory_name}() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends({dependency})]
+app = FastAPI(lifespan=lifespan)
+'''
+    return text, skeleton
+
+
+def _async_url(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    dialect, _, driver = scheme.partition("+")
+    if driver in ASYNC_DRIVER_NAMES or not sep or dialect not in ASYNC_DRIVERS:
+        return url
+    return f"{dialect}+{ASYNC_DRIVERS[dialect]}://{rest}"
+
+
+# ---------------------------------------------------------------- checklist
+COMPLETION = {
+    1: "`flake8-async-sqla check --phase 1` passes; one engine per URL is created in the lifespan and disposed on shutdown",
+    2: "`flake8-async-sqla check --phase 2` passes; every route gets its session from the yield dependency",
+    3: "`flake8-async-sqla check --phase 3` passes; every write path runs inside one `begin()` block per request",
+    4: "`flake8-async-sqla check --phase 4` passes; no module-level session, scoped registry or helper remains",
+    5: "`flake8-async-sqla check --phase 5` passes in CI without a baseline",
+}
+# Per phase: the decisions whose detected value (by prefix) changes how the phase is done.
+BRANCH_NOTES = {
+    1: {"driver": ("sync", "mixed"), "lifespan": ("absent", "startup events")},
+    2: {"session scope": ("global",), "ORM style": ("legacy",)},
+    3: {"transaction style": ("implicit",), "background DB use": ("present",)},
+}
+
+
+def phases(findings: list[PlanFinding], found: list[Decision]) -> list[PhasePlan]:
+    by_topic = {d.topic: d for d in found}
+    result = []
+    for number in range(1, 6):
+        notes = [
+            f"{topic}: {by_topic[topic].detected} → {by_topic[topic].consequence}"
+            for topic, values in BRANCH_NOTES.get(number, {}).items()
+            if topic in by_topic and by_topic[topic].detected.startswith(values)
+        ]
+        if number == 4:
+            notes.append("delete the legacy helpers once nothing imports them; keep the factory")
+        if number == 5:
+            notes.append("drop the baseline and gate CI on `check --phase 5`; advisory rules stay in the backlog")
+        items = tuple(f for f in findings if f.phase == str(number))
+        result.append(PhasePlan(number, PHASE_TITLES[number], tuple(notes), items, COMPLETION[number]))
+    return result
+
+
+# -------------------------------------------------------------------- risks
+RISKS = (
+    (("ASQ201",), "Shared session under concurrency: interleaved statements, corrupted state", "high", "high",
+     "one session per task; run the concurrency test of phase 2 before merging"),
+    (("ASQ202", "ASQ206"), "Global session state: cross-request data leaks, stale identity map, PendingRollbackError for everyone", "high", "high",
+     "introduce the request-scoped dependency behind the same interface first"),
+    (("ASQ101", "ASQ102", "ASQ106"), "Connection exhaustion from engines created per request or never disposed", "medium", "high",
+     "single engine in the lifespan; watch pool checked-out connections"),
+    (("ASQ301", "ASQ302", "ASQ303", "ASQ304"), "Lost or partial writes while transaction ownership moves", "medium", "high",
+     "write-path tests that assert the row from a second session, and rollback on failure"),
+    (("ASQ501", "ASQ502", "ASQ503", "ASQ504"), "MissingGreenlet on code paths the tests do not cover", "high", "medium",
+     "eager-load or await relationships; set lazy=\"raise\" in tests to surface the rest"),
+    (("ASQ401",), "Query → select() rewrite changes result shapes (Row vs object)", "medium", "medium",
+     "rewrite with tests on each read path; compare results before and after"),
+    (("ASQ207",), "Request session closed before background work runs", "high", "high",
+     "background tasks open their own session from the factory"),
+)
+ROLLBACK = {
+    1: "revert the lifespan commit; the old engine construction still works",
+    2: "revert to the previous dependency; the routes' signatures did not change",
+    3: "revert the transaction-block commits route by route",
+    4: "restore the removed helpers from version control",
+    5: "re-enable the baseline",
+    ADVISORY: "revert the loader options of the affected query",
+}
+
+
+def risks(findings: list[PlanFinding], found: list[Decision]) -> list[Risk]:
+    present = Counter(f.code for f in findings)
+    phase_of = {f.code: f.phase for f in findings}
+    result = []
+    for codes, risk, likelihood, impact, mitigation in RISKS:
+        hit = [c for c in codes if present[c]]
+        if hit:
+            phase = phase_of[hit[0]]
+            rollback = ROLLBACK[int(phase) if phase.isdigit() else ADVISORY]
+            result.append(Risk(f"{risk} ({', '.join(f'{c}×{present[c]}' for c in hit)})", likelihood, impact, mitigation, rollback))
+    driver = next((d for d in found if d.topic == "driver"), None)
+    if driver is not None and driver.detected == "sync":
+        result.append(Risk("Driver switch changes type adaptation and exception classes", "medium", "medium",
+                           "run the full test suite on the async driver against a real database", ROLLBACK[1]))
+    return result
+
+
+# -------------------------------------------------------------- verification
+def verification(surveys: list[FileSurvey], findings: list[PlanFinding]) -> list[Verification]:
+    routes = sorted({f"{name} ({site.path})" for item in surveys for site, name in item.routes})
+    engine_modules = sorted({e.site.path for item in surveys for e in item.engines} | {s.path for item in surveys for s in item.lifespans})
+    writes = sorted({f"{t.function} ({t.site.path})" for item in surveys for t in item.touchpoints if t.operation in WRITE_OPERATIONS})
+    concurrent = sorted({f.path for f in findings if f.code == "ASQ201"})
+    return [
+        Verification("1", "lifespan cleanup order: start and stop the app; the engine is disposed and no connection stays checked out", listed(engine_modules)),
+        Verification("2", "session dependency: each request gets its own session, closed after the response; tests override the dependency", listed(routes)),
+        Verification("2", "one session per task: concurrent requests and gathered work never share a session", listed(concurrent or routes[:3])),
+        Verification("3", "commit/rollback: a failing write leaves nothing behind, seen from a second session", listed(writes)),
+        Verification("4", "no global sessions: `check --select ASQ202,ASQ206` is clean", "whole project"),
+        Verification("5", "health/readiness: an endpoint runs `SELECT 1` through the engine with a timeout; CI runs `check --phase 5`", "whole project"),
+    ]
+
+
+def listed(items: list[str], most: int = 12) -> str:
+    text = ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+    return text or "—"
+
+
+# ------------------------------------------------------------------ backlog
+def backlog(findings: list[PlanFinding]) -> list[BacklogItem]:
+    items = []
+    for finding in findings:
+        if not finding.code.startswith("ASQ5"):
+            continue
+        relationship = finding.relationship or "—"
+        loader = f"selectinload({relationship})" if finding.relationship else "see the rule's docs"
+        items.append(
+            BacklogItem(f"IO-{len(items) + 1:03d}", f"{finding.path}:{finding.line}", finding.code, relationship, loader, finding.message)
+        )
+    return items

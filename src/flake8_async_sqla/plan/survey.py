@@ -1,0 +1,209 @@
+"""What one file contributes to the plan's inventory, read off its semantic model."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from flake8_async_sqla.core import names
+from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method, keyword, literal_str
+
+# Session / connection methods that talk to the database.
+IO_METHODS = {
+    "execute", "scalars", "scalar", "get", "get_one", "query", "commit", "rollback", "flush", "refresh",
+    "merge", "delete", "stream", "stream_scalars", "run_sync", "exec",
+}
+BACKGROUND_TASK_METHODS = {"add_task"}
+TASK_QUEUE_MODULES = ("celery", "arq", "rq", "dramatiq", "huey", "taskiq")
+
+
+@dataclass(frozen=True)
+class Site:
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class EngineSite:
+    site: Site
+    name: str
+    factory: str  # create_async_engine, create_engine, ...
+    url: str | None  # the literal URL, when it is one
+
+
+@dataclass(frozen=True)
+class FactorySite:
+    site: Site
+    name: str
+    kind: str  # async_sessionmaker, sessionmaker, scoped_session, ...
+    engine: str | None
+    expire_on_commit_off: bool
+
+
+@dataclass(frozen=True)
+class Touchpoint:
+    site: Site
+    function: str
+    operation: str
+    engine: str
+    session_source: str
+    transaction_source: str
+
+
+@dataclass
+class FileSurvey:
+    path: str
+    engines: list[EngineSite] = field(default_factory=list)
+    factories: list[FactorySite] = field(default_factory=list)
+    touchpoints: list[Touchpoint] = field(default_factory=list)
+    lifespans: list[Site] = field(default_factory=list)
+    startup_events: list[Site] = field(default_factory=list)
+    session_dependencies: list[tuple[Site, str]] = field(default_factory=list)
+    routes: list[tuple[Site, str]] = field(default_factory=list)
+    begin_blocks: list[Site] = field(default_factory=list)
+    commits: list[Site] = field(default_factory=list)
+    query_api: list[Site] = field(default_factory=list)
+    select_api: list[Site] = field(default_factory=list)
+    background: list[tuple[Site, str]] = field(default_factory=list)
+    settings_names: list[str] = field(default_factory=list)
+
+
+def survey(model: SemanticModel, path: str) -> FileSurvey:
+    result = FileSurvey(path)
+    for scope in model.scopes:
+        for call in scope.calls:
+            _survey_call(model, scope, call, result)
+        if scope.kind != "function":
+            continue
+        if model.is_lifespan(scope):
+            result.lifespans.append(Site(path, scope.node.lineno))  # type: ignore[attr-defined]
+        if model.is_route_handler(scope):
+            result.routes.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
+        summary = model.function_summary(scope)
+        if summary.yields_session:
+            result.session_dependencies.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
+        for with_node in scope.withs:
+            for item in with_node.items:  # type: ignore[attr-defined]
+                method = call_method(item.context_expr)
+                if method is not None and method[1] == "begin":
+                    result.begin_blocks.append(Site(path, with_node.lineno))
+    for qualname in model.imports.values():
+        if qualname.partition(".")[0] in TASK_QUEUE_MODULES:
+            result.background.append((Site(path, 1), f"task queue `{qualname.partition('.')[0]}`"))
+    for name, node in model.local_defs.items():
+        if isinstance(node, ast.ClassDef) and any(
+            (model.qualname(base) or "").endswith("BaseSettings") for base in node.bases
+        ):
+            result.settings_names.append(name)
+    return result
+
+
+def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: FileSurvey) -> None:
+    site = Site(result.path, call.lineno)
+    api = model.api(call.func)
+    if api in names.ENGINE_FACTORIES:
+        url = call.args[0] if call.args else keyword(call, "url")
+        result.engines.append(EngineSite(site, _assigned_name(model, call) or "<engine>", api, literal_str(url)))
+        return
+    if api in names.SESSION_FACTORY_CLASSES or api in names.SCOPED_REGISTRIES:
+        bind = call.args[0] if call.args else keyword(call, "bind")
+        expire = keyword(call, "expire_on_commit")
+        result.factories.append(
+            FactorySite(
+                site, _assigned_name(model, call) or "<factory>", api,
+                _text(bind) if bind is not None else None,
+                isinstance(expire, ast.Constant) and expire.value is False,
+            )
+        )
+        return
+    if api == "select":
+        result.select_api.append(site)
+    method = call_method(call)
+    if method is None:
+        return
+    receiver, name = method
+    if name in ("on_event", "add_event_handler") and _is_app(model, receiver) or (
+        names.fastapi_api(model.qualname(call.func)) in names.APP_CLASSES
+        and (keyword(call, "on_startup") is not None or keyword(call, "on_shutdown") is not None)
+    ):
+        result.startup_events.append(site)
+    if name in BACKGROUND_TASK_METHODS:
+        result.background.append((site, "BackgroundTasks.add_task"))
+    if model.qualname(call.func) in names.TASK_SPAWNERS:
+        result.background.append((site, "asyncio.create_task"))
+    found = model.session_method_call(call, scope)
+    if found is None or name not in IO_METHODS:
+        return
+    binding = found[0]
+    if name == "query":
+        result.query_api.append(site)
+    if name == "commit":
+        result.commits.append(site)
+    function = scope.function_scope
+    result.touchpoints.append(
+        Touchpoint(
+            site,
+            function.name if function is not None else "<module>",
+            name,
+            "",  # filled in by the planner, which knows every engine of the project
+            session_source(binding),
+            transaction_source(model, scope, call, binding),
+        )
+    )
+
+
+def session_source(binding: SessionBinding) -> str:
+    if binding.origin == "dependency":
+        provider = getattr(binding, "provider", None)
+        return f"dependency `{provider.qualname.rpartition('.')[2]}`" if provider else "dependency"
+    if binding.origin == "created":
+        return "factory call in this function"
+    if binding.origin == "global":
+        return "global session"
+    if binding.origin == "attribute":
+        return "injected attribute (`self.…`)"
+    if binding.origin == "closure":
+        return "enclosing function's session"
+    return "parameter (caller's session)"
+
+
+def transaction_source(model: SemanticModel, scope: Scope, call: ast.Call, binding: SessionBinding) -> str:
+    function = scope.function_scope or scope
+    if model.in_begin_block(call, binding, function):
+        return "dependency transaction" if binding.origin == "dependency" else "begin() block"
+    for other in function.calls:
+        found = model.session_method_call(other, function)
+        if found is not None and found[1] == "commit" and found[0].name == binding.name:
+            return "explicit commit"
+    return "autobegin (no explicit boundary)"
+
+
+def _is_app(model: SemanticModel, node: ast.AST) -> bool:
+    """A FastAPI/Starlette app or router, or its `.router`."""
+    if isinstance(node, ast.Attribute) and node.attr == "router":
+        node = node.value
+    symbol = model.symbol_of(node)
+    return symbol is not None and symbol.kind == "app"
+
+
+def _assigned_name(model: SemanticModel, call: ast.Call) -> str | None:
+    parent = model.parents.get(call)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        return _text(parent.targets[0])
+    if isinstance(parent, ast.AnnAssign):
+        return _text(parent.target)
+    return None
+
+
+def _text(node: ast.AST) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return "<expression>"
