@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import io
 import json
 import os
-import sys
 import tokenize
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -16,6 +14,7 @@ from pathlib import Path
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.project import DEFAULT_INDEX
 from flake8_async_sqla.core.rule import Finding
 from flake8_async_sqla.noqa import NoqaMap
@@ -62,16 +61,9 @@ def read_source(path: Path) -> tuple[bytes, str]:
 def analyse(path: str, data: bytes, text: str, codes: frozenset[str]) -> FileOutcome:
     """One file: parse, check, drop `# noqa`ed findings. Never raises."""
     try:
-        tree = ast.parse(data, filename=path)
-    except SyntaxError as error:
-        version = f"{sys.version_info.major}.{sys.version_info.minor}"
-        where = f"line {error.lineno}: " if error.lineno else ""
-        return FileOutcome(
-            error=f"parse failed under Python {version}: {where}{error.msg}; "
-            "if the project uses newer syntax, run the tool with the project's Python"
-        )
-    except (ValueError, RecursionError, MemoryError) as error:
-        return FileOutcome(error=f"cannot parse: {type(error).__name__}: {error}")
+        tree = parse(data, path)
+    except ParseFailure as failure:
+        return FileOutcome(error=str(failure))
     DEFAULT_INDEX.consulted = set()
     findings = check_tree(tree, path, text, codes)
     noqa = NoqaMap(text)
@@ -153,9 +145,6 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             data, text = read_source(path)
         except OSError as error:
             outcomes[key] = FileOutcome(error=f"cannot read: {error.strerror or error}")
-            continue
-        if b"\0" in data:
-            outcomes[key] = FileOutcome(error="cannot parse: the file holds NUL bytes (binary?)")
             continue
         sources[key] = text
         digests[key] = hashlib.blake2b(data, digest_size=16).hexdigest()

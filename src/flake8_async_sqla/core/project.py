@@ -6,11 +6,11 @@ that imports nothing from the project costs nothing here.
 
 from __future__ import annotations
 
-import ast
 import os
 from typing import TYPE_CHECKING
 
 from flake8_async_sqla.core.model import SemanticModel, Symbol
+from flake8_async_sqla.core.parsing import ParseFailure, parse
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -94,9 +94,9 @@ class ProjectIndex:
         if stamp is not None:
             try:
                 with open(path, "rb") as handle:
-                    tree = ast.parse(handle.read(), filename=path)
+                    tree = parse(handle.read(), path)
                 model = SemanticModel(tree, path, index=self)
-            except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+            except (ParseFailure, OSError):
                 model = None
             self._models[path] = (stamp, model)
         return model

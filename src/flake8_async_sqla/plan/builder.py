@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.checker import build_model, check_model, is_relevant
+from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
 from flake8_async_sqla.noqa import NoqaMap
 from flake8_async_sqla.plan import dependencies
@@ -110,9 +110,12 @@ def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], li
         shown = relative_path(path, settings.root)
         try:
             data, text = read_source(path)
-            tree = ast.parse(data, filename=str(path))
-        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as error:
-            errors.append((shown, f"{type(error).__name__}: {error}"))
+            tree = parse(data, str(path))
+        except OSError as error:
+            errors.append((shown, f"cannot read: {error.strerror or error}"))
+            continue
+        except ParseFailure as failure:
+            errors.append((shown, str(failure)))
             continue
         if not is_relevant(text):
             continue
