@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 WITH_NODES = (ast.With, ast.AsyncWith)
+# A relationship's loader strategy that the source computes (a variable, `**options`).
+UNKNOWN_STRATEGY = "<unknown>"
+# Annotations that choose the loader strategy when `lazy=` is not given.
+IMPLIED_STRATEGIES = {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic"}
 
 
 @dataclass
@@ -31,8 +35,11 @@ class SessionBinding:
     origin: str  # "created", "param", "dependency", "global", "attribute", "closure"
     node: ast.AST
     # True when whoever handed the session out also runs its transaction
-    # (`factory.begin()`, or a dependency that yields inside `begin()` / commits).
+    # (`factory.begin()`, or a dependency that yields inside `begin()`, commits, or hands
+    # the session to code that may).
     transactional: bool = False
+    # For origin "dependency": the provider function, when it could be resolved.
+    provider: FunctionSummary | None = None
 
     @property
     def owned(self) -> bool:
@@ -53,7 +60,7 @@ class FunctionSummary:
 @dataclass
 class Relationship:
     name: str
-    lazy: str | None  # the literal `lazy=` value, None when not given
+    lazy: str | None  # the declared loader strategy, None when not given (UNKNOWN_STRATEGY when computed)
     target: str | None  # target class qualname, when known
     node: ast.AST | None = None
 
@@ -79,6 +86,8 @@ class Symbol:
     function: FunctionSummary | None = None
     klass: ClassSummary | None = None
     provider: FunctionSummary | None = None  # for an alias: the dependency in it
+    # For an alias: `Annotated[T, Depends(f)]`, so a parameter annotated with it is injected.
+    declares_dependency: bool = False
 
 
 @dataclass(eq=False)
@@ -97,7 +106,8 @@ class Scope:
     yields: list[ast.AST] = field(default_factory=list)
     returns: list[ast.Return] = field(default_factory=list)
     loops: list[ast.AST] = field(default_factory=list)
-    global_names: set[str] = field(default_factory=set)
+    global_names: set[str] = field(default_factory=set)  # declared `global` or `nonlocal`
+    nonlocal_names: set[str] = field(default_factory=set)  # the `nonlocal` ones among them
     children: list[Scope] = field(default_factory=list)
     # Filled in lazily by the model.
     _sessions: dict[str, SessionBinding] | None = None
@@ -160,6 +170,11 @@ def keyword(call: ast.Call, name: str) -> ast.expr | None:
     return None
 
 
+def engine_url(call: ast.Call) -> ast.expr | None:
+    """The URL argument of `create_engine(url, ...)` / `create_async_engine(url, ...)`."""
+    return call.args[0] if call.args else keyword(call, "url")
+
+
 def call_method(node: ast.AST) -> tuple[ast.expr, str] | None:
     """For `recv.meth(...)`, (recv, "meth")."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -195,6 +210,7 @@ class SemanticModel:
         self._route_handlers: set[Scope] | None = None
         self._dependencies: set[Scope] | None = None
         self._lifespans: set[Scope] | None = None
+        self._per_request: dict[Scope, Scope] | None = None
 
     # ------------------------------------------------------------------ walk
     def _walk(self) -> None:
@@ -252,6 +268,8 @@ class SemanticModel:
                 scope.loops.append(node)
             elif isinstance(node, (ast.Global, ast.Nonlocal)):
                 scope.global_names.update(node.names)
+                if isinstance(node, ast.Nonlocal):
+                    scope.nonlocal_names.update(node.names)
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -369,9 +387,10 @@ class SemanticModel:
 
     def _alias_symbol(self, value: ast.AST) -> Symbol | None:
         kind, provider = self.annotation_session(value)
-        if kind is None:
+        injected = self.declares_dependency(value)
+        if kind is None and not injected:
             return None
-        return Symbol("alias", flavour=kind, provider=provider)
+        return Symbol("alias", flavour=kind, provider=provider, declares_dependency=injected)
 
     # --------------------------------------------------------- value facts
     def classify_value(self, value: ast.AST, scope: Scope) -> Symbol | None:
@@ -436,6 +455,80 @@ class SemanticModel:
         if symbol is not None and symbol.kind == "factory":
             return symbol.flavour or "async"
         return None
+
+    def binds_locally(self, name: str, scope: Scope) -> bool:
+        """Whether a function enclosing `scope` binds `name` (parameter, assignment, nested def), shadowing module names."""
+        current: Scope | None = scope
+        while current is not None and current.kind != "module":
+            if current.kind in ("function", "lambda") and name not in current.global_names:
+                if (
+                    any(arg.arg == name for arg in _all_args(current.node))
+                    or _nested_def(current, name) is not None
+                    or any(name in _assigned_names(assign) for assign in current.assigns)
+                ):
+                    return True
+            current = current.parent
+        return False
+
+    def is_app(self, node: ast.AST, scope: Scope) -> bool:
+        """Whether an expression holds a FastAPI/Starlette app or router: a module-level or imported
+        instance, a local `app = FastAPI()`, a parameter annotated `FastAPI`, or `<app>.router`."""
+        if isinstance(node, ast.Attribute) and node.attr == "router":
+            node = node.value
+        if not (isinstance(node, ast.Name) and self.binds_locally(node.id, scope)):
+            symbol = self.classify_value(node, scope)
+            return symbol is not None and symbol.kind == "app"
+        current: Scope | None = scope
+        while current is not None and current.kind != "module":
+            if current.kind in ("function", "lambda"):
+                for arg in _all_args(current.node):
+                    if arg.arg == node.id:
+                        annotation = self._parse_string_annotation(arg.annotation) if arg.annotation else None
+                        return names.fastapi_api(self.qualname(annotation) if annotation else None) in names.APP_CLASSES
+                values = [getattr(a, "value", None) for a in current.assigns if node.id in _assigned_names(a)]
+                if values:
+                    symbols = [self.classify_value(v, current) if v is not None else None for v in values]
+                    return all(s is not None and s.kind == "app" for s in symbols)
+            current = current.parent
+        return False
+
+    def url_scheme(self, node: ast.AST, scope: Scope) -> str | None:
+        """The `dialect+driver` of a database URL whose scheme is written in the code: a string literal,
+        an f-string, concatenation or `.format()` that starts with one, `make_url(...)` of one,
+        `URL.create("dialect+driver", ...)`, or a module-level name bound once to any of these."""
+        for _ in range(8):  # a constant may name another constant; never loop forever
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                scheme, separator, _ = node.value.partition("://")
+                return scheme if separator else None
+            if isinstance(node, ast.Name):
+                node = self._module_constant(node.id, scope)
+            elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+                node = node.left
+            elif isinstance(node, ast.JoinedStr) and node.values:
+                node = node.values[0]
+            elif isinstance(node, ast.Call):
+                method = call_method(node)
+                if method is not None and method[1] == "create" and self.api(method[0]) == "URL":
+                    driver = node.args[0] if node.args else keyword(node, "drivername")
+                    return driver.value if isinstance(driver, ast.Constant) and isinstance(driver.value, str) else None
+                if method is not None and method[1] == "format":
+                    node = method[0]
+                elif self.api(node.func) == "make_url" and node.args:
+                    node = node.args[0]
+                else:
+                    return None
+            else:
+                return None
+        return None
+
+    def _module_constant(self, name: str, scope: Scope) -> ast.expr | None:
+        """The value of a module-level name assigned exactly once and never rebound (locally or via `global`)."""
+        if self.binds_locally(name, scope) or any(name in s.global_names for s in self.scopes):
+            return None
+        assigns = [a for a in self.module_scope.assigns if name in _assigned_names(a)]
+        if len(assigns) != 1 or not isinstance(assigns[0], (ast.Assign, ast.AnnAssign)) or self.local_defs.get(name) is not assigns[0]:
+            return None
+        return assigns[0].value
 
     def _function_names(self, scope: Scope) -> set[str]:
         names_: set[str] = set()
@@ -518,6 +611,65 @@ class SemanticModel:
         symbol = self.symbol_of(target)
         return symbol.function if symbol is not None else None
 
+    def declares_dependency(self, annotation: ast.AST) -> bool:
+        """Whether a parameter annotation makes FastAPI inject it: `Annotated[T, Depends(f)]` or an alias of one."""
+        node = self._parse_string_annotation(annotation)
+        if isinstance(node, ast.Subscript):
+            head = (self.qualname(node.value) or "").rpartition(".")[2]
+            return (
+                head == "Annotated"
+                and isinstance(node.slice, ast.Tuple)
+                and any(self.is_dependency_marker(meta) for meta in node.slice.elts[1:])
+            )
+        symbol = self.symbol_of(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+        return symbol is not None and symbol.declares_dependency
+
+    def takes_dependencies(self, scope: Scope) -> bool:
+        """Whether FastAPI fills a function's parameters (`= Depends(f)` or an Annotated dependency)."""
+        args = scope.node.args  # type: ignore[attr-defined]
+        if any(self.is_dependency_marker(default) for default in [*args.defaults, *args.kw_defaults]):
+            return True
+        return any(arg.annotation is not None and self.declares_dependency(arg.annotation) for arg in _all_args(scope.node))
+
+    def _dependency_function(self, marker: ast.Call) -> Scope | None:
+        """The function of this file FastAPI calls for a `Depends(...)`: a function, a class's `__init__`
+        (also for a bare `Depends()` on a class annotation), or `__call__` of a module-level instance."""
+        target = self.dependency_target(marker) or self._bare_dependency_type(marker)
+        if target is None:
+            return None
+        target = self._parse_string_annotation(target)
+        node = self.local_defs.get(target.id) if isinstance(target, ast.Name) else None
+        if isinstance(node, FUNCTION_NODES):
+            return self.scope_of[node]
+        if isinstance(node, ast.ClassDef):
+            init = _nested_def(self.scope_of[node], "__init__")
+            return self.scope_of[init] if init is not None else None
+        value = getattr(node, "value", None)  # `limiter = RateLimiter(...)`
+        instance_of = self._local_class(value.func, self.module_scope) if isinstance(value, ast.Call) else None
+        call = _nested_def(instance_of, "__call__") if instance_of is not None else None
+        return self.scope_of[call] if call is not None else None
+
+    def _bare_dependency_type(self, marker: ast.Call) -> ast.expr | None:
+        """The type a bare `Depends()` stands for: `Annotated[T, Depends()]` or `x: T = Depends()`."""
+        parent = self.parents.get(marker)
+        subscript = self.parents.get(parent) if isinstance(parent, ast.Tuple) else None
+        if (
+            isinstance(subscript, ast.Subscript)
+            and (self.qualname(subscript.value) or "").rpartition(".")[2] == "Annotated"
+            and parent.elts[0] is not marker
+        ):
+            return parent.elts[0]
+        if isinstance(parent, ast.arguments):
+            positional = [*parent.posonlyargs, *parent.args]
+            with_defaults = [
+                *zip(positional[len(positional) - len(parent.defaults):], parent.defaults),
+                *zip(parent.kwonlyargs, parent.kw_defaults),
+            ]
+            for arg, default in with_defaults:
+                if default is marker:
+                    return arg.annotation
+        return None
+
     # ----------------------------------------------------------- sessions
     def sessions(self, scope: Scope) -> dict[str, SessionBinding]:
         """Names that hold a session in a function scope (parameters, factory calls, `with` targets)."""
@@ -557,7 +709,7 @@ class SemanticModel:
                 continue
             symbol = self.classify_value(value, scope)
             if symbol is not None and symbol.kind == "session":
-                origin = "global" if targets[0] in scope.global_names else "created"
+                origin = "global" if targets[0] in scope.global_names - scope.nonlocal_names else "created"
                 for name in targets:
                     found.setdefault(name, SessionBinding(name, symbol.flavour, origin, assign))
         return found
@@ -597,7 +749,7 @@ class SemanticModel:
             if kind is None:
                 continue
             if provider is not None:
-                found[arg.arg] = SessionBinding(arg.arg, kind, "dependency", arg, provider.provides_transaction)
+                found[arg.arg] = SessionBinding(arg.arg, kind, "dependency", arg, provider.provides_transaction, provider)
             else:
                 found[arg.arg] = SessionBinding(arg.arg, kind, "param", arg)
 
@@ -659,10 +811,14 @@ class SemanticModel:
         scope._holders = {}
         for assign in scope.assigns:
             value = getattr(assign, "value", None)
-            if not isinstance(value, ast.Call):
+            if isinstance(value, ast.Call):
+                parts = [*value.args, *(kw.value for kw in value.keywords)]
+            elif isinstance(value, ast.Attribute):
+                parts = [value]  # `fetch = session.get`
+            else:
                 continue
-            for arg in [*value.args, *(kw.value for kw in value.keywords)]:
-                binding = self.session_binding(arg, scope)
+            for arg in parts:
+                binding = self.session_binding(arg, scope) or self._bound_method_session(arg, scope)
                 if binding is not None:
                     for name in _assigned_names(assign):
                         if name not in self.sessions(scope):
@@ -670,13 +826,21 @@ class SemanticModel:
                     break
         return scope._holders
 
+    def _bound_method_session(self, node: ast.AST, scope: Scope) -> SessionBinding | None:
+        """`session.get` (a session's I/O method, not called): the session it is bound to."""
+        if isinstance(node, ast.Attribute) and node.attr in names.SESSION_IO_METHODS:
+            return self.session_binding(node.value, scope)
+        return None
+
     def session_reached_by(self, expr: ast.AST, scope: Scope) -> SessionBinding | None:
         """The session an expression uses: named directly, through a holder, or via `self`."""
         for node in ast.walk(expr):
             if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(getattr(node, "ctx", None), ast.Load):
                 binding = self.session_binding(node, scope)
                 if binding is None and isinstance(node, ast.Name):
-                    binding = self.holders(scope).get(node.id)
+                    binding = self.holders(scope).get(node.id) or self._closure_session(node, scope)
+                elif binding is None:
+                    binding = self._held_by_self(node, scope)
                 if binding is not None:
                     return binding
             if isinstance(node, ast.Call):
@@ -684,6 +848,62 @@ class SemanticModel:
                 if binding is not None:
                     return binding
         return None
+
+    def _held_by_self(self, node: ast.Attribute, scope: Scope) -> SessionBinding | None:
+        """`self.repo` where a method of the class set `self.repo = Repo(session)`."""
+        if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            return None
+        function = scope.function_scope
+        klass = function.klass if function is not None else None
+        if klass is None:
+            return None
+        for method in klass.children:
+            if method.kind != "function":
+                continue
+            for assign in method.assigns:
+                targets = assign.targets if isinstance(assign, ast.Assign) else [getattr(assign, "target", None)]
+                if not any(
+                    isinstance(t, ast.Attribute) and t.attr == node.attr and isinstance(t.value, ast.Name) and t.value.id == "self"
+                    for t in targets
+                ):
+                    continue
+                value = getattr(assign, "value", None)
+                if isinstance(value, ast.Call):
+                    for arg in [*value.args, *(kw.value for kw in value.keywords)]:
+                        binding = self.session_binding(arg, method)
+                        if binding is not None:
+                            return binding
+        return None
+
+    def _closure_session(self, name: ast.Name, scope: Scope) -> SessionBinding | None:
+        """`load` naming a nested function that uses a session of a function enclosing it."""
+        current: Scope | None = scope
+        node = None
+        while node is None and current is not None and current.kind != "module":
+            node = _nested_def(current, name.id)
+            current = current.parent
+        if node is None:
+            return None
+        inner = self.scope_of[node]
+        for used in ast.walk(node):
+            if not (isinstance(used, ast.Name) and isinstance(used.ctx, ast.Load)):
+                continue
+            where = self.scope_of.get(used)
+            binding = self.session_binding(used, where) if where is not None else None
+            if binding is not None and binding.origin != "global" and not self._bound_within(used.id, where, inner):
+                return binding
+        return None
+
+    def _bound_within(self, name: str, scope: Scope, outer: Scope) -> bool:
+        """Whether `name` holds a session bound in `scope` or a scope between it and `outer` (inclusive)."""
+        current: Scope | None = scope
+        while current is not None:
+            if current.kind != "class" and name in self.sessions(current):
+                return True
+            if current is outer:
+                return False
+            current = current.parent
+        return False
 
     def _self_method_session(self, call: ast.Call, scope: Scope) -> SessionBinding | None:
         """`self.m()` where method `m` uses a session attribute of the class."""
@@ -718,6 +938,72 @@ class SemanticModel:
             return None
         return binding, method[1]
 
+    # -------------------------------------------------------- connections
+    def is_connection(self, node: ast.AST, scope: Scope) -> bool:
+        return self.connection_kind(node, scope) is not None
+
+    def connection_kind(self, node: ast.AST, scope: Scope) -> str | None:
+        """"async" / "sync" when an expression holds a Core connection: `engine.connect()` / `engine.begin()`
+        (awaited or as a `with` target), `await session.connection()`, a local name bound to one of them,
+        or a parameter annotated `AsyncConnection` / `Connection`."""
+        if isinstance(node, ast.Await):
+            node = node.value
+        if isinstance(node, ast.Call):
+            return self._opens_connection(node, scope)
+        if not isinstance(node, ast.Name):
+            return None
+        current: Scope | None = scope
+        while current is not None and current.kind in ("function", "lambda"):
+            for arg in _all_args(current.node):
+                if arg.arg == node.id:
+                    return names.CONNECTION_CLASSES.get(self._annotated_api(arg.annotation)) if arg.annotation is not None else None
+            for with_node in current.withs:
+                for item in with_node.items:  # type: ignore[attr-defined]
+                    if isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == node.id:
+                        return self._opens_connection(item.context_expr, current)
+            for assign in current.assigns:
+                value = getattr(assign, "value", None)
+                if value is not None and node.id in _assigned_names(assign):
+                    value = value.value if isinstance(value, ast.Await) else value
+                    return self._opens_connection(value, current)
+            current = current.parent
+        return None
+
+    def _opens_connection(self, expr: ast.AST, scope: Scope) -> str | None:
+        """The kind of connection a call opens, if it opens one."""
+        method = call_method(expr)
+        if method is None:
+            return None
+        receiver, name = method
+        if name == "connection":
+            binding = self.session_binding(receiver, scope)
+            return (binding.kind or "async") if binding is not None else None
+        return self.engine_kind(receiver, scope) if name in ("connect", "begin") else None
+
+    def is_engine(self, node: ast.AST, scope: Scope) -> bool:
+        return self.engine_kind(node, scope) is not None
+
+    def engine_kind(self, node: ast.AST, scope: Scope) -> str | None:
+        """"async" / "sync" when an expression holds an engine: created or imported as one, or a parameter
+        annotated `AsyncEngine` / `Engine`."""
+        symbol = self.classify_value(node, scope)
+        if symbol is not None:
+            return (symbol.flavour or "async") if symbol.kind == "engine" else None
+        current: Scope | None = scope if isinstance(node, ast.Name) else None
+        while current is not None and current.kind in ("function", "lambda"):
+            for arg in _all_args(current.node):
+                if arg.arg == node.id:  # type: ignore[attr-defined]
+                    return names.ENGINE_CLASSES.get(self._annotated_api(arg.annotation)) if arg.annotation is not None else None
+            current = current.parent
+        return None
+
+    def _annotated_api(self, annotation: ast.AST) -> str | None:
+        """The SQLAlchemy class an annotation names, through quotes, `Optional[...]` and `Annotated[...]`."""
+        node = self._parse_string_annotation(annotation)
+        if isinstance(node, ast.Subscript) and (self.qualname(node.value) or "").rpartition(".")[2] in ("Annotated", "Optional"):
+            node = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
+        return self.api(node)
+
     # ----------------------------------------------------- structure facts
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
         parent = self.parents.get(node)
@@ -727,11 +1013,13 @@ class SemanticModel:
 
     def in_begin_block(self, node: ast.AST, binding: SessionBinding, scope: Scope) -> bool:
         """Whether `node` sits inside `with <binding>.begin():` (or the session was opened by `.begin()`)."""
-        if binding.transactional:
-            return True
+        return binding.transactional or any(self.transaction_blocks_around(node, binding, scope))
+
+    def transaction_blocks_around(self, node: ast.AST, binding: SessionBinding, scope: Scope) -> Iterator[str]:
+        """"begin" / "begin_nested" for each `with <binding>.begin():` / `.begin_nested():` around `node` in `scope`."""
         for ancestor in self.ancestors(node):
             if ancestor is scope.node:
-                return False
+                return
             if isinstance(ancestor, WITH_NODES):
                 for item in ancestor.items:
                     method = call_method(item.context_expr)
@@ -739,7 +1027,27 @@ class SemanticModel:
                         if self.session_binding(method[0], scope) is binding or (
                             isinstance(method[0], ast.Name) and method[0].id == binding.name
                         ):
-                            return True
+                            yield method[1]
+
+    def calls_within(self, scope: Scope) -> Iterator[tuple[ast.Call, Scope]]:
+        """Every call in a function and in the functions and lambdas nested in it, with the call's scope."""
+        pending = [scope]
+        while pending:
+            current = pending.pop()
+            for call in current.calls:
+                yield call, current
+            pending.extend(child for child in current.children if child.kind in ("function", "lambda"))
+
+    def passes_session_on(self, binding: SessionBinding, scope: Scope) -> bool:
+        """Whether a call in `scope` (nested functions included) takes the session as an argument:
+        code this file may not see then uses it, and may end its transaction."""
+        for call, where in self.calls_within(scope):
+            for arg in (*call.args, *(kw.value for kw in call.keywords)):
+                if isinstance(arg, ast.Starred):
+                    arg = arg.value
+                passed = self.session_binding(arg, where)
+                if passed is not None and passed.name == binding.name:
+                    return True
         return False
 
     def in_loop(self, node: ast.AST, scope: Scope) -> bool:
@@ -766,7 +1074,22 @@ class SemanticModel:
     def is_route_handler(self, scope: Scope) -> bool:
         if self._route_handlers is None:
             self._route_handlers = {s for s in self.scopes if s.kind == "function" and self._has_route_decorator(s)}
+            self._route_handlers.update(self._registered_endpoints())
         return scope in self._route_handlers
+
+    def _registered_endpoints(self) -> Iterator[Scope]:
+        """Functions of this file passed to `app.add_api_route(path, endpoint)` and its kin."""
+        for s in self.scopes:
+            for call in s.calls:
+                method = call_method(call)
+                if method is None or method[1] not in names.ROUTE_REGISTRATIONS:
+                    continue
+                endpoint = call.args[1] if len(call.args) > 1 else keyword(call, names.ROUTE_REGISTRATIONS[method[1]])
+                node = self.local_defs.get(endpoint.id) if isinstance(endpoint, ast.Name) else None
+                if isinstance(node, FUNCTION_NODES):
+                    symbol = self.symbol_of(method[0])
+                    if symbol is not None and symbol.kind == "app":
+                        yield self.scope_of[node]
 
     def _has_route_decorator(self, scope: Scope) -> bool:
         for decorator in getattr(scope.node, "decorator_list", []):
@@ -782,17 +1105,18 @@ class SemanticModel:
         return [s for s in self.scopes if s.kind == "function" and self.is_route_handler(s)]
 
     def is_dependency(self, scope: Scope) -> bool:
-        """A function of this file named in `Depends(...)` / `Security(...)` anywhere in the file."""
+        """A function FastAPI calls to resolve a dependency: named in `Depends(...)` / `Security(...)`
+        anywhere in the file (a class stands for its `__init__`, an instance for its `__call__`), or,
+        route handlers aside, one whose own parameters FastAPI fills."""
         if self._dependencies is None:
             self._dependencies = set()
             for s in self.scopes:
+                if s.kind == "function" and not self.is_route_handler(s) and self.takes_dependencies(s):
+                    self._dependencies.add(s)
                 for call in s.calls:
-                    target = self.dependency_target(call)
-                    if target is None:
-                        continue
-                    node = self.local_defs.get(target.id) if isinstance(target, ast.Name) else None
-                    if isinstance(node, FUNCTION_NODES):
-                        self._dependencies.add(self.scope_of[node])
+                    function = self._dependency_function(call) if self.is_dependency_marker(call) else None
+                    if function is not None:
+                        self._dependencies.add(function)
         return scope in self._dependencies
 
     def is_lifespan(self, scope: Scope) -> bool:
@@ -813,27 +1137,75 @@ class SemanticModel:
     def is_cached(self, scope: Scope) -> bool:
         return any(q in names.CACHING_DECORATORS for q in self.decorator_qualnames(scope))
 
+    def per_request_functions(self) -> dict[Scope, Scope]:
+        """Functions that run on every request, each mapped to the route handler or dependency it is reached
+        from: those, what they call in this module and the functions defined in them, transitively
+        (cached functions and the lifespan excepted)."""
+        if self._per_request is None:
+            found: dict[Scope, Scope] = {}
+            pending = [
+                (s, s)
+                for s in self.scopes
+                if s.kind == "function" and not self.is_cached(s) and (self.is_route_handler(s) or self.is_dependency(s))
+            ]
+            while pending:
+                scope, root = pending.pop()
+                if scope in found:
+                    continue
+                found[scope] = root
+                for callee in [*self.called_functions(scope), *(c for c in scope.children if c.kind == "function")]:
+                    if callee not in found and not self.is_cached(callee) and not self.is_lifespan(callee):
+                        pending.append((callee, root))
+            self._per_request = found
+        return self._per_request
+
     def called_functions(self, scope: Scope) -> Iterator[Scope]:
-        """Functions of this module that `scope` calls by name (or as `self.m()` in a class)."""
+        """Functions of this module that `scope` calls: by name, a class's `__init__` as `Cls(...)`, and
+        methods as `self.m()`, `Cls.m()`, `Cls(...).m()` or `x.m()` where `x` holds a `Cls` instance."""
         for call in scope.calls:
             func = call.func
             node = None
             if isinstance(func, ast.Name) and func.id not in self.imports:
-                node = self.local_defs.get(func.id)
-                if node is None:
-                    node = _nested_def(scope, func.id)
-            elif (
-                isinstance(func, ast.Attribute)
-                and isinstance(func.value, ast.Name)
-                and func.value.id in ("self", "cls")
-                and scope.function_scope is not None
-                and scope.function_scope.klass is not None
-            ):
-                for method in scope.function_scope.klass.children:
-                    if method.name == func.attr and method.kind == "function":
-                        node = method.node
+                node = _nested_def(scope, func.id) or self.local_defs.get(func.id)
+                if isinstance(node, ast.ClassDef):
+                    node = _nested_def(self.scope_of[node], "__init__")
+            elif isinstance(func, ast.Attribute):
+                klass = self._receiver_class(func.value, scope)
+                node = _nested_def(klass, func.attr) if klass is not None else None
             if isinstance(node, FUNCTION_NODES):
                 yield self.scope_of[node]
+
+    def _receiver_class(self, receiver: ast.AST, scope: Scope) -> Scope | None:
+        """The class of this module whose method `receiver.m()` calls, when `receiver` is `self`/`cls` in a
+        method, the class itself, a `Cls(...)` call, or a local name annotated `Cls` or only ever assigned `Cls(...)`."""
+        if isinstance(receiver, ast.Call):
+            return self._local_class(receiver.func, scope)
+        if not isinstance(receiver, ast.Name):
+            return None
+        function = scope.function_scope
+        if receiver.id in ("self", "cls") and function is not None:
+            return function.klass
+        current: Scope | None = scope
+        while current is not None and current.kind in ("function", "lambda"):
+            for arg in _all_args(current.node):
+                if arg.arg == receiver.id:
+                    annotation = self._parse_string_annotation(arg.annotation) if arg.annotation is not None else None
+                    if isinstance(annotation, ast.Subscript) and isinstance(annotation.slice, ast.Tuple):
+                        annotation = annotation.slice.elts[0]  # Annotated[Cls, Depends()]
+                    return self._local_class(annotation, current) if annotation is not None else None
+            values = [getattr(a, "value", None) for a in current.assigns if receiver.id in _assigned_names(a)]
+            if values:
+                classes = {self._local_class(v.func, current) if isinstance(v, ast.Call) else None for v in values}
+                return classes.pop() if len(classes) == 1 else None
+            current = current.parent
+        return self._local_class(receiver, scope)
+
+    def _local_class(self, node: ast.AST, scope: Scope) -> Scope | None:
+        """The module-level class of this file a name refers to, unless a function around `scope` rebinds it."""
+        if not isinstance(node, ast.Name) or self.binds_locally(node.id, scope):
+            return None
+        definition = self.local_defs.get(node.id)
+        return self.scope_of[definition] if isinstance(definition, ast.ClassDef) else None
 
     # -------------------------------------------------------- summaries
     def function_summary(self, scope: Scope) -> FunctionSummary:
@@ -847,8 +1219,11 @@ class SemanticModel:
             binding = self.session_binding(value, scope) if value is not None else None
             if binding is not None:
                 summary.yields_session = binding.kind or "async"
-                summary.provides_transaction = self.in_begin_block(node, binding, scope) or any(
-                    _same_session_call(self, call, scope, binding, "commit") for call in scope.calls
+                summary.provides_transaction = (
+                    self.in_begin_block(node, binding, scope)
+                    or any(_same_session_call(self, call, scope, binding, "commit") for call in scope.calls)
+                    # `await commit_or_rollback(session)` after the yield: assume it may commit.
+                    or self.passes_session_on(binding, scope)
                 )
         for node in scope.returns:
             if node.value is None:
@@ -873,28 +1248,55 @@ class SemanticModel:
         relationships: dict[str, Relationship] = {}
         for assign in scope.assigns:
             value = getattr(assign, "value", None)
-            if not isinstance(value, ast.Call) or names.sqlalchemy_api(self.qualname(value.func)) not in (
-                "relationship",
-                "Relationship",
+            if self._is_relationship_call(value):
+                annotation = assign.annotation if isinstance(assign, ast.AnnAssign) else None
+                for name in _assigned_names(assign):
+                    relationships[name] = self._relationship(name, value, annotation, assign)
+        # Mixins declare relationships as `@declared_attr def owner(cls) -> Mapped[User]: return relationship(...)`.
+        for method in scope.children:
+            if method.kind != "function" or not any(
+                names.sqlalchemy_api(q) in ("declared_attr", "cascading") for q in self.decorator_qualnames(method)
             ):
                 continue
-            target = self._relationship_target(assign, value)
-            lazy = literal_str(keyword(value, "lazy"))
-            sa_kwargs = keyword(value, "sa_relationship_kwargs")
-            if lazy is None and isinstance(sa_kwargs, ast.Dict):
-                for key, item in zip(sa_kwargs.keys, sa_kwargs.values):
-                    if literal_str(key) == "lazy":
-                        lazy = literal_str(item)
-            for name in _assigned_names(assign):
-                relationships[name] = Relationship(name, lazy, target, assign)
+            for returned in method.returns:
+                if self._is_relationship_call(returned.value):
+                    relationships[method.name] = self._relationship(method.name, returned.value, method.node.returns, method.node)
         summary = ClassSummary(f"{self.module}.{scope.name}", bases, relationships, root)
         scope._class_summary = summary  # type: ignore[attr-defined]
         return summary
 
-    def _relationship_target(self, assign: ast.AST, call: ast.Call) -> str | None:
+    def _is_relationship_call(self, value: ast.AST | None) -> bool:
+        return isinstance(value, ast.Call) and names.sqlalchemy_api(self.qualname(value.func)) in ("relationship", "Relationship")
+
+    def _relationship(self, name: str, call: ast.Call, annotation: ast.AST | None, node: ast.AST) -> Relationship:
+        return Relationship(name, self._relationship_strategy(call, annotation), self._relationship_target(annotation, call), node)
+
+    def _relationship_strategy(self, call: ast.Call, annotation: ast.AST | None) -> str | None:
+        """The `lazy=` strategy (also in SQLModel's `sa_relationship_kwargs`, or implied by the annotation)."""
+        lazy = keyword(call, "lazy")
+        sa_kwargs = keyword(call, "sa_relationship_kwargs")
+        if lazy is None and isinstance(sa_kwargs, ast.Dict):
+            for key, item in zip(sa_kwargs.keys, sa_kwargs.values):
+                if key is None:
+                    return UNKNOWN_STRATEGY  # `**options` may carry it
+                if literal_str(key) == "lazy":
+                    lazy = item
+        elif lazy is None and sa_kwargs is not None:
+            return UNKNOWN_STRATEGY
+        if lazy is not None:
+            return literal_str(lazy) or UNKNOWN_STRATEGY
+        if keyword(call, "sa_relationship") is not None or any(kw.arg is None for kw in call.keywords):
+            return UNKNOWN_STRATEGY
+        if annotation is not None:
+            annotation = self._parse_string_annotation(annotation)
+            head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+            return IMPLIED_STRATEGIES.get(names.sqlalchemy_api(self.qualname(head)) or "")
+        return None
+
+    def _relationship_target(self, annotation: ast.AST | None, call: ast.Call) -> str | None:
         first = call.args[0] if call.args else keyword(call, "argument")
-        if first is None and isinstance(assign, ast.AnnAssign):
-            first = _mapped_target(assign.annotation)
+        if first is None and annotation is not None:
+            first = _mapped_target(annotation)
         if isinstance(first, ast.Constant) and isinstance(first.value, str):
             name = first.value.strip().rpartition(".")[2]
             return f"{self.module}.{name}" if name in self.classes else (self.imports.get(name) or name)
@@ -921,7 +1323,7 @@ class SemanticModel:
             found_any = True
             for name, rel in symbol.klass.own_relationships.items():
                 relationships.setdefault(name, rel)
-            pending.extend(symbol.klass.base_qualnames)
+            pending.extend(reversed(symbol.klass.base_qualnames))  # leftmost base first, as in the MRO
         return relationships if found_any else None
 
     def resolve_class_name(self, name: str | None) -> str | None:
@@ -959,6 +1361,16 @@ def _all_args(node: ast.AST) -> list[ast.arg]:
 
 def _contains(tree: ast.AST, node: ast.AST) -> bool:
     return any(child is node for child in ast.walk(tree))
+
+
+def statements_in(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every statement of a block, nested blocks and handlers included, bodies of functions and classes defined there excluded."""
+    pending: list[ast.AST] = list(body)
+    while pending:
+        node = pending.pop()
+        yield node
+        if not isinstance(node, (*FUNCTION_NODES, ast.ClassDef)):
+            pending.extend(c for c in ast.iter_child_nodes(node) if isinstance(c, (ast.stmt, ast.ExceptHandler, ast.match_case)))
 
 
 def _nested_def(scope: Scope, name: str) -> ast.AST | None:

@@ -11,7 +11,67 @@ ENGINE_FACTORIES = {
     "create_engine": "sync",
     "engine_from_config": "sync",
 }
+# The engine factories that take a URL, and the engine kind they build.
+URL_ENGINE_FACTORIES = {"create_async_engine": "async", "create_engine": "sync"}
+# URL schemes (`dialect+driver`) of SQLAlchemy's own dialects that work with only one engine kind.
+# Missing on purpose: `postgresql+psycopg` and `oracle+oracledb` (both kinds), and bare
+# `postgresql` / `oracle`, whose default driver is sync in SQLAlchemy 2.0 (psycopg2, cx_oracle)
+# and async-capable in 2.1 (psycopg, oracledb).
+URL_SCHEME_KINDS = {
+    **dict.fromkeys((
+        "postgresql+asyncpg", "postgresql+psycopg_async", "sqlite+aiosqlite", "mysql+aiomysql",
+        "mysql+asyncmy", "mariadb+aiomysql", "mariadb+asyncmy", "mssql+aioodbc", "oracle+oracledb_async",
+    ), "async"),
+    **dict.fromkeys((
+        "postgresql+psycopg2", "postgresql+psycopg2cffi", "postgresql+pg8000", "sqlite", "sqlite+pysqlite",
+        "sqlite+pysqlcipher", "mysql", "mysql+mysqldb", "mysql+pymysql", "mysql+mysqlconnector",
+        "mysql+cymysql", "mysql+mariadbconnector", "mariadb", "mariadb+mysqldb", "mariadb+pymysql",
+        "mariadb+mariadbconnector", "mariadb+mysqlconnector", "mssql", "mssql+pyodbc", "mssql+pymssql",
+        "oracle+cx_oracle",
+    ), "sync"),
+}
+# Per dialect, a driver of each engine kind to suggest instead.
+DIALECT_DRIVERS = {
+    "postgresql": {"async": "postgresql+asyncpg", "sync": "postgresql+psycopg"},
+    "sqlite": {"async": "sqlite+aiosqlite", "sync": "sqlite+pysqlite"},
+    "mysql": {"async": "mysql+aiomysql", "sync": "mysql+pymysql"},
+    "mariadb": {"async": "mariadb+aiomysql", "sync": "mariadb+pymysql"},
+    "mssql": {"async": "mssql+aioodbc", "sync": "mssql+pyodbc"},
+    "oracle": {"async": "oracle+oracledb", "sync": "oracle+oracledb"},
+}
+# Dialects that talk to a database server over the network, so the pool's connections can go stale.
+SERVER_DIALECTS = {"postgresql", "mysql", "mariadb", "mssql", "oracle"}
 SESSION_CLASSES = {"AsyncSession": "async", "Session": "sync"}
+# Session methods that do I/O: `session.get` handed around is the session itself.
+SESSION_IO_METHODS = {
+    "get", "get_one", "execute", "scalar", "scalars", "stream", "stream_scalars", "refresh",
+    "merge", "flush", "commit", "rollback", "delete", "run_sync", "connection", "close",
+}
+ENGINE_CLASSES = {"AsyncEngine": "async", "Engine": "sync"}
+CONNECTION_CLASSES = {"AsyncConnection": "async", "Connection": "sync"}
+# Coroutine methods of the asyncio classes (SQLAlchemy 2.0/2.1). Everything else on them is
+# synchronous: `add`, `add_all`, `expunge`, `expire`, `in_transaction`, `get_bind`, and `begin` /
+# `connect`, which return (async) context managers.
+ASYNC_COROUTINE_METHODS = {
+    "AsyncSession": {
+        "execute", "scalar", "scalars", "get", "get_one", "stream", "stream_scalars", "delete",
+        "delete_all", "merge", "merge_all", "flush", "refresh", "run_sync", "connection", "commit",
+        "rollback", "close", "aclose", "reset", "invalidate",
+    },
+    "AsyncConnection": {
+        "execute", "scalar", "scalars", "stream", "stream_scalars", "exec_driver_sql", "run_sync",
+        "commit", "rollback", "close", "aclose", "invalidate", "start", "get_raw_connection",
+        "execution_options", "get_isolation_level",
+    },
+    "AsyncEngine": {"dispose", "raw_connection"},
+}
+# Exceptions a failed statement or flush raises; after one the session needs `rollback()`.
+DATABASE_ERRORS = {
+    "SQLAlchemyError", "DBAPIError", "DatabaseError", "IntegrityError", "OperationalError",
+    "ProgrammingError", "DataError", "InternalError", "InterfaceError", "NotSupportedError",
+    "StatementError", "PendingRollbackError", "FlushError", "StaleDataError",
+}
+EVENT_REGISTRATIONS = {"listens_for", "listen"}
 SESSION_FACTORY_CLASSES = {"async_sessionmaker": "async", "sessionmaker": "sync"}
 SCOPED_REGISTRIES = {"async_scoped_session": "async", "scoped_session": "sync"}
 WRITE_STATEMENTS = {"insert", "update", "delete"}
@@ -30,11 +90,23 @@ ROUTE_METHODS = {
     "get", "post", "put", "patch", "delete", "options", "head", "trace", "api_route",
     "websocket", "route", "websocket_route",
 }
+# `app.add_api_route(path, endpoint)`: the method, and the keyword of its second (endpoint) parameter.
+ROUTE_REGISTRATIONS = {
+    "add_api_route": "endpoint", "add_api_websocket_route": "endpoint", "add_route": "route",
+    "add_websocket_route": "route",
+}
 DEPENDENCY_MARKERS = {"Depends", "Security"}
+# The startup/shutdown event API that `lifespan` replaces: methods of an app or router, and the
+# constructor keywords / router attributes that hold handler lists.
+EVENT_HANDLER_METHODS = {"on_event", "add_event_handler"}
+EVENT_HANDLER_LISTS = {"on_startup", "on_shutdown"}
+# Methods that release a resource (engine, client, pool, executor) at shutdown.
+RELEASE_METHODS = {"dispose", "close", "aclose", "shutdown", "disconnect"}
 
-GATHER_LIKE = {"asyncio.gather", "asyncio.wait", "asyncio.as_completed", "anyio.gather"}
+GATHER_LIKE = {"asyncio.gather", "asyncio.wait", "asyncio.as_completed"}
 TASK_SPAWNERS = {"asyncio.create_task", "asyncio.ensure_future"}
 TASK_GROUPS = {"asyncio.TaskGroup", "anyio.create_task_group"}
+EVENT_LOOP_GETTERS = {"asyncio.get_running_loop", "asyncio.get_event_loop"}
 CACHING_DECORATORS = {"functools.lru_cache", "functools.cache", "functools.cached_property"}
 CONTEXT_MANAGER_DECORATORS = {"contextlib.asynccontextmanager", "contextlib.contextmanager"}
 

@@ -1,16 +1,18 @@
 """ORM objects in async code: which names hold instances of which mapped class, and what was loaded.
 
-A small abstract interpreter over one function's assignments: `select(User)` is a
+A small abstract interpreter over one function's bindings: `select(User)` is a
 statement of `User`, `.options(selectinload(User.items))` records an eager load,
 `await session.scalars(stmt)` makes a result, `.first()` an object, `.all()` a list,
-`for u in users` an object again. Anything it does not understand is unknown, and
-unknown values never produce findings.
+`for u in users` an object again, and `user.items`, once loaded, the related objects.
+Later loads (`await session.refresh(user, ["items"])`, `await user.awaitable_attrs.items`,
+assigning `user.items = ...`) rebind the name with more loaded. Anything it does not
+understand is unknown, and unknown values never produce findings.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, keyword
@@ -20,26 +22,80 @@ EVERYTHING = "*"
 
 SINGLE_FROM_RESULT = {"scalar_one", "scalar", "scalar_one_or_none"}
 SINGLE_FROM_SCALARS = {"first", "one", "one_or_none"}
-LIST_FROM_SCALARS = {"all", "fetchall"}
+LIST_FROM_SCALARS = {"all", "fetchall", "fetchmany"}
 PASS_THROUGH = {"unique"}
+# Builtins that copy an iterable of objects into a list or tuple.
+COPIES = {"list", "tuple", "sorted"}
+# Statement methods that keep the selected entity; any other (`.subquery()`, `.with_only_columns()`) is unknown.
+STATEMENT_REFINEMENTS = {
+    "where", "filter", "filter_by", "join", "outerjoin", "join_from", "outerjoin_from", "select_from",
+    "order_by", "group_by", "having", "limit", "offset", "fetch", "slice", "distinct",
+    "execution_options", "with_for_update", "params", "correlate", "prefix_with", "suffix_with",
+}
+# Loader options whose effect is read here; any other option (a variable, `*loaders`, a helper) may load anything.
+LOADER_OPTIONS = names.NON_LAZY_OPTIONS | {
+    "lazyload", "load_only", "defer", "undefer", "undefer_group", "with_expression", "selectin_polymorphic",
+    "with_loader_criteria", "Load",
+}
+# Options that name a relationship and so extend the option's path.
+PATH_OPTIONS = names.NON_LAZY_OPTIONS | {"lazyload"}
+# `lazy=` strategies that load the related objects with their parent, so their values can be followed.
+EAGER_STRATEGIES = {"selectin", "joined", "subquery", "immediate", "False"}
+# "related" is a loaded relationship's value: an object or a collection of them.
+ENTITY_KINDS = {"object", "related"}
+ITERABLE_KINDS = {"objects", "scalars", "related"}
 
 
 @dataclass(frozen=True)
 class OrmValue:
-    kind: str  # "statement", "result", "scalars", "object", "objects"
+    kind: str  # "statement", "result", "scalars", "object", "objects", "related"
     model: str  # qualname of the mapped class
     loaded: frozenset[str] = frozenset()  # relationship paths loaded eagerly ("*": all)
+    # Paths whose access does no I/O although nothing was loaded into them (raiseload, assigned).
+    io_free: frozenset[str] = frozenset()
+    single_entity_exec: bool = False  # a SQLModel select of one entity: `session.exec()` gives its objects
 
     def but(self, kind: str) -> OrmValue:
-        return OrmValue(kind, self.model, self.loaded)
+        return replace(self, kind=kind)
+
+    def plus(self, loaded: frozenset[str] = frozenset(), io_free: frozenset[str] = frozenset()) -> OrmValue:
+        return replace(self, loaded=self.loaded | loaded, io_free=self.io_free | io_free)
+
+    def settles(self, attr: str) -> bool:
+        """Whether reading relationship `attr` does no implicit I/O."""
+        return not {attr, EVERYTHING}.isdisjoint(self.loaded | self.io_free)
+
+    def below(self, attr: str, model: str) -> OrmValue:
+        """The loaded value of relationship `attr`: the paths under it become its own."""
+        return OrmValue("related", model, _paths_below(self.loaded, attr), _paths_below(self.io_free, attr))
+
+
+def _paths_below(paths: frozenset[str], attr: str) -> frozenset[str]:
+    prefix = attr + "."
+    # A wildcard reaches every level (verified for `selectinload("*")`).
+    return frozenset(path[len(prefix):] for path in paths if path.startswith(prefix)) | (paths & {EVERYTHING})
+
+
+Binding = tuple[Position, "Position | None", "OrmValue | None"]  # (from, until, value)
 
 
 @dataclass
 class OrmFacts:
     model: SemanticModel
     scope: Scope
-    bindings: dict[str, list[tuple[Position, OrmValue | None]]] = field(default_factory=dict)
-    refreshed: dict[str, list[tuple[Position, frozenset[str]]]] = field(default_factory=dict)
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+
+    def bind(self, name: str, position: Position, value: OrmValue | None, until: Position | None = None) -> None:
+        self.bindings.setdefault(name, []).append((position, until, value))
+
+    def binding_at(self, name: str, position: Position) -> Binding | None:
+        """The binding of `name` in force at `position` (bindings are kept in source order)."""
+        latest = None
+        for binding in self.bindings.get(name, ()):
+            start, until, _ = binding
+            if start <= position and (until is None or position <= until):
+                latest = binding
+        return latest
 
     def value_at(self, node: ast.AST, position: Position, depth: int = 0) -> OrmValue | None:
         """What `node` evaluates to at `position` (None when unknown)."""
@@ -48,25 +104,26 @@ class OrmFacts:
         if isinstance(node, ast.Await):
             return self._awaited(node.value, position, depth)
         if isinstance(node, ast.Name):
-            latest = None
-            for at, value in self.bindings.get(node.id, ()):
-                if at <= position:
-                    latest = value
-            return latest
+            binding = self.binding_at(node.id, position)
+            return binding[2] if binding is not None else None
+        if isinstance(node, ast.Attribute):
+            return self.related(self.value_at(node.value, position, depth + 1), node.attr)
         if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
             inner = self.value_at(node.value, position, depth + 1)
-            return inner.but("object") if inner is not None and inner.kind == "objects" else None
+            return inner.but("object") if inner is not None and inner.kind in ("objects", "related") else None
         if not isinstance(node, ast.Call):
             return None
         api = self.model.api(node.func)
         if api == "select" and node.args:
             mapped = self.model.qualname(node.args[0])
-            if self.model.model_relationships(mapped) is not None:
-                return OrmValue("statement", mapped or "")
-            return None
-        if isinstance(node.func, ast.Name) and node.func.id == "list" and node.args and "list" not in self.model.imports:
+            if self.model.model_relationships(mapped) is None:
+                return None
+            # SQLModel's select() of one entity is a SelectOfScalar, which `session.exec()` unwraps.
+            from_sqlmodel = (self.model.qualname(node.func) or "").startswith("sqlmodel.")
+            return OrmValue("statement", mapped or "", single_entity_exec=from_sqlmodel and len(node.args) == 1)
+        if isinstance(node.func, ast.Name) and node.func.id in COPIES and node.args and not self._shadowed(node.func.id):
             inner = self.value_at(node.args[0], position, depth + 1)
-            return inner.but("objects") if inner is not None and inner.kind in ("scalars", "objects") else None
+            return inner.but("objects") if inner is not None and inner.kind in ITERABLE_KINDS else None
         method = call_method(node)
         if method is None:
             return None
@@ -76,9 +133,9 @@ class OrmFacts:
         name = method[1]
         if receiver.kind == "statement":
             if name == "options":
-                return OrmValue("statement", receiver.model, receiver.loaded | self._loaded_by(node.args))
-            return receiver
-        if name in PASS_THROUGH:
+                return receiver.plus(*self._loaded_by(node.args))
+            return receiver if name in STATEMENT_REFINEMENTS else None
+        if name in PASS_THROUGH and receiver.kind in ("result", "scalars"):
             return receiver
         if receiver.kind == "result":
             if name == "scalars":
@@ -92,21 +149,37 @@ class OrmFacts:
                 return receiver.but("objects")
         return None
 
+    def related(self, owner: OrmValue | None, attr: str, awaited: bool = False) -> OrmValue | None:
+        """The value of relationship `attr` of `owner` when it is loaded (or awaited), else None."""
+        if owner is None or owner.kind not in ENTITY_KINDS:
+            return None
+        relationship = (self.model.model_relationships(owner.model) or {}).get(attr)
+        if relationship is None or relationship.target is None:
+            return None
+        if awaited or not {attr, EVERYTHING}.isdisjoint(owner.loaded) or relationship.lazy in EAGER_STRATEGIES:
+            return owner.below(attr, relationship.target)
+        return None
+
     def _awaited(self, node: ast.AST, position: Position, depth: int) -> OrmValue | None:
-        """`await session.execute(stmt)` and friends, on an AsyncSession."""
+        """`await session.execute(stmt)` and friends on an AsyncSession, and `await obj.awaitable_attrs.rel`."""
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "awaitable_attrs":
+            return self.related(self.value_at(node.value.value, position, depth + 1), node.attr, awaited=True)
         if not isinstance(node, ast.Call):
             return None
         found = self.model.session_method_call(node, self.scope)
         if found is None or found[0].kind != "async":
             return self.value_at(node, position, depth + 1) if call_method(node) else None
         method = found[1]
-        if method == "get" and node.args:
+        if method in ("get", "get_one") and node.args:
             mapped = self.model.qualname(node.args[0])
             if self.model.model_relationships(mapped) is None:
                 return None
             options = keyword(node, "options")
-            elements = options.elts if isinstance(options, (ast.List, ast.Tuple)) else []
-            return OrmValue("object", mapped or "", self._loaded_by(elements))
+            if options is None or isinstance(options, ast.Constant) and options.value is None:
+                elements: list[ast.expr] = []
+            else:
+                elements = list(options.elts) if isinstance(options, (ast.List, ast.Tuple)) else [options]
+            return OrmValue("object", mapped or "").plus(*self._loaded_by(elements))
         if not node.args:
             return None
         statement = self.value_at(node.args[0], position, depth + 1)
@@ -118,35 +191,93 @@ class OrmFacts:
             return statement.but("scalars")
         if method == "scalar":
             return statement.but("object")
+        if method == "exec":
+            return statement.but("scalars" if statement.single_entity_exec else "result")
         return None
 
-    def _loaded_by(self, options: list[ast.expr]) -> frozenset[str]:
-        """Relationship paths that loader options load eagerly (or make raise)."""
+    def _loaded_by(self, options: list[ast.expr]) -> tuple[frozenset[str], frozenset[str]]:
+        """(eagerly loaded, I/O-free) relationship paths that loader options set."""
         loaded: set[str] = set()
-        for option in options:
+        io_free: set[str] = set()
+        pending = [(option, "") for option in options]  # (option, path prefix for `.options()` under a path)
+        while pending:
+            option, prefix = pending.pop()
             chain: list[ast.Call] = []
             node: ast.AST = option
             while isinstance(node, ast.Call):
                 chain.append(node)
                 node = node.func.value if isinstance(node.func, ast.Attribute) else node.func
-            path: list[str] = []
-            for call in reversed(chain):
+            chain.reverse()
+            if not chain or self.model.api(chain[0].func) not in LOADER_OPTIONS:
+                io_free.add(prefix + EVERYTHING)  # an option this cannot read may load anything
+                continue
+            path = prefix
+            for call in chain:
                 loader = call.func.attr if isinstance(call.func, ast.Attribute) else self.model.api(call.func)
-                if loader not in names.NON_LAZY_OPTIONS or not call.args:
+                if loader == "options":
+                    pending.extend((sub, path) for sub in call.args)
                     continue
-                target = call.args[0]
-                if isinstance(target, ast.Constant) and target.value == EVERYTHING:
-                    loaded.add(EVERYTHING)
+                if loader not in PATH_OPTIONS or not call.args:
                     continue
-                if not isinstance(target, ast.Attribute):
-                    continue
-                path.append(target.attr)
-                if loader != "defaultload":
-                    loaded.add(".".join(path))
-        return frozenset(loaded)
+                attr = _option_attribute(call.args[0])
+                if attr is None:  # a target this cannot read
+                    io_free.add(path + EVERYTHING)
+                    break
+                if attr == EVERYTHING:
+                    if loader in names.EAGER_LOADERS:
+                        loaded.add(path + EVERYTHING)
+                    elif loader in ("raiseload", "noload"):
+                        io_free.add(path + EVERYTHING)
+                    break
+                if loader in names.EAGER_LOADERS:
+                    loaded.add(path + attr)
+                elif loader in ("raiseload", "noload"):
+                    io_free.add(path + attr)
+                path += attr + "."
+        return frozenset(loaded), frozenset(io_free)
 
-    def refreshed_before(self, name: str, relationship: str, position: Position) -> bool:
-        return any(at <= position and relationship in attrs for at, attrs in self.refreshed.get(name, ()))
+    def _shadowed(self, builtin: str) -> bool:
+        return builtin in self.model.imports or builtin in self.model.local_defs
+
+    def mark(self, owner: ast.AST, attrs: frozenset[str], position: Position, loaded: bool) -> None:
+        """Record that relationships `attrs` of the object `owner` (`order`, `order.customer`) no longer load lazily.
+
+        An element (`orders[0]`) marks its whole list: precision over recall.
+        """
+        found = _object_path(owner)
+        binding = self.binding_at(found[0], position) if found else None
+        if found is None or binding is None or binding[2] is None:
+            return
+        paths = frozenset(".".join([*found[1], attr]) for attr in attrs)
+        value = binding[2].plus(loaded=paths) if loaded else binding[2].plus(io_free=paths)
+        self.bind(found[0], position, value, binding[1])
+
+    def forget(self, argument: ast.AST, position: Position) -> None:
+        """An ORM object handed to awaited code may come back with anything loaded: its name becomes unknown."""
+        found = _object_path(argument)
+        if found is None or self.binding_at(found[0], position) is None:
+            return
+        if isinstance(argument, ast.Name) or self.value_at(argument, position) is not None:
+            self.bind(found[0], position, None)
+
+
+def _object_path(node: ast.AST) -> tuple[str, list[str]] | None:
+    """`order.items[0].product` as ("order", ["items", "product"]); None unless it starts at a name."""
+    attrs: list[str] = []
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+        node = node.value
+    return (node.id, attrs[::-1]) if isinstance(node, ast.Name) else None
+
+
+def _option_attribute(target: ast.AST) -> str | None:
+    """The relationship a loader option names (`User.items`, `User.items.of_type(X)`), "*", or None."""
+    while isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr in ("of_type", "and_"):
+        target = target.func.value
+    if isinstance(target, ast.Constant) and target.value == EVERYTHING:
+        return EVERYTHING
+    return target.attr if isinstance(target, ast.Attribute) else None
 
 
 def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
@@ -158,39 +289,82 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
     scope._orm_facts = facts  # type: ignore[attr-defined]
     events: list[tuple[Position, ast.AST]] = [(_end(node), node) for node in scope.assigns]
     events += [(_end(loop.iter), loop) for loop in scope.loops if isinstance(loop, (ast.For, ast.AsyncFor))]
+    # A comprehension's variables are bound over the whole comprehension, whose element comes first.
     events += [
-        (_end(generator.iter), generator)
+        (_start(loop), generator)
         for loop in scope.loops
         if isinstance(loop, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp))
         for generator in loop.generators
     ]
+    events += [(_end(item.context_expr), item) for node in scope.withs for item in node.items]  # type: ignore[attr-defined]
+    events += [(_end(call), call) for call in scope.calls if isinstance(model.parents.get(call), ast.Await)]
+    events += [
+        (_end(model.parents[model.parents[attribute]]), attribute)
+        for attribute in scope.attributes
+        if attribute.attr == "awaitable_attrs" and isinstance(model.parents.get(model.parents.get(attribute)), ast.Await)
+    ]
     for position, node in sorted(events, key=lambda event: event[0]):
-        _bind(facts, node, position)
-    for call in scope.calls:
-        found = model.session_method_call(call, scope)
-        if found is None or found[1] != "refresh" or not call.args or not isinstance(call.args[0], ast.Name):
-            continue
-        attrs = call.args[1] if len(call.args) > 1 else keyword(call, "attribute_names")
-        if isinstance(attrs, (ast.List, ast.Tuple)):
-            names_ = frozenset(e.value for e in attrs.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
-            facts.refreshed.setdefault(call.args[0].id, []).append(((call.lineno, call.col_offset), names_))
+        _apply(facts, node, position)
     return facts
 
 
-def _bind(facts: OrmFacts, node: ast.AST, position: Position) -> None:
-    if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-        iterated = facts.value_at(node.iter, position)
-        element = iterated.but("object") if iterated is not None and iterated.kind in ("objects", "scalars") else None
-        if isinstance(node.target, ast.Name):
-            facts.bindings.setdefault(node.target.id, []).append((position, element))
+def _apply(facts: OrmFacts, node: ast.AST, position: Position) -> None:
+    """Update the bindings with one event: an assignment, a loop, a `with`, or an awaited call or load."""
+    if isinstance(node, (ast.For, ast.AsyncFor)):
+        _bind_target(facts, node.target, position, _element(facts.value_at(node.iter, position)))
+    elif isinstance(node, ast.comprehension):
+        comprehension = facts.model.parents[node]
+        _bind_target(facts, node.target, position, _element(facts.value_at(node.iter, position)), _end(comprehension))
+    elif isinstance(node, ast.withitem):
+        if node.optional_vars is not None:
+            _bind_target(facts, node.optional_vars, position, None)
+    elif isinstance(node, ast.Call):
+        _awaited_call(facts, node, position)
+    elif isinstance(node, ast.Attribute):  # `await obj.awaitable_attrs.rel` loads `rel`
+        facts.mark(node.value, frozenset([facts.model.parents[node].attr]), position, loaded=True)  # type: ignore[attr-defined]
+    elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+        value = facts.value_at(node.value, position) if node.value is not None else None
+        for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+            _bind_target(facts, target, position, value)
+    elif isinstance(node, ast.AugAssign):
+        _bind_target(facts, node.target, position, None)
+
+
+def _awaited_call(facts: OrmFacts, call: ast.Call, position: Position) -> None:
+    """`await session.refresh(obj, ["rel"])` loads `rel`; `await helper(obj)` may load anything on `obj`."""
+    found = facts.model.session_method_call(call, facts.scope)
+    if found is None:
+        for argument in [*call.args, *(kw.value for kw in call.keywords)]:
+            facts.forget(argument, position)
         return
-    value = getattr(node, "value", None)
-    target = getattr(node, "target", None)
-    targets = node.targets if isinstance(node, ast.Assign) else [target] if target is not None else []
-    result = facts.value_at(value, position) if value is not None else None
-    for target in targets:
-        if isinstance(target, ast.Name):
-            facts.bindings.setdefault(target.id, []).append((position, result))
+    if found[1] != "refresh" or not call.args:
+        return
+    attrs = call.args[1] if len(call.args) > 1 else keyword(call, "attribute_names")
+    if attrs is None or isinstance(attrs, ast.Constant) and attrs.value is None:
+        return  # a plain refresh reloads columns; lazy relationships stay lazy
+    if isinstance(attrs, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in attrs.elts):
+        facts.mark(call.args[0], frozenset(e.value for e in attrs.elts), position, loaded=True)  # type: ignore[attr-defined]
+    else:
+        facts.mark(call.args[0], frozenset([EVERYTHING]), position, loaded=False)
+
+
+def _bind_target(facts: OrmFacts, target: ast.AST, position: Position, value: OrmValue | None, until: Position | None = None) -> None:
+    if isinstance(target, ast.Name):
+        facts.bind(target.id, position, value, until)
+    elif isinstance(target, ast.Attribute):  # `order.customer = customer`: set, so reading it loads nothing
+        facts.mark(target.value, frozenset([target.attr]), position, loaded=False)
+    elif isinstance(target, (ast.Tuple, ast.List, ast.Starred)):
+        for node in ast.walk(target):
+            if isinstance(node, ast.Name):
+                facts.bind(node.id, position, None, until)
+
+
+def _element(iterated: OrmValue | None) -> OrmValue | None:
+    return iterated.but("object") if iterated is not None and iterated.kind in ITERABLE_KINDS else None
+
+
+def _start(node: ast.AST) -> Position:
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
 
 
 def _end(node: ast.AST) -> Position:

@@ -4,8 +4,12 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, dotted
+from flake8_async_sqla.core.model import FUNCTION_NODES, Scope, SemanticModel, dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
+
+LOOP_STATEMENTS = (ast.For, ast.AsyncFor, ast.While)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+NESTED_SCOPES = (*FUNCTION_NODES, ast.Lambda, ast.ClassDef)
 
 
 @register
@@ -13,10 +17,16 @@ class EngineCreatedPerRequest(Rule):
     """
     ## What it does
     Finds `create_engine`, `create_async_engine`, `engine_from_config` and
-    `async_engine_from_config` called inside a route handler, a FastAPI dependency,
-    a function of the same module that one of them calls, or a loop body. Module level,
-    the lifespan, functions called from the lifespan, `@lru_cache`d factories and
-    memoised globals (`if _engine is None: _engine = ...`) are fine.
+    `async_engine_from_config` called where they run on every request: in a route
+    handler, in a FastAPI dependency (`Depends`/`Security` in a default, in `Annotated`
+    or an alias of it, in `dependencies=[...]`; a class dependency's `__init__`), or in a
+    function or method of the same module that one of them calls. Elsewhere it finds
+    them in a loop that builds the same engine on every round.
+
+    Module level, the lifespan and what it or module level calls, `@lru_cache`d
+    factories, memoised globals (`if _engine is None: _engine = ...`), per-URL caches
+    (`if url not in _engines: _engines[url] = ...`), one engine per URL in a loop, and
+    retry loops that stop once an engine connects are fine.
 
     ## Why is this bad?
     An engine owns a connection pool. Creating one per request opens a new pool (and
@@ -55,6 +65,29 @@ async def get_user(user_id: int):
     async with AsyncSession(engine) as session:
         return await session.get(User, user_id)
 ''',
+        '''\
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+router = APIRouter()
+
+
+async def get_reporting_engine():
+    engine = create_async_engine("postgresql+asyncpg://reports@warehouse/dw")  # error: ASQ101
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+ReportingEngine = Annotated[AsyncEngine, Depends(get_reporting_engine)]
+
+
+@router.get("/reports/daily")
+async def daily_report(engine: ReportingEngine): ...
+''',
     )
     valid = (
         '''\
@@ -75,45 +108,78 @@ async def lifespan(app: FastAPI):
 
 app = FastAPI(lifespan=lifespan)
 ''',
+        '''\
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+router = APIRouter()
+
+
+@lru_cache
+def get_reporting_engine() -> AsyncEngine:
+    return create_async_engine("postgresql+asyncpg://reports@warehouse/dw")
+
+
+ReportingEngine = Annotated[AsyncEngine, Depends(get_reporting_engine)]
+
+
+@router.get("/reports/daily")
+async def daily_report(engine: ReportingEngine): ...
+''',
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         per_request = _per_request_functions(model)
-        startup = _reachable(model, [s for s in model.scopes if model.is_lifespan(s)])
+        # Code that runs once: module level, the lifespan, and what they call.
+        startup = _reachable(model, [model.module_scope, *(s for s in model.scopes if model.is_lifespan(s))])
         for scope in model.scopes:
             function = scope.function_scope
             if function is None:
                 continue
             for call in scope.calls:
                 factory = model.api(call.func)
-                if factory not in names.ENGINE_FACTORIES or _memoised(model, call, function):
+                if factory not in names.ENGINE_FACTORIES or _shadowed(model, call, scope) or _memoised(model, call, function):
                     continue
                 where = per_request.get(function)
-                if where is None and function not in startup and model.in_loop(call, function):
-                    where = "in a loop"
+                if where is None and function not in startup and _rebuilt_each_round(model, call, function):
+                    where = f"in a loop in `{_local_name(model, function)}`"
                 if where is not None:
                     yield report(call, factory=factory, where=where)
+
+
+def _shadowed(model: SemanticModel, call: ast.Call, scope: Scope) -> bool:
+    """`create_engine(...)` where a parameter or local of an enclosing function hides the import."""
+    parts = dotted(call.func)
+    return parts is not None and model.binds_locally(parts[0], scope)
+
+
+def _local_name(model: SemanticModel, scope: Scope) -> str:
+    """`Service.method` / `handler.helper`: the qualified name without the module."""
+    return scope.qualname.removeprefix(model.module + ".")
 
 
 def _per_request_functions(model: SemanticModel) -> dict[Scope, str]:
     """Functions that run on every request, each with a phrase saying how it gets there."""
     found: dict[Scope, str] = {}
-    pending: list[tuple[Scope, str]] = []
+    pending: list[tuple[Scope, Scope, str]] = []
     for scope in model.scopes:
         if scope.kind != "function" or model.is_cached(scope):
             continue
         if model.is_route_handler(scope):
-            pending.append((scope, f"route handler `{scope.name}`"))
+            pending.append((scope, scope, f"route handler `{_local_name(model, scope)}`"))
         elif model.is_dependency(scope):
-            pending.append((scope, f"dependency `{scope.name}`"))
+            pending.append((scope, scope, f"dependency `{_local_name(model, scope)}`"))
     while pending:
-        scope, root = pending.pop()
+        scope, root, role = pending.pop()
         if scope in found:
             continue
-        found[scope] = f"in {root}" if root.endswith(f"`{scope.name}`") else f"in `{scope.name}`, called from {root}"
-        for callee in [*model.called_functions(scope), *(c for c in scope.children if c.kind == "function")]:
+        found[scope] = f"in {role}" if scope is root else f"in `{_local_name(model, scope)}`, called from {role}"
+        for callee in _callees(model, scope):
             if callee not in found and not model.is_cached(callee) and not model.is_lifespan(callee):
-                pending.append((callee, root))
+                pending.append((callee, root, role))
     return found
 
 
@@ -124,41 +190,164 @@ def _reachable(model: SemanticModel, roots: list[Scope]) -> set[Scope]:
         scope = pending.pop()
         if scope not in seen:
             seen.add(scope)
-            pending.extend(model.called_functions(scope))
+            pending.extend(_callees(model, scope))
     return seen
 
 
+def _callees(model: SemanticModel, scope: Scope) -> list[Scope]:
+    """What runs when `scope` runs: the functions it calls and, for a function, the functions defined inside it."""
+    nested = [child for child in scope.children if child.kind == "function"] if scope.kind == "function" else []
+    return [*model.called_functions(scope), *nested]
+
+
 def _memoised(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
-    """`global _engine; _engine = create_engine(...)` or an `if x is None:` guard around the store."""
-    parent = model.parents.get(call)
-    if not isinstance(parent, (ast.Assign, ast.AnnAssign)):
+    """The engine is stored where it outlives the call (a global, an attribute, an item of a module-level
+    dict) under a check that it is not there yet: `if x is None: x = ...`, or `if x: return x` before it."""
+    store = model.parents.get(call)
+    if not isinstance(store, (ast.Assign, ast.AnnAssign)):
         return False
-    targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-    for target in targets:
-        if isinstance(target, ast.Name) and target.id in function.global_names:
+    targets = store.targets if isinstance(store, ast.Assign) else [store.target]
+    kept = [target for target in targets if _outlives_call(model, target, function)]
+    if not kept:
+        return False
+    child: ast.AST = store
+    for ancestor in model.ancestors(store):
+        if ancestor is function.node:
+            break
+        if isinstance(ancestor, ast.If) and child in ancestor.body and any(_tests_unset(ancestor.test, t) for t in targets):
             return True
-        stored = dotted(target)
-        if stored is None:
-            continue
-        for ancestor in model.ancestors(parent):
-            if ancestor is function.node:
-                break
-            if isinstance(ancestor, ast.If) and _tests_unset(ancestor.test, stored):
-                return True
+        child = ancestor
+    return any(
+        isinstance(statement, ast.If)
+        and statement.lineno < store.lineno
+        and isinstance(statement.body[-1], ast.Return)
+        and any(_tests_set(statement.test, target) for target in kept)
+        for statement in function.node.body  # type: ignore[attr-defined]
+    )
+
+
+def _outlives_call(model: SemanticModel, target: ast.AST, function: Scope) -> bool:
+    if isinstance(target, ast.Name):
+        return target.id in function.global_names
+    if isinstance(target, ast.Subscript):
+        container = target.value
+        if isinstance(container, ast.Name):
+            return container.id in model.local_defs and not model.binds_locally(container.id, function)
+        return isinstance(container, ast.Attribute)
+    return isinstance(target, ast.Attribute)
+
+
+def _tests_unset(test: ast.AST, target: ast.AST) -> bool:
+    """`x is None`, `not x`, `not hasattr(obj, "x")`, `key not in cache`, or one of them in an `or`."""
+    pending = [test]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            pending.extend(node.values)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and _tests_set(node.operand, target):
+            return True
+        elif isinstance(node, ast.Compare) and _compares(node, target, ast.Is, ast.NotIn):
+            return True
     return False
 
 
-def _tests_unset(test: ast.AST, stored: list[str]) -> bool:
-    """`x is None`, `not x`, `not hasattr(obj, "x")` for the stored target `x`."""
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        operand = test.operand
-        if dotted(operand) == stored:
-            return True
-        if isinstance(operand, ast.Call) and dotted(operand.func) == ["hasattr"] and len(operand.args) == 2:
-            owner, attr = operand.args
-            return isinstance(attr, ast.Constant) and dotted(owner) == stored[:-1] and attr.value == stored[-1]
+def _tests_set(test: ast.AST, target: ast.AST) -> bool:
+    """`x`, `x is not None`, `hasattr(obj, "x")`, `key in cache`."""
+    if isinstance(test, ast.Compare):
+        return _compares(test, target, ast.IsNot, ast.In)
+    if isinstance(test, ast.Call) and dotted(test.func) == ["hasattr"] and len(test.args) == 2:
+        owner, attr = test.args
+        stored = dotted(target)
+        return stored is not None and isinstance(attr, ast.Constant) and dotted(owner) == stored[:-1] and attr.value == stored[-1]
+    return _same(test, target)
+
+
+def _compares(test: ast.Compare, target: ast.AST, against_none: type, membership: type) -> bool:
+    """`target <against_none> None` for a name or attribute, `key <membership> cache` for `cache[key]`."""
+    if len(test.ops) != 1:
         return False
-    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Is):
-        right = test.comparators[0]
-        return dotted(test.left) == stored and isinstance(right, ast.Constant) and right.value is None
+    op, right = test.ops[0], test.comparators[0]
+    if isinstance(op, against_none):
+        return isinstance(right, ast.Constant) and right.value is None and _same(test.left, target)
+    if isinstance(op, membership) and isinstance(target, ast.Subscript):
+        return _same(right, target.value) and _same(test.left, target.slice)
+    return False
+
+
+def _same(left: ast.AST, right: ast.AST) -> bool:
+    """The same name, attribute chain or constant."""
+    if isinstance(left, ast.Constant) and isinstance(right, ast.Constant):
+        return left.value == right.value
+    return dotted(left) is not None and dotted(left) == dotted(right)
+
+
+def _rebuilt_each_round(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
+    """Whether a loop around `call` builds the same engine again on every round: the call's arguments use
+    nothing that changes from round to round (one engine per URL is fine), and no `break`/`return` ends
+    the loop once an engine works (a retry is fine)."""
+    used = {node.id for node in ast.walk(call) if isinstance(node, ast.Name)}
+    path = [call, *model.ancestors(call)]
+    for child, ancestor in zip(path, path[1:]):
+        if ancestor is function.node:
+            return False
+        if isinstance(ancestor, LOOP_STATEMENTS) and child in ancestor.body:
+            repeated = not used & _varying_names(ancestor) and not _ends_early(ancestor)
+        elif isinstance(ancestor, COMPREHENSIONS) and child is not ancestor.generators[0]:
+            repeated = not used & {name for g in ancestor.generators for name in _names(g.target)}
+        else:
+            continue
+        if repeated:
+            return True
+    return False
+
+
+def _names(target: ast.AST) -> set[str]:
+    return {node.id for node in ast.walk(target) if isinstance(node, ast.Name)}
+
+
+def _varying_names(loop: ast.For | ast.AsyncFor | ast.While) -> set[str]:
+    """Names whose value changes from one round of `loop` to the next: its target (for a `while`, what
+    its body assigns outside inner loops), and every name computed from those."""
+    bindings: list[tuple[set[str], ast.AST]] = []
+    varying = set() if isinstance(loop, ast.While) else _names(loop.target)
+    pending: list[tuple[ast.AST, bool]] = [(statement, True) for statement in loop.body]
+    while pending:
+        node, direct = pending.pop()
+        if isinstance(node, NESTED_SCOPES):
+            continue
+        bound: tuple[set[str], ast.AST] | None = None
+        if isinstance(node, ast.Assign):
+            bound = (set().union(*map(_names, node.targets)), node.value)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
+            bound = (_names(node.target), node.value)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            bound = (_names(node.target), node.iter)
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            bound = (_names(node.optional_vars), node.context_expr)
+        if bound is not None:
+            bindings.append(bound)
+            if direct and isinstance(loop, ast.While) and not isinstance(node, LOOP_STATEMENTS):
+                varying |= bound[0]
+        inner = direct and not isinstance(node, LOOP_STATEMENTS)
+        pending.extend((child, inner) for child in ast.iter_child_nodes(node))
+    changed = True
+    while changed:
+        changed = False
+        for targets, value in bindings:
+            if not targets <= varying and _names(value) & varying:
+                varying |= targets
+                changed = True
+    return varying
+
+
+def _ends_early(loop: ast.For | ast.AsyncFor | ast.While) -> bool:
+    """Whether a `return`, or a `break` of this loop, can end it before its last round."""
+    pending: list[tuple[ast.AST, bool]] = [(statement, True) for statement in loop.body]
+    while pending:
+        node, own = pending.pop()
+        if isinstance(node, ast.Return) or isinstance(node, ast.Break) and own:
+            return True
+        if not isinstance(node, NESTED_SCOPES):
+            inner = own and not isinstance(node, LOOP_STATEMENTS)
+            pending.extend((child, inner) for child in ast.iter_child_nodes(node))
     return False

@@ -4,7 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import SemanticModel
-from flake8_async_sqla.core.orm import EVERYTHING, orm_facts
+from flake8_async_sqla.core.orm import ENTITY_KINDS, orm_facts
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 
 
@@ -110,27 +110,48 @@ async def address_count(session: AsyncSession, user_id: int) -> int:
             if scope.kind != "function" or not scope.is_async:
                 continue
             facts = None
+            reported: set[tuple[int, str]] = set()  # one finding per access text and line
             for attribute in scope.attributes:
-                if not isinstance(attribute.ctx, ast.Load) or not isinstance(attribute.value, (ast.Name, ast.Subscript)):
+                if not isinstance(attribute.ctx, ast.Load):
                     continue
                 facts = facts or orm_facts(model, scope)
-                position = (attribute.lineno, attribute.col_offset)
-                value = facts.value_at(attribute.value, position)
-                if value is None or value.kind != "object":
+                owner = facts.value_at(attribute.value, (attribute.lineno, attribute.col_offset))
+                if owner is None or owner.kind not in ENTITY_KINDS or owner.settles(attribute.attr):
                     continue
-                relationship = (model.model_relationships(value.model) or {}).get(attribute.attr)
+                relationship = (model.model_relationships(owner.model) or {}).get(attribute.attr)
                 if relationship is None or not relationship.loads_lazily:
                     continue
-                if attribute.attr in value.loaded or EVERYTHING in value.loaded:
+                described = describe(attribute.value)
+                if (attribute.lineno, f"{described}.{attribute.attr}") in reported:
                     continue
-                owner = ast.unparse(attribute.value) if isinstance(attribute.value, ast.Name) else "obj"
-                if isinstance(attribute.value, ast.Name) and facts.refreshed_before(owner, attribute.attr, position):
-                    continue
-                class_name = value.model.rpartition(".")[2]
+                reported.add((attribute.lineno, f"{described}.{attribute.attr}"))
+                class_name = owner.model.rpartition(".")[2]
                 yield report(
                     attribute,
-                    access=f"{owner}.{attribute.attr}",
+                    access=f"{described}.{attribute.attr}",
                     relationship=f"{class_name}.{attribute.attr}",
-                    owner=owner,
+                    owner=described,
                     attr=attribute.attr,
                 )
+
+
+def describe(node: ast.AST) -> str:
+    """Short source text of an object expression (`order`, `orders[0]`, `(await session.get(...))`), without recursion."""
+    opening: list[str] = []
+    closing: list[str] = []
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call, ast.Await)) and len(closing) < 12:
+        if isinstance(node, ast.Attribute):
+            closing.append("." + node.attr)
+        elif isinstance(node, ast.Subscript):
+            index = node.slice
+            closing.append(f"[{index.value}]" if isinstance(index, ast.Constant) and isinstance(index.value, int) else "[...]")
+        elif isinstance(node, ast.Call):
+            closing.append("(...)" if node.args or node.keywords else "()")
+            node = node.func
+            continue
+        else:
+            opening.append("(await ")
+            closing.append(")")
+        node = node.value
+    head = node.id if isinstance(node, ast.Name) else "..."
+    return "".join(opening) + head + "".join(reversed(closing))

@@ -17,7 +17,8 @@ class GlobalSessionState(Rule):
     module level, through a `global` statement, as a class attribute, on `app.state`,
     `request.state` or any `.state`, or into a module-level object or container.
     A module-level session *factory* (`async_sessionmaker(...)`) is fine, and so is a
-    repository that keeps the session it was given on `self`.
+    repository that keeps the session it was given on `self`, a `ContextVar`, and a
+    script's session under `if __name__ == "__main__":`.
 
     ## Why is this bad?
     A session is a unit of work: it holds a connection, a transaction and an identity
@@ -70,7 +71,8 @@ async def get_session():
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for binding in model.sessions(model.module_scope).values():
-            yield report(binding.node, where="at module level")
+            if not _under_main_guard(model, binding.node):
+                yield report(binding.node, where="at module level")
         for scope in model.scopes:
             if scope.kind == "class":
                 yield from self._class_attributes(model, scope)
@@ -81,64 +83,69 @@ async def get_session():
     def _class_attributes(model: SemanticModel, scope: Scope) -> Iterator[Report]:
         for assign in scope.assigns:
             value = getattr(assign, "value", None)
-            symbol = model.classify_value(value, scope) if value is not None else None
-            if symbol is not None and symbol.kind == "session":
+            if value is not None and _is_session(model, value, scope):
                 yield report(assign, where=f"as an attribute of class `{scope.name}`")
 
-    def _stores(self, model: SemanticModel, scope: Scope) -> Iterator[Report]:
-        for binding in model.sessions(scope).values():
-            if binding.origin == "global":
-                yield report(binding.node, where=f"in global `{binding.name}`")
+    @staticmethod
+    def _stores(model: SemanticModel, scope: Scope) -> Iterator[Report]:
         for assign in scope.assigns:
             if not isinstance(assign, (ast.Assign, ast.AnnAssign)) or assign.value is None:
                 continue
-            if not self._is_session(model, assign.value, scope):
+            if not _is_session(model, assign.value, scope):
                 continue
             targets = assign.targets if isinstance(assign, ast.Assign) else [assign.target]
             for target in targets:
-                where = self._long_lived(model, target, scope)
+                where = _long_lived(model, target, scope)
                 if where is not None:
                     yield report(assign, where=where)
+                    break
         for call in scope.calls:
             if not (isinstance(call.func, ast.Attribute) and call.func.attr in CONTAINER_STORES):
                 continue
-            if any(self._is_session(model, arg, scope) for arg in call.args):
-                where = self._long_lived(model, call.func.value, scope)
+            if any(_is_session(model, arg, scope) for arg in call.args):
+                where = _long_lived(model, call.func.value, scope)
                 if where is not None:
                     yield report(call, where=where)
 
-    @staticmethod
-    def _is_session(model: SemanticModel, value: ast.AST, scope: Scope) -> bool:
-        symbol = model.classify_value(value, scope)
-        return symbol is not None and symbol.kind == "session"
 
-    @staticmethod
-    def _long_lived(model: SemanticModel, target: ast.AST, scope: Scope) -> str | None:
-        """Where a store puts the value, when that place outlives the function."""
-        if isinstance(target, ast.Name) and not isinstance(getattr(target, "ctx", None), ast.Load):
-            return None  # a plain local assignment; `global` stores are bindings of origin "global"
-        while isinstance(target, ast.Subscript):
-            target = target.value
-        parts = dotted(target)
-        if parts is None:
-            return None
-        shown = ".".join(parts)
-        if "state" in parts[1:]:
-            return f"on `{shown}`"
-        root = parts[0]
-        if root == "cls" and len(parts) > 1:
-            return f"as class attribute `{shown}`"
-        function = scope.function_scope
-        if root == "self" or function is None or root in _local_names(function):
-            return None
-        if root in model.local_defs or root in model.imports:
-            return f"on module-level `{shown}`"
+def _is_session(model: SemanticModel, value: ast.AST, scope: Scope) -> bool:
+    symbol = model.classify_value(value, scope)
+    return symbol is not None and symbol.kind == "session"
+
+
+def _long_lived(model: SemanticModel, target: ast.AST, scope: Scope) -> str | None:
+    """Where a store puts the value, when that place outlives the function."""
+    if isinstance(target, ast.Name) and isinstance(target.ctx, ast.Store):
+        if target.id in scope.global_names - scope.nonlocal_names:
+            return f"in global `{target.id}`"
         return None
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    parts = dotted(target)
+    if parts is None:
+        return None
+    shown = ".".join(parts)
+    if "state" in parts[1:]:
+        return f"on `{shown}`"
+    root = parts[0]
+    if root == "cls" and len(parts) > 1:
+        return f"as class attribute `{shown}`"
+    if root == "self" or model.binds_locally(root, scope):
+        return None
+    if root in model.local_defs or root in model.imports:
+        return f"on module-level `{shown}`"
+    return None
 
 
-def _local_names(function: Scope) -> set[str]:
-    found = {a.arg for a in ast.walk(function.node.args) if isinstance(a, ast.arg)}  # type: ignore[attr-defined]
-    for assign in function.assigns:
-        targets = assign.targets if isinstance(assign, ast.Assign) else [getattr(assign, "target", None)]
-        found.update(t.id for t in targets if isinstance(t, ast.Name) and t.id not in function.global_names)
-    return found
+def _under_main_guard(model: SemanticModel, node: ast.AST) -> bool:
+    """Inside `if __name__ == "__main__":`, where a script's one unit of work runs once."""
+    for ancestor in model.ancestors(node):
+        test = getattr(ancestor, "test", None)
+        if (
+            isinstance(ancestor, ast.If)
+            and isinstance(test, ast.Compare)
+            and dotted(test.left) == ["__name__"]
+            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+        ):
+            return True
+    return False

@@ -4,10 +4,17 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method
+from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, dotted, keyword, literal_str
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
-WRITE_METHODS = {"add", "add_all", "delete", "merge", "flush"}
+TRANSACTION_ENDS = {"commit", "rollback"}
+CONTEXT_EXITS = {"__exit__", "__aexit__"}
+WRITE_METHODS = {
+    "add", "add_all", "delete", "merge", "flush",
+    "bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings",
+}
+# Methods that run a statement: a write when the statement is insert/update/delete.
+STATEMENT_METHODS = {"execute", "scalar", "scalars"}
 BORROWED = {"param", "dependency", "attribute"}
 WRITE_SQL_PREFIXES = ("INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE")
 
@@ -18,11 +25,15 @@ class UnclearTransactionOwnership(Rule):
     ## What it does
     Finds `commit()` / `rollback()` called on a session that the function did not
     create (a parameter, a dependency, or `self.session` in a repository), and writes
-    (`add`, `add_all`, `delete`, `merge`, `flush`, `execute(insert/update/delete ...)`)
-    in a route handler whose session comes from a dependency that runs no transaction,
-    with no `begin()` block and no commit anywhere in the request. Writes inside
-    `async with session.begin():`, and commits in the function that created the
-    session, are fine.
+    (`add`, `add_all`, `delete`, `merge`, `flush`, `execute(insert/update/delete ...)`,
+    `execute(text("UPDATE ..."))`) in a route handler whose session comes from a
+    dependency known to run no transaction (it neither opens `begin()` nor commits),
+    when the handler neither commits nor rolls that session back nor hands it to other
+    code. Fine: writes inside `async with session.begin():`, commits in the function
+    that created the session, and a yield dependency that commits the session it
+    wraps (or a class's `__aexit__`). A `begin_nested()` savepoint is not the request's
+    transaction: writes in it still need a commit. A commit inside a `begin()` or
+    `begin_nested()` block is ASQ303's finding, not this rule's.
 
     ## Why is this bad?
     When helpers commit sessions they were handed, nobody owns the transaction: a
@@ -77,58 +88,104 @@ async def create_user(session: AsyncSession, name: str) -> User:
         for scope in model.scopes:
             if scope.kind != "function":
                 continue
-            writes: dict[str, list[ast.Call]] = {}
-            settled: set[str] = set()
-            bindings: dict[str, SessionBinding] = {}
+            is_handler = model.is_route_handler(scope)
+            unframed: dict[str, bool] = {}
             for call in scope.calls:
                 found = model.session_method_call(call, scope)
-                if found is None:
+                if found is None or found[0].origin not in BORROWED:
                     continue
                 binding, method = found
-                if method in ("commit", "rollback", "begin", "begin_nested"):
-                    settled.add(binding.name)
-                if binding.origin not in BORROWED or model.in_begin_block(call, binding, scope):
-                    continue
-                if method in ("commit", "rollback"):
-                    yield report(call, what=f"`{method}()`", session=binding.name)
-                elif self._is_write(model, scope, call, method):
-                    writes.setdefault(binding.name, []).append(call)
-                    bindings[binding.name] = binding
-            if not model.is_route_handler(scope):
-                continue
-            for name, calls in writes.items():
-                if name in settled or bindings[name].origin != "dependency" or bindings[name].transactional:
-                    continue
-                for call in calls:
-                    yield report(call, what=f"write `{call_method(call)[1]}()` with no transaction boundary", session=name)  # type: ignore[index]
+                session = ".".join(dotted(call.func.value) or [binding.name])  # type: ignore[attr-defined]
+                if method in TRANSACTION_ENDS:
+                    if not _frames_transaction(model, scope, call, binding):
+                        yield report(call, what=f"`{method}()`", session=session)
+                elif is_handler and _is_write(model, scope, call, method):
+                    if binding.name not in unframed:
+                        unframed[binding.name] = _request_has_no_transaction(model, scope, binding)
+                    if unframed[binding.name] and "begin" not in model.transaction_blocks_around(call, binding, scope):
+                        yield report(call, what=f"write `{method}()` with no transaction boundary", session=session)
 
-    @staticmethod
-    def _is_write(model: SemanticModel, scope: Scope, call: ast.Call, method: str) -> bool:
-        if method in WRITE_METHODS:
-            return True
-        if method != "execute" or not call.args:
+
+def _frames_transaction(model: SemanticModel, scope: Scope, call: ast.Call, binding: SessionBinding) -> bool:
+    """Whether this function frames the transaction that `call` ends: the function is a yield
+    dependency / context manager wrapped around the caller's unit of work (`yield session` then
+    `commit()`, or a class's `__aexit__`), or `call` sits in its own `begin()` / `begin_nested()`
+    block (ending that block early is ASQ303's finding)."""
+    if scope.yields or scope.klass is not None and scope.name in CONTEXT_EXITS:
+        return True
+    return any(model.transaction_blocks_around(call, binding, scope))
+
+
+def _request_has_no_transaction(model: SemanticModel, scope: Scope, binding: SessionBinding) -> bool:
+    """Whether the request's session is known to get no transaction boundary: its dependency yields
+    a session and neither runs a transaction nor commits, and the handler (nested functions
+    included) neither commits nor rolls it back, nor hands it to code that might."""
+    provider = binding.provider
+    if binding.origin != "dependency" or provider is None or binding.transactional:
+        return False
+    if not (provider.yields_session or provider.returns_session):
+        return False  # the provider's session is not one this model can follow
+    for call, where in model.calls_within(scope):
+        found = model.session_method_call(call, where)
+        if found is None or found[0].name != binding.name:
+            continue
+        # A `with session.begin():` block covers only its own body; a bare `begin()` is ended out of sight.
+        if found[1] in TRANSACTION_ENDS or found[1] == "begin" and not isinstance(model.parents.get(call), ast.withitem):
             return False
-        return _is_write_statement(model, scope, call.args[0])
+    return not model.passes_session_on(binding, scope)
+
+
+def _is_write(model: SemanticModel, scope: Scope, call: ast.Call, method: str) -> bool:
+    if method in WRITE_METHODS:
+        return True
+    if method not in STATEMENT_METHODS:
+        return False
+    statement = call.args[0] if call.args else keyword(call, "statement")
+    return statement is not None and _is_write_statement(model, scope, statement)
 
 
 def _is_write_statement(model: SemanticModel, scope: Scope, statement: ast.AST) -> bool:
-    """`insert(...)`/`update(...)`/`delete(...)` (and their chains), or `text("UPDATE ...")`."""
-    if isinstance(statement, ast.Name):
-        for assign in scope.assigns:
-            if isinstance(assign, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == statement.id for t in assign.targets
-            ):
-                return _is_write_statement(model, scope, assign.value)
-        return False
-    node = statement
-    while isinstance(node, ast.Call):
-        api = model.api(node.func)
-        if api in names.WRITE_STATEMENTS:
-            return True
-        if api == "text" and node.args and isinstance(node.args[0], ast.Constant):
-            sql = str(node.args[0].value).lstrip().upper()
-            return sql.startswith(WRITE_SQL_PREFIXES)
-        if not isinstance(node.func, ast.Attribute):
+    """`insert(...)`/`update(...)`/`delete(...)` (methods chained on them included) or
+    `text("UPDATE ...")`, written in place or built in a variable first (`stmt = stmt.values(...)`)."""
+    node: ast.AST | None = statement
+    followed: set[ast.AST] = set()  # each assignment once: `stmt = stmt` must not loop
+    while node is not None:
+        if isinstance(node, ast.NamedExpr):
+            node = node.value
+        elif isinstance(node, ast.Name):
+            assign = _assignment_before(scope, node)
+            if assign is None or assign in followed:
+                return False
+            followed.add(assign)
+            node = assign.value  # type: ignore[attr-defined]
+        elif isinstance(node, ast.Call):
+            api = model.api(node.func)
+            if api in names.WRITE_STATEMENTS:
+                return True
+            if api == "text":
+                sql = literal_str(node.args[0]) if node.args else None
+                return sql is not None and sql.lstrip().upper().startswith(WRITE_SQL_PREFIXES)
+            node = node.func.value if isinstance(node.func, ast.Attribute) else None
+        else:
             return False
-        node = node.func.value
     return False
+
+
+def _assignment_before(scope: Scope, name: ast.Name) -> ast.AST | None:
+    """The last assignment of `name` in `scope` that ends before `name` is read."""
+    read_at = (name.lineno, name.col_offset)
+    latest = None
+    for assign in scope.assigns:
+        if isinstance(assign, ast.Assign):
+            targets = assign.targets
+        elif isinstance(assign, (ast.AnnAssign, ast.NamedExpr)) and assign.value is not None:
+            targets = [assign.target]
+        else:
+            continue
+        if not any(isinstance(target, ast.Name) and target.id == name.id for target in targets):
+            continue
+        if (assign.end_lineno, assign.end_col_offset) <= read_at and (
+            latest is None or (assign.lineno, assign.col_offset) > (latest.lineno, latest.col_offset)
+        ):
+            latest = assign
+    return latest

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flake8_async_sqla.core.model import SemanticModel, dotted
+from flake8_async_sqla.core.rule import Report, Rule, register, report
+
+
+@register
+class LegacyQueryApi(Rule):
+    """
+    ## What it does
+    Finds `session.query(...)`, and so every `Query` chain built from it
+    (`session.query(User).filter_by(...).first()`), on a name known to hold a session: a
+    session parameter or dependency (also through an `Annotated` alias), a session opened
+    from a factory, or a repository's `self.session`. On an `AsyncSession` it is an error;
+    on a synchronous `Session` it is the 1.x API. `query` on anything else (Flask-SQLAlchemy's
+    `Model.query`, a search client) is not reported.
+
+    ## Why is this bad?
+    `AsyncSession` has no `query()` method: the call raises `AttributeError` as soon as the
+    code runs, typically right after a migration from sync sessions. On a sync `Session`,
+    `Query` is the legacy 1.x API: it does not exist on `AsyncSession`, so every use is one
+    more thing to rewrite before the code can move to asyncio, and SQLAlchemy 2.0
+    documents `select()` as the one way to build ORM queries.
+
+    ## Use instead
+    Build the statement with `select()` and run it with `session.scalars(stmt)` /
+    `session.execute(stmt)` (awaited on an `AsyncSession`); `session.get(Model, pk)` for a
+    lookup by primary key.
+
+    ## Fix safety
+    No automatic fix: `Query` methods (`filter_by`, `first`, `count`, `update`) map onto
+    `select()` and result methods case by case.
+
+    ## References
+    - [SQLAlchemy: ORM Querying Guide](https://docs.sqlalchemy.org/en/20/orm/queryguide/index.html)
+    - [SQLAlchemy 2.0 Migration: ORM Query Unified with Core Select](https://docs.sqlalchemy.org/en/20/changelog/migration_20.html#orm-query-unified-with-core-select)
+    - [SQLAlchemy: Legacy Query API](https://docs.sqlalchemy.org/en/20/orm/queryguide/query.html)
+    """
+
+    code = "ASQ401"
+    name = "legacy-query-api"
+    phase = 2
+    message = "`{session}.query()` {problem}: build the statement with select() and run it with `{run}`"
+    invalid = (
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def find_user(session: AsyncSession, email: str):
+    return session.query(User).filter_by(email=email).first()  # error: ASQ401
+''',
+    )
+    valid = (
+        '''\
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def find_user(session: AsyncSession, email: str):
+    return await session.scalar(select(User).where(User.email == email))
+''',
+    )
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        for scope in model.scopes:
+            for call in scope.calls:
+                found = model.session_method_call(call, scope)
+                if found is None or found[1] != "query" or found[0].kind not in ("async", "sync"):
+                    continue
+                session = ".".join(dotted(call.func.value))  # type: ignore[arg-type, attr-defined]  # a name or `self.x`
+                if found[0].kind == "async":
+                    problem, run = "does not exist on AsyncSession (AttributeError)", f"await {session}.scalars(stmt)"
+                else:
+                    problem, run = "is the legacy 1.x Query API", f"{session}.scalars(stmt)"
+                yield report(call, session=session, problem=problem, run=run)

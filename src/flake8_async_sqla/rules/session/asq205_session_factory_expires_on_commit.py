@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, keyword
+from flake8_async_sqla.core.rule import Report, Rule, register, report
+
+
+@register
+class SessionFactoryExpiresOnCommit(Rule):
+    """
+    ## What it does
+    Finds `async_sessionmaker(...)`, and `sessionmaker(class_=AsyncSession, ...)`, called
+    without `expire_on_commit=False` (or with `expire_on_commit=True`). A later
+    `factory.configure(expire_on_commit=False)` on the same name counts as setting it; a
+    value the linter cannot read (a variable, `**options`) is left alone.
+
+    ## Why is this bad?
+    By default a session expires every object it holds when it commits, so the next
+    attribute read reloads the row. Under asyncio that reload is implicit I/O outside an
+    `await`: it raises `MissingGreenlet`, typically when the route handler returns the
+    object it just committed and FastAPI serialises it. SQLAlchemy's asyncio guide
+    recommends `expire_on_commit=False` for every `AsyncSession`.
+
+    ## Use instead
+    Pass `expire_on_commit=False` to the factory, and `await session.refresh(obj)` where
+    you do want fresh values after a commit.
+
+    ## Fix safety
+    No automatic fix: code that relies on reloading after a commit has to refresh
+    explicitly.
+
+    ## References
+    - [SQLAlchemy: Preventing Implicit IO when Using AsyncSession](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#asyncio-orm-avoid-lazyloads)
+    - [SQLAlchemy: async_sessionmaker](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#sqlalchemy.ext.asyncio.async_sessionmaker)
+    - [SQLAlchemy: Session.commit and expire_on_commit](https://docs.sqlalchemy.org/en/20/orm/session_basics.html#committing)
+    """
+
+    code = "ASQ205"
+    name = "session-factory-expires-on-commit"
+    phase = 2
+    message = "{factory} expires loaded objects on commit, so reading one afterwards is implicit I/O (MissingGreenlet): pass expire_on_commit=False"
+    invalid = (
+        '''\
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://app@db/app")
+SessionLocal = async_sessionmaker(engine)  # error: ASQ205
+''',
+    )
+    valid = (
+        '''\
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://app@db/app")
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+''',
+    )
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        for scope in model.scopes:
+            for call in scope.calls:
+                factory = _async_session_factory(model, call)
+                if factory is None or _sets_expire_on_commit(call):
+                    continue
+                name = _assigned_name(model, call)
+                if name is not None and _configured_later(model, name, scope, call):
+                    continue
+                yield report(call, factory=factory)
+
+
+def _async_session_factory(model: SemanticModel, call: ast.Call) -> str | None:
+    """How the call is shown when it builds a factory of `AsyncSession`s, else None."""
+    func = call.func.value if isinstance(call.func, ast.Subscript) else call.func  # `async_sessionmaker[AsyncSession](...)`
+    api = model.api(func)
+    if api == "async_sessionmaker":
+        return "async_sessionmaker()"
+    class_ = keyword(call, "class_")
+    if api == "sessionmaker" and class_ is not None and model.api(class_) == "AsyncSession":
+        return "sessionmaker(class_=AsyncSession)"
+    return None
+
+
+def _sets_expire_on_commit(call: ast.Call) -> bool:
+    """Whether a call passes `expire_on_commit` as anything but a literal True (or may, through `**kw`)."""
+    for kw in call.keywords:
+        if kw.arg is None:
+            return True
+        if kw.arg == "expire_on_commit":
+            return not (isinstance(kw.value, ast.Constant) and kw.value.value is True)
+    return False
+
+
+def _assigned_name(model: SemanticModel, call: ast.Call) -> str | None:
+    parent = model.parents.get(call)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        target = parent.targets[0]
+    elif isinstance(parent, ast.AnnAssign):
+        target = parent.target
+    else:
+        return None
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _configured_later(model: SemanticModel, name: str, scope: Scope, call: ast.Call) -> bool:
+    """`name.configure(expire_on_commit=False)` after the call in the same scope, or, for a module-level
+    factory, in any function that does not bind `name` itself."""
+    for where in model.scopes:
+        if where is not scope and (scope.kind != "module" or where.kind == "class" or model.binds_locally(name, where)):
+            continue
+        for candidate in where.calls:
+            method = call_method(candidate)
+            if (
+                method is not None
+                and method[1] == "configure"
+                and isinstance(method[0], ast.Name)
+                and method[0].id == name
+                and _sets_expire_on_commit(candidate)
+                and (where is not scope or (candidate.lineno, candidate.col_offset) > (call.lineno, call.col_offset))
+            ):
+                return True
+    return False

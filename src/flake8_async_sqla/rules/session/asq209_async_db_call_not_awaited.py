@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from flake8_async_sqla.core import names
+from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted
+from flake8_async_sqla.core.rule import Report, Rule, register, report
+
+# Attributes a coroutine object has: code that uses them is handling the coroutine itself.
+COROUTINE_ATTRIBUTES = {"close", "send", "throw", "__await__", "cr_frame", "cr_code", "cr_running", "cr_await"}
+TRUTH_TESTS = (ast.If, ast.While, ast.Assert, ast.IfExp)
+
+
+@register
+class AsyncDbCallNotAwaited(Rule):
+    """
+    ## What it does
+    Finds a coroutine method of an `AsyncSession`, `AsyncConnection` or `AsyncEngine`
+    (`execute`, `scalars`, `get`, `commit`, `flush`, `refresh`, `delete`, `close`,
+    `run_sync`, `dispose`, ...) called without `await`: as a statement of its own, chained
+    (`session.execute(stmt).scalars()`), iterated, tested for truth, compared, or assigned
+    to a name that is then used as if it held the result. A coroutine that is awaited,
+    returned, handed to a call (`asyncio.gather`, `create_task`, `wait_for`), collected
+    into a list or used as an `async with` context is fine. The synchronous methods
+    (`add`, `add_all`, `expunge`, `expire`, `in_transaction`, `get_bind`, `begin`,
+    `connect`) are never reported, and neither is any call on a synchronous `Session`,
+    `Connection` or `Engine`.
+
+    ## Why is this bad?
+    Calling a coroutine function only creates the coroutine; nothing runs until it is
+    awaited. `session.commit()` without `await` silently commits nothing (Python warns
+    "coroutine was never awaited" at best), `session.delete(obj)` deletes nothing, and
+    `session.execute(stmt).scalars()` fails with `AttributeError: 'coroutine' object has
+    no attribute 'scalars'`. `if not session.get(User, id):` never takes the branch,
+    because a coroutine is always true.
+
+    ## Use instead
+    `await` the call where it is made, or hand the coroutine to something that awaits it.
+
+    ## Fix safety
+    No automatic fix: adding `await` inside a synchronous function is a syntax error, and
+    the function has to become `async` first.
+
+    ## References
+    - [SQLAlchemy: Asynchronous I/O (asyncio)](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html)
+    - [SQLAlchemy: AsyncSession API](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#sqlalchemy.ext.asyncio.AsyncSession)
+    - [Python: Coroutines and Tasks](https://docs.python.org/3/library/asyncio-task.html#coroutines)
+    """
+
+    code = "ASQ209"
+    name = "async-db-call-not-awaited"
+    phase = 2
+    message = "{what}.{method}() returns a coroutine that is {fate}, so it never runs: write `await {call}(...)`"
+    invalid = (
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def rename_user(session: AsyncSession, user, name: str) -> None:
+    user.name = name
+    session.commit()  # error: ASQ209
+''',
+    )
+    valid = (
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def rename_user(session: AsyncSession, user, name: str) -> None:
+    user.name = name
+    await session.commit()
+''',
+    )
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        for scope in model.scopes:
+            function = scope.function_scope
+            if function is None:
+                continue
+            for call in scope.calls:
+                method = call_method(call)
+                if method is None:
+                    continue
+                receiver, name = method
+                shown = dotted(call.func)
+                what = _async_class(model, receiver, scope) if shown is not None else None
+                if what is None or name not in names.ASYNC_COROUTINE_METHODS[what]:
+                    continue
+                fate = _unawaited_fate(model, call, function)
+                if fate is not None:
+                    yield report(call, what=what, method=name, fate=fate, call=".".join(shown))
+
+
+def _async_class(model: SemanticModel, receiver: ast.AST, scope: Scope) -> str | None:
+    """Which asyncio class the receiver is known to be an instance of."""
+    binding = model.session_binding(receiver, scope)
+    if binding is not None:
+        return "AsyncSession" if binding.kind == "async" else None
+    if model.connection_kind(receiver, scope) == "async":
+        return "AsyncConnection"
+    if model.engine_kind(receiver, scope) == "async":
+        return "AsyncEngine"
+    return None
+
+
+def _unawaited_fate(model: SemanticModel, call: ast.Call, function: Scope) -> str | None:
+    """What happens to the coroutine a call returns, when that shows it is never awaited; None when it
+    is awaited, handed on, or its fate is unknown."""
+    fate = _fate(model, call)
+    if not isinstance(fate, ast.Name):
+        return fate
+    uses = list(_later_loads(fate, function))
+    if not uses:
+        return f"assigned to `{fate.id}` and never used"
+    for use in uses:
+        if not isinstance(_fate(model, use), str):
+            return None
+    return f"assigned to `{fate.id}` and used as if it were the result"
+
+
+def _fate(model: SemanticModel, node: ast.expr) -> str | ast.Name | None:
+    """How the value of `node` is used: a phrase when that cannot be an awaitable's use, the target
+    when it is assigned to a plain name, None when it is awaited, handed on or unknown."""
+    parent = model.parents.get(node)
+    # A value passed through `a if c else b`, `x or y` or `(n := ...)` is used as that expression is.
+    while (
+        isinstance(parent, ast.IfExp) and node is not parent.test
+        or isinstance(parent, ast.BoolOp) and node is parent.values[-1]
+        or isinstance(parent, ast.NamedExpr)
+    ):
+        node, parent = parent, model.parents.get(parent)
+    if isinstance(parent, ast.Expr):
+        return "discarded"
+    if isinstance(parent, ast.Attribute) and parent.attr not in COROUTINE_ATTRIBUTES:
+        return f"used as its result (`.{parent.attr}`)"
+    if isinstance(parent, ast.Subscript) and node is parent.value:
+        return "subscripted as if it were the result"
+    if isinstance(parent, (ast.For, ast.AsyncFor, ast.comprehension)) and node is parent.iter:
+        return "iterated as if it were the result"
+    if (
+        isinstance(parent, TRUTH_TESTS) and node is parent.test
+        or isinstance(parent, ast.BoolOp)
+        or isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)
+    ):
+        return "tested for truth (a coroutine is always true)"
+    if isinstance(parent, ast.Compare):
+        return "compared as if it were the result"
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+        return parent.targets[0]
+    if isinstance(parent, ast.AnnAssign) and isinstance(parent.target, ast.Name):
+        return parent.target
+    return None
+
+
+def _later_loads(target: ast.Name, function: Scope) -> Iterator[ast.Name]:
+    """Reads of the assigned name after the assignment, in the function and the functions nested in it."""
+    after = (target.lineno, target.col_offset)
+    for node in ast.walk(function.node):
+        if isinstance(node, ast.Name) and node.id == target.id and isinstance(node.ctx, ast.Load):
+            if (node.lineno, node.col_offset) > after:
+                yield node

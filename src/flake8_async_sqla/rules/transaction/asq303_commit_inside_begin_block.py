@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from flake8_async_sqla.core.model import WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, statements_in
+from flake8_async_sqla.core.rule import Report, Rule, register, report
+
+# Sessions a function is handed; ending their transaction at all is ASQ301's finding.
+BORROWED = ("param", "dependency", "attribute")
+
+
+@register
+class CommitInsideBeginBlock(Rule):
+    """
+    ## What it does
+    Finds `commit()` and `rollback()` called on a session inside a block that already owns
+    that session's transaction: `async with session.begin():`, `async with
+    session.begin_nested():`, or `async with factory.begin() as session:` (sync `with`
+    too). A `rollback()` in an `except` handler that then raises is not reported (the
+    block would roll back anyway), nor are calls on a different session, on the object
+    `begin()` / `begin_nested()` returns (`savepoint.rollback()` is how a savepoint is
+    handled by hand), or in a function defined inside the block, which may run later. A
+    call in a bare `begin_nested()` block on a session the function was handed is left to
+    ASQ301, which reports every transaction end on a borrowed session.
+
+    ## Why is this bad?
+    The `begin()` block commits when it ends and rolls back when it raises. A commit inside
+    it ends the transaction early and silently: the work up to that line is committed and
+    can no longer be rolled back by a later failure, and every later statement on the
+    session inside the block raises `InvalidRequestError: Can't operate on closed
+    transaction inside context manager` (SQLAlchemy 2.0 and 2.1). Inside `begin_nested()`
+    it is worse: `Session.commit()` and `Session.rollback()` act on the outermost
+    transaction, not on the savepoint, so they end the enclosing transaction as well.
+
+    ## Use instead
+    Let the block end the transaction: drop the `commit()`, call `flush()` if the code
+    needs generated keys before the block ends, and raise to roll back. For a partial
+    rollback, open a savepoint with `async with session.begin_nested():` around the part
+    that may fail.
+
+    ## Fix safety
+    No automatic fix: removing a commit changes what is persisted when a later statement fails.
+
+    ## References
+    - [SQLAlchemy: Managing Transactions](https://docs.sqlalchemy.org/en/20/orm/session_transaction.html#managing-transactions)
+    - [SQLAlchemy: Using SAVEPOINT](https://docs.sqlalchemy.org/en/20/orm/session_transaction.html#using-savepoint)
+    - [SQLAlchemy issue #6288: explicit commit in transaction context manager](https://github.com/sqlalchemy/sqlalchemy/issues/6288)
+    """
+
+    code = "ASQ303"
+    name = "commit-inside-begin-block"
+    phase = 3
+    message = "`{session}.{method}()` inside `{block}` ends the block's transaction early: let the block commit on exit, or raise to roll it back"
+    invalid = (
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def transfer(session: AsyncSession, source: Account, target: Account, amount: int) -> None:
+    async with session.begin():
+        source.balance -= amount
+        await session.commit()  # error: ASQ303
+        target.balance += amount
+''',
+        '''\
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+factory = async_sessionmaker(expire_on_commit=False)
+
+
+async def import_rows(rows: list[dict]) -> None:
+    async with factory.begin() as session:
+        for row in rows:
+            session.add(Row(**row))
+            await session.commit()  # error: ASQ303
+''',
+    )
+    valid = (
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def transfer(session: AsyncSession, source: Account, target: Account, amount: int) -> None:
+    async with session.begin():
+        source.balance -= amount
+        await session.flush()
+        target.balance += amount
+''',
+        '''\
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def tag_all(session: AsyncSession, tags: list[str]) -> None:
+    async with session.begin():
+        for name in tags:
+            savepoint = await session.begin_nested()
+            try:
+                session.add(Tag(name=name))
+                await savepoint.commit()
+            except IntegrityError:
+                await savepoint.rollback()
+''',
+    )
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        for scope in model.scopes:
+            if scope.kind != "function":
+                continue
+            for call in scope.calls:
+                found = model.session_method_call(call, scope)
+                if found is None or found[1] not in ("commit", "rollback"):
+                    continue
+                binding, method = found
+                blocks = _owning_blocks(model, call, binding, scope)
+                if not blocks or (method == "rollback" and _rollback_then_raise(model, call, scope)):
+                    continue
+                # A savepoint alone on a session handed in: ASQ301 already reports the call.
+                if binding.origin in BORROWED and all(method == "begin_nested" for method, _ in blocks):
+                    continue
+                yield report(call, session=binding.name, method=method, block=ast.unparse(blocks[0][1]))
+
+
+def _owning_blocks(model: SemanticModel, call: ast.Call, binding: SessionBinding, scope: Scope) -> list[tuple[str, ast.expr]]:
+    """The `with` items around `call` (in its own function) that run the session's transaction, innermost
+    first: ("begin" | "begin_nested", the item's expression)."""
+    opened_by = model.parents.get(binding.node) if binding.origin == "created" and binding.transactional else None
+    blocks = []
+    for ancestor in model.ancestors(call):
+        if ancestor is scope.node:
+            break
+        if not isinstance(ancestor, WITH_NODES):
+            continue
+        for item in ancestor.items:
+            method = call_method(item.context_expr)
+            if method is None or method[1] not in ("begin", "begin_nested"):
+                continue
+            if ancestor is opened_by or model.session_binding(method[0], scope) is binding:
+                blocks.append((method[1], item.context_expr))
+    return blocks
+
+
+def _rollback_then_raise(model: SemanticModel, call: ast.Call, scope: Scope) -> bool:
+    """A `rollback()` in an `except` handler that raises: redundant, but the block still ends by raising."""
+    for ancestor in model.ancestors(call):
+        if ancestor is scope.node:
+            return False
+        if isinstance(ancestor, ast.ExceptHandler):
+            return any(isinstance(node, ast.Raise) for node in statements_in(ancestor.body))
+    return False

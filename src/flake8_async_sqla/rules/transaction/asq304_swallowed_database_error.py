@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from flake8_async_sqla.core import names
+from flake8_async_sqla.core.model import LOOP_NODES, WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, statements_in
+from flake8_async_sqla.core.rule import Report, Rule, register, report
+
+TRY_NODES = (ast.Try, ast.TryStar)
+# What a handler may call instead of raising to leave the session usable.
+CLEANUPS = {"rollback", "close", "invalidate"}
+# Sessions a function is handed: ending their transaction is ASQ301's finding, so suggest a savepoint.
+BORROWED = ("param", "dependency", "attribute")
+# Session I/O whose failure taints the transaction (ending or closing it is the cleanup itself).
+FAILING_IO = names.SESSION_IO_METHODS - CLEANUPS
+
+
+@register
+class SwallowedDatabaseError(Rule):
+    """
+    ## What it does
+    Finds an `except` handler around session I/O (`execute`, `scalars`, `get`, `flush`,
+    `commit`, ... called on a known session in the `try` body) that catches database
+    errors (a bare `except`, `Exception`, `SQLAlchemyError`, `DBAPIError`,
+    `IntegrityError`, `OperationalError` and the other `sqlalchemy.exc` database errors)
+    and neither raises (a bare `raise`, `raise HTTPException(...) from error`, anything)
+    nor rolls the session back. Handlers that catch only other exceptions (`KeyError`,
+    `ValidationError`, `NoResultFound`) are fine, and so are statements run inside a
+    `begin()` / `begin_nested()` block or a session opened inside the `try` body (the
+    block rolls back or closes on the way out), a `finally` that rolls back or closes, a
+    handler that hands the session to other code, and a session the function opened with
+    `async with factory() as session:` and never uses again after the handler (closing
+    it rolls back).
+
+    ## Why is this bad?
+    After a failed flush the session's transaction is inactive, and on PostgreSQL any
+    failed statement aborts the transaction: every later use of the session raises
+    `PendingRollbackError` (or `current transaction is aborted`) until `rollback()` is
+    called. Swallowing the error turns one failed statement into a broken session for the
+    rest of the request, and a commit at the end of it fails far from the cause, or
+    silently commits nothing.
+
+    ## Use instead
+    Re-raise (an `HTTPException` is fine), or call `await session.rollback()` in the
+    handler before using the session again. Inside a `begin()` block, run the statement
+    that may fail in `async with session.begin_nested():`: the savepoint rolls back
+    alone and the outer transaction goes on.
+
+    ## Fix safety
+    No automatic fix: whether to re-raise or roll back depends on the handler's intent.
+
+    ## References
+    - [SQLAlchemy FAQ: This Session's transaction has been rolled back due to a previous exception during flush](https://docs.sqlalchemy.org/en/20/faq/sessions.html#this-session-s-transaction-has-been-rolled-back-due-to-a-previous-exception-during-flush-or-similar)
+    - [SQLAlchemy: Using SAVEPOINT](https://docs.sqlalchemy.org/en/20/orm/session_transaction.html#using-savepoint)
+    - [FastAPI: Dependencies with yield and except](https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/#dependencies-with-yield-and-except)
+    """
+
+    code = "ASQ304"
+    name = "swallowed-database-error"
+    phase = 3
+    message = "`{handler}` swallows a database error and leaves session `{session}` unusable (PendingRollbackError): {fix}"
+    invalid = (
+        '''\
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def register(session: AsyncSession, email: str) -> User | None:
+    user = User(email=email)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError:  # error: ASQ304
+        return None
+    return user
+''',
+    )
+    valid = (
+        '''\
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def register(session: AsyncSession, email: str) -> User | None:
+    user = User(email=email)
+    try:
+        async with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        return None
+    return user
+''',
+        '''\
+from fastapi import HTTPException
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def register(session: AsyncSession, email: str) -> User:
+    user = User(email=email)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise HTTPException(409, "email taken") from error
+    return user
+''',
+    )
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        for scope in model.scopes:
+            if scope.kind != "function":
+                continue
+            reported: set[ast.ExceptHandler] = set()
+            for call in scope.calls:
+                found = model.session_method_call(call, scope)
+                if found is None or found[1] not in FAILING_IO:
+                    continue
+                binding = found[0]
+                for handler, try_node in _swallowing_handlers(model, call, binding, scope):
+                    if handler in reported or _discarded_after(model, try_node, binding, scope):
+                        continue
+                    reported.add(handler)
+                    caught = f"except {ast.unparse(handler.type)}" if handler.type is not None else "except"
+                    session = ast.unparse(call.func.value)  # type: ignore[attr-defined]
+                    yield report(handler, handler=caught, session=session, fix=_fix(model, try_node, session, binding, scope))
+
+
+def _swallowing_handlers(
+    model: SemanticModel, call: ast.Call, binding: SessionBinding, scope: Scope
+) -> Iterator[tuple[ast.ExceptHandler, ast.AST]]:
+    """Handlers a database error from `call` reaches that neither raise nor clean the session up: the
+    innermost `try` that catches it decides, unless all its database handlers raise again."""
+    child: ast.AST = call
+    for ancestor in model.ancestors(call):
+        if ancestor is scope.node:
+            return
+        if isinstance(ancestor, WITH_NODES) and _ends_transaction(model, ancestor, binding, scope):
+            return
+        if isinstance(ancestor, TRY_NODES) and child in ancestor.body:
+            if _cleans_up(model, ancestor.finalbody, binding, scope):
+                return
+            catching = [h for h in ancestor.handlers if _catches_database_errors(model, h)]
+            swallowing = [h for h in catching if not _raises(h)]
+            for handler in swallowing:
+                if not _cleans_up(model, handler.body, binding, scope):
+                    yield handler, ancestor
+            if swallowing or any(_cleans_up(model, h.body, binding, scope) for h in catching):
+                return
+        child = ancestor
+
+
+def _ends_transaction(model: SemanticModel, with_node: ast.AST, binding: SessionBinding, scope: Scope) -> bool:
+    """A `with` that rolls back or closes the session when an error leaves it: `session.begin()`,
+    `session.begin_nested()`, or the `with` that opened the session."""
+    if model.parents.get(binding.node) is with_node and binding.origin == "created":
+        return True
+    for item in with_node.items:  # type: ignore[attr-defined]
+        method = call_method(item.context_expr)
+        if method is not None and method[1] in ("begin", "begin_nested") and model.session_binding(method[0], scope) is binding:
+            return True
+    return False
+
+
+def _catches_database_errors(model: SemanticModel, handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    for node in caught:
+        if isinstance(node, ast.Name) and node.id in ("Exception", "BaseException"):
+            if node.id not in model.imports and node.id not in model.local_defs:
+                return True
+        elif model.api(node) in names.DATABASE_ERRORS:
+            return True
+    return False
+
+
+def _raises(handler: ast.ExceptHandler) -> bool:
+    return any(isinstance(node, ast.Raise) for node in statements_in(handler.body))
+
+
+def _cleans_up(model: SemanticModel, body: list[ast.stmt], binding: SessionBinding, scope: Scope) -> bool:
+    """Whether a block rolls back (on the session, a savepoint, a unit of work), closes the session,
+    or hands it to other code that may."""
+    if not body:
+        return False
+    first, last = body[0].lineno, body[-1].end_lineno or body[-1].lineno
+    for call in scope.calls:
+        if not first <= call.lineno <= last or not _inside(model, call, body):
+            continue
+        method = call_method(call)
+        if method is not None and method[1] == "rollback":
+            return True
+        if method is not None and method[1] in CLEANUPS and model.session_binding(method[0], scope) is binding:
+            return True
+        if any(model.session_binding(arg, scope) is binding for arg in (*call.args, *(kw.value for kw in call.keywords))):
+            return True
+    return False
+
+
+def _inside(model: SemanticModel, node: ast.AST, body: list[ast.stmt]) -> bool:
+    statements = set(map(id, body))
+    return any(id(ancestor) in statements for ancestor in model.ancestors(node))
+
+
+def _discarded_after(model: SemanticModel, try_node: ast.AST, binding: SessionBinding, scope: Scope) -> bool:
+    """The function opened the session with `with factory() as session:` around the `try` (no loop in
+    between) and does not use it after the `try`: closing it on the way out rolls back."""
+    opened_by = model.parents.get(binding.node)
+    if binding.origin != "created" or binding.transactional or not isinstance(opened_by, WITH_NODES):
+        return False
+    for ancestor in model.ancestors(try_node):
+        if ancestor is opened_by:
+            break
+        if isinstance(ancestor, LOOP_NODES) or ancestor is scope.node:
+            return False
+    after, until = try_node.end_lineno or try_node.lineno, opened_by.end_lineno or opened_by.lineno
+    for node in (*scope.attributes, *scope.calls):
+        if not after < node.lineno <= until:
+            continue
+        used = [node.value] if isinstance(node, ast.Attribute) else [*node.args, *(kw.value for kw in node.keywords)]
+        if any(isinstance(value, ast.Name) and value.id == binding.name for value in used):
+            return False
+    return True
+
+
+def _fix(model: SemanticModel, try_node: ast.AST, session: str, binding: SessionBinding, scope: Scope) -> str:
+    """A savepoint where the function must not end the transaction (it runs in a `begin()` block, or the
+    session was handed in: ASQ301), else a rollback."""
+    awaited, opener = ("", "with") if binding.kind == "sync" else ("await ", "async with")
+    if binding.origin in BORROWED or binding.transactional or "begin" in model.transaction_blocks_around(try_node, binding, scope):
+        return f"re-raise, or run the statement in `{opener} {session}.begin_nested():` so only the savepoint rolls back"
+    return f"re-raise, or call `{awaited}{session}.rollback()` in the handler"
