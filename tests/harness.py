@@ -11,7 +11,7 @@ from pathlib import Path
 from flake8_async_sqla.core.checker import check_tree
 from flake8_async_sqla.core.project import ProjectIndex
 
-MARKER = re.compile(r"#\s*error:\s*((?:ASQ\d{3}[,\s]*)+)")
+MARKER = re.compile(r"#[ \t]*error:[ \t]*((?:ASQ\d{3}[, \t]*)+)")
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
 

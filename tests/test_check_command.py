@@ -20,7 +20,7 @@ app = FastAPI()
 
 @app.get("/")
 async def index():
-    engine = create_async_engine("postgresql+asyncpg://db/app")
+    engine = create_async_engine("postgresql+asyncpg://db/app", pool_pre_ping=True)
     return engine
 '''
 GLOBAL_SESSION = '''\
@@ -101,7 +101,7 @@ def test_unknown_code_on_the_command_line_exits_2(project: Path) -> None:
 
 def test_noqa_as_flake8_reads_it(project: Path) -> None:
     routes = project / "app" / "routes.py"
-    routes.write_text(ENGINE_IN_HANDLER.replace('app")', 'app")  # noqa: ASQ1'))
+    routes.write_text(ENGINE_IN_HANDLER.replace("pool_pre_ping=True)", "pool_pre_ping=True)  # noqa: ASQ1"))
     (project / "app" / "db.py").write_text(GLOBAL_SESSION.replace("SessionLocal()", "SessionLocal()  # NOQA:ASQ101"))
     assert codes_in(run_check(project).stdout) == ["ASQ202"]
     (project / "app" / "db.py").write_text("# flake8: noqa\n" + GLOBAL_SESSION)
@@ -204,7 +204,7 @@ def test_statistics_and_output_file(project: Path) -> None:
 
 def test_show_source_prints_a_code_frame(project: Path) -> None:
     output = run_check(project, "--show-source", "--select", "ASQ101").stdout
-    assert '   9 |     engine = create_async_engine("postgresql+asyncpg://db/app")' in output
+    assert '   9 |     engine = create_async_engine("postgresql+asyncpg://db/app", pool_pre_ping=True)' in output
     assert "^^^^" in output
 
 

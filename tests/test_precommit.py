@@ -14,7 +14,7 @@ from harness import ROOT
 
 BAD = (
     "from fastapi import FastAPI\nfrom sqlalchemy.ext.asyncio import create_async_engine\n\napp = FastAPI()\n\n\n"
-    "@app.get('/')\nasync def index():\n    return create_async_engine('postgresql+asyncpg://db/app')\n"
+    "@app.get('/')\nasync def index():\n    return create_async_engine('postgresql+asyncpg://db/app', pool_pre_ping=True)\n"
 )
 
 

@@ -25,7 +25,11 @@ def positions(source: str) -> list[tuple[int, int, str]]:
 
 
 def local_names(tree: ast.Module) -> list[str]:
-    """Parameters and names assigned inside functions: renaming them consistently keeps the meaning."""
+    """Parameters and names assigned inside functions: renaming them consistently keeps the meaning.
+
+    Names a `global`/`nonlocal` statement shares with another scope are left out: renaming
+    them in one function only would change what the program means.
+    """
     found: set[str] = set()
     for function in ast.walk(tree):
         if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -33,7 +37,8 @@ def local_names(tree: ast.Module) -> list[str]:
             found.update(
                 n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
             )
-    return sorted(found - {"self", "cls"})
+    shared = {name for n in ast.walk(tree) if isinstance(n, (ast.Global, ast.Nonlocal)) for name in n.names}
+    return sorted(found - shared - {"self", "cls"})
 
 
 class Rename(ast.NodeTransformer):

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 WITH_NODES = (ast.With, ast.AsyncWith)
+TRY_NODES = (ast.Try, getattr(ast, "TryStar", ast.Try))  # `try: ... except*` is Python 3.11+
 # A relationship's loader strategy that the source computes (a variable, `**options`).
 UNKNOWN_STRATEGY = "<unknown>"
 # Annotations that choose the loader strategy when `lazy=` is not given.
 IMPLIED_STRATEGIES = {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic"}
+COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "MutableSequence", "MutableSet"}
 
 
 @dataclass
@@ -45,6 +47,11 @@ class SessionBinding:
     def owned(self) -> bool:
         return self.origin == "created"
 
+    @property
+    def borrowed(self) -> bool:
+        """Handed to the function (a parameter, a dependency, `self.session`): its transaction is the caller's."""
+        return self.origin in ("param", "dependency", "attribute")
+
 
 @dataclass
 class FunctionSummary:
@@ -63,6 +70,8 @@ class Relationship:
     lazy: str | None  # the declared loader strategy, None when not given (UNKNOWN_STRATEGY when computed)
     target: str | None  # target class qualname, when known
     node: ast.AST | None = None
+    back_populates: str | None = None  # the relationship on the target that points back
+    collection: bool | None = None  # a list of objects (True) or one object (False), when declared
 
     @property
     def loads_lazily(self) -> bool:
@@ -205,6 +214,7 @@ class SemanticModel:
         self.local_defs: dict[str, ast.AST] = {}
         self.dependency_calls: list[ast.Call] = []
         self._symbols: dict[str, Symbol | None] = {}
+        self._model_relationships: dict[str, dict[str, Relationship] | None] = {}
         self._resolving: set[str] = set()
         self._walk()
         self._route_handlers: set[Scope] | None = None
@@ -522,9 +532,15 @@ class SemanticModel:
         return None
 
     def _module_constant(self, name: str, scope: Scope) -> ast.expr | None:
-        """The value of a module-level name assigned exactly once and never rebound (locally or via `global`)."""
+        """The value of a module-level name assigned exactly once and never rebound (locally, in a
+        class body around `scope`, or via `global`)."""
         if self.binds_locally(name, scope) or any(name in s.global_names for s in self.scopes):
             return None
+        current: Scope | None = scope
+        while current is not None and current.kind != "module":
+            if current.kind == "class" and any(name in _assigned_names(a) for a in current.assigns):
+                return None
+            current = current.parent
         assigns = [a for a in self.module_scope.assigns if name in _assigned_names(a)]
         if len(assigns) != 1 or not isinstance(assigns[0], (ast.Assign, ast.AnnAssign)) or self.local_defs.get(name) is not assigns[0]:
             return None
@@ -986,23 +1002,34 @@ class SemanticModel:
     def engine_kind(self, node: ast.AST, scope: Scope) -> str | None:
         """"async" / "sync" when an expression holds an engine: created or imported as one, or a parameter
         annotated `AsyncEngine` / `Engine`."""
-        symbol = self.classify_value(node, scope)
-        if symbol is not None:
-            return (symbol.flavour or "async") if symbol.kind == "engine" else None
-        current: Scope | None = scope if isinstance(node, ast.Name) else None
-        while current is not None and current.kind in ("function", "lambda"):
-            for arg in _all_args(current.node):
-                if arg.arg == node.id:  # type: ignore[attr-defined]
-                    return names.ENGINE_CLASSES.get(self._annotated_api(arg.annotation)) if arg.annotation is not None else None
-            current = current.parent
-        return None
+        if isinstance(node, ast.Name) and self.binds_locally(node.id, scope):
+            # A parameter or local assignment shadows any module-level engine of the same name.
+            current: Scope | None = scope
+            while current is not None and current.kind in ("function", "lambda"):
+                for arg in _all_args(current.node):
+                    if arg.arg == node.id:
+                        return names.ENGINE_CLASSES.get(self._annotated_api(arg.annotation)) if arg.annotation is not None else None
+                current = current.parent
+            symbol = self._lookup_local_symbol(node, scope)
+        else:
+            symbol = self.classify_value(node, scope)
+        return (symbol.flavour or "async") if symbol is not None and symbol.kind == "engine" else None
 
     def _annotated_api(self, annotation: ast.AST) -> str | None:
-        """The SQLAlchemy class an annotation names, through quotes, `Optional[...]` and `Annotated[...]`."""
-        node = self._parse_string_annotation(annotation)
-        if isinstance(node, ast.Subscript) and (self.qualname(node.value) or "").rpartition(".")[2] in ("Annotated", "Optional"):
-            node = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
-        return self.api(node)
+        """The SQLAlchemy class an annotation names, through quotes, `Optional[...]`, `Annotated[...]`
+        and aliases of this module (`ConnectionDep = Annotated[AsyncConnection, Depends(...)]`)."""
+        node: ast.AST | None = annotation
+        for _ in range(4):  # an alias may name another alias; never loop forever
+            node = self._parse_string_annotation(node)
+            if isinstance(node, ast.Subscript) and (self.qualname(node.value) or "").rpartition(".")[2] in ("Annotated", "Optional"):
+                node = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
+            api = self.api(node)
+            if api is not None or not isinstance(node, ast.Name):
+                return api
+            node = self._module_constant(node.id, self.module_scope)
+            if node is None:
+                return None
+        return None
 
     # ----------------------------------------------------- structure facts
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
@@ -1269,7 +1296,29 @@ class SemanticModel:
         return isinstance(value, ast.Call) and names.sqlalchemy_api(self.qualname(value.func)) in ("relationship", "Relationship")
 
     def _relationship(self, name: str, call: ast.Call, annotation: ast.AST | None, node: ast.AST) -> Relationship:
-        return Relationship(name, self._relationship_strategy(call, annotation), self._relationship_target(annotation, call), node)
+        strategy = self._relationship_strategy(call, annotation)
+        target = self._relationship_target(annotation, call)
+        back_populates = literal_str(keyword(call, "back_populates"))
+        return Relationship(name, strategy, target, node, back_populates, self._is_collection(call, annotation))
+
+    def _is_collection(self, call: ast.Call, annotation: ast.AST | None) -> bool | None:
+        """`uselist=`, else the annotation: `Mapped[list[X]]` / `list[X]` (SQLModel) a collection, `Mapped[X]` not."""
+        uselist = literal_str(keyword(call, "uselist"))
+        if uselist in ("True", "False"):
+            return uselist == "True"
+        if annotation is None:
+            return None
+        node = self._parse_string_annotation(annotation)
+        if isinstance(node, ast.Subscript) and names.sqlalchemy_api(self.qualname(node.value)) == "Mapped":
+            node = self._parse_string_annotation(node.slice)
+        elif isinstance(node, ast.Subscript) and names.sqlalchemy_api(self.qualname(node.value)) in IMPLIED_STRATEGIES:
+            return True
+        if isinstance(node, ast.BinOp):  # `Shipment | None`
+            node = node.left
+        head = node.value if isinstance(node, ast.Subscript) else node
+        if isinstance(head, (ast.Name, ast.Attribute)):
+            return (dotted(head) or [""])[-1] in COLLECTION_TYPES
+        return False if isinstance(node, ast.Constant) else None
 
     def _relationship_strategy(self, call: ast.Call, annotation: ast.AST | None) -> str | None:
         """The `lazy=` strategy (also in SQLModel's `sa_relationship_kwargs`, or implied by the annotation)."""
@@ -1308,6 +1357,11 @@ class SemanticModel:
         """All relationships of a mapped class (its own and inherited), or None if unknown."""
         if not qualname:
             return None
+        if qualname not in self._model_relationships:  # asked once per attribute access: memoise
+            self._model_relationships[qualname] = self._collect_relationships(qualname)
+        return self._model_relationships[qualname]
+
+    def _collect_relationships(self, qualname: str) -> dict[str, Relationship] | None:
         relationships: dict[str, Relationship] = {}
         seen: set[str] = set()
         pending = [qualname]

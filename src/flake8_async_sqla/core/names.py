@@ -39,8 +39,12 @@ DIALECT_DRIVERS = {
     "mssql": {"async": "mssql+aioodbc", "sync": "mssql+pyodbc"},
     "oracle": {"async": "oracle+oracledb", "sync": "oracle+oracledb"},
 }
-# Dialects that talk to a database server over the network, so the pool's connections can go stale.
-SERVER_DIALECTS = {"postgresql", "mysql", "mariadb", "mssql", "oracle"}
+# Dialects that talk to a database server over the network (so pooled connections can go
+# stale), with the name to show.
+SERVER_DIALECTS = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "MariaDB", "mssql": "SQL Server", "oracle": "Oracle"}
+# SQLite URL schemes whose driver is the stdlib sqlite3 module, which emits BEGIN itself (legacy
+# transaction control), so SAVEPOINT needs the documented "connect"/"begin" listener workaround.
+SQLITE_STDLIB_SCHEMES = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
 SESSION_CLASSES = {"AsyncSession": "async", "Session": "sync"}
 # Session methods that do I/O: `session.get` handed around is the session itself.
 SESSION_IO_METHODS = {
@@ -57,6 +61,7 @@ ASYNC_COROUTINE_METHODS = {
         "execute", "scalar", "scalars", "get", "get_one", "stream", "stream_scalars", "delete",
         "delete_all", "merge", "merge_all", "flush", "refresh", "run_sync", "connection", "commit",
         "rollback", "close", "aclose", "reset", "invalidate",
+        "exec",  # SQLModel's AsyncSession
     },
     "AsyncConnection": {
         "execute", "scalar", "scalars", "stream", "stream_scalars", "exec_driver_sql", "run_sync",

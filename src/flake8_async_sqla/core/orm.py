@@ -12,6 +12,7 @@ understand is unknown, and unknown values never produce findings.
 from __future__ import annotations
 
 import ast
+from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 
 from flake8_async_sqla.core import names
@@ -39,8 +40,13 @@ LOADER_OPTIONS = names.NON_LAZY_OPTIONS | {
 }
 # Options that name a relationship and so extend the option's path.
 PATH_OPTIONS = names.NON_LAZY_OPTIONS | {"lazyload"}
+# Options after which reading the relationship raises or gives nothing instead of loading.
+SILENCING_OPTIONS = {"raiseload", "noload"}
 # `lazy=` strategies that load the related objects with their parent, so their values can be followed.
 EAGER_STRATEGIES = {"selectin", "joined", "subquery", "immediate", "False"}
+# `User.items.of_type(Admin)` / `User.items.and_(...)` in a loader option still names `items`.
+OPTION_TARGET_WRAPPERS = {"of_type", "and_"}
+AWAITABLE_ATTRS = "awaitable_attrs"  # the AsyncAttrs accessor: `await obj.awaitable_attrs.rel` loads `rel`
 # "related" is a loaded relationship's value: an object or a collection of them.
 ENTITY_KINDS = {"object", "related"}
 ITERABLE_KINDS = {"objects", "scalars", "related"}
@@ -89,13 +95,15 @@ class OrmFacts:
         self.bindings.setdefault(name, []).append((position, until, value))
 
     def binding_at(self, name: str, position: Position) -> Binding | None:
-        """The binding of `name` in force at `position` (bindings are kept in source order)."""
-        latest = None
-        for binding in self.bindings.get(name, ()):
-            start, until, _ = binding
-            if start <= position and (until is None or position <= until):
-                latest = binding
-        return latest
+        """The binding of `name` in force at `position` (bindings are appended in source order)."""
+        bindings = self.bindings.get(name, [])
+        index = bisect_right(bindings, position, key=lambda binding: binding[0])
+        while index > 0:
+            index -= 1
+            until = bindings[index][1]
+            if until is None or position <= until:  # skip comprehension variables out of their comprehension
+                return bindings[index]
+        return None
 
     def value_at(self, node: ast.AST, position: Position, depth: int = 0) -> OrmValue | None:
         """What `node` evaluates to at `position` (None when unknown)."""
@@ -156,13 +164,19 @@ class OrmFacts:
         relationship = (self.model.model_relationships(owner.model) or {}).get(attr)
         if relationship is None or relationship.target is None:
             return None
-        if awaited or not {attr, EVERYTHING}.isdisjoint(owner.loaded) or relationship.lazy in EAGER_STRATEGIES:
-            return owner.below(attr, relationship.target)
-        return None
+        eager = attr in owner.loaded or EVERYTHING in owner.loaded or relationship.lazy in EAGER_STRATEGIES
+        if not (eager or awaited):
+            return None
+        value = owner.below(attr, relationship.target)
+        back = (self.model.model_relationships(relationship.target) or {}).get(relationship.back_populates or "")
+        if relationship.back_populates and (back is None or back.collection is not True):
+            # A many-to-one back to `owner` is answered from the identity map, without I/O.
+            value = value.plus(io_free=frozenset([relationship.back_populates]))
+        return value
 
     def _awaited(self, node: ast.AST, position: Position, depth: int) -> OrmValue | None:
         """`await session.execute(stmt)` and friends on an AsyncSession, and `await obj.awaitable_attrs.rel`."""
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "awaitable_attrs":
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == AWAITABLE_ATTRS:
             return self.related(self.value_at(node.value.value, position, depth + 1), node.attr, awaited=True)
         if not isinstance(node, ast.Call):
             return None
@@ -226,12 +240,12 @@ class OrmFacts:
                 if attr == EVERYTHING:
                     if loader in names.EAGER_LOADERS:
                         loaded.add(path + EVERYTHING)
-                    elif loader in ("raiseload", "noload"):
+                    elif loader in SILENCING_OPTIONS:
                         io_free.add(path + EVERYTHING)
                     break
                 if loader in names.EAGER_LOADERS:
                     loaded.add(path + attr)
-                elif loader in ("raiseload", "noload"):
+                elif loader in SILENCING_OPTIONS:
                     io_free.add(path + attr)
                 path += attr + "."
         return frozenset(loaded), frozenset(io_free)
@@ -273,7 +287,7 @@ def _object_path(node: ast.AST) -> tuple[str, list[str]] | None:
 
 def _option_attribute(target: ast.AST) -> str | None:
     """The relationship a loader option names (`User.items`, `User.items.of_type(X)`), "*", or None."""
-    while isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr in ("of_type", "and_"):
+    while isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and target.func.attr in OPTION_TARGET_WRAPPERS:
         target = target.func.value
     if isinstance(target, ast.Constant) and target.value == EVERYTHING:
         return EVERYTHING
@@ -299,9 +313,11 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
     events += [(_end(item.context_expr), item) for node in scope.withs for item in node.items]  # type: ignore[attr-defined]
     events += [(_end(call), call) for call in scope.calls if isinstance(model.parents.get(call), ast.Await)]
     events += [
-        (_end(model.parents[model.parents[attribute]]), attribute)
+        (_end(attribute), attribute)
         for attribute in scope.attributes
-        if attribute.attr == "awaitable_attrs" and isinstance(model.parents.get(model.parents.get(attribute)), ast.Await)
+        if isinstance(attribute.value, ast.Attribute)
+        and attribute.value.attr == AWAITABLE_ATTRS
+        and isinstance(model.parents.get(attribute), ast.Await)
     ]
     for position, node in sorted(events, key=lambda event: event[0]):
         _apply(facts, node, position)
@@ -320,8 +336,8 @@ def _apply(facts: OrmFacts, node: ast.AST, position: Position) -> None:
             _bind_target(facts, node.optional_vars, position, None)
     elif isinstance(node, ast.Call):
         _awaited_call(facts, node, position)
-    elif isinstance(node, ast.Attribute):  # `await obj.awaitable_attrs.rel` loads `rel`
-        facts.mark(node.value, frozenset([facts.model.parents[node].attr]), position, loaded=True)  # type: ignore[attr-defined]
+    elif isinstance(node, ast.Attribute):  # `await obj.awaitable_attrs.rel`, given as its `rel` attribute
+        facts.mark(node.value.value, frozenset([node.attr]), position, loaded=True)  # type: ignore[attr-defined]
     elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
         value = facts.value_at(node.value, position) if node.value is not None else None
         for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
@@ -342,13 +358,24 @@ def _awaited_call(facts: OrmFacts, call: ast.Call, position: Position) -> None:
     attrs = call.args[1] if len(call.args) > 1 else keyword(call, "attribute_names")
     if attrs is None or isinstance(attrs, ast.Constant) and attrs.value is None:
         return  # a plain refresh reloads columns; lazy relationships stay lazy
-    if isinstance(attrs, (ast.List, ast.Tuple)) and all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in attrs.elts):
-        facts.mark(call.args[0], frozenset(e.value for e in attrs.elts), position, loaded=True)  # type: ignore[attr-defined]
-    else:
+    refreshed = _strings(attrs)
+    if refreshed is not None:
+        facts.mark(call.args[0], refreshed, position, loaded=True)
+    else:  # attribute names this cannot read: any of them may be loaded now
         facts.mark(call.args[0], frozenset([EVERYTHING]), position, loaded=False)
 
 
-def _bind_target(facts: OrmFacts, target: ast.AST, position: Position, value: OrmValue | None, until: Position | None = None) -> None:
+def _strings(node: ast.AST) -> frozenset[str] | None:
+    """A literal list or tuple of strings; None for anything else."""
+    if not isinstance(node, (ast.List, ast.Tuple)):
+        return None
+    strings = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    return frozenset(strings) if len(strings) == len(node.elts) else None
+
+
+def _bind_target(
+    facts: OrmFacts, target: ast.AST, position: Position, value: OrmValue | None, until: Position | None = None
+) -> None:
     if isinstance(target, ast.Name):
         facts.bind(target.id, position, value, until)
     elif isinstance(target, ast.Attribute):  # `order.customer = customer`: set, so reading it loads nothing

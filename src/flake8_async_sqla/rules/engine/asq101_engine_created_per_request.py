@@ -61,7 +61,7 @@ app = FastAPI()
 
 @app.get("/users/{user_id}")
 async def get_user(user_id: int):
-    engine = create_async_engine("postgresql+asyncpg://app@db/app")  # error: ASQ101
+    engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)  # error: ASQ101
     async with AsyncSession(engine) as session:
         return await session.get(User, user_id)
 ''',
@@ -75,7 +75,7 @@ router = APIRouter()
 
 
 async def get_reporting_engine():
-    engine = create_async_engine("postgresql+asyncpg://reports@warehouse/dw")  # error: ASQ101
+    engine = create_async_engine("postgresql+asyncpg://reports@warehouse/dw", pool_pre_ping=True)  # error: ASQ101
     try:
         yield engine
     finally:
@@ -120,7 +120,7 @@ router = APIRouter()
 
 @lru_cache
 def get_reporting_engine() -> AsyncEngine:
-    return create_async_engine("postgresql+asyncpg://reports@warehouse/dw")
+    return create_async_engine("postgresql+asyncpg://reports@warehouse/dw", pool_pre_ping=True)
 
 
 ReportingEngine = Annotated[AsyncEngine, Depends(get_reporting_engine)]
@@ -132,22 +132,27 @@ async def daily_report(engine: ReportingEngine): ...
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        per_request = _per_request_functions(model)
+        engine_calls = []
+        for scope in model.scopes:
+            for call in scope.calls if scope.function_scope is not None else ():
+                factory = model.api(call.func)
+                if factory in names.ENGINE_FACTORIES:
+                    engine_calls.append((call, scope, factory))
+        if not engine_calls:
+            return
+        per_request = model.per_request_functions()
         # Code that runs once: module level, the lifespan, and what they call.
         startup = _reachable(model, [model.module_scope, *(s for s in model.scopes if model.is_lifespan(s))])
-        for scope in model.scopes:
+        for call, scope, factory in engine_calls:
             function = scope.function_scope
-            if function is None:
+            if _shadowed(model, call, scope) or _memoised(model, call, function):
                 continue
-            for call in scope.calls:
-                factory = model.api(call.func)
-                if factory not in names.ENGINE_FACTORIES or _shadowed(model, call, scope) or _memoised(model, call, function):
-                    continue
-                where = per_request.get(function)
-                if where is None and function not in startup and _rebuilt_each_round(model, call, function):
-                    where = f"in a loop in `{_local_name(model, function)}`"
-                if where is not None:
-                    yield report(call, factory=factory, where=where)
+            root = per_request.get(function)
+            where = _how_reached(model, function, root) if root is not None else None
+            if where is None and function not in startup and _rebuilt_each_round(model, call, function):
+                where = f"in a loop in `{_local_name(model, function)}`"
+            if where is not None:
+                yield report(call, factory=factory, where=where)
 
 
 def _shadowed(model: SemanticModel, call: ast.Call, scope: Scope) -> bool:
@@ -161,26 +166,11 @@ def _local_name(model: SemanticModel, scope: Scope) -> str:
     return scope.qualname.removeprefix(model.module + ".")
 
 
-def _per_request_functions(model: SemanticModel) -> dict[Scope, str]:
-    """Functions that run on every request, each with a phrase saying how it gets there."""
-    found: dict[Scope, str] = {}
-    pending: list[tuple[Scope, Scope, str]] = []
-    for scope in model.scopes:
-        if scope.kind != "function" or model.is_cached(scope):
-            continue
-        if model.is_route_handler(scope):
-            pending.append((scope, scope, f"route handler `{_local_name(model, scope)}`"))
-        elif model.is_dependency(scope):
-            pending.append((scope, scope, f"dependency `{_local_name(model, scope)}`"))
-    while pending:
-        scope, root, role = pending.pop()
-        if scope in found:
-            continue
-        found[scope] = f"in {role}" if scope is root else f"in `{_local_name(model, scope)}`, called from {role}"
-        for callee in _callees(model, scope):
-            if callee not in found and not model.is_cached(callee) and not model.is_lifespan(callee):
-                pending.append((callee, root, role))
-    return found
+def _how_reached(model: SemanticModel, function: Scope, root: Scope) -> str:
+    role = "route handler" if model.is_route_handler(root) else "dependency"
+    if function is root:
+        return f"in {role} `{_local_name(model, root)}`"
+    return f"in `{_local_name(model, function)}`, called from {role} `{_local_name(model, root)}`"
 
 
 def _reachable(model: SemanticModel, roots: list[Scope]) -> set[Scope]:

@@ -46,7 +46,7 @@ class StartupShutdownEvents(Rule):
     code = "ASQ103"
     name = "startup-shutdown-events"
     phase = 1
-    message = "{what} registers a deprecated startup/shutdown event handler, ignored once the app has a lifespan: do the setup and teardown in the app's `lifespan` context manager"
+    message = "{what} is a deprecated startup/shutdown event, skipped once the app has a lifespan: move the setup and teardown into the app's `lifespan`"
     invalid = (
         '''\
 from fastapi import FastAPI

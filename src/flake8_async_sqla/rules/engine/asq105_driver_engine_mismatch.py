@@ -46,7 +46,7 @@ class DriverEngineMismatch(Rule):
     code = "ASQ105"
     name = "driver-engine-mismatch"
     phase = 1
-    message = "{factory}() cannot use the {kind} driver `{scheme}`: switch to `{suggestion}` (or another {needed} driver)"
+    message = "{factory}() cannot use the {kind} driver of `{scheme}://`: switch to `{suggestion}://` (or another {needed} driver)"
     invalid = (
         '''\
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine

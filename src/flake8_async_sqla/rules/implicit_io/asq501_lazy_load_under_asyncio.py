@@ -16,11 +16,14 @@ class LazyLoadUnderAsyncio(Rule):
     iteration, `len`, truth test, passing it on) of an ORM object that was loaded
     through an `AsyncSession` without an eager-loading option for that relationship
     (`selectinload`, `joinedload`, `subqueryload`, `immediateload`, `contains_eager`)
-    and whose `relationship()` keeps the default lazy loader. Access through
-    `obj.awaitable_attrs.<name>`, after `await session.refresh(obj, ["<name>"])`, or
-    on a relationship declared with an eager or raising `lazy=` is fine. Models are
-    found across the project; when the object's class or the relationship is unknown,
-    nothing is reported.
+    and whose `relationship()` keeps the default lazy loader. Objects reached through a
+    loaded relationship are checked the same way: `selectinload(Order.items)` loads
+    the items, not `item.product`. Access through `obj.awaitable_attrs.<name>`, after
+    `await session.refresh(obj, ["<name>"])`, or on a relationship declared with an
+    eager, raising or write-only loader is fine. Models (declarative, classic `Column`,
+    SQLModel) are found across the project; when the object's class, the relationship
+    or the query's loader options are unknown (a helper builds them, the object was
+    handed to awaited code), nothing is reported.
 
     ## Why is this bad?
     A lazy load is implicit I/O. Under asyncio it cannot run inside an attribute
@@ -73,6 +76,41 @@ async def address_count(session: AsyncSession, user_id: int) -> int:
     user = await session.get(User, user_id)
     return len(user.addresses)  # error: ASQ501
 ''',
+        '''\
+from sqlalchemy import ForeignKey, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    items: Mapped[list["OrderItem"]] = relationship()
+
+
+class OrderItem(Base):
+    __tablename__ = "order_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product: Mapped["Product"] = relationship()
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str]
+
+
+async def order_skus(session: AsyncSession, order_id: int) -> list[str]:
+    stmt = select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    order = (await session.scalars(stmt)).one()
+    return [item.product.sku for item in order.items]  # error: ASQ501
+''',
     )
     valid = (
         '''\
@@ -102,6 +140,42 @@ async def address_count(session: AsyncSession, user_id: int) -> int:
     stmt = select(User).where(User.id == user_id).options(selectinload(User.addresses))
     user = (await session.scalars(stmt)).one()
     return len(user.addresses)
+''',
+        '''\
+from sqlalchemy import ForeignKey
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    addresses: Mapped[list["Address"]] = relationship(back_populates="user")
+    roles: Mapped[list["Role"]] = relationship(lazy="selectin")
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user: Mapped[User] = relationship(back_populates="addresses")
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str]
+
+
+async def profile(session: AsyncSession, user_id: int) -> dict:
+    user = await session.get(User, user_id)
+    addresses = await user.awaitable_attrs.addresses
+    return {"addresses": len(addresses), "roles": [role.name for role in user.roles]}
 ''',
     )
 

@@ -46,7 +46,7 @@ class GlobalSessionState(Rule):
         '''\
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-engine = create_async_engine("postgresql+asyncpg://app@db/app")
+engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
 SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
 session = SessionLocal()  # error: ASQ202
 
@@ -59,7 +59,7 @@ async def get_user(user_id: int):
         '''\
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-engine = create_async_engine("postgresql+asyncpg://app@db/app")
+engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
 SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
 
 

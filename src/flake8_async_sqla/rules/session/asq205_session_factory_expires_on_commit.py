@@ -45,7 +45,7 @@ class SessionFactoryExpiresOnCommit(Rule):
         '''\
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-engine = create_async_engine("postgresql+asyncpg://app@db/app")
+engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
 SessionLocal = async_sessionmaker(engine)  # error: ASQ205
 ''',
     )
@@ -53,7 +53,7 @@ SessionLocal = async_sessionmaker(engine)  # error: ASQ205
         '''\
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-engine = create_async_engine("postgresql+asyncpg://app@db/app")
+engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
 SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
 ''',
     )

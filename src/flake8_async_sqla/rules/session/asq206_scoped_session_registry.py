@@ -48,7 +48,7 @@ from asyncio import current_task
 
 from sqlalchemy.ext.asyncio import async_scoped_session, async_sessionmaker, create_async_engine
 
-engine = create_async_engine("postgresql+asyncpg://app@db/app")
+engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
 Session = async_scoped_session(  # error: ASQ206
     async_sessionmaker(engine, expire_on_commit=False), scopefunc=current_task
 )
@@ -61,7 +61,7 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-engine = create_async_engine("postgresql+asyncpg://app@db/app")
+engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
 SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
 
 

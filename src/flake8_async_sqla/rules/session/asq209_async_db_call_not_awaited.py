@@ -10,6 +10,7 @@ from flake8_async_sqla.core.rule import Report, Rule, register, report
 # Attributes a coroutine object has: code that uses them is handling the coroutine itself.
 COROUTINE_ATTRIBUTES = {"close", "send", "throw", "__await__", "cr_frame", "cr_code", "cr_running", "cr_await"}
 TRUTH_TESTS = (ast.If, ast.While, ast.Assert, ast.IfExp)
+ANY_COROUTINE_METHOD = set().union(*names.ASYNC_COROUTINE_METHODS.values())
 
 
 @register
@@ -25,7 +26,10 @@ class AsyncDbCallNotAwaited(Rule):
     into a list or used as an `async with` context is fine. The synchronous methods
     (`add`, `add_all`, `expunge`, `expire`, `in_transaction`, `get_bind`, `begin`,
     `connect`) are never reported, and neither is any call on a synchronous `Session`,
-    `Connection` or `Engine`.
+    `Connection` or `Engine`. The receiver must be known to be one: a session parameter,
+    dependency (also through an `Annotated` alias) or `self.session`, a name bound from
+    `create_async_engine(...)`, from `async with engine.connect()` / `engine.begin()` or
+    `await session.connection()`, or a parameter annotated `AsyncEngine` / `AsyncConnection`.
 
     ## Why is this bad?
     Calling a coroutine function only creates the coroutine; nothing runs until it is
@@ -54,22 +58,22 @@ class AsyncDbCallNotAwaited(Rule):
     message = "{what}.{method}() returns a coroutine that is {fate}, so it never runs: write `await {call}(...)`"
     invalid = (
         '''\
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def rename_user(session: AsyncSession, user, name: str) -> None:
-    user.name = name
-    session.commit()  # error: ASQ209
+async def list_users(session: AsyncSession):
+    return session.execute(select(User)).scalars().all()  # error: ASQ209
 ''',
     )
     valid = (
         '''\
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-async def rename_user(session: AsyncSession, user, name: str) -> None:
-    user.name = name
-    await session.commit()
+async def list_users(session: AsyncSession):
+    return (await session.execute(select(User))).scalars().all()
 ''',
     )
 
@@ -80,11 +84,11 @@ async def rename_user(session: AsyncSession, user, name: str) -> None:
                 continue
             for call in scope.calls:
                 method = call_method(call)
-                if method is None:
+                shown = dotted(call.func)
+                if method is None or shown is None or method[1] not in ANY_COROUTINE_METHOD:
                     continue
                 receiver, name = method
-                shown = dotted(call.func)
-                what = _async_class(model, receiver, scope) if shown is not None else None
+                what = _async_class(model, receiver, scope)
                 if what is None or name not in names.ASYNC_COROUTINE_METHODS[what]:
                     continue
                 fate = _unawaited_fate(model, call, function)
@@ -110,6 +114,8 @@ def _unawaited_fate(model: SemanticModel, call: ast.Call, function: Scope) -> st
     fate = _fate(model, call)
     if not isinstance(fate, ast.Name):
         return fate
+    if fate.id in function.global_names:
+        return None  # read elsewhere
     uses = list(_later_loads(fate, function))
     if not uses:
         return f"assigned to `{fate.id}` and never used"
@@ -144,8 +150,8 @@ def _fate(model: SemanticModel, node: ast.expr) -> str | ast.Name | None:
         or isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not)
     ):
         return "tested for truth (a coroutine is always true)"
-    if isinstance(parent, ast.Compare):
-        return "compared as if it were the result"
+    if isinstance(parent, (ast.Compare, ast.BinOp)):
+        return "used in an expression as if it were the result"
     if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
         return parent.targets[0]
     if isinstance(parent, ast.AnnAssign) and isinstance(parent.target, ast.Name):

@@ -3,11 +3,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core.model import WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, statements_in
+from flake8_async_sqla.core.model import WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted, statements_in
 from flake8_async_sqla.core.rule import Report, Rule, register, report
-
-# Sessions a function is handed; ending their transaction at all is ASQ301's finding.
-BORROWED = ("param", "dependency", "attribute")
 
 
 @register
@@ -117,14 +114,14 @@ async def tag_all(session: AsyncSession, tags: list[str]) -> None:
                 if not blocks or (method == "rollback" and _rollback_then_raise(model, call, scope)):
                     continue
                 # A savepoint alone on a session handed in: ASQ301 already reports the call.
-                if binding.origin in BORROWED and all(method == "begin_nested" for method, _ in blocks):
+                if binding.borrowed and all(kind == "begin_nested" for kind, _ in blocks):
                     continue
-                yield report(call, session=binding.name, method=method, block=ast.unparse(blocks[0][1]))
+                yield report(call, session=_text(call.func.value, binding.name), method=method, block=blocks[0][1])  # type: ignore[attr-defined]
 
 
-def _owning_blocks(model: SemanticModel, call: ast.Call, binding: SessionBinding, scope: Scope) -> list[tuple[str, ast.expr]]:
+def _owning_blocks(model: SemanticModel, call: ast.Call, binding: SessionBinding, scope: Scope) -> list[tuple[str, str]]:
     """The `with` items around `call` (in its own function) that run the session's transaction, innermost
-    first: ("begin" | "begin_nested", the item's expression)."""
+    first: ("begin" | "begin_nested", the item as written)."""
     opened_by = model.parents.get(binding.node) if binding.origin == "created" and binding.transactional else None
     blocks = []
     for ancestor in model.ancestors(call):
@@ -137,7 +134,7 @@ def _owning_blocks(model: SemanticModel, call: ast.Call, binding: SessionBinding
             if method is None or method[1] not in ("begin", "begin_nested"):
                 continue
             if ancestor is opened_by or model.session_binding(method[0], scope) is binding:
-                blocks.append((method[1], item.context_expr))
+                blocks.append((method[1], f"{_text(method[0], binding.name)}.{method[1]}()"))
     return blocks
 
 
@@ -149,3 +146,9 @@ def _rollback_then_raise(model: SemanticModel, call: ast.Call, scope: Scope) -> 
         if isinstance(ancestor, ast.ExceptHandler):
             return any(isinstance(node, ast.Raise) for node in statements_in(ancestor.body))
     return False
+
+
+def _text(node: ast.AST, fallback: str) -> str:
+    """`session` / `self.session` as written (names and attributes only: no recursion over the AST)."""
+    parts = dotted(node)
+    return ".".join(parts) if parts else fallback

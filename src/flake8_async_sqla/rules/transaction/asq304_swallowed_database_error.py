@@ -4,14 +4,12 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import LOOP_NODES, WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, statements_in
+from flake8_async_sqla.core.model import LOOP_NODES, WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted, statements_in
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 TRY_NODES = (ast.Try, ast.TryStar)
 # What a handler may call instead of raising to leave the session usable.
 CLEANUPS = {"rollback", "close", "invalidate"}
-# Sessions a function is handed: ending their transaction is ASQ301's finding, so suggest a savepoint.
-BORROWED = ("param", "dependency", "attribute")
 # Session I/O whose failure taints the transaction (ending or closing it is the cleanup itself).
 FAILING_IO = names.SESSION_IO_METHODS - CLEANUPS
 
@@ -28,10 +26,12 @@ class SwallowedDatabaseError(Rule):
     nor rolls the session back. Handlers that catch only other exceptions (`KeyError`,
     `ValidationError`, `NoResultFound`) are fine, and so are statements run inside a
     `begin()` / `begin_nested()` block or a session opened inside the `try` body (the
-    block rolls back or closes on the way out), a `finally` that rolls back or closes, a
-    handler that hands the session to other code, and a session the function opened with
-    `async with factory() as session:` and never uses again after the handler (closing
-    it rolls back).
+    block rolls back or closes on the way out), a `finally` that rolls back or closes, and
+    a handler that hands the session to other code. A session that is discarded after the
+    handler is not reported either: one the function opened with `async with factory() as
+    session:`, or a route handler's session from a dependency that only yields and closes
+    it, when the handler returns or nothing uses the session after the `try` (closing it
+    rolls back).
 
     ## Why is this bad?
     After a failed flush the session's transaction is inactive, and on PostgreSQL any
@@ -119,12 +119,11 @@ async def register(session: AsyncSession, email: str) -> User:
                     continue
                 binding = found[0]
                 for handler, try_node in _swallowing_handlers(model, call, binding, scope):
-                    if handler in reported or _discarded_after(model, try_node, binding, scope):
+                    if handler in reported or _discarded_after(model, handler, try_node, binding, scope):
                         continue
                     reported.add(handler)
-                    caught = f"except {ast.unparse(handler.type)}" if handler.type is not None else "except"
-                    session = ast.unparse(call.func.value)  # type: ignore[attr-defined]
-                    yield report(handler, handler=caught, session=session, fix=_fix(model, try_node, session, binding, scope))
+                    session = ".".join(dotted(call.func.value) or [binding.name])  # type: ignore[attr-defined]
+                    yield report(handler, handler=_except_text(handler, try_node), session=session, fix=_fix(model, try_node, session, binding, scope))
 
 
 def _swallowing_handlers(
@@ -176,6 +175,16 @@ def _catches_database_errors(model: SemanticModel, handler: ast.ExceptHandler) -
     return False
 
 
+def _except_text(handler: ast.ExceptHandler, try_node: ast.AST) -> str:
+    """`except IntegrityError` / `except* (ValueError, DBAPIError)` / `except`, without recursion over the AST."""
+    clause = "except*" if isinstance(try_node, ast.TryStar) else "except"
+    if handler.type is None:
+        return clause
+    caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    written = ", ".join(".".join(dotted(node) or ["..."]) for node in caught)
+    return f"{clause} ({written})" if isinstance(handler.type, ast.Tuple) else f"{clause} {written}"
+
+
 def _raises(handler: ast.ExceptHandler) -> bool:
     return any(isinstance(node, ast.Raise) for node in statements_in(handler.body))
 
@@ -204,18 +213,26 @@ def _inside(model: SemanticModel, node: ast.AST, body: list[ast.stmt]) -> bool:
     return any(id(ancestor) in statements for ancestor in model.ancestors(node))
 
 
-def _discarded_after(model: SemanticModel, try_node: ast.AST, binding: SessionBinding, scope: Scope) -> bool:
-    """The function opened the session with `with factory() as session:` around the `try` (no loop in
-    between) and does not use it after the `try`: closing it on the way out rolls back."""
+def _discarded_after(model: SemanticModel, handler: ast.ExceptHandler, try_node: ast.AST, binding: SessionBinding, scope: Scope) -> bool:
+    """Nothing uses the session after the handler, and whoever holds it only closes it (which rolls back):
+    the function opened it with `with factory() as session:` around the `try`, or it is a route handler's
+    session from a dependency that yields it and runs no transaction. The handler returns, or no loop
+    runs the `try` again and no code after it uses the session."""
     opened_by = model.parents.get(binding.node)
-    if binding.origin != "created" or binding.transactional or not isinstance(opened_by, WITH_NODES):
+    if binding.origin == "created" and not binding.transactional and isinstance(opened_by, WITH_NODES):
+        container = opened_by
+    elif binding.origin == "dependency" and binding.provider is not None and not binding.transactional and model.is_route_handler(scope):
+        container = scope.node
+    else:
         return False
+    if isinstance(handler.body[-1], ast.Return):
+        return True
     for ancestor in model.ancestors(try_node):
-        if ancestor is opened_by:
+        if ancestor is container:
             break
         if isinstance(ancestor, LOOP_NODES) or ancestor is scope.node:
             return False
-    after, until = try_node.end_lineno or try_node.lineno, opened_by.end_lineno or opened_by.lineno
+    after, until = try_node.end_lineno or try_node.lineno, container.end_lineno or container.lineno
     for node in (*scope.attributes, *scope.calls):
         if not after < node.lineno <= until:
             continue
@@ -229,6 +246,6 @@ def _fix(model: SemanticModel, try_node: ast.AST, session: str, binding: Session
     """A savepoint where the function must not end the transaction (it runs in a `begin()` block, or the
     session was handed in: ASQ301), else a rollback."""
     awaited, opener = ("", "with") if binding.kind == "sync" else ("await ", "async with")
-    if binding.origin in BORROWED or binding.transactional or "begin" in model.transaction_blocks_around(try_node, binding, scope):
+    if binding.borrowed or binding.transactional or "begin" in model.transaction_blocks_around(try_node, binding, scope):
         return f"re-raise, or run the statement in `{opener} {session}.begin_nested():` so only the savepoint rolls back"
     return f"re-raise, or call `{awaited}{session}.rollback()` in the handler"

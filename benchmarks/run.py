@@ -1,0 +1,401 @@
+"""The "Never crash, and be fast" benchmark: the linter's cost as multiples of parsing.
+
+    python benchmarks/run.py                       # generated 50k-line project + the stdlib
+    python benchmarks/run.py --corpus DIR ...      # these folders instead
+    python benchmarks/run.py --repeat 3 --profile 25
+
+Every figure is a ratio measured in this one run on the same files, the median of
+--repeat repetitions, so it does not depend on how fast the machine is. Not a test:
+it prints a table with each goal and PASS/FAIL, and exits 0 either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import cProfile
+import gc
+import os
+import platform
+import pstats
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flake8_async_sqla.config import DEFAULT_EXCLUDE, load_settings
+from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.project import ProjectIndex
+from flake8_async_sqla.discovery import Discovery
+from flake8_async_sqla.runner import read_source
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from generate_corpus import write_corpus  # noqa: E402 - a sibling script, not a package
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+# Goals of the issue. G1 depends on the corpus: a project where every module touches
+# the database may cost 2x its parse; the stdlib, nearly all irrelevant, 0.3x.
+G1_GOAL = {"project": 2.0, "stdlib": 0.3}
+G2_GOAL = 2.5
+JOBS_SPEEDUP_GOAL = 1.5
+G3_GOAL = 0.2
+G5_GOAL = 1.5
+NONLINEAR_FLAG = 10.0
+# Files parsed faster than this have a ratio that is mostly timer noise.
+MIN_PARSE_SECONDS = 0.001
+
+
+@dataclass
+class Corpus:
+    name: str
+    path: Path
+    kind: str  # "project" (G1 goal 2.0x, whole-process figures) or "stdlib"
+
+
+@dataclass
+class SourceFile:
+    path: str
+    data: bytes
+    text: str
+    tree: ast.Module
+
+
+@dataclass
+class Row:
+    corpus: str
+    figure: str
+    value: str
+    goal: str
+    verdict: str  # PASS, FAIL or "-" (information only)
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, corpus: str, figure: str, value: str, goal: str = "", ok: bool | None = None) -> None:
+        verdict = "-" if ok is None else ("PASS" if ok else "FAIL")
+        self.rows.append(Row(corpus, figure, value, goal, verdict))
+        print(f"  {figure}: {value}" + (f"  (goal {goal}: {verdict})" if goal else ""), flush=True)
+
+    def table(self) -> str:
+        header = Row("corpus", "figure", "measured", "goal", "result")
+        rows = [header, *self.rows]
+        widths = [max(len(getattr(r, f)) for r in rows) for f in ("corpus", "figure", "value", "goal", "verdict")]
+
+        def line(row: Row) -> str:
+            cells = (row.corpus, row.figure, row.value, row.goal, row.verdict)
+            return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+        rule = "| " + " | ".join("-" * w for w in widths) + " |"
+        return "\n".join([line(header), rule, *(line(r) for r in self.rows)])
+
+
+# ---------------------------------------------------------------- files
+
+
+@contextmanager
+def chdir(folder: Path) -> Iterator[None]:  # contextlib.chdir is 3.11+
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def discover(corpus: Corpus) -> list[Path]:
+    """The files `check DIR` reads, found the way it finds them (run from DIR, as the subprocesses are)."""
+    with chdir(corpus.path):
+        settings = load_settings(None, Path("."))
+        return [corpus.path / p for p in Discovery(settings).files([Path(".")])]
+
+
+def load(paths: list[Path]) -> tuple[list[SourceFile], list[str]]:
+    """Parsed files, and the ones that do not parse (left out of the in-process figures)."""
+    loaded, failed = [], []
+    for path in paths:
+        data, text = read_source(path)
+        try:
+            tree = ast.parse(data, filename=str(path))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            failed.append(str(path))
+            continue
+        loaded.append(SourceFile(str(path), data, text, tree))
+    return loaded, failed
+
+
+def line_count(files: list[SourceFile]) -> int:
+    return sum(f.text.count("\n") for f in files)
+
+
+# ---------------------------------------------------------------- in process
+
+
+def time_floor(files: list[SourceFile], repeat: int) -> tuple[float, dict[str, float]]:
+    """Median total and per-file median of read + ast.parse; trees are dropped, as a linter would."""
+    per_file: dict[str, list[float]] = {f.path: [] for f in files}
+    totals = []
+    for _ in range(repeat):
+        total = 0.0
+        for f in files:
+            start = time.perf_counter()
+            with open(f.path, "rb") as handle:
+                ast.parse(handle.read(), filename=f.path)
+            spent = time.perf_counter() - start
+            per_file[f.path].append(spent)
+            total += spent
+        totals.append(total)
+    return statistics.median(totals), {p: statistics.median(t) for p, t in per_file.items()}
+
+
+def time_check_tree(files: list[SourceFile], repeat: int) -> tuple[float, dict[str, float]]:
+    """Median total and per-file median of check_tree, a fresh ProjectIndex per repetition."""
+    per_file: dict[str, list[float]] = {f.path: [] for f in files}
+    totals = []
+    for _ in range(repeat):
+        index = ProjectIndex()
+        total = 0.0
+        for f in files:
+            start = time.perf_counter()
+            check_tree(f.tree, f.path, f.text, index=index)
+            spent = time.perf_counter() - start
+            per_file[f.path].append(spent)
+            total += spent
+        totals.append(total)
+        del index
+    return statistics.median(totals), {p: statistics.median(t) for p, t in per_file.items()}
+
+
+def index_memory(files: list[SourceFile]) -> tuple[float, float]:
+    """MiB retained and peak while a ProjectIndex loads the model of every file of the corpus."""
+    gc.collect()
+    tracemalloc.start()
+    index = ProjectIndex()
+    for f in files:
+        index.model_for(f.path)
+    retained, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del index
+    return retained / 2**20, peak / 2**20
+
+
+def profile(files: list[SourceFile], top: int) -> str:
+    """cProfile of one check_tree pass over the corpus: the functions with the most own time."""
+    profiler = cProfile.Profile()
+    index = ProjectIndex()
+    profiler.enable()
+    for f in files:
+        check_tree(f.tree, f.path, f.text, index=index)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in stats.values())
+    lines = [f"cProfile of check_tree over {len(files)} files ({total:.2f} s own time under the profiler)"]
+    lines.append(f"{'own s':>7} {'own %':>6} {'cum s':>7} {'calls':>9}  function")
+    by_own = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    for (filename, lineno, name), (_, calls, own, cumulative, _) in by_own:
+        lines.append(f"{own:7.2f} {100 * own / total:5.1f}% {cumulative:7.2f} {calls:9d}  {shorten(filename)}:{lineno}:{name}")
+    return "\n".join(lines)
+
+
+def shorten(filename: str) -> str:
+    marker = "flake8_async_sqla" + os.sep
+    if marker in filename:
+        return filename[filename.index(marker) :]
+    return os.path.basename(filename) if os.sep in filename else filename
+
+
+# ---------------------------------------------------------------- whole processes
+
+
+@dataclass
+class Command:
+    name: str
+    argv: list[str]
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+
+def child_env(pycache: Path) -> dict[str, str]:
+    """Bytecode cached (outside the tree) as on a user's machine, so start-up is not compilation."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def run_once(command: Command, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run; a crash ends the benchmark."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(command.argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode not in (0, 1, 2) or "Traceback" in done.stderr:
+        sys.exit(f"{command.name} failed ({done.returncode}): {' '.join(command.argv)}\n{done.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def peak_rss_mib(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """ru_maxrss of the command, measured in a fresh parent whose only child it is."""
+    probe = (
+        "import resource, subprocess, sys; "
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, *argv], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024  # KiB on Linux
+
+
+def measure_processes(corpus: Corpus, files: int, repeat: int, scratch: Path, report: Report) -> None:
+    env = child_env(scratch / "pycache")
+    cache = scratch / f"cache-{corpus.name}"
+    tool = [sys.executable, "-m", "flake8_async_sqla", "check"]
+    floor = Command("floor script", [sys.executable, str(HERE / "floor.py"), ".", "--exclude", *DEFAULT_EXCLUDE])
+    jobs1 = Command("check --jobs 1", [*tool, "--no-cache", "--jobs", "1", "."])
+    jobs2 = Command("check --jobs 2", [*tool, "--no-cache", "--jobs", "2", "."])
+    warm = Command("check, warm cache", [*tool, "--cache-dir", str(cache), "."])
+    select = Command("check --select ASQ", [*tool, "--select", "ASQ", "--no-cache", "."])
+    flake8 = Command("flake8 --select ASQ", [sys.executable, "-m", "flake8", "--isolated", "--select", "ASQ", "."])
+    commands = [floor, jobs1, jobs2, warm, select, flake8]
+
+    parsed = subprocess.run(floor.argv, cwd=corpus.path, env=env, capture_output=True, text=True, check=True)
+    if int(parsed.stdout) != files:
+        print(f"  note: the floor script parses {parsed.stdout.strip()} files, check reads {files}")
+    for command in commands:  # warm-up: bytecode, the OS file cache, and the check cache
+        run_once(command, corpus.path, env)
+    # Interleaved, so that a burst of load from elsewhere hits every command alike.
+    for _ in range(repeat):
+        for command in commands:
+            wall, cpu = run_once(command, corpus.path, env)
+            command.wall.append(wall)
+            command.cpu.append(cpu)
+    for command in commands:
+        print(f"  {command.name}: wall {fmt_s(statistics.median(command.wall))}, cpu {fmt_s(statistics.median(command.cpu))}")
+
+    def ratio(a: Command, b: Command, measure: Callable[[Command], list[float]]) -> float:
+        return statistics.median(measure(a)) / statistics.median(measure(b))
+
+    def wall(c: Command) -> list[float]:
+        return c.wall
+
+    def cpu(c: Command) -> list[float]:
+        return c.cpu
+
+    g2 = ratio(jobs1, floor, wall)
+    report.add(corpus.name, "G2 check --jobs 1 / floor script (wall)", f"{g2:.2f}x (cpu {ratio(jobs1, floor, cpu):.2f}x)", f"<= {G2_GOAL}x", g2 <= G2_GOAL)
+    speedup = ratio(jobs1, jobs2, wall)
+    report.add(corpus.name, "G2 speed-up of --jobs 2 over --jobs 1 (wall)", f"{speedup:.2f}x", f">= {JOBS_SPEEDUP_GOAL}x", speedup >= JOBS_SPEEDUP_GOAL)
+    g3 = ratio(warm, floor, wall)
+    report.add(corpus.name, "G3 check with a warm cache / floor script (wall)", f"{g3:.2f}x", f"<= {G3_GOAL}x", g3 <= G3_GOAL)
+    g4 = ratio(select, flake8, wall)
+    report.add(corpus.name, "G4 check --select ASQ / flake8 --select ASQ (wall)", f"{g4:.2f}x (flake8 {fmt_s(statistics.median(flake8.wall))})")
+
+    rss_floor = statistics.median(peak_rss_mib(floor.argv, corpus.path, env) for _ in range(min(3, repeat)))
+    rss_check = statistics.median(peak_rss_mib(jobs1.argv, corpus.path, env) for _ in range(min(3, repeat)))
+    g5 = rss_check / rss_floor
+    report.add(corpus.name, "G5 peak RSS check --jobs 1 / floor script", f"{g5:.2f}x ({rss_check:.0f} / {rss_floor:.0f} MiB)", f"<= {G5_GOAL}x", g5 <= G5_GOAL)
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+# ---------------------------------------------------------------- one corpus
+
+
+def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Report) -> list[SourceFile]:
+    paths = discover(corpus)
+    files, failed = load(paths)
+    print(f"\n== {corpus.name}: {corpus.path} — {len(files)} files, {line_count(files):,} lines"
+          + (f", {len(failed)} that do not parse (left out in process)" if failed else ""), flush=True)
+
+    floor, parse_times = time_floor(files, args.repeat)
+    report.add(corpus.name, "floor: read + ast.parse, in process", fmt_s(floor))
+    gc.collect()
+    gc.freeze()  # the benchmark's own pre-parsed trees are not the plugin's garbage to scan
+    try:
+        checked, check_times = time_check_tree(files, args.repeat)
+    finally:
+        gc.unfreeze()
+    goal = G1_GOAL[corpus.kind]
+    report.add(corpus.name, "G1 check_tree / floor", f"{checked / floor:.2f}x ({fmt_s(checked)})", f"<= {goal}x", checked / floor <= goal)
+
+    slowest = max(check_times, key=check_times.__getitem__)
+    ratio = check_times[slowest] / parse_times[slowest]
+    report.add(
+        corpus.name,
+        "slowest file: analysis / its parse",
+        f"{ratio:.1f}x ({fmt_s(check_times[slowest])}, {os.path.relpath(slowest, corpus.path)})",
+        f"<= {NONLINEAR_FLAG:.0f}x",
+        ratio <= NONLINEAR_FLAG,
+    )
+    measurable = [p for p in check_times if parse_times[p] >= MIN_PARSE_SECONDS] or list(check_times)
+    worst = max(measurable, key=lambda p: check_times[p] / parse_times[p])
+    worst_ratio = check_times[worst] / parse_times[worst]
+    report.add(
+        corpus.name,
+        f"worst file ratio (parse >= {MIN_PARSE_SECONDS * 1000:.0f} ms)",
+        f"{worst_ratio:.1f}x ({fmt_s(check_times[worst])}, {os.path.relpath(worst, corpus.path)})",
+        f"<= {NONLINEAR_FLAG:.0f}x",
+        worst_ratio <= NONLINEAR_FLAG,
+    )
+
+    if corpus.kind == "project" or args.process_all:
+        retained, peak = index_memory(files)
+        report.add(corpus.name, "project index memory, every file's model", f"{retained:.1f} MiB retained, {peak:.1f} MiB peak")
+        measure_processes(corpus, len(paths), args.repeat, scratch, report)
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, action="append", help="folder to measure (repeatable); default: generated + stdlib")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions of each measurement; the median is reported")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated corpus")
+    parser.add_argument("--lines", type=int, default=50_000, help="size of the generated corpus")
+    parser.add_argument("--process-all", action="store_true", help="whole-process figures (G2-G5) on the stdlib too (slow)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the top N functions of a cProfile of check_tree on the first corpus")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="asq-bench-") as temporary:
+        scratch = Path(temporary)
+        if args.corpus:
+            corpora = [Corpus(p.name or str(p), p.resolve(), "stdlib" if p.resolve() == STDLIB else "project") for p in args.corpus]
+        else:
+            generated = scratch / "generated"
+            written = write_corpus(generated, args.seed, args.lines)
+            print(f"generated corpus: seed {args.seed}, {written:,} lines in {generated}")
+            corpora = [Corpus("generated", generated, "project"), Corpus("stdlib", STDLIB, "stdlib")]
+
+        report = Report()
+        profiled = None
+        for corpus in corpora:
+            files = measure(corpus, args, scratch, report)
+            if args.profile and profiled is None:
+                profiled = profile(files, args.profile)
+            del files
+            gc.collect()
+
+        print(f"\n{os.cpu_count()} cores, Python {platform.python_version()} ({platform.python_implementation()}), "
+              f"{platform.machine()}, median of {args.repeat}\n")
+        print(report.table())
+        if profiled:
+            print("\n" + profiled)
+        shutil.rmtree(scratch / "pycache", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

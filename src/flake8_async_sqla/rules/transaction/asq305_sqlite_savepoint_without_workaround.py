@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from flake8_async_sqla.core import names
+from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted, engine_url, keyword, literal_str
+from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
+
+if TYPE_CHECKING:
+    from flake8_async_sqla.core.project import ProjectIndex
+
+# How many project modules (the file and what it imports, transitively) are searched for engines.
+MAX_MODULES = 50
+
+
+@register
+class SqliteSavepointWithoutWorkaround(Rule):
+    """
+    ## What it does
+    Finds `begin_nested()` on a session or connection when every engine the file can see
+    (in the file itself and in the project modules it imports, directly or through other
+    modules) is SQLite on the stdlib driver (`sqlite://`, `sqlite+pysqlite://`,
+    `sqlite+aiosqlite://`, written as a literal, an f-string or a module constant), and
+    none of those modules applies the documented workaround: a `"begin"` event listener
+    that emits `BEGIN` (with a `"connect"` listener setting
+    `dbapi_connection.isolation_level = None`; on `engine.sync_engine` for aiosqlite), or
+    the Python 3.12 `autocommit=False` connect argument or attribute. A URL read from
+    settings or the environment, or a mix of SQLite and other engines, is not judged, and
+    neither is a workaround installed only in a module the file does not import.
+
+    ## Why is this bad?
+    The `sqlite3` module (and aiosqlite, built on it) controls transactions itself: it
+    does not emit `BEGIN` for a `SELECT` or before a `SAVEPOINT`. A savepoint opened that
+    way does not join the session's transaction, so a rollback of the transaction keeps
+    the work of a released savepoint, and a rollback to the savepoint may undo nothing.
+    Tests on SQLite then pass for code whose partial rollbacks would misbehave, or the
+    other way round.
+
+    ## Use instead
+    Install the listeners from the SQLAlchemy SQLite dialect docs next to the engine:
+    `@event.listens_for(engine.sync_engine, "connect")` setting
+    `dbapi_connection.isolation_level = None`, and
+    `@event.listens_for(engine.sync_engine, "begin")` running
+    `conn.exec_driver_sql("BEGIN")` (pass `engine` itself for a sync engine). On Python
+    3.12+, `connect_args={"autocommit": False}` does the same.
+
+    ## Fix safety
+    No automatic fix: the listeners belong where the engine is created.
+
+    ## References
+    - [SQLAlchemy: Serializable isolation / Savepoints / Transactional DDL (pysqlite)](https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl)
+    - [SQLAlchemy: Serializable isolation / Savepoints / Transactional DDL (aiosqlite)](https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#serializable-isolation-savepoints-transactional-ddl-asyncio-version)
+    - [SQLAlchemy: Enabling non-legacy SQLite transactional modes](https://docs.sqlalchemy.org/en/20/dialects/sqlite.html#enabling-non-legacy-sqlite-transactional-modes-with-the-sqlite3-or-aiosqlite-driver)
+    - [Python: sqlite3 transaction control](https://docs.python.org/3/library/sqlite3.html#sqlite3-controlling-transactions)
+    """
+
+    code = "ASQ305"
+    name = "sqlite-savepoint-without-workaround"
+    phase = ADVISORY
+    message = "`{call}` on SQLite, whose driver emits BEGIN itself, so the SAVEPOINT does not join the transaction: add the documented \"connect\" (`isolation_level = None`) and \"begin\" (emit `BEGIN`) listeners on the engine (`engine.sync_engine` for aiosqlite)"
+    invalid = (
+        '''\
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+engine = create_async_engine("sqlite+aiosqlite:///./app.db")
+
+
+async def add_tags(session: AsyncSession, tags: list[Tag]) -> None:
+    async with session.begin():
+        for tag in tags:
+            try:
+                async with session.begin_nested():  # error: ASQ305
+                    session.add(tag)
+            except IntegrityError:
+                pass
+''',
+    )
+    valid = (
+        '''\
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+engine = create_async_engine("sqlite+aiosqlite:///./app.db")
+
+
+@event.listens_for(engine.sync_engine, "connect")
+def do_connect(dbapi_connection, connection_record):
+    dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN
+
+
+@event.listens_for(engine.sync_engine, "begin")
+def do_begin(conn):
+    conn.exec_driver_sql("BEGIN")
+
+
+async def add_tags(session: AsyncSession, tags: list[Tag]) -> None:
+    async with session.begin():
+        for tag in tags:
+            try:
+                async with session.begin_nested():
+                    session.add(tag)
+            except IntegrityError:
+                pass
+''',
+    )
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        savepoints = [call for scope in model.scopes for call in scope.calls if _opens_savepoint(model, call, scope)]
+        if not savepoints:
+            return
+        visible = _visible_modules(model)
+        engines = [is_sqlite for module in visible for is_sqlite in _engines_are_sqlite(module)]
+        if not engines or not all(engines) or any(_has_workaround(module) for module in visible):
+            return
+        for call in savepoints:
+            yield report(call, call=".".join(dotted(call.func) or ["begin_nested"]) + "()")
+
+
+def _opens_savepoint(model: SemanticModel, call: ast.Call, scope: Scope) -> bool:
+    method = call_method(call)
+    if method is None or method[1] != "begin_nested":
+        return False
+    return model.session_binding(method[0], scope) is not None or model.is_connection(method[0], scope)
+
+
+def _visible_modules(model: SemanticModel) -> list[SemanticModel]:
+    """The file and the project modules it imports, directly or through each other."""
+    found = [model]
+    index = model.index
+    if index is None:
+        return found
+    seen = {os.path.abspath(model.path)}
+    pending = [model]
+    while pending and len(found) < MAX_MODULES:
+        current = pending.pop()
+        for imported in sorted(set(current.imports.values())):
+            path = _module_path(index, imported, current.path)
+            if path is None or path in seen:
+                continue
+            seen.add(path)
+            index.consulted.add(path)
+            other = index.model_for(path)
+            if other is not None:
+                found.append(other)
+                pending.append(other)
+    return found
+
+
+def _module_path(index: ProjectIndex, qualname: str, from_path: str) -> str | None:
+    """The project file an imported name comes from: the longest prefix of it that is a module."""
+    parts = qualname.split(".")
+    for split in range(len(parts), 0, -1):
+        if not parts[split - 1]:
+            continue
+        path = index.find_module(".".join(parts[:split]), from_path)
+        if path is not None:
+            return path
+    return None
+
+
+def _engines_are_sqlite(model: SemanticModel) -> Iterator[bool]:
+    """For each engine a module creates: whether its URL is written as a stdlib-driver SQLite URL."""
+    for scope in model.scopes:
+        for call in scope.calls:
+            factory = model.api(call.func)
+            if factory not in names.ENGINE_FACTORIES:
+                continue
+            url = engine_url(call) if factory in names.URL_ENGINE_FACTORIES else None
+            yield url is not None and model.url_scheme(url, scope) in names.SQLITE_STDLIB_SCHEMES
+
+
+def _has_workaround(model: SemanticModel) -> bool:
+    """A `"begin"` listener, `isolation_level = None` / `autocommit = False` set on a DBAPI connection,
+    or `connect_args={"autocommit": ...}` on an engine."""
+    for scope in model.scopes:
+        for call in scope.calls:
+            api = model.api(call.func)
+            if api in names.EVENT_REGISTRATIONS:
+                identifier = call.args[1] if len(call.args) > 1 else keyword(call, "identifier")
+                if literal_str(identifier) == "begin":
+                    return True
+            elif api in names.ENGINE_FACTORIES:
+                connect_args = keyword(call, "connect_args")
+                if isinstance(connect_args, ast.Dict) and "autocommit" in map(literal_str, connect_args.keys):
+                    return True
+        for assign in scope.assigns:
+            if isinstance(assign, ast.Assign) and isinstance(assign.value, ast.Constant):
+                for target in assign.targets:
+                    if isinstance(target, ast.Attribute) and (target.attr, assign.value.value) in (
+                        ("isolation_level", None),
+                        ("autocommit", False),
+                    ):
+                        return True
+    return False
