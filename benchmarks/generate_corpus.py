@@ -276,7 +276,8 @@ class ProjectGenerator:
         w.add("id: Mapped[int] = mapped_column(primary_key=True)", 1)
         if entity.parent is not None:
             w.add(
-                f'{entity.parent.var}_id: Mapped[int] = mapped_column(ForeignKey("{entity.parent.table}.id", ondelete="CASCADE"), index=True)',
+                f"{entity.parent.var}_id: Mapped[int] = mapped_column("
+                f'ForeignKey("{entity.parent.table}.id", ondelete="CASCADE"), index=True)',
                 1,
             )
         if entity.owner is not None:
@@ -404,7 +405,7 @@ class ProjectGenerator:
         w.add(f"def add(self, {var}: {e}) -> None:", 1)
         w.add(f"self.session.add({var})", 2)
         w.blank()
-        w.add(f"async def set_status(self, ids: list[int], status: str) -> int:", 1)
+        w.add("async def set_status(self, ids: list[int], status: str) -> int:", 1)
         w.add(f"statement = update({e}).where({e}.id.in_(ids)).values(status=status)", 2)
         w.add("result = await self.session.execute(statement)", 2)
         w.add("return result.rowcount", 2)
@@ -526,7 +527,7 @@ class ProjectGenerator:
         w.add("return summary", 1)
 
     def service_bulk(self, w: Writer, root: Entity) -> None:
-        e, var = root.cls, root.var
+        e = root.cls
         w.add(f"async def close_stale_{root.collection}(session: AsyncSession, days: int = 30) -> int:")
         w.add(f'"""Close {root.collection.replace("_", " ")} untouched for `days` days, in batches."""', 1)
         w.add("cutoff = datetime.utcnow() - timedelta(days=days)", 1)
@@ -797,7 +798,10 @@ class ProjectGenerator:
         root = domain.root
         var = root.var
         w.add(f'@router.post("/{{{var}_id}}/{child.collection.replace("_", "-")}", status_code=status.HTTP_201_CREATED)')
-        w.add(f"async def add_{var}_{child.var}({var}_id: int, values: dict[str, object], session: SessionDep) -> {child.cls}Out:")
+        w.add(
+            f"async def add_{var}_{child.var}({var}_id: int, values: dict[str, object], session: SessionDep)"
+            f" -> {child.cls}Out:"
+        )
         w.add("try:", 1)
         w.add("async with session.begin():", 2)
         w.add(f"{child.var} = await {root.cls}Service(session).add_{child.var}({var}_id, **values)", 3)

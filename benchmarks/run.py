@@ -18,7 +18,6 @@ import gc
 import os
 import platform
 import pstats
-import resource
 import shutil
 import statistics
 import subprocess
@@ -143,39 +142,91 @@ def line_count(files: list[SourceFile]) -> int:
 # ---------------------------------------------------------------- in process
 
 
-def time_floor(files: list[SourceFile], repeat: int) -> tuple[float, dict[str, float]]:
-    """Median total and per-file median of read + ast.parse; trees are dropped, as a linter would."""
-    per_file: dict[str, list[float]] = {f.path: [] for f in files}
-    totals = []
-    for _ in range(repeat):
-        total = 0.0
-        for f in files:
-            start = time.perf_counter()
-            with open(f.path, "rb") as handle:
-                ast.parse(handle.read(), filename=f.path)
-            spent = time.perf_counter() - start
-            per_file[f.path].append(spent)
-            total += spent
-        totals.append(total)
-    return statistics.median(totals), {p: statistics.median(t) for p, t in per_file.items()}
+class GcClock:
+    """Seconds spent in garbage collections since it was installed."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.spent += time.perf_counter() - self._started
 
 
-def time_check_tree(files: list[SourceFile], repeat: int) -> tuple[float, dict[str, float]]:
-    """Median total and per-file median of check_tree, a fresh ProjectIndex per repetition."""
-    per_file: dict[str, list[float]] = {f.path: [] for f in files}
-    totals = []
-    for _ in range(repeat):
-        index = ProjectIndex()
+@dataclass
+class Pass:
+    """One timed pass over the corpus: total seconds (collections included) and per-file
+    seconds with the collections that happened to fall into that file taken out."""
+
+    total: float
+    gc: float
+    per_file: dict[str, float]
+
+
+def timed_pass(files: list[SourceFile], work: Callable[[SourceFile], object]) -> Pass:
+    clock = GcClock()
+    gc.collect()  # the previous pass's garbage is not this pass's cost
+    gc.callbacks.append(clock)
+    per_file = {}
+    try:
         total = 0.0
         for f in files:
+            collected = clock.spent
             start = time.perf_counter()
-            check_tree(f.tree, f.path, f.text, index=index)
+            work(f)
             spent = time.perf_counter() - start
-            per_file[f.path].append(spent)
             total += spent
-        totals.append(total)
-        del index
-    return statistics.median(totals), {p: statistics.median(t) for p, t in per_file.items()}
+            per_file[f.path] = spent - (clock.spent - collected)
+    finally:
+        gc.callbacks.remove(clock)
+    return Pass(total, clock.spent, per_file)
+
+
+def read_and_parse(f: SourceFile) -> None:
+    with open(f.path, "rb") as handle:
+        ast.parse(handle.read(), filename=f.path)
+
+
+def check_pass(files: list[SourceFile]) -> Pass:
+    index = ProjectIndex()
+    return timed_pass(files, lambda f: check_tree(f.tree, f.path, f.text, index=index))
+
+
+@dataclass
+class InProcess:
+    floor: float
+    check: float
+    check_gc: float
+    parse_times: dict[str, float]
+    check_times: dict[str, float]
+
+
+def in_process(files: list[SourceFile], repeat: int) -> InProcess:
+    """Floor (read + parse, tree dropped) and check_tree (fresh ProjectIndex), alternating,
+    so that load from elsewhere falls on both alike; medians of `repeat` passes."""
+    floors, checks = [], []
+    gc.collect()
+    gc.freeze()  # the benchmark's own pre-parsed trees are no one's garbage to scan
+    try:
+        for _ in range(repeat):
+            floors.append(timed_pass(files, read_and_parse))
+            checks.append(check_pass(files))
+    finally:
+        gc.unfreeze()
+
+    def per_file_median(passes: list[Pass]) -> dict[str, float]:
+        return {f.path: statistics.median(p.per_file[f.path] for p in passes) for f in files}
+
+    return InProcess(
+        statistics.median(p.total for p in floors),
+        statistics.median(p.total for p in checks),
+        statistics.median(p.gc for p in checks),
+        per_file_median(floors),
+        per_file_median(checks),
+    )
 
 
 def index_memory(files: list[SourceFile]) -> tuple[float, float]:
@@ -225,6 +276,20 @@ class Command:
     argv: list[str]
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    rss: list[float] = field(default_factory=list)
+
+
+# Runs the command as its only child, so RUSAGE_CHILDREN is that command's alone: wall
+# seconds, CPU seconds (user + system) and peak RSS (KiB on Linux); start-up not counted.
+PROBE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, done.returncode)
+sys.stderr.write(done.stderr)
+"""
 
 
 def child_env(pycache: Path) -> dict[str, str]:
@@ -235,28 +300,22 @@ def child_env(pycache: Path) -> dict[str, str]:
     return env
 
 
-def run_once(command: Command, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU (user + system) seconds of one run; a crash ends the benchmark."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(command.argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1, 2) or "Traceback" in done.stderr:
-        sys.exit(f"{command.name} failed ({done.returncode}): {' '.join(command.argv)}\n{done.stderr[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+def run_once(command: Command, cwd: Path, env: dict[str, str], record: bool = True) -> None:
+    """One run; a crash (a traceback, an exit status other than 0, 1, 2) ends the benchmark."""
+    done = subprocess.run([sys.executable, "-c", PROBE, *command.argv], cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"the probe failed: {done.stderr[-3000:]}")
+    wall, cpu, rss, returncode = done.stdout.split()
+    if int(returncode) not in (0, 1, 2) or "Traceback" in done.stderr:
+        sys.exit(f"{command.name} failed ({returncode}): {' '.join(command.argv)}\n{done.stderr[-3000:]}")
+    if record:
+        command.wall.append(float(wall))
+        command.cpu.append(float(cpu))
+        command.rss.append(int(rss) / 1024)
 
 
-def peak_rss_mib(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """ru_maxrss of the command, measured in a fresh parent whose only child it is."""
-    probe = (
-        "import resource, subprocess, sys; "
-        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe, *argv], cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    return int(out.stdout.strip()) / 1024  # KiB on Linux
+def median(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 def measure_processes(corpus: Corpus, files: int, repeat: int, scratch: Path, report: Report) -> None:
@@ -274,39 +333,39 @@ def measure_processes(corpus: Corpus, files: int, repeat: int, scratch: Path, re
     parsed = subprocess.run(floor.argv, cwd=corpus.path, env=env, capture_output=True, text=True, check=True)
     if int(parsed.stdout) != files:
         print(f"  note: the floor script parses {parsed.stdout.strip()} files, check reads {files}")
-    for command in commands:  # warm-up: bytecode, the OS file cache, and the check cache
-        run_once(command, corpus.path, env)
+    # Warm-up, not recorded: bytecode of both tools, the OS file cache, and the check cache.
+    for command in (warm, flake8):
+        run_once(command, corpus.path, env, record=False)
     # Interleaved, so that a burst of load from elsewhere hits every command alike.
     for _ in range(repeat):
         for command in commands:
-            wall, cpu = run_once(command, corpus.path, env)
-            command.wall.append(wall)
-            command.cpu.append(cpu)
+            run_once(command, corpus.path, env)
     for command in commands:
-        print(f"  {command.name}: wall {fmt_s(statistics.median(command.wall))}, cpu {fmt_s(statistics.median(command.cpu))}")
+        print(f"  {command.name}: wall {fmt_s(median(command.wall))}, cpu {fmt_s(median(command.cpu))}, "
+              f"peak RSS {median(command.rss):.0f} MiB")
 
-    def ratio(a: Command, b: Command, measure: Callable[[Command], list[float]]) -> float:
-        return statistics.median(measure(a)) / statistics.median(measure(b))
-
-    def wall(c: Command) -> list[float]:
-        return c.wall
-
-    def cpu(c: Command) -> list[float]:
-        return c.cpu
-
-    g2 = ratio(jobs1, floor, wall)
-    report.add(corpus.name, "G2 check --jobs 1 / floor script (wall)", f"{g2:.2f}x (cpu {ratio(jobs1, floor, cpu):.2f}x)", f"<= {G2_GOAL}x", g2 <= G2_GOAL)
-    speedup = ratio(jobs1, jobs2, wall)
-    report.add(corpus.name, "G2 speed-up of --jobs 2 over --jobs 1 (wall)", f"{speedup:.2f}x", f">= {JOBS_SPEEDUP_GOAL}x", speedup >= JOBS_SPEEDUP_GOAL)
-    g3 = ratio(warm, floor, wall)
-    report.add(corpus.name, "G3 check with a warm cache / floor script (wall)", f"{g3:.2f}x", f"<= {G3_GOAL}x", g3 <= G3_GOAL)
-    g4 = ratio(select, flake8, wall)
-    report.add(corpus.name, "G4 check --select ASQ / flake8 --select ASQ (wall)", f"{g4:.2f}x (flake8 {fmt_s(statistics.median(flake8.wall))})")
-
-    rss_floor = statistics.median(peak_rss_mib(floor.argv, corpus.path, env) for _ in range(min(3, repeat)))
-    rss_check = statistics.median(peak_rss_mib(jobs1.argv, corpus.path, env) for _ in range(min(3, repeat)))
-    g5 = rss_check / rss_floor
-    report.add(corpus.name, "G5 peak RSS check --jobs 1 / floor script", f"{g5:.2f}x ({rss_check:.0f} / {rss_floor:.0f} MiB)", f"<= {G5_GOAL}x", g5 <= G5_GOAL)
+    name = corpus.name
+    g2 = median(jobs1.wall) / median(floor.wall)
+    g2_cpu = median(jobs1.cpu) / median(floor.cpu)
+    report.add(name, "G2 check --jobs 1 / floor script", f"{g2:.2f}x (cpu {g2_cpu:.2f}x)", f"<= {G2_GOAL}x", g2 <= G2_GOAL)
+    speedup = median(jobs1.wall) / median(jobs2.wall)
+    report.add(
+        name, "G2 --jobs 2 speed-up over --jobs 1", f"{speedup:.2f}x", f">= {JOBS_SPEEDUP_GOAL}x",
+        speedup >= JOBS_SPEEDUP_GOAL,
+    )
+    g3 = median(warm.wall) / median(floor.wall)
+    report.add(
+        name, "G3 check, warm cache / floor script", f"{g3:.2f}x ({fmt_s(median(warm.wall))})", f"<= {G3_GOAL}x",
+        g3 <= G3_GOAL,
+    )
+    g4 = median(select.wall) / median(flake8.wall)
+    both = f"{fmt_s(median(select.wall))} / {fmt_s(median(flake8.wall))}"
+    report.add(name, "G4 check / flake8, both --select ASQ", f"{g4:.2f}x ({both})")
+    g5 = median(jobs1.rss) / median(floor.rss)
+    report.add(
+        name, "G5 peak RSS check --jobs 1 / floor script", f"{g5:.2f}x ({median(jobs1.rss):.0f} / {median(floor.rss):.0f} MiB)",
+        f"<= {G5_GOAL}x", g5 <= G5_GOAL,
+    )
 
 
 def fmt_s(seconds: float) -> str:
@@ -322,22 +381,20 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
     print(f"\n== {corpus.name}: {corpus.path} — {len(files)} files, {line_count(files):,} lines"
           + (f", {len(failed)} that do not parse (left out in process)" if failed else ""), flush=True)
 
-    floor, parse_times = time_floor(files, args.repeat)
+    timing = in_process(files, args.repeat)
+    floor, checked = timing.floor, timing.check
+    parse_times, check_times = timing.parse_times, timing.check_times
     report.add(corpus.name, "floor: read + ast.parse, in process", fmt_s(floor))
-    gc.collect()
-    gc.freeze()  # the benchmark's own pre-parsed trees are not the plugin's garbage to scan
-    try:
-        checked, check_times = time_check_tree(files, args.repeat)
-    finally:
-        gc.unfreeze()
     goal = G1_GOAL[corpus.kind]
-    report.add(corpus.name, "G1 check_tree / floor", f"{checked / floor:.2f}x ({fmt_s(checked)})", f"<= {goal}x", checked / floor <= goal)
+    g1 = checked / floor
+    report.add(corpus.name, "G1 check_tree / floor", f"{g1:.2f}x ({fmt_s(checked)})", f"<= {goal}x", g1 <= goal)
+    report.add(corpus.name, "G1 share of it in garbage collection", f"{100 * timing.check_gc / checked:.0f}%")
 
     slowest = max(check_times, key=check_times.__getitem__)
     ratio = check_times[slowest] / parse_times[slowest]
     report.add(
         corpus.name,
-        "slowest file: analysis / its parse",
+        "slowest file: analysis / its parse (gc out)",
         f"{ratio:.1f}x ({fmt_s(check_times[slowest])}, {os.path.relpath(slowest, corpus.path)})",
         f"<= {NONLINEAR_FLAG:.0f}x",
         ratio <= NONLINEAR_FLAG,
@@ -347,7 +404,7 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
     worst_ratio = check_times[worst] / parse_times[worst]
     report.add(
         corpus.name,
-        f"worst file ratio (parse >= {MIN_PARSE_SECONDS * 1000:.0f} ms)",
+        f"worst ratio, files parsed in >= {MIN_PARSE_SECONDS * 1000:.0f} ms",
         f"{worst_ratio:.1f}x ({fmt_s(check_times[worst])}, {os.path.relpath(worst, corpus.path)})",
         f"<= {NONLINEAR_FLAG:.0f}x",
         worst_ratio <= NONLINEAR_FLAG,
@@ -362,18 +419,25 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, action="append", help="folder to measure (repeatable); default: generated + stdlib")
+    parser.add_argument(
+        "--corpus", type=Path, action="append", help="folder to measure (repeatable); default: generated + stdlib"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="repetitions of each measurement; the median is reported")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated corpus")
     parser.add_argument("--lines", type=int, default=50_000, help="size of the generated corpus")
     parser.add_argument("--process-all", action="store_true", help="whole-process figures (G2-G5) on the stdlib too (slow)")
-    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the top N functions of a cProfile of check_tree on the first corpus")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N",
+        help="print the N functions with the most own time in a cProfile of check_tree on the first corpus",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="asq-bench-") as temporary:
         scratch = Path(temporary)
         if args.corpus:
-            corpora = [Corpus(p.name or str(p), p.resolve(), "stdlib" if p.resolve() == STDLIB else "project") for p in args.corpus]
+            corpora = [
+                Corpus(p.resolve().name, p.resolve(), "stdlib" if p.resolve() == STDLIB else "project") for p in args.corpus
+            ]
         else:
             generated = scratch / "generated"
             written = write_corpus(generated, args.seed, args.lines)

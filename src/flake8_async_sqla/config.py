@@ -16,6 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.rule import ADVISORY, all_rules
 
 SECTION = "flake8-async-sqla"
@@ -43,7 +44,14 @@ class Settings:
     respect_gitignore: bool = True
     phase: int | None = None
     cache_dir: str = ".asq_cache"
+    engine_factories: list[str] = field(default_factory=list)
+    session_factories: list[str] = field(default_factory=list)
+    session_dependencies: list[str] = field(default_factory=list)
+    session_types: list[str] = field(default_factory=list)
     root: Path = field(default_factory=Path.cwd)
+
+    def analysis_options(self) -> AnalysisOptions:
+        return AnalysisOptions(**{name: tuple(getattr(self, name)) for name in AnalysisOptions.names()})
 
     # ------------------------------------------------------------ selection
     def selected_codes(self) -> set[str]:
@@ -76,7 +84,7 @@ class Settings:
     def fingerprint(self) -> str:
         """What the cache key must change with."""
         return repr(
-            (sorted(self.selected_codes()), sorted(self.per_file_ignores.items()), self.phase)
+            (sorted(self.selected_codes()), sorted(self.per_file_ignores.items()), self.phase, self.analysis_options())
         )
 
 
@@ -144,4 +152,8 @@ def apply(settings: Settings, name: str, value: object, where: str) -> None:
         raise ConfigError(f"{where}: expected {expected.__name__}, not {type(value).__name__}")
     elif name in ("select", "extend_select", "ignore", "extend_ignore"):
         validate_codes(value, where)  # type: ignore[arg-type]
+    elif name in AnalysisOptions.names():
+        for entry in value:  # type: ignore[attr-defined]
+            if not isinstance(entry, str) or not all(part.isidentifier() for part in entry.split(".")):
+                raise ConfigError(f"{where}: {entry!r} is not a dotted Python name")
     setattr(settings, name, value)

@@ -15,7 +15,8 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.checker import check_tree
 from flake8_async_sqla.core.parsing import ParseFailure, parse
-from flake8_async_sqla.core.project import DEFAULT_INDEX
+from flake8_async_sqla.core.options import AnalysisOptions
+from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
 from flake8_async_sqla.core.rule import Finding
 from flake8_async_sqla.noqa import NoqaMap
 
@@ -58,8 +59,9 @@ def read_source(path: Path) -> tuple[bytes, str]:
     return data, text.removeprefix("\ufeff")
 
 
-def analyse(path: str, data: bytes, text: str, codes: frozenset[str]) -> FileOutcome:
+def analyse(path: str, data: bytes, text: str, codes: frozenset[str], options: AnalysisOptions) -> FileOutcome:
     """One file: parse, check, drop `# noqa`ed findings. Never raises."""
+    use_options(options)
     try:
         tree = parse(data, path)
     except ParseFailure as failure:
@@ -78,7 +80,7 @@ def analyse(path: str, data: bytes, text: str, codes: frozenset[str]) -> FileOut
     return FileOutcome(kept, None, depends_on)
 
 
-def _analyse_job(job: tuple[str, bytes, str, frozenset[str]]) -> FileOutcome:
+def _analyse_job(job: tuple[str, bytes, str, frozenset[str], AnalysisOptions]) -> FileOutcome:
     return analyse(*job)
 
 
@@ -137,7 +139,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     cache = Cache(cache_folder, settings.fingerprint())
     outcomes: dict[str, FileOutcome] = {}
     sources: dict[str, str] = {}
-    pending: list[tuple[str, bytes, str, frozenset[str]]] = []
+    pending: list[tuple[str, bytes, str, frozenset[str], AnalysisOptions]] = []
+    options = settings.analysis_options()
     digests: dict[str, str] = {}
     for path in files:
         key = str(path)
@@ -152,7 +155,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         if cached is not None:
             outcomes[key] = cached
         else:
-            pending.append((key, data, text, codes))
+            pending.append((key, data, text, codes, options))
     if jobs > 1 and len(pending) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             fresh = list(pool.map(_analyse_job, pending, chunksize=max(1, len(pending) // (jobs * 8))))

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable
 
 from flake8_async_sqla import PROJECT_URL
 from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.project import DEFAULT_INDEX, ProjectIndex
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
 
@@ -18,8 +19,11 @@ ISSUES_URL = f"{PROJECT_URL}/issues"
 RELEVANT_TEXT = re.compile(r"sqlalchemy|sqlmodel|fastapi|starlette|[Ss]ession|[Ee]ngine")
 
 
-def is_relevant(source: str) -> bool:
-    return RELEVANT_TEXT.search(source) is not None
+def is_relevant(source: str, options: AnalysisOptions = DEFAULT_OPTIONS) -> bool:
+    if RELEVANT_TEXT.search(source) is not None:
+        return True
+    wrappers = {name.rpartition(".")[2] for option in AnalysisOptions.names() for name in getattr(options, option)}
+    return any(name in source for name in wrappers)
 
 
 def check_tree(
@@ -30,7 +34,7 @@ def check_tree(
     index: ProjectIndex | None = DEFAULT_INDEX,
 ) -> list[Finding]:
     """Findings of the rules in `codes` (default: all) for one parsed file, sorted by position."""
-    if source is not None and not is_relevant(source):
+    if source is not None and not is_relevant(source, index.options if index is not None else DEFAULT_OPTIONS):
         return []
     try:
         model = build_model(tree, path, index)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 
 if TYPE_CHECKING:
     from flake8_async_sqla.core.project import ProjectIndex
@@ -200,11 +201,13 @@ class SemanticModel:
         path: str = "<unknown>",
         module: str | None = None,
         index: ProjectIndex | None = None,
+        options: AnalysisOptions | None = None,
     ) -> None:
         self.tree = tree
         self.path = path
         self.module = module if module is not None else module_name_for(path)
         self.index = index
+        self.options = options or (index.options if index is not None else DEFAULT_OPTIONS)
         self.parents: dict[ast.AST, ast.AST] = {}
         self.scope_of: dict[ast.AST, Scope] = {}
         self.imports: dict[str, str] = {}
@@ -341,6 +344,16 @@ class SemanticModel:
             return None
         return ".".join([base, *parts[1:]])
 
+    def engine_factory(self, call: ast.Call) -> str | None:
+        """The name of the engine factory a call uses: SQLAlchemy's, or a configured wrapper."""
+        qualname = self.qualname(call.func)
+        api = names.sqlalchemy_api(qualname)
+        if api in names.ENGINE_FACTORIES:
+            return api
+        if self.options.matches(self.options.engine_factories, qualname):
+            return (qualname or "").rpartition(".")[2]
+        return None
+
     def api(self, node: ast.AST) -> str | None:
         """The SQLAlchemy API name an expression refers to (`create_async_engine`), if any."""
         return names.sqlalchemy_api(self.qualname(node))
@@ -412,6 +425,10 @@ class SemanticModel:
             api = names.sqlalchemy_api(func_qualname)
             if api in names.ENGINE_FACTORIES:
                 return Symbol("engine", flavour=names.ENGINE_FACTORIES[api])
+            if self.options.matches(self.options.engine_factories, func_qualname):
+                return Symbol("engine", flavour="async")
+            if self.options.matches(self.options.session_factories, func_qualname):
+                return Symbol("session", flavour="async")
             if api in names.SESSION_FACTORY_CLASSES:
                 return Symbol("factory", flavour=names.SESSION_FACTORY_CLASSES[api])
             if api in names.SCOPED_REGISTRIES:
@@ -594,6 +611,8 @@ class SemanticModel:
         api = self.api(node)
         if api in names.SESSION_CLASSES:
             return names.SESSION_CLASSES[api], None
+        if self.options.matches(self.options.session_types, self.qualname(node)):
+            return "async", None
         symbol = self.symbol_of(node)
         if symbol is not None and symbol.kind == "alias":
             return symbol.flavour, symbol.provider
@@ -624,7 +643,10 @@ class SemanticModel:
         target = self.dependency_target(call)
         if target is None:
             return None
-        symbol = self.symbol_of(target)
+        qualname = self.qualname(target)
+        if self.options.matches(self.options.session_dependencies, qualname):
+            return FunctionSummary(qualname or "", True, yields_session="async")
+        symbol = self.symbol(qualname)
         return symbol.function if symbol is not None else None
 
     def declares_dependency(self, annotation: ast.AST) -> bool:

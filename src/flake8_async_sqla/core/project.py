@@ -10,6 +10,7 @@ import os
 from typing import TYPE_CHECKING
 
 from flake8_async_sqla.core.model import SemanticModel, Symbol
+from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 
 if TYPE_CHECKING:
@@ -46,7 +47,8 @@ def search_folders(path: str) -> Iterator[str]:
 
 
 class ProjectIndex:
-    def __init__(self) -> None:
+    def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS) -> None:
+        self.options = options
         self._models: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
         self._module_paths: dict[tuple[str, str], str | None] = {}
         # Files whose facts were read since the last reset: a cached result depends on them too.
@@ -118,3 +120,9 @@ def _stamp(path: str) -> tuple[int, int] | None:
 
 
 DEFAULT_INDEX = ProjectIndex()
+
+
+def use_options(options: AnalysisOptions) -> None:
+    """Configure the process-wide index; facts computed under other options are dropped."""
+    if DEFAULT_INDEX.options != options:
+        DEFAULT_INDEX.__init__(options)  # type: ignore[misc]

@@ -10,6 +10,7 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.checker import build_model, check_model, is_relevant
 from flake8_async_sqla.core.parsing import ParseFailure, parse
+from flake8_async_sqla.core.project import use_options
 from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
 from flake8_async_sqla.noqa import NoqaMap
 from flake8_async_sqla.plan import dependencies
@@ -104,6 +105,7 @@ class Plan:
 def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], list[PlanFinding], list[tuple[str, str]]]:
     """Survey and check every file once: one parse, one model, both uses."""
     surveys, findings, errors = [], [], []
+    use_options(settings.analysis_options())
     codes = settings.selected_codes()
     rules = all_rules()
     for path in sorted(files, key=lambda p: relative_path(p, settings.root)):
@@ -117,7 +119,7 @@ def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], li
         except ParseFailure as failure:
             errors.append((shown, str(failure)))
             continue
-        if not is_relevant(text):
+        if not is_relevant(text, settings.analysis_options()):
             continue
         model = build_model(tree, str(path))
         surveys.append(survey(model, shown))

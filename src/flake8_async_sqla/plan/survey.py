@@ -103,11 +103,12 @@ def survey(model: SemanticModel, path: str) -> FileSurvey:
 
 def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: FileSurvey) -> None:
     site = Site(result.path, call.lineno)
-    api = model.api(call.func)
-    if api in names.ENGINE_FACTORIES:
+    factory = model.engine_factory(call)
+    if factory is not None:
         url = call.args[0] if call.args else keyword(call, "url")
-        result.engines.append(EngineSite(site, _assigned_name(model, call) or "<engine>", api, literal_str(url)))
+        result.engines.append(EngineSite(site, _assigned_name(model, call) or "<engine>", factory, literal_str(url)))
         return
+    api = model.api(call.func)
     if api in names.SESSION_FACTORY_CLASSES or api in names.SCOPED_REGISTRIES:
         bind = call.args[0] if call.args else keyword(call, "bind")
         expire = keyword(call, "expire_on_commit")

@@ -3,7 +3,6 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import FUNCTION_NODES, Scope, SemanticModel, dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
@@ -135,8 +134,8 @@ async def daily_report(engine: ReportingEngine): ...
         engine_calls = []
         for scope in model.scopes:
             for call in scope.calls if scope.function_scope is not None else ():
-                factory = model.api(call.func)
-                if factory in names.ENGINE_FACTORIES:
+                factory = model.engine_factory(call)
+                if factory is not None:
                     engine_calls.append((call, scope, factory))
         if not engine_calls:
             return

@@ -167,8 +167,8 @@ def _engines_are_sqlite(model: SemanticModel) -> Iterator[bool]:
     """For each engine a module creates: whether its URL is written as a stdlib-driver SQLite URL."""
     for scope in model.scopes:
         for call in scope.calls:
-            factory = model.api(call.func)
-            if factory not in names.ENGINE_FACTORIES:
+            factory = model.engine_factory(call)  # a configured wrapper counts, with a URL of unknown dialect
+            if factory is None:
                 continue
             url = engine_url(call) if factory in names.URL_ENGINE_FACTORIES else None
             yield url is not None and model.url_scheme(url, scope) in names.SQLITE_STDLIB_SCHEMES
