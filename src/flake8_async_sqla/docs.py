@@ -50,6 +50,7 @@ def render_rule(rule: type[Rule]) -> str:
         use_instead,
         "```",
         "",
+        *_runtime_section(rule),
         "## Fix safety",
         sections["Fix safety"],
         "",
@@ -58,6 +59,14 @@ def render_rule(rule: type[Rule]) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _runtime_section(rule: type[Rule]) -> list[str]:
+    if rule.runtime_proof is None:
+        return []
+    lines = ["## Runtime proof", f"The examples above run against real databases in [`{rule.runtime_proof}`](../../{rule.runtime_proof}).", ""]
+    lines += [f"- {backend}: {what}" for backend, what in rule.observed.items()]
+    return lines + [""]
 
 
 def render_table() -> str:

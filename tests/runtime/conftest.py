@@ -11,8 +11,7 @@ import importlib.util
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -77,40 +76,3 @@ def load_example(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         return module
 
     return load
-
-
-async def create_schema(module: ModuleType, url: str) -> None:
-    """Create the tables of every mapped class the example declares."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.orm import DeclarativeBase
-
-    engine = create_async_engine(url)
-    try:
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, DeclarativeBase) and value.__dict__.get("metadata"):
-                async with engine.begin() as connection:
-                    await connection.run_sync(value.metadata.create_all)
-    finally:
-        await engine.dispose()
-
-
-@asynccontextmanager
-async def serve(app) -> AsyncIterator:
-    """The app with its lifespan running, and an HTTP client talking to it in-process."""
-    import httpx
-
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
-
-
-def lint(source: str, tmp_path: Path) -> list[str]:
-    import ast
-
-    from flake8_async_sqla.core.checker import check_tree
-    from flake8_async_sqla.core.project import ProjectIndex
-
-    path = tmp_path / "linted_example.py"
-    path.write_text(source, encoding="utf-8")
-    return [f.code for f in check_tree(ast.parse(source), str(path), source, index=ProjectIndex())]

@@ -1,11 +1,27 @@
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
+from sqlalchemy import text
 
 from .db import SessionLocal, engine
-from .routers import orders, users
+from .reporting import ReportingSession, reporting_engine
+from .routers import orders, products, users
 
-app = FastAPI(title="Shop API")
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Added in 1.7, so that a deploy with a wrong DATABASE_URL fails at startup instead of on the first request.
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+    yield
+    await engine.dispose()  # error: ASQ104
+
+
+app = FastAPI(title="Shop API", lifespan=lifespan)
 app.include_router(users.router)
 app.include_router(orders.router)
+app.include_router(products.router)
 
 
 @app.middleware("http")
@@ -16,6 +32,7 @@ async def attach_db_session(request: Request, call_next):
         return await call_next(request)
 
 
-@app.on_event("shutdown")
-async def dispose_engine() -> None:
-    await engine.dispose()
+@app.on_event("shutdown")  # error: ASQ103
+def close_reporting() -> None:
+    ReportingSession.remove()
+    reporting_engine.dispose()

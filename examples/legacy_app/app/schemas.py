@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .models import User
+from .models import Product, User
 
 
 @dataclass
@@ -67,3 +67,41 @@ class OrderDetail:
     status: str
     customer_email: str
     lines: list[OrderLineOut]
+
+
+@dataclass
+class ProductIn:
+    sku: str
+    name: str
+    price: Decimal
+    stock: int = 0
+
+
+@dataclass
+class ProductOut:
+    id: int
+    sku: str
+    name: str
+    price: Decimal
+    stock: int
+
+    @classmethod
+    def of(cls, product: Product) -> "ProductOut":
+        return cls(id=product.id, sku=product.sku, name=product.name, price=product.price, stock=product.stock)
+
+
+@dataclass
+class Restock:
+    quantity: int
+
+
+@dataclass
+class CatalogueImport:
+    imported: int
+
+
+@dataclass
+class BestSeller:
+    sku: str
+    name: str
+    quantity_sold: int

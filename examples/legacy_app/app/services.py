@@ -1,12 +1,17 @@
 """Business logic shared by the routers."""
 
+import logging
+
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from .db import db_session
 from .models import Order, OrderItem, Product, User
-from .schemas import OrderLineIn
+from .schemas import OrderLineIn, ProductIn
+
+logger = logging.getLogger(__name__)
 
 
 class EmailTaken(Exception):
@@ -44,6 +49,21 @@ async def place_order(session: AsyncSession, customer: User, lines: list[OrderLi
     await session.commit()  # error: ASQ301
     await session.refresh(order)
     return order
+
+
+async def import_products(session: AsyncSession, rows: list[ProductIn]) -> int:
+    """Adds the catalogue rows whose SKU is new; rows for known SKUs are skipped."""
+    imported = 0
+    for row in rows:
+        session.add(Product(sku=row.sku, name=row.name, price=row.price, stock=row.stock))
+        try:
+            await session.flush()
+        except IntegrityError:  # error: ASQ304
+            logger.info("SKU %s is already in the catalogue, skipped", row.sku)
+            continue
+        imported += 1
+    await session.commit()  # error: ASQ301
+    return imported
 
 
 async def record_login(user_id: int) -> None:

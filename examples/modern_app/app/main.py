@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from .db import DATABASE_URL, ENGINE_OPTIONS
-from .routers import orders, users
+from .routers import orders, products, users
 
 
 @asynccontextmanager
@@ -20,3 +20,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(title="Shop API", lifespan=lifespan)
 app.include_router(users.router)
 app.include_router(orders.router)
+app.include_router(products.router)

@@ -1,13 +1,17 @@
 """Business logic shared by the routers. Services take the caller's session and never commit:
 the handler that owns the request owns the transaction."""
 
+import logging
 from typing import Any
 
 from sqlalchemy import Select, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .models import Order, OrderItem, Product, User
-from .schemas import OrderLineIn
+from .schemas import BestSeller, OrderLineIn, ProductIn
+
+logger = logging.getLogger(__name__)
 
 
 class EmailTaken(Exception):
@@ -45,6 +49,21 @@ async def place_order(session: AsyncSession, customer: User, lines: list[OrderLi
     return order
 
 
+async def import_products(session: AsyncSession, rows: list[ProductIn]) -> int:
+    """Adds the catalogue rows whose SKU is new; rows for known SKUs are skipped. Each row goes
+    in a savepoint of its own, so that a duplicate rolls back that row and not the import."""
+    imported = 0
+    for row in rows:
+        try:
+            async with session.begin_nested():
+                session.add(Product(sku=row.sku, name=row.name, price=row.price, stock=row.stock))
+        except IntegrityError:
+            logger.info("SKU %s is already in the catalogue, skipped", row.sku)
+            continue
+        imported += 1
+    return imported
+
+
 async def scalar_in_own_session(sessionmaker: async_sessionmaker[AsyncSession], statement: Select[Any]) -> Any:
     """One scalar query in a session of its own, so that several can run concurrently."""
     async with sessionmaker() as session:
@@ -68,3 +87,15 @@ async def revenue_by_day(session: AsyncSession, days: int) -> list[dict[str, obj
         {"days": days},
     )
     return [dict(row._mapping) for row in rows]
+
+
+async def best_sellers(session: AsyncSession, limit: int) -> list[BestSeller]:
+    quantity_sold = func.sum(OrderItem.quantity)
+    rows = await session.execute(
+        select(Product.sku, Product.name, quantity_sold)
+        .join(OrderItem, OrderItem.product_id == Product.id)
+        .group_by(Product.id)
+        .order_by(quantity_sold.desc())
+        .limit(limit)
+    )
+    return [BestSeller(sku=sku, name=name, quantity_sold=quantity) for sku, name, quantity in rows]

@@ -65,6 +65,10 @@ class Rule:
     # The first of each is the docs' "Example" and "Use instead".
     invalid: ClassVar[tuple[str, ...]] = ()
     valid: ClassVar[tuple[str, ...]] = ()
+    # For rules about runtime behaviour: the test that runs `invalid[0]` and `valid[0]`
+    # against real databases, and what it observed on each backend.
+    runtime_proof: ClassVar[str | None] = None
+    observed: ClassVar[dict[str, str]] = {}
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         raise NotImplementedError

@@ -22,6 +22,8 @@ async def create_order(
     current: User = Depends(get_current_user),
     db: AsyncSession = Depends(get_db),
 ) -> OrderSummary:
+    # Two orders must never sell the same last item.
+    await db.connection(execution_options={"isolation_level": "SERIALIZABLE"})  # error: ASQ306
     try:
         order = await place_order(db, current, payload.lines)
     except OutOfStock as error:

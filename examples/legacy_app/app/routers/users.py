@@ -35,7 +35,7 @@ async def update_user(user_id: int, payload: UserUpdate, db: AsyncSession = Depe
     user.full_name = payload.full_name
     db.add(user)
     await db.commit()  # error: ASQ301
-    await db.refresh(user)
+    db.refresh(user)  # error: ASQ209
     return UserOut.of(user)
 
 

@@ -45,6 +45,12 @@ class LazyLoadUnderAsyncio(Rule):
     """
 
     code = "ASQ501"
+    runtime_proof = "tests/runtime/test_asq501.py"
+    observed = {
+        "SQLite (aiosqlite)": "the lazy read raises `StatementError` wrapping `MissingGreenlet` "
+        "(greenlet_spawn has not been called); the selectinload version returns the count.",
+        "PostgreSQL (asyncpg)": "the lazy read raises `MissingGreenlet`; the selectinload version returns the count.",
+    }
     name = "lazy-load-under-asyncio"
     phase = ADVISORY
     message = "`{access}` lazy-loads {relationship} under asyncio (MissingGreenlet): add selectinload({relationship}) to the query or await `{owner}.awaitable_attrs.{attr}`"

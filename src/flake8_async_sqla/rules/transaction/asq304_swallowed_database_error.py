@@ -4,10 +4,9 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import LOOP_NODES, WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted, statements_in
+from flake8_async_sqla.core.model import LOOP_NODES, TRY_NODES, WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted, statements_in
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
-TRY_NODES = (ast.Try, ast.TryStar)
 # What a handler may call instead of raising to leave the session usable.
 CLEANUPS = {"rollback", "close", "invalidate"}
 # Session I/O whose failure taints the transaction (ending or closing it is the cleanup itself).
@@ -177,7 +176,7 @@ def _catches_database_errors(model: SemanticModel, handler: ast.ExceptHandler) -
 
 def _except_text(handler: ast.ExceptHandler, try_node: ast.AST) -> str:
     """`except IntegrityError` / `except* (ValueError, DBAPIError)` / `except`, without recursion over the AST."""
-    clause = "except*" if isinstance(try_node, ast.TryStar) else "except"
+    clause = "except" if isinstance(try_node, ast.Try) else "except*"
     if handler.type is None:
         return clause
     caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]

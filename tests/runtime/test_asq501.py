@@ -1,0 +1,36 @@
+"""ASQ501: a lazy relationship read under asyncio fails; the eager-loading version works."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from flake8_async_sqla.core.rule import all_rules
+
+from proofs import add_rows, create_schema, lint, raised_chain, serve
+from runtime_app import session_app
+
+RULE = all_rules()["ASQ501"]
+
+
+def scenario(example, url: str):
+    async def run():
+        await create_schema(example, url)
+        await add_rows(url, example.User(id=1, addresses=[example.Address(), example.Address()]))
+        async with serve(session_app(url, lambda session: example.address_count(session, 1))) as client:
+            return (await client.get("/run")).json()
+
+    return asyncio.run(run())
+
+
+def test_bad_example_is_reported_and_fails_with_missing_greenlet(load_example, database_url, tmp_path) -> None:
+    assert "ASQ501" in lint(RULE.invalid[0], tmp_path)
+    with pytest.raises(Exception) as raised:
+        scenario(load_example(RULE.invalid[0]), database_url)
+    assert "greenlet_spawn has not been called" in raised_chain(raised.value)
+
+
+def test_use_instead_is_clean_and_works(load_example, database_url, tmp_path) -> None:
+    assert "ASQ501" not in lint(RULE.valid[0], tmp_path)
+    assert scenario(load_example(RULE.valid[0]), database_url) == {"result": "2"}
