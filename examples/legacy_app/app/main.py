@@ -2,10 +2,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
-from .db import SessionLocal, engine
-from .reporting import ReportingSession, reporting_engine
+from .db import REPORTING_DATABASE_URL, SessionLocal, engine
+from .reporting import ReportingSession
 from .routers import orders, products, users
 
 
@@ -32,7 +32,12 @@ async def attach_db_session(request: Request, call_next):
         return await call_next(request)
 
 
+@app.on_event("startup")  # error: ASQ103
+def connect_reporting() -> None:
+    reporting_engine = create_engine(REPORTING_DATABASE_URL, pool_pre_ping=True, pool_size=2)  # error: ASQ102
+    ReportingSession.configure(bind=reporting_engine)
+
+
 @app.on_event("shutdown")  # error: ASQ103
 def close_reporting() -> None:
     ReportingSession.remove()
-    reporting_engine.dispose()

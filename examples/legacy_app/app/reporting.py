@@ -3,15 +3,14 @@
 Written before the move to asyncio: the report routes are plain `def` handlers, which
 FastAPI runs in its thread pool."""
 
-from sqlalchemy import create_engine, func
+from sqlalchemy import func
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from .db import REPORTING_DATABASE_URL
 from .models import OrderItem, Product
 
-reporting_engine = create_engine(REPORTING_DATABASE_URL, pool_pre_ping=True, pool_size=2)
-# One session per worker thread, so that the report helpers need not pass one around.
-ReportingSession = scoped_session(sessionmaker(bind=reporting_engine))  # error: ASQ206
+# One session per worker thread, so that the report helpers need not pass one around;
+# bound to the replica at startup (main.py).
+ReportingSession = scoped_session(sessionmaker())  # error: ASQ206
 
 
 def best_sellers(limit: int) -> list[tuple[str, str, int]]:

@@ -4,7 +4,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from .models import Product, User
+from pydantic import BaseModel, ConfigDict
+
+from .models import User
 
 
 @dataclass
@@ -27,6 +29,24 @@ class UserOut:
     @classmethod
     def of(cls, user: User) -> "UserOut":
         return cls(id=user.id, email=user.email, full_name=user.full_name)
+
+
+class OrderRef(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: str
+
+
+class UserProfile(BaseModel):
+    """Validated straight from the ORM object (`from_attributes`), so FastAPI reads its relationships."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    full_name: str
+    orders: list[OrderRef]
 
 
 @dataclass
@@ -84,10 +104,6 @@ class ProductOut:
     name: str
     price: Decimal
     stock: int
-
-    @classmethod
-    def of(cls, product: Product) -> "ProductOut":
-        return cls(id=product.id, sku=product.sku, name=product.name, price=product.price, stock=product.stock)
 
 
 @dataclass

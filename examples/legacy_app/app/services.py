@@ -27,8 +27,7 @@ class UserService:
         self.session = session
 
     async def register(self, email: str, full_name: str) -> User:
-        existing = await self.session.scalar(select(User).where(User.email == email))
-        if existing is not None:
+        if await User.by_email(self.session, email) is not None:
             raise EmailTaken(email)
         user = User(email=email, full_name=full_name)
         self.session.add(user)
@@ -72,20 +71,21 @@ async def record_login(user_id: int) -> None:
     await db_session.commit()
 
 
-class SalesReports:
-    """Read-only queries on the reporting replica."""
+async def send_order_confirmation(session: AsyncSession, order_id: int) -> None:
+    """Runs as a background task, after the response has been sent."""
+    email = await session.scalar(select(User.email).join(User.orders).where(Order.id == order_id))
+    logger.info("sending the confirmation of order %d to %s", order_id, email)
 
-    def __init__(self, db: Session) -> None:
-        self.db = db
 
-    def revenue_by_day(self, days: int) -> list[dict[str, object]]:
-        rows = self.db.execute(
-            text(
-                "SELECT date_trunc('day', o.created_at) AS day, sum(i.quantity * i.unit_price) AS revenue"
-                " FROM orders o JOIN order_items i ON i.order_id = o.id"
-                " WHERE o.created_at >= now() - make_interval(days => :days)"
-                " GROUP BY 1 ORDER BY 1"
-            ),
-            {"days": days},
-        )
-        return [dict(row._mapping) for row in rows]
+def revenue_by_day(db: Session, days: int) -> list[dict[str, object]]:
+    """Read-only query on the reporting replica."""
+    rows = db.execute(
+        text(
+            "SELECT date_trunc('day', o.created_at) AS day, sum(i.quantity * i.unit_price) AS revenue"
+            " FROM orders o JOIN order_items i ON i.order_id = o.id"
+            " WHERE o.created_at >= now() - make_interval(days => :days)"
+            " GROUP BY 1 ORDER BY 1"
+        ),
+        {"days": days},
+    )
+    return [dict(row._mapping) for row in rows]

@@ -1,5 +1,7 @@
 """Request dependencies: one session per request, from the process's one session factory."""
 
+import os
+import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -34,3 +36,8 @@ async def get_current_user(session: SessionDep, x_user_id: Annotated[int, Header
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_admin(x_admin_token: Annotated[str, Header()]) -> None:
+    if not secrets.compare_digest(x_admin_token, os.environ.get("ADMIN_TOKEN", "")):
+        raise HTTPException(status.HTTP_403_FORBIDDEN)

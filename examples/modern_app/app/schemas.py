@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from pydantic import BaseModel, ConfigDict
+
 from .models import Product, User
 
 
@@ -27,6 +29,24 @@ class UserOut:
     @classmethod
     def of(cls, user: User) -> "UserOut":
         return cls(id=user.id, email=user.email, full_name=user.full_name)
+
+
+class OrderRef(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    status: str
+
+
+class UserProfile(BaseModel):
+    """Validated straight from the ORM object (`from_attributes`), so FastAPI reads its relationships."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    email: str
+    full_name: str
+    orders: list[OrderRef]
 
 
 @dataclass

@@ -76,6 +76,13 @@ async def record_login(sessionmaker: async_sessionmaker[AsyncSession], user_id: 
         await session.execute(update(User).where(User.id == user_id).values(last_login_at=func.now()))
 
 
+async def send_order_confirmation(sessionmaker: async_sessionmaker[AsyncSession], order_id: int) -> None:
+    """Runs as a background task, after the request's session has closed, so it opens its own."""
+    async with sessionmaker() as session:
+        email = await session.scalar(select(User.email).join(User.orders).where(Order.id == order_id))
+    logger.info("sending the confirmation of order %d to %s", order_id, email)
+
+
 async def revenue_by_day(session: AsyncSession, days: int) -> list[dict[str, object]]:
     rows = await session.execute(
         text(

@@ -9,8 +9,11 @@ project index lazily, so a file with nothing database-related costs one walk.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
@@ -21,12 +24,31 @@ if TYPE_CHECKING:
 FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 WITH_NODES = (ast.With, ast.AsyncWith)
+TYPE_ALIAS_NODE = getattr(ast, "TypeAlias", None)  # `type X = ...`, Python 3.12+
+# Node types whose nodes a scope collects, and the Scope list each goes to.
+BUCKETS: dict[type, str] = {
+    ast.Call: "calls",
+    ast.Attribute: "attributes",
+    ast.Assign: "assigns",
+    ast.AnnAssign: "assigns",
+    ast.NamedExpr: "assigns",
+    ast.AugAssign: "assigns",
+    ast.With: "withs",
+    ast.AsyncWith: "withs",
+    ast.Yield: "yields",
+    ast.YieldFrom: "yields",
+    ast.Return: "returns",
+    **{loop: "loops" for loop in LOOP_NODES},
+}
+SINGLETONS = (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
 TRY_NODES = (ast.Try, getattr(ast, "TryStar", ast.Try))  # `try: ... except*` is Python 3.11+
 # A relationship's loader strategy that the source computes (a variable, `**options`).
 UNKNOWN_STRATEGY = "<unknown>"
 # Annotations that choose the loader strategy when `lazy=` is not given.
 IMPLIED_STRATEGIES = {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic"}
 COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "MutableSequence", "MutableSet"}
+# How many project modules (a file and what it imports, transitively) a file's project facts read.
+MAX_VISIBLE_MODULES = 50
 
 
 @dataclass
@@ -43,6 +65,8 @@ class SessionBinding:
     transactional: bool = False
     # For origin "dependency": the provider function, when it could be resolved.
     provider: FunctionSummary | None = None
+    # Whether a commit expires the objects the session holds (its factory's expire_on_commit); None when unknown.
+    expires_on_commit: bool | None = None
 
     @property
     def owned(self) -> bool:
@@ -63,6 +87,31 @@ class FunctionSummary:
     yields_session: str | None = None  # kind of session it yields, if it does
     returns_session: str | None = None
     provides_transaction: bool = False
+    session_expires_on_commit: bool | None = None  # of the session it yields or returns, when known
+    # Its named parameters, positional ones first, and how many are positional.
+    parameters: tuple[str, ...] = ()
+    positional_count: int = 0
+    bound: bool = False  # a method whose first parameter (`self`/`cls`) the call fills in
+    # Computes `session_io_names` when first asked (it may look callees up in other modules).
+    session_io_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def session_io_names(self) -> frozenset[str]:
+        """Parameters (`db`) and `self` attributes (`self.db`) the function does session I/O through."""
+        return self.session_io_probe() if self.session_io_probe is not None else frozenset()
+
+    def parameter_for(self, call: ast.Call, argument: ast.expr) -> str | None:
+        """The parameter of this function that receives `argument` of `call`, when it can be told."""
+        for item in call.keywords:
+            if item.value is argument:
+                return item.arg if item.arg in self.parameters else None
+        for position, passed in enumerate(call.args):
+            if isinstance(passed, ast.Starred):
+                return None  # the positions after it are unknown
+            if passed is argument:
+                position += self.bound
+                return self.parameters[position] if position < self.positional_count else None
+        return None
 
 
 @dataclass
@@ -73,6 +122,7 @@ class Relationship:
     node: ast.AST | None = None
     back_populates: str | None = None  # the relationship on the target that points back
     collection: bool | None = None  # a list of objects (True) or one object (False), when declared
+    call: ast.Call | None = None  # the `relationship(...)` call
 
     @property
     def loads_lazily(self) -> bool:
@@ -85,6 +135,13 @@ class ClassSummary:
     base_qualnames: tuple[str, ...]
     own_relationships: dict[str, Relationship]
     is_declarative_root: bool = False
+    columns: frozenset[str] = frozenset()  # attributes it maps to columns (`Mapped[...]`, `mapped_column()`, `Column()`)
+    # Annotated class attributes (a Pydantic/SQLModel class's fields), each with the attribute that
+    # validation from an object reads for it (its alias; None when the alias is computed).
+    fields: dict[str, str | None] = field(default_factory=dict)
+    is_table: bool = False  # `__tablename__` / `__table__`, or SQLModel's `table=True`
+    aliases_unknown: bool = False  # an alias generator (or a config this cannot read) renames its fields
+    defines_init: bool = False
 
 
 @dataclass
@@ -98,6 +155,9 @@ class Symbol:
     provider: FunctionSummary | None = None  # for an alias: the dependency in it
     # For an alias: `Annotated[T, Depends(f)]`, so a parameter annotated with it is injected.
     declares_dependency: bool = False
+    expires_on_commit: bool | None = None  # for a session factory or session, when known
+    # For a factory: a `scoped_session` registry, whose call returns the scope's current session.
+    registry: bool = False
 
 
 @dataclass(eq=False)
@@ -180,6 +240,17 @@ def keyword(call: ast.Call, name: str) -> ast.expr | None:
     return None
 
 
+def expire_on_commit_setting(call: ast.Call) -> bool | None:
+    """Whether sessions a factory (or session) call makes expire their objects on commit: True, the
+    default, unless `expire_on_commit=` says otherwise; None when computed or maybe in `**options`."""
+    for kw in call.keywords:
+        if kw.arg is None:
+            return None
+        if kw.arg == "expire_on_commit":
+            return kw.value.value if isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, bool) else None
+    return True
+
+
 def engine_url(call: ast.Call) -> ast.expr | None:
     """The URL argument of `create_engine(url, ...)` / `create_async_engine(url, ...)`."""
     return call.args[0] if call.args else keyword(call, "url")
@@ -218,7 +289,11 @@ class SemanticModel:
         self.dependency_calls: list[ast.Call] = []
         self._symbols: dict[str, Symbol | None] = {}
         self._model_relationships: dict[str, dict[str, Relationship] | None] = {}
+        self._lineages: dict[str, list[tuple[str, ClassSummary | None]]] = {}
+        self._visible_modules: list[SemanticModel] | None = None
         self._resolving: set[str] = set()
+        self._local_symbols: dict[tuple[Scope, str], Symbol | None] = {}
+        self._assignment_tables: dict[Scope, dict[str, list[ast.AST]]] = {}
         self._walk()
         self._route_handlers: set[Scope] | None = None
         self._dependencies: set[Scope] | None = None
@@ -260,25 +335,13 @@ class SemanticModel:
                 self._push(stack, node, inner, node.body)
                 continue
             scope_of[node] = scope
-            if isinstance(node, ast.Call):
-                scope.calls.append(node)
-            elif isinstance(node, ast.Attribute):
-                scope.attributes.append(node)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr, ast.AugAssign)):
-                scope.assigns.append(node)
-                if scope.kind == "module" and isinstance(node, (ast.Assign, ast.AnnAssign)):
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    for target in targets:
+            bucket = BUCKETS.get(type(node))
+            if bucket is not None:
+                getattr(scope, bucket).append(node)
+                if bucket == "assigns" and scope.kind == "module" and isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                         if isinstance(target, ast.Name):
                             self.local_defs[target.id] = node
-            elif isinstance(node, WITH_NODES):
-                scope.withs.append(node)
-            elif isinstance(node, (ast.Yield, ast.YieldFrom)):
-                scope.yields.append(node)
-            elif isinstance(node, ast.Return):
-                scope.returns.append(node)
-            elif isinstance(node, LOOP_NODES):
-                scope.loops.append(node)
             elif isinstance(node, (ast.Global, ast.Nonlocal)):
                 scope.global_names.update(node.names)
                 if isinstance(node, ast.Nonlocal):
@@ -295,11 +358,21 @@ class SemanticModel:
                 for alias in node.names:
                     if alias.name != "*":
                         self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-            elif isinstance(node, ast.TypeAlias if hasattr(ast, "TypeAlias") else ()):
+            elif TYPE_ALIAS_NODE is not None and isinstance(node, TYPE_ALIAS_NODE):
                 if isinstance(node.name, ast.Name):
                     self.local_defs[node.name.id] = node
                 scope.assigns.append(node)
-            self._push(stack, node, scope, ast.iter_child_nodes(node))
+            # Children, inlined from ast.iter_child_nodes (this loop is the hot path), without
+            # the shared context and operator singletons (`Load()`, `Add()`), which carry no facts.
+            children = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    children.extend(item for item in value if isinstance(item, ast.AST) and not isinstance(item, SINGLETONS))
+                elif isinstance(value, ast.AST) and not isinstance(value, SINGLETONS):
+                    children.append(value)
+            for child in reversed(children):
+                stack.append((child, node, scope))
 
     @staticmethod
     def _push(stack: list, parent: ast.AST, scope: Scope, children) -> None:
@@ -403,7 +476,25 @@ class SemanticModel:
             return self._alias_symbol(value)
         if hasattr(ast, "TypeAlias") and isinstance(node, ast.TypeAlias):
             return self._alias_symbol(value)
-        return self.classify_value(value, self.module_scope) or self._alias_symbol(value)
+        symbol = self.classify_value(value, self.module_scope) or self._alias_symbol(value)
+        if symbol is not None and symbol.kind == "factory" and self._reconfigures_expiry(name):
+            return replace(symbol, expires_on_commit=None)
+        return symbol
+
+    def _reconfigures_expiry(self, factory: str) -> bool:
+        """Whether this module calls `<factory>.configure(...)` with `expire_on_commit` (or `**options`)."""
+        for scope in self.scopes:
+            for call in scope.calls:
+                method = call_method(call)
+                if (
+                    method is not None
+                    and method[1] == "configure"
+                    and isinstance(method[0], ast.Name)
+                    and method[0].id == factory
+                    and any(kw.arg in (None, "expire_on_commit") for kw in call.keywords)
+                ):
+                    return True
+        return False
 
     def _is_type_alias_annotation(self, node: ast.AST) -> bool:
         return (self.qualname(node) or "").rpartition(".")[2] == "TypeAlias"
@@ -430,24 +521,26 @@ class SemanticModel:
             if self.options.matches(self.options.session_factories, func_qualname):
                 return Symbol("session", flavour="async")
             if api in names.SESSION_FACTORY_CLASSES:
-                return Symbol("factory", flavour=names.SESSION_FACTORY_CLASSES[api])
+                flavour = names.SESSION_FACTORY_CLASSES[api]
+                return Symbol("factory", flavour=flavour, expires_on_commit=expire_on_commit_setting(value))
             if api in names.SCOPED_REGISTRIES:
-                return Symbol("factory", flavour=names.SCOPED_REGISTRIES[api])
+                return Symbol("factory", flavour=names.SCOPED_REGISTRIES[api], registry=True)
             if api in names.SESSION_CLASSES:
-                return Symbol("session", flavour=names.SESSION_CLASSES[api])
+                return Symbol("session", flavour=names.SESSION_CLASSES[api], expires_on_commit=expire_on_commit_setting(value))
             if names.fastapi_api(func_qualname) in names.APP_CLASSES:
                 return Symbol("app")
-            factory = self.factory_of(value.func, scope)
+            factory = self.factory_symbol(value.func, scope)
             if factory is not None:
-                return Symbol("session", flavour=factory)
+                return Symbol("session", flavour=factory.flavour or "async", expires_on_commit=factory.expires_on_commit)
             symbol = self.symbol(func_qualname)
             if symbol is not None and symbol.function is not None and symbol.function.returns_session:
-                return Symbol("session", flavour=symbol.function.returns_session)
+                function = symbol.function
+                return Symbol("session", flavour=function.returns_session, expires_on_commit=function.session_expires_on_commit)
             return None
         if isinstance(value, (ast.Name, ast.Attribute)):
             binding = self.session_binding(value, scope)
             if binding is not None:
-                return Symbol("session", flavour=binding.kind)
+                return Symbol("session", flavour=binding.kind, expires_on_commit=binding.expires_on_commit)
             symbol = self.symbol_of(value)
             if symbol is not None and symbol.kind in ("factory", "engine", "session", "app"):
                 return symbol
@@ -462,26 +555,53 @@ class SemanticModel:
             return None
         current: Scope | None = scope
         while current is not None and current.kind != "module":
-            for assign in current.assigns:
-                if node.id in _assigned_names(assign) and getattr(assign, "value", None) is not None:
-                    if assign is self.parents.get(node) or _contains(assign, node):
-                        continue
-                    symbol = self.classify_value(assign.value, current)
-                    if symbol is not None and symbol.kind in ("factory", "engine"):
-                        return symbol
+            symbol = self._local_symbol(node.id, current)
+            if symbol is not None:
+                return symbol
             current = current.parent
         return None
 
+    def _local_symbol(self, name: str, scope: Scope) -> Symbol | None:
+        """What a name assigned in `scope` holds, if a factory or engine; memoised, and None
+        while being computed, so `a = b(); b = a()` chains end instead of recursing."""
+        key = (scope, name)
+        if key in self._local_symbols:
+            return self._local_symbols[key]
+        self._local_symbols[key] = None
+        result = None
+        for assign in self._assignments(scope).get(name, ()):
+            symbol = self.classify_value(assign.value, scope)  # type: ignore[attr-defined]
+            if symbol is not None and symbol.kind in ("factory", "engine"):
+                result = symbol
+                break
+        self._local_symbols[key] = result
+        return result
+
+    def _assignments(self, scope: Scope) -> dict[str, list[ast.AST]]:
+        """A scope's assignments with a value, by assigned name (built once per scope)."""
+        table = self._assignment_tables.get(scope)
+        if table is None:
+            table = {}
+            for assign in scope.assigns:
+                if getattr(assign, "value", None) is not None:
+                    for assigned in _assigned_names(assign):
+                        table.setdefault(assigned, []).append(assign)
+            self._assignment_tables[scope] = table
+        return table
+
     def factory_of(self, node: ast.AST, scope: Scope) -> str | None:
         """The session kind a call of `node` opens, when `node` is a session factory."""
+        symbol = self.factory_symbol(node, scope)
+        return (symbol.flavour or "async") if symbol is not None else None
+
+    def factory_symbol(self, node: ast.AST, scope: Scope) -> Symbol | None:
+        """The session factory an expression holds, if it holds one."""
         symbol = self.symbol_of(node) if not isinstance(node, ast.Name) or node.id not in self._function_names(scope) else None
         if symbol is None:
             symbol = self._lookup_local_symbol(node, scope)
         if symbol is None and isinstance(node, ast.Name):
             symbol = self._factory_param(node.id, scope)
-        if symbol is not None and symbol.kind == "factory":
-            return symbol.flavour or "async"
-        return None
+        return symbol if symbol is not None and symbol.kind == "factory" else None
 
     def binds_locally(self, name: str, scope: Scope) -> bool:
         """Whether a function enclosing `scope` binds `name` (parameter, assignment, nested def), shadowing module names."""
@@ -494,6 +614,22 @@ class SemanticModel:
                     or any(name in _assigned_names(assign) for assign in current.assigns)
                 ):
                     return True
+            current = current.parent
+        return False
+
+    def is_event_loop(self, node: ast.AST, scope: Scope) -> bool:
+        """Whether an expression holds the running event loop: `asyncio.get_running_loop()` (or
+        `get_event_loop()`), or a name this function or one around it bound only to that."""
+        def gets_loop(value: ast.AST | None) -> bool:
+            return isinstance(value, ast.Call) and self.qualname(value.func) in names.EVENT_LOOP_GETTERS
+
+        if not isinstance(node, ast.Name):
+            return gets_loop(node)
+        current: Scope | None = scope
+        while current is not None and current.kind in ("function", "lambda"):
+            values = [getattr(a, "value", None) for a in current.assigns if node.id in _assigned_names(a)]
+            if values:
+                return all(gets_loop(value) for value in values)
             current = current.parent
         return False
 
@@ -721,7 +857,7 @@ class SemanticModel:
                 symbol = self.classify_value(value, scope) if value is not None else None
                 if symbol is not None and symbol.kind == "session":
                     for name in _assigned_names(assign):
-                        found[name] = SessionBinding(name, symbol.flavour, "global", assign)
+                        found[name] = SessionBinding(name, symbol.flavour, "global", assign, expires_on_commit=symbol.expires_on_commit)
             return found
         if scope.kind == "function":
             self._param_sessions(scope, found)
@@ -731,9 +867,9 @@ class SemanticModel:
                     continue
                 opened = self._opened_session(item.context_expr, scope)
                 if opened is not None:
-                    kind, transactional = opened
+                    kind, transactional, expires = opened
                     name = item.optional_vars.id
-                    found[name] = SessionBinding(name, kind, "created", item, transactional)
+                    found[name] = SessionBinding(name, kind, "created", item, transactional, expires_on_commit=expires)
         for assign in scope.assigns:
             value = getattr(assign, "value", None)
             if value is None:
@@ -749,19 +885,31 @@ class SemanticModel:
             if symbol is not None and symbol.kind == "session":
                 origin = "global" if targets[0] in scope.global_names - scope.nonlocal_names else "created"
                 for name in targets:
-                    found.setdefault(name, SessionBinding(name, symbol.flavour, origin, assign))
+                    found.setdefault(name, SessionBinding(name, symbol.flavour, origin, assign, expires_on_commit=symbol.expires_on_commit))
         return found
 
-    def _opened_session(self, expr: ast.AST, scope: Scope) -> tuple[str | None, bool] | None:
-        """For a `with` item: (kind, transactional) when it opens a session."""
+    def opens_session(self, call: ast.Call, scope: Scope) -> str | None:
+        """The kind of session a call opens anew: `AsyncSession(...)` / `Session(...)`, a session factory's
+        call, or a configured session factory (not a `scoped_session` registry or a helper, which may hand
+        back a session that is already open)."""
+        api = self.api(call.func)
+        if api in names.SESSION_CLASSES:
+            return names.SESSION_CLASSES[api]
+        if self.options.matches(self.options.session_factories, self.qualname(call.func)):
+            return "async"
+        factory = self.factory_symbol(call.func, scope)
+        return (factory.flavour or "async") if factory is not None and not factory.registry else None
+
+    def _opened_session(self, expr: ast.AST, scope: Scope) -> tuple[str | None, bool, bool | None] | None:
+        """For a `with` item: (kind, transactional, expires on commit) when it opens a session."""
         method = call_method(expr)
         if method is not None and method[1] == "begin":
-            kind = self.factory_of(method[0], scope)
-            if kind is not None:
-                return kind, True
+            factory = self.factory_symbol(method[0], scope)
+            if factory is not None:
+                return factory.flavour or "async", True, factory.expires_on_commit
         symbol = self.classify_value(expr, scope) if isinstance(expr, ast.Call) else None
         if symbol is not None and symbol.kind == "session":
-            return symbol.flavour, False
+            return symbol.flavour, False, symbol.expires_on_commit
         return None
 
     def _param_sessions(self, scope: Scope, found: dict[str, SessionBinding]) -> None:
@@ -787,7 +935,9 @@ class SemanticModel:
             if kind is None:
                 continue
             if provider is not None:
-                found[arg.arg] = SessionBinding(arg.arg, kind, "dependency", arg, provider.provides_transaction, provider)
+                found[arg.arg] = SessionBinding(
+                    arg.arg, kind, "dependency", arg, provider.provides_transaction, provider, provider.session_expires_on_commit
+                )
             else:
                 found[arg.arg] = SessionBinding(arg.arg, kind, "param", arg)
 
@@ -800,7 +950,9 @@ class SemanticModel:
                     binding = self.sessions(current).get(node.id)
                     if binding is not None:
                         if current is not scope and current.kind != "module" and binding.origin == "created":
-                            return SessionBinding(binding.name, binding.kind, "closure", binding.node)
+                            return SessionBinding(
+                                binding.name, binding.kind, "closure", binding.node, expires_on_commit=binding.expires_on_commit
+                            )
                         return binding
                 current = current.parent
             return None
@@ -878,11 +1030,7 @@ class SemanticModel:
                 if binding is None and isinstance(node, ast.Name):
                     binding = self.holders(scope).get(node.id) or self._closure_session(node, scope)
                 elif binding is None:
-                    binding = self._held_by_self(node, scope)
-                if binding is not None:
-                    return binding
-            if isinstance(node, ast.Call):
-                binding = self._self_method_session(node, scope)
+                    binding = self._held_by_self(node, scope) or self._self_method_session(node, scope)
                 if binding is not None:
                     return binding
         return None
@@ -943,9 +1091,8 @@ class SemanticModel:
             current = current.parent
         return False
 
-    def _self_method_session(self, call: ast.Call, scope: Scope) -> SessionBinding | None:
-        """`self.m()` where method `m` uses a session attribute of the class."""
-        func = call.func
+    def _self_method_session(self, func: ast.Attribute, scope: Scope) -> SessionBinding | None:
+        """`self.m`, called or handed on as a bound method, where method `m` uses a session attribute of the class."""
         if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self"):
             return None
         function = scope.function_scope
@@ -975,6 +1122,42 @@ class SemanticModel:
         if binding is None:
             return None
         return binding, method[1]
+
+    def is_session_write(self, call: ast.Call, method: str, scope: Scope) -> bool:
+        """Whether `session.<method>(...)` puts a write into the session: `add`, `add_all`, `delete`,
+        `merge`, the bulk methods, or `execute`/`scalar`/`scalars` of a write statement."""
+        if method in names.SESSION_WRITE_METHODS:
+            return True
+        if method not in names.SESSION_STATEMENT_METHODS:
+            return False
+        statement = call.args[0] if call.args else keyword(call, "statement")
+        return statement is not None and self.is_write_statement(statement, scope)
+
+    def is_write_statement(self, statement: ast.AST, scope: Scope) -> bool:
+        """`insert(...)`/`update(...)`/`delete(...)` (methods chained on them included) or
+        `text("UPDATE ...")`, written in place or built in a variable first (`stmt = stmt.values(...)`)."""
+        node: ast.AST | None = statement
+        followed: set[ast.AST] = set()  # each assignment once: `stmt = stmt` must not loop
+        while node is not None:
+            if isinstance(node, ast.NamedExpr):
+                node = node.value
+            elif isinstance(node, ast.Name):
+                assign = _assignment_before(scope, node)
+                if assign is None or assign in followed:
+                    return False
+                followed.add(assign)
+                node = assign.value  # type: ignore[attr-defined]
+            elif isinstance(node, ast.Call):
+                api = self.api(node.func)
+                if api in names.WRITE_STATEMENTS:
+                    return True
+                if api == "text":
+                    sql = literal_str(node.args[0]) if node.args else None
+                    return sql is not None and sql.lstrip().upper().startswith(names.WRITE_SQL_PREFIXES)
+                node = node.func.value if isinstance(node.func, ast.Attribute) else None
+            else:
+                return False
+        return False
 
     # -------------------------------------------------------- connections
     def is_connection(self, node: ast.AST, scope: Scope) -> bool:
@@ -1052,6 +1235,43 @@ class SemanticModel:
             if node is None:
                 return None
         return None
+
+    # ------------------------------------------------------- project facts
+    def visible_modules(self) -> list[SemanticModel]:
+        """This file and the project modules it imports, directly or through each other (at most
+        MAX_VISIBLE_MODULES; each is recorded as consulted, for the result cache)."""
+        if self._visible_modules is not None:
+            return self._visible_modules
+        found: list[SemanticModel] = [self]
+        self._visible_modules = found
+        index = self.index
+        if index is None:
+            return found
+        seen = {os.path.abspath(self.path)}
+        pending: list[SemanticModel] = [self]
+        while pending and len(found) < MAX_VISIBLE_MODULES:
+            current = pending.pop()
+            for imported in sorted(set(current.imports.values())):
+                path = _module_path(index, imported, current.path)
+                if path is None or path in seen:
+                    continue
+                seen.add(path)
+                index.consulted.add(path)
+                other = index.model_for(path)
+                if other is not None:
+                    found.append(other)
+                    pending.append(other)
+        return found
+
+    def imports_asyncio_extension(self) -> bool:
+        """Whether this file, or a project module it imports (directly or through others), imports
+        SQLAlchemy's or SQLModel's asyncio extension: its classes are used with `AsyncSession`s."""
+        return any(
+            imported == root or imported.startswith(root + ".")
+            for module in self.visible_modules()
+            for imported in module.imports.values()
+            for root in names.ASYNCIO_EXTENSIONS
+        )
 
     # ----------------------------------------------------- structure facts
     def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
@@ -1141,17 +1361,58 @@ class SemanticModel:
                         yield self.scope_of[node]
 
     def _has_route_decorator(self, scope: Scope) -> bool:
-        for decorator in getattr(scope.node, "decorator_list", []):
-            target = decorator.func if isinstance(decorator, ast.Call) else decorator
-            if not isinstance(target, ast.Attribute) or target.attr not in names.ROUTE_METHODS:
-                continue
-            symbol = self.symbol_of(target.value)
-            if symbol is not None and symbol.kind == "app":
-                return True
-        return False
+        return any(
+            self._is_route_decorator(decorator.func if isinstance(decorator, ast.Call) else decorator)
+            for decorator in getattr(scope.node, "decorator_list", [])
+        )
+
+    def _is_route_decorator(self, target: ast.AST) -> bool:
+        """`app.get` / `router.post` / ...: a route method of an app or router."""
+        if not isinstance(target, ast.Attribute) or target.attr not in names.ROUTE_METHODS:
+            return False
+        symbol = self.symbol_of(target.value)
+        return symbol is not None and symbol.kind == "app"
 
     def route_handlers(self) -> list[Scope]:
         return [s for s in self.scopes if s.kind == "function" and self.is_route_handler(s)]
+
+    def response_model(self, scope: Scope) -> ast.expr | None:
+        """What FastAPI validates a route handler's return value against: the route decorator's
+        `response_model=`, else the return annotation; None when neither (or `response_model=None`)."""
+        for decorator in getattr(scope.node, "decorator_list", []):
+            if isinstance(decorator, ast.Call) and self._is_route_decorator(decorator.func):
+                declared = keyword(decorator, "response_model")
+                if declared is not None:
+                    return None if isinstance(declared, ast.Constant) and declared.value is None else declared
+        return getattr(scope.node, "returns", None)
+
+    def response_schema(self, scope: Scope) -> tuple[str, bool] | None:
+        """The class a route handler's response model validates, and whether the response is a list of
+        them: `UserOut`, `list[UserOut]`, `Optional[UserOut]`, `UserOut | None`, `Annotated[UserOut, ...]`."""
+        node = self.response_model(scope)
+        many = False
+        for _ in range(6):  # nested wrappers; never loop forever
+            node = self._parse_string_annotation(node) if node is not None else None
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+                elements = [node.left, node.right]
+            elif isinstance(node, ast.Subscript):
+                elements = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+            else:
+                break
+            head = "Union" if isinstance(node, ast.BinOp) else (dotted(node.value) or [""])[-1]
+            if head in ("Optional", "Union"):
+                elements = [e for e in elements if not (isinstance(e, ast.Constant) and e.value is None)]
+                if len(elements) != 1:
+                    return None
+                node = elements[0]
+            elif head == "Annotated":
+                node = elements[0]
+            elif head in COLLECTION_TYPES and not many:
+                node, many = elements[0], True
+            else:
+                return None
+        qualname = self.qualname(node) if node is not None else None
+        return (qualname, many) if qualname else None
 
     def is_dependency(self, scope: Scope) -> bool:
         """A function FastAPI calls to resolve a dependency: named in `Depends(...)` / `Security(...)`
@@ -1186,6 +1447,10 @@ class SemanticModel:
     def is_cached(self, scope: Scope) -> bool:
         return any(q in names.CACHING_DECORATORS for q in self.decorator_qualnames(scope))
 
+    def is_test(self, scope: Scope) -> bool:
+        """A test function pytest collects (`test_*`): it serves no requests, and may discard its writes on purpose."""
+        return scope.kind == "function" and scope.name.startswith("test_")
+
     def per_request_functions(self) -> dict[Scope, Scope]:
         """Functions that run on every request, each mapped to the route handler or dependency it is reached
         from: those, what they call in this module and the functions defined in them, transitively
@@ -1209,20 +1474,78 @@ class SemanticModel:
         return self._per_request
 
     def called_functions(self, scope: Scope) -> Iterator[Scope]:
-        """Functions of this module that `scope` calls: by name, a class's `__init__` as `Cls(...)`, and
-        methods as `self.m()`, `Cls.m()`, `Cls(...).m()` or `x.m()` where `x` holds a `Cls` instance."""
+        """Functions of this module that `scope` calls (see `called_function`)."""
         for call in scope.calls:
-            func = call.func
-            node = None
-            if isinstance(func, ast.Name) and func.id not in self.imports:
-                node = _nested_def(scope, func.id) or self.local_defs.get(func.id)
-                if isinstance(node, ast.ClassDef):
-                    node = _nested_def(self.scope_of[node], "__init__")
-            elif isinstance(func, ast.Attribute):
-                klass = self._receiver_class(func.value, scope)
-                node = _nested_def(klass, func.attr) if klass is not None else None
-            if isinstance(node, FUNCTION_NODES):
-                yield self.scope_of[node]
+            target = self.called_function(call, scope)
+            if target is not None:
+                yield target
+
+    def called_function(self, call: ast.Call, scope: Scope) -> Scope | None:
+        """The function of this module a call runs: by name, a class's `__init__` as `Cls(...)`, and
+        methods as `self.m()`, `Cls.m()`, `Cls(...).m()` or `x.m()` where `x` holds a `Cls` instance."""
+        func = call.func
+        node = None
+        if isinstance(func, ast.Name) and func.id not in self.imports:
+            node = _nested_def(scope, func.id) or self.local_defs.get(func.id)
+            if isinstance(node, ast.ClassDef):
+                node = _nested_def(self.scope_of[node], "__init__")
+        elif isinstance(func, ast.Attribute):
+            klass = self._receiver_class(func.value, scope)
+            node = _nested_def(klass, func.attr) if klass is not None else None
+        return self.scope_of[node] if isinstance(node, FUNCTION_NODES) else None
+
+    def call_summary(self, call: ast.Call, scope: Scope) -> FunctionSummary | None:
+        """The summary of the function a call runs, when this module or the project defines it; None for
+        a class's constructor (`Repo(session)`) and for anything unresolved."""
+        target = self.called_function(call, scope)
+        if target is not None:
+            constructs = target.name == "__init__" and not (isinstance(call.func, ast.Attribute) and call.func.attr == "__init__")
+            return None if constructs else self.function_summary(target)
+        symbol = self.symbol_of(call.func)
+        return symbol.function if symbol is not None else None
+
+    def may_use_session(self, call: ast.Call, scope: Scope) -> bool:
+        """Whether a call handed a session may do I/O with it, judged by the callee: a synchronous function
+        of the project, or a function the project does not define, unless it is a class (its constructor
+        stores the session) or belongs to the standard library or a library that never queries
+        (`names.NON_QUERYING_LIBRARIES`). Methods of local objects of unknown type are not judged."""
+        summary = self.call_summary(call, scope)
+        if summary is not None:
+            return not summary.is_async
+        qualname = self.qualname(call.func)
+        if qualname is None or self.symbol(qualname) is not None:  # unknown, or a class, factory, engine...
+            return False
+        root, tail = qualname.partition(".")[0], qualname.rpartition(".")[2]
+        if tail[:1].isupper() or root in sys.stdlib_module_names or root in names.NON_QUERYING_LIBRARIES:
+            return False
+        # An imported function or module member; not a module-level object of this file (`logger.info(db)`).
+        return (dotted(call.func) or [""])[0] in self.imports
+
+    def session_io_names(self, scope: Scope) -> frozenset[str]:
+        """What a function does session I/O through, if it holds a session there: each parameter (`db`) and
+        `self` attribute (`self.db`) that it calls an I/O method of a synchronous Session on
+        (`db.query(...)`) or hands to a call that may use it (`may_use_session`)."""
+        parameters = {arg.arg for arg in _all_args(scope.node)}
+
+        def holder(node: ast.AST) -> str | None:
+            parts = dotted(node)
+            if parts is None or parts[0] not in parameters:
+                return None
+            if parts[0] == "self":
+                return ".".join(parts) if len(parts) == 2 else None
+            return parts[0] if len(parts) == 1 and parts[0] != "cls" else None
+
+        found: set[str] = set()
+        for call in scope.calls:
+            method = call_method(call)
+            used = holder(method[0]) if method is not None and method[1] in names.SYNC_SESSION_IO_METHODS else None
+            if used is not None:
+                found.add(used)
+                continue
+            handed = {holder(arg) for arg in (*call.args, *(item.value for item in call.keywords))} - {None}
+            if handed - found and self.may_use_session(call, scope):
+                found.update(handed)  # type: ignore[arg-type]
+        return frozenset(found)
 
     def _receiver_class(self, receiver: ast.AST, scope: Scope) -> Scope | None:
         """The class of this module whose method `receiver.m()` calls, when `receiver` is `self`/`cls` in a
@@ -1263,11 +1586,18 @@ class SemanticModel:
             return cached
         summary = FunctionSummary(scope.qualname, scope.is_async)
         scope._summary = summary  # type: ignore[attr-defined]
+        arguments = scope.node.args  # type: ignore[attr-defined]
+        positional = [*arguments.posonlyargs, *arguments.args]
+        summary.parameters = tuple(arg.arg for arg in [*positional, *arguments.kwonlyargs])
+        summary.positional_count = len(positional)
+        summary.bound = scope.klass is not None and bool(positional) and positional[0].arg in ("self", "cls")
+        summary.session_io_probe = lambda: self.session_io_names(scope)
         for node in scope.yields:
             value = getattr(node, "value", None)
             binding = self.session_binding(value, scope) if value is not None else None
             if binding is not None:
                 summary.yields_session = binding.kind or "async"
+                summary.session_expires_on_commit = binding.expires_on_commit
                 summary.provides_transaction = (
                     self.in_begin_block(node, binding, scope)
                     or any(_same_session_call(self, call, scope, binding, "commit") for call in scope.calls)
@@ -1280,10 +1610,12 @@ class SemanticModel:
             binding = self.session_binding(node.value, scope)
             if binding is not None:
                 summary.returns_session = binding.kind or "async"
+                summary.session_expires_on_commit = binding.expires_on_commit
                 continue
             symbol = self.classify_value(node.value, scope)
             if symbol is not None and symbol.kind == "session":
                 summary.returns_session = symbol.flavour or "async"
+                summary.session_expires_on_commit = symbol.expires_on_commit
         return summary
 
     def class_summary(self, scope: Scope) -> ClassSummary:
@@ -1310,9 +1642,90 @@ class SemanticModel:
             for returned in method.returns:
                 if self._is_relationship_call(returned.value):
                     relationships[method.name] = self._relationship(method.name, returned.value, method.node.returns, method.node)
-        summary = ClassSummary(f"{self.module}.{scope.name}", bases, relationships, root)
+        body = [statement for statement in node.body if isinstance(statement, (ast.Assign, ast.AnnAssign))]
+        columns, fields = self._class_attributes(body, relationships)
+        summary = ClassSummary(
+            f"{self.module}.{scope.name}",
+            bases,
+            relationships,
+            root,
+            columns=columns,
+            fields=fields,
+            is_table=any(kw.arg == "table" and literal_str(kw.value) != "False" for kw in node.keywords)
+            or any(not {"__tablename__", "__table__"}.isdisjoint(_assigned_names(statement)) for statement in body),
+            aliases_unknown=self._renames_fields(scope, body),
+            defines_init=_nested_def(scope, "__init__") is not None,
+        )
         scope._class_summary = summary  # type: ignore[attr-defined]
         return summary
+
+    def _class_attributes(
+        self, body: list[ast.Assign | ast.AnnAssign], relationships: dict[str, Relationship]
+    ) -> tuple[frozenset[str], dict[str, str | None]]:
+        """(attributes mapped to columns, annotated fields with the attribute each reads) of a class body."""
+        columns: set[str] = set()
+        fields: dict[str, str | None] = {}
+        for statement in body:
+            value = statement.value
+            maps_column = isinstance(value, ast.Call) and self.api(value.func) in names.COLUMN_CONSTRUCTORS
+            for name in _assigned_names(statement):
+                if name in relationships:
+                    continue
+                if isinstance(statement, ast.Assign):
+                    if maps_column:
+                        columns.add(name)
+                    continue
+                annotation = self._parse_string_annotation(statement.annotation)
+                head = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+                if maps_column or self.api(head) in names.MAPPED_ANNOTATIONS:
+                    columns.add(name)
+                elif (dotted(head) or [""])[-1] != "ClassVar" and not name.startswith("_") and name != "model_config":
+                    fields[name] = self._field_reads(name, value, annotation)
+        return frozenset(columns), fields
+
+    def _field_reads(self, name: str, value: ast.AST | None, annotation: ast.AST) -> str | None:
+        """The attribute that validating a field from an object reads: its alias when `Field(...)` (as the
+        value or in `Annotated[...]`) gives one; None when the alias is computed."""
+        calls = [value] if isinstance(value, ast.Call) else []
+        if (
+            isinstance(annotation, ast.Subscript)
+            and (dotted(annotation.value) or [""])[-1] == "Annotated"
+            and isinstance(annotation.slice, ast.Tuple)
+        ):
+            calls += [meta for meta in annotation.slice.elts[1:] if isinstance(meta, ast.Call)]
+        for call in calls:
+            if self.qualname(call.func) not in names.PYDANTIC_FIELD_FUNCTIONS:
+                continue
+            if any(kw.arg is None for kw in call.keywords):
+                return None
+            for key in names.FIELD_READ_ALIASES:
+                alias = keyword(call, key)
+                if alias is not None:
+                    return alias.value if isinstance(alias, ast.Constant) and isinstance(alias.value, str) else None
+        return name
+
+    def _renames_fields(self, scope: Scope, body: list[ast.Assign | ast.AnnAssign]) -> bool:
+        """Whether a class's Pydantic config may make validation read other attributes than its field
+        names: an `alias_generator`, or a `model_config` / `class Config` this cannot read."""
+        node = scope.node
+        if any(kw.arg in (None, "alias_generator") for kw in node.keywords):  # type: ignore[attr-defined]
+            return True
+        for statement in body:
+            if "model_config" not in _assigned_names(statement):
+                continue
+            value = statement.value
+            if isinstance(value, ast.Dict):
+                keys = [literal_str(key) if key is not None else None for key in value.keys]
+            elif isinstance(value, ast.Call) and (dotted(value.func) or [""])[-1] == "ConfigDict":
+                keys = [kw.arg for kw in value.keywords]
+            else:
+                return True
+            if None in keys or "alias_generator" in keys:
+                return True
+        return any(
+            child.kind == "class" and child.name == "Config" and any("alias_generator" in _assigned_names(a) for a in child.assigns)
+            for child in scope.children
+        )
 
     def _is_relationship_call(self, value: ast.AST | None) -> bool:
         return isinstance(value, ast.Call) and names.sqlalchemy_api(self.qualname(value.func)) in ("relationship", "Relationship")
@@ -1321,7 +1734,7 @@ class SemanticModel:
         strategy = self._relationship_strategy(call, annotation)
         target = self._relationship_target(annotation, call)
         back_populates = literal_str(keyword(call, "back_populates"))
-        return Relationship(name, strategy, target, node, back_populates, self._is_collection(call, annotation))
+        return Relationship(name, strategy, target, node, back_populates, self._is_collection(call, annotation), call)
 
     def _is_collection(self, call: ast.Call, annotation: ast.AST | None) -> bool | None:
         """`uselist=`, else the annotation: `Mapped[list[X]]` / `list[X]` (SQLModel) a collection, `Mapped[X]` not."""
@@ -1384,23 +1797,84 @@ class SemanticModel:
         return self._model_relationships[qualname]
 
     def _collect_relationships(self, qualname: str) -> dict[str, Relationship] | None:
+        summaries = [summary for _, summary in self.class_lineage(qualname) if summary is not None]
+        if not summaries:
+            return None
         relationships: dict[str, Relationship] = {}
-        seen: set[str] = set()
-        pending = [qualname]
-        found_any = False
-        while pending:
-            current = pending.pop()
-            if current in seen:
-                continue
-            seen.add(current)
-            symbol = self.symbol(current)
-            if symbol is None or symbol.klass is None:
-                continue
-            found_any = True
-            for name, rel in symbol.klass.own_relationships.items():
+        for summary in summaries:
+            for name, rel in summary.own_relationships.items():
                 relationships.setdefault(name, rel)
-            pending.extend(reversed(symbol.klass.base_qualnames))  # leftmost base first, as in the MRO
-        return relationships if found_any else None
+        return relationships
+
+    def class_lineage(self, qualname: str | None) -> list[tuple[str, ClassSummary | None]]:
+        """A class and its bases, transitively, leftmost base first as in the MRO; a class outside the
+        project (or one that cannot be found) comes without a summary, and its bases are not followed."""
+        if not qualname:
+            return []
+        if qualname not in self._lineages:
+            lineage: list[tuple[str, ClassSummary | None]] = []
+            seen: set[str] = set()
+            pending = [qualname]
+            while pending:
+                current = pending.pop()
+                if current in seen:
+                    continue
+                seen.add(current)
+                symbol = self.symbol(current)
+                klass = symbol.klass if symbol is not None else None
+                lineage.append((current, klass))
+                if klass is not None:
+                    pending.extend(reversed(klass.base_qualnames))
+            self._lineages[qualname] = lineage
+        return self._lineages[qualname]
+
+    def is_mapped_class(self, qualname: str | None) -> bool:
+        """Whether a class is an ORM-mapped one: it or a base declares a table, columns or relationships,
+        or is a declarative base."""
+        return any(
+            summary is not None and (summary.is_table or summary.is_declarative_root or summary.columns or summary.own_relationships)
+            for _, summary in self.class_lineage(qualname)
+        )
+
+    def mapped_attributes(self, qualname: str | None) -> frozenset[str] | None:
+        """The attributes a mapped class maps (columns and relationships, inherited ones too; for a SQLModel
+        table model, every field), or None when the class is not known to be mapped."""
+        if not self.is_mapped_class(qualname):
+            return None
+        lineage = self.class_lineage(qualname)
+        summaries = [summary for _, summary in lineage if summary is not None]
+        sqlmodel_table = any(s.is_table for s in summaries) and any(
+            name in names.PYDANTIC_MODEL_ROOTS and name.startswith("sqlmodel.") for name, summary in lineage if summary is None
+        )
+        found: set[str] = set()
+        for summary in summaries:
+            found.update(summary.columns, summary.own_relationships)
+            if sqlmodel_table:
+                found.update(summary.fields)
+        return frozenset(found)
+
+    def schema_fields(self, qualname: str | None) -> dict[str, str | None] | None:
+        """The fields of a Pydantic model (or SQLModel non-table model) of the project, inherited ones
+        too, each with the attribute that validating it from an object reads (None: unknown); None when
+        the class is not such a model, or a base or config this cannot read may add or rename fields."""
+        lineage = self.class_lineage(qualname)
+        outside = [name for name, summary in lineage if summary is None]
+        summaries = [summary for _, summary in lineage if summary is not None]
+        if not summaries or names.PYDANTIC_MODEL_ROOTS.isdisjoint(outside):
+            return None
+        if any(name not in names.PYDANTIC_MODEL_ROOTS | names.FIELDLESS_BASES for name in outside):
+            return None
+        if any(summary.is_table or summary.aliases_unknown for summary in summaries):
+            return None
+        fields: dict[str, str | None] = {}
+        for summary in summaries:
+            for name, reads in summary.fields.items():
+                fields.setdefault(name, reads)
+        return fields
+
+    def has_base(self, qualname: str | None, api: str) -> bool:
+        """Whether a class has the SQLAlchemy class `api` (`AsyncAttrs`) among its bases, transitively."""
+        return any(names.sqlalchemy_api(name) == api for name, summary in self.class_lineage(qualname) if summary is None)
 
     def resolve_class_name(self, name: str | None) -> str | None:
         """A relationship target written as a bare class name: its qualname when the class is in this file."""
@@ -1447,6 +1921,38 @@ def statements_in(body: list[ast.stmt]) -> Iterator[ast.AST]:
         yield node
         if not isinstance(node, (*FUNCTION_NODES, ast.ClassDef)):
             pending.extend(c for c in ast.iter_child_nodes(node) if isinstance(c, (ast.stmt, ast.ExceptHandler, ast.match_case)))
+
+
+def _assignment_before(scope: Scope, name: ast.Name) -> ast.AST | None:
+    """The last assignment of `name` in `scope` that ends before `name` is read."""
+    read_at = (name.lineno, name.col_offset)
+    latest = None
+    for assign in scope.assigns:
+        if isinstance(assign, ast.Assign):
+            targets = assign.targets
+        elif isinstance(assign, (ast.AnnAssign, ast.NamedExpr)) and assign.value is not None:
+            targets = [assign.target]
+        else:
+            continue
+        if not any(isinstance(target, ast.Name) and target.id == name.id for target in targets):
+            continue
+        if (assign.end_lineno, assign.end_col_offset) <= read_at and (
+            latest is None or (assign.lineno, assign.col_offset) > (latest.lineno, latest.col_offset)
+        ):
+            latest = assign
+    return latest
+
+
+def _module_path(index: ProjectIndex, qualname: str, from_path: str) -> str | None:
+    """The project file an imported name comes from: the longest prefix of it that is a module."""
+    parts = qualname.split(".")
+    for split in range(len(parts), 0, -1):
+        if not parts[split - 1]:
+            continue
+        path = index.find_module(".".join(parts[:split]), from_path)
+        if path is not None:
+            return path
+    return None
 
 
 def _nested_def(scope: Scope, name: str) -> ast.AST | None:

@@ -51,6 +51,23 @@ SESSION_IO_METHODS = {
     "get", "get_one", "execute", "scalar", "scalars", "stream", "stream_scalars", "refresh",
     "merge", "flush", "commit", "rollback", "delete", "run_sync", "connection", "close",
 }
+# Methods of a synchronous `Session` that talk to the database (`query` builds the Query that
+# will, where it is built). `add`, `add_all`, `expunge`, `expire`, `in_transaction` and
+# `is_active` do not, and `begin()` does only when its block ends (see the rules).
+SYNC_SESSION_IO_METHODS = {
+    "execute", "scalar", "scalars", "get", "get_one", "query", "merge", "delete", "refresh", "flush",
+    "commit", "rollback", "close", "connection", "begin_nested", "bulk_save_objects",
+    "bulk_insert_mappings", "bulk_update_mappings",
+    "exec",  # SQLModel's Session
+}
+# Session methods that put a write into the unit of work, flushed on the next flush or commit.
+SESSION_WRITE_METHODS = {
+    "add", "add_all", "delete", "merge", "bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings",
+}
+# Session methods that run a statement: a write when the statement is insert/update/delete.
+SESSION_STATEMENT_METHODS = {"execute", "scalar", "scalars"}
+# Session methods that end its use and give its connections back (`close()` in a `finally:`).
+SESSION_CLOSE_METHODS = {"close", "aclose", "reset", "invalidate"}
 ENGINE_CLASSES = {"AsyncEngine": "async", "Engine": "sync"}
 CONNECTION_CLASSES = {"AsyncConnection": "async", "Connection": "sync"}
 # Coroutine methods of the asyncio classes (SQLAlchemy 2.0/2.1). Everything else on them is
@@ -77,9 +94,13 @@ DATABASE_ERRORS = {
     "StatementError", "PendingRollbackError", "FlushError", "StaleDataError",
 }
 EVENT_REGISTRATIONS = {"listens_for", "listen"}
+# MetaData methods that use the engine passed to them for one operation, without keeping it.
+METADATA_BIND_METHODS = {"create_all", "drop_all", "reflect"}
 SESSION_FACTORY_CLASSES = {"async_sessionmaker": "async", "sessionmaker": "sync"}
 SCOPED_REGISTRIES = {"async_scoped_session": "async", "scoped_session": "sync"}
 WRITE_STATEMENTS = {"insert", "update", "delete"}
+# How raw SQL in `text(...)` that writes starts.
+WRITE_SQL_PREFIXES = ("INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE")
 EAGER_LOADERS = {"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager"}
 # Loader options that stop implicit I/O on access (it raises instead), so a read is not a lazy load.
 NON_LAZY_OPTIONS = EAGER_LOADERS | {"raiseload", "noload", "defaultload"}
@@ -88,9 +109,22 @@ NON_LAZY_STRATEGIES = {
     "selectin", "joined", "subquery", "immediate", "raise", "raise_on_sql", "noload",
     "write_only", "dynamic", "False", "None",
 }
+# Modules whose import makes a project an asyncio one (AsyncSession, async_sessionmaker, AsyncAttrs).
+ASYNCIO_EXTENSIONS = ("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio")
+# Annotations that map a class attribute in a declarative class, and calls that map a column.
+MAPPED_ANNOTATIONS = {"Mapped", "WriteOnlyMapped", "DynamicMapped"}
+COLUMN_CONSTRUCTORS = {"mapped_column", "Column", "column_property", "deferred", "composite"}
+# Roots of Pydantic models (SQLModel's included), and the bases a model may add that declare no fields.
+PYDANTIC_MODEL_ROOTS = {"pydantic.BaseModel", "pydantic.main.BaseModel", "sqlmodel.SQLModel", "sqlmodel.main.SQLModel"}
+FIELDLESS_BASES = {"typing.Generic", "typing.Protocol", "abc.ABC"}
+PYDANTIC_FIELD_FUNCTIONS = {"pydantic.Field", "pydantic.fields.Field", "sqlmodel.Field"}
+# Field keywords naming the attribute that validation with `from_attributes` reads instead of the field name.
+FIELD_READ_ALIASES = ("validation_alias", "alias")
 
 FASTAPI_ROOTS = ("fastapi", "starlette")
 APP_CLASSES = {"FastAPI", "APIRouter", "Starlette", "Router"}
+# The application classes: an instance is the program that routers are mounted into.
+APPLICATION_CLASSES = {"FastAPI", "Starlette"}
 ROUTE_METHODS = {
     "get", "post", "put", "patch", "delete", "options", "head", "trace", "api_route",
     "websocket", "route", "websocket_route",
@@ -112,6 +146,25 @@ GATHER_LIKE = {"asyncio.gather", "asyncio.wait", "asyncio.as_completed"}
 TASK_SPAWNERS = {"asyncio.create_task", "asyncio.ensure_future"}
 TASK_GROUPS = {"asyncio.TaskGroup", "anyio.create_task_group"}
 EVENT_LOOP_GETTERS = {"asyncio.get_running_loop", "asyncio.get_event_loop"}
+# FastAPI/Starlette work run after the response: `background_tasks.add_task(f, ...)`, `BackgroundTask(f, ...)`.
+BACKGROUND_TASKS = "BackgroundTasks"
+BACKGROUND_TASK = "BackgroundTask"
+EXECUTOR_CLASSES = {"concurrent.futures.ThreadPoolExecutor", "concurrent.futures.ProcessPoolExecutor"}
+# Calls that wait for the tasks or futures handed to them (or hand them to something awaited).
+TASK_WAITERS = GATHER_LIKE | {
+    "asyncio.wait_for", "asyncio.shield", "asyncio.wrap_future", "concurrent.futures.wait",
+    "concurrent.futures.as_completed",
+}
+# Calls that run a synchronous callable (and the arguments handed with it) in a worker thread.
+THREAD_OFFLOADERS = {
+    "asyncio.to_thread", "anyio.to_thread.run_sync", "starlette.concurrency.run_in_threadpool",
+    "fastapi.concurrency.run_in_threadpool",
+}
+# Methods that do the same: `loop.run_in_executor(None, fn, ...)`, `AsyncSession.run_sync(fn, ...)`.
+THREAD_OFFLOAD_METHODS = {"run_in_executor", "run_sync"}
+# Libraries whose functions store, wrap or hand on a session they are given but never query
+# through it (the standard library counts too): a session handed to them does no I/O there.
+NON_QUERYING_LIBRARIES = (*SQLALCHEMY_ROOTS, *FASTAPI_ROOTS, "pydantic", "anyio", "structlog")
 CACHING_DECORATORS = {"functools.lru_cache", "functools.cache", "functools.cached_property"}
 CONTEXT_MANAGER_DECORATORS = {"contextlib.asynccontextmanager", "contextlib.contextmanager"}
 

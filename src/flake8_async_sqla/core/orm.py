@@ -7,6 +7,12 @@ statement of `User`, `.options(selectinload(User.items))` records an eager load,
 Later loads (`await session.refresh(user, ["items"])`, `await user.awaitable_attrs.items`,
 assigning `user.items = ...`) rebind the name with more loaded. Anything it does not
 understand is unknown, and unknown values never produce findings.
+
+It also follows the session's unit of work: `User(...)` is a new object, `session.add(user)`
+puts it in the session, and a flush or commit makes it persistent. A commit (also the end of
+`async with session.begin():`) of a session whose factory expires on commit expires every
+object the session holds, until `await session.refresh(obj)`. Such a commit inside a branch
+or loop body counts only to the end of that body.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, keyword
+from flake8_async_sqla.core.model import TRY_NODES, Scope, SemanticModel, SessionBinding, call_method, keyword
 
 Position = tuple[int, int]
 EVERYTHING = "*"
@@ -47,8 +53,16 @@ EAGER_STRATEGIES = {"selectin", "joined", "subquery", "immediate", "False"}
 # `User.items.of_type(Admin)` / `User.items.and_(...)` in a loader option still names `items`.
 OPTION_TARGET_WRAPPERS = {"of_type", "and_"}
 AWAITABLE_ATTRS = "awaitable_attrs"  # the AsyncAttrs accessor: `await obj.awaitable_attrs.rel` loads `rel`
-# "related" is a loaded relationship's value: an object or a collection of them.
+# "related" is a loaded relationship's value: an object or a collection of them. A "new" object
+# (constructed here, not flushed yet) loads nothing: it has no row yet.
 ENTITY_KINDS = {"object", "related"}
+# Session methods that put objects into the session, take one out (a deleted object leaves it at the
+# commit, unexpired), and flush them.
+SESSION_ADDS = {"add", "add_all"}
+SESSION_REMOVALS = {"delete", "expunge"}
+SESSION_FLUSHES = {"flush", "commit"}
+# Blocks that may not run, or run again: a commit in one expires objects only until the block ends.
+CONDITIONAL_BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.ExceptHandler, ast.match_case)
 ITERABLE_KINDS = {"objects", "scalars", "related"}
 
 
@@ -60,6 +74,10 @@ class OrmValue:
     # Paths whose access does no I/O although nothing was loaded into them (raiseload, assigned).
     io_free: frozenset[str] = frozenset()
     single_entity_exec: bool = False  # a SQLModel select of one entity: `session.exec()` gives its objects
+    session: str | None = None  # the session (as named here) whose identity map holds the objects
+    # Where the commit that expired them is (then reading a mapped attribute reloads it), else None.
+    expired_by: Position | None = None
+    refreshed: frozenset[str] = frozenset()  # attributes reloaded since they expired ("*": any may be)
 
     def but(self, kind: str) -> OrmValue:
         return replace(self, kind=kind)
@@ -71,9 +89,16 @@ class OrmValue:
         """Whether reading relationship `attr` does no implicit I/O."""
         return not {attr, EVERYTHING}.isdisjoint(self.loaded | self.io_free)
 
+    def reads_expired(self, attr: str) -> bool:
+        """Whether reading mapped attribute `attr` reloads the expired object (implicit I/O)."""
+        return self.expired_by is not None and {attr, EVERYTHING}.isdisjoint(self.refreshed)
+
     def below(self, attr: str, model: str) -> OrmValue:
         """The loaded value of relationship `attr`: the paths under it become its own."""
-        return OrmValue("related", model, _paths_below(self.loaded, attr), _paths_below(self.io_free, attr))
+        return OrmValue(
+            "related", model, _paths_below(self.loaded, attr), _paths_below(self.io_free, attr),
+            session=self.session, expired_by=self.expired_by if self.reads_expired(attr) else None,
+        )
 
 
 def _paths_below(paths: frozenset[str], attr: str) -> frozenset[str]:
@@ -132,6 +157,9 @@ class OrmFacts:
         if isinstance(node.func, ast.Name) and node.func.id in COPIES and node.args and not self._shadowed(node.func.id):
             inner = self.value_at(node.args[0], position, depth + 1)
             return inner.but("objects") if inner is not None and inner.kind in ITERABLE_KINDS else None
+        constructed = self.model.qualname(node.func)
+        if self.model.is_mapped_class(constructed):
+            return OrmValue("new", constructed or "", io_free=self._set_by_constructor(node, constructed or ""))
         method = call_method(node)
         if method is None:
             return None
@@ -183,7 +211,11 @@ class OrmFacts:
         found = self.model.session_method_call(node, self.scope)
         if found is None or found[0].kind != "async":
             return self.value_at(node, position, depth + 1) if call_method(node) else None
-        method = found[1]
+        loaded = self._loaded_through(node, found[1], position, depth)
+        return replace(loaded, session=found[0].name) if loaded is not None else None
+
+    def _loaded_through(self, node: ast.Call, method: str, position: Position, depth: int) -> OrmValue | None:
+        """What `await session.<method>(...)` gives: an object, a result, or scalars of a statement."""
         if method in ("get", "get_one") and node.args:
             mapped = self.model.qualname(node.args[0])
             if self.model.model_relationships(mapped) is None:
@@ -208,6 +240,15 @@ class OrmFacts:
         if method == "exec":
             return statement.but("scalars" if statement.single_entity_exec else "result")
         return None
+
+    def _set_by_constructor(self, call: ast.Call, mapped: str) -> frozenset[str]:
+        """Attributes a constructor call sets (its keywords), so that reading them loads nothing; any, when
+        it takes positional or `**` arguments or the class has an `__init__` of its own."""
+        if call.args or any(kw.arg is None for kw in call.keywords) or any(
+            summary is not None and summary.defines_init for _, summary in self.model.class_lineage(mapped)
+        ):
+            return frozenset([EVERYTHING])
+        return frozenset(kw.arg for kw in call.keywords if kw.arg is not None)
 
     def _loaded_by(self, options: list[ast.expr]) -> tuple[frozenset[str], frozenset[str]]:
         """(eagerly loaded, I/O-free) relationship paths that loader options set."""
@@ -264,6 +305,8 @@ class OrmFacts:
             return
         paths = frozenset(".".join([*found[1], attr]) for attr in attrs)
         value = binding[2].plus(loaded=paths) if loaded else binding[2].plus(io_free=paths)
+        if not found[1]:  # loaded or set on the object itself: reading them reloads nothing, expired or not
+            value = replace(value, refreshed=value.refreshed | attrs)
         self.bind(found[0], position, value, binding[1])
 
     def forget(self, argument: ast.AST, position: Position) -> None:
@@ -273,6 +316,61 @@ class OrmFacts:
             return
         if isinstance(argument, ast.Name) or self.value_at(argument, position) is not None:
             self.bind(found[0], position, None)
+
+    def add(self, added: ast.AST, session: str, position: Position) -> None:
+        """`session.add(obj)`: a new object (named `obj`) is now in the session."""
+        binding = self.binding_at(added.id, position) if isinstance(added, ast.Name) else None
+        value = binding[2] if binding is not None else None
+        if binding is not None and value is not None and value.kind == "new" and value.session is None:
+            self.bind(added.id, position, replace(value, session=session), binding[1])
+
+    def remove(self, removed: ast.AST, session: str, position: Position) -> None:
+        """`await session.delete(obj)` / `session.expunge(obj)`: `obj` leaves the session (a commit keeps its state)."""
+        binding = self.binding_at(removed.id, position) if isinstance(removed, ast.Name) else None
+        value = binding[2] if binding is not None else None
+        if binding is not None and value is not None and value.session == session:
+            self.bind(removed.id, position, replace(value, session=None), binding[1])
+
+    def flush(self, session: SessionBinding, position: Position, until: Position | None, commit: Position | None) -> None:
+        """A flush or commit (at `commit`) of `session`, in force until `until`: its new objects get rows, and
+        a commit expires everything it holds when its factory expires on commit."""
+        expires = commit is not None and session.expires_on_commit is True
+        for name in list(self.bindings):
+            binding = self.binding_at(name, position)
+            value = binding[2] if binding is not None else None
+            if binding is None or value is None or value.session != session.name:
+                continue
+            settled = value
+            if value.kind == "new":
+                # A many-to-one of a new object reads its (maybe unset) key, or the identity map: no report.
+                single = [n for n, rel in (self.model.model_relationships(value.model) or {}).items() if rel.collection is not True]
+                settled = replace(value, kind="object", io_free=value.io_free | frozenset(single))
+            if expires:
+                settled = replace(settled, expired_by=commit, refreshed=frozenset())
+            if settled != value:
+                self.bind(name, position, settled, _earlier(binding[1], until))
+
+    def surely_committed(self, node: ast.AST, value: OrmValue) -> bool:
+        """Whether the commit that expired `value` has run whenever `node` runs: not so in an `except`
+        handler of the `try` whose body holds the commit (the commit may have failed there)."""
+        commit = value.expired_by
+        for ancestor in self.model.ancestors(node):
+            if ancestor is self.scope.node:
+                return True
+            handled = self.model.parents.get(ancestor)
+            if isinstance(ancestor, ast.ExceptHandler) and isinstance(handled, TRY_NODES) and commit is not None:
+                if _start(handled.body[0]) <= commit <= _end(handled.body[-1]):
+                    return False
+        return True
+
+    def refresh(self, target: ast.AST, position: Position, attrs: frozenset[str] | None) -> None:
+        """`await session.refresh(obj)` reloads `obj`'s columns (`attrs`: only those attributes)."""
+        binding = self.binding_at(target.id, position) if isinstance(target, ast.Name) else None
+        value = binding[2] if binding is not None else None
+        if binding is None or value is None or value.expired_by is None:
+            return
+        fresh = replace(value, expired_by=None, refreshed=frozenset()) if attrs is None else replace(value, refreshed=value.refreshed | attrs)
+        self.bind(target.id, position, fresh, binding[1])
 
 
 def _object_path(node: ast.AST) -> tuple[str, list[str]] | None:
@@ -311,7 +409,12 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
         for generator in loop.generators
     ]
     events += [(_end(item.context_expr), item) for node in scope.withs for item in node.items]  # type: ignore[attr-defined]
-    events += [(_end(call), call) for call in scope.calls if isinstance(model.parents.get(call), ast.Await)]
+    events += [
+        (_end(call), call)
+        for call in scope.calls
+        if isinstance(model.parents.get(call), ast.Await)
+        or isinstance(call.func, ast.Attribute) and call.func.attr in SESSION_ADDS | SESSION_REMOVALS
+    ]
     events += [
         (_end(attribute), attribute)
         for attribute in scope.attributes
@@ -319,6 +422,7 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
         and attribute.value.attr == AWAITABLE_ATTRS
         and isinstance(model.parents.get(attribute), ast.Await)
     ]
+    events += [(_end(node), node) for node in scope.withs]  # last: the block's own statements end there too
     for position, node in sorted(events, key=lambda event: event[0]):
         _apply(facts, node, position)
     return facts
@@ -335,7 +439,9 @@ def _apply(facts: OrmFacts, node: ast.AST, position: Position) -> None:
         if node.optional_vars is not None:
             _bind_target(facts, node.optional_vars, position, None)
     elif isinstance(node, ast.Call):
-        _awaited_call(facts, node, position)
+        _call(facts, node, position)
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        _block_exit(facts, node, position)
     elif isinstance(node, ast.Attribute):  # `await obj.awaitable_attrs.rel`, given as its `rel` attribute
         facts.mark(node.value.value, frozenset([node.attr]), position, loaded=True)  # type: ignore[attr-defined]
     elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
@@ -346,23 +452,70 @@ def _apply(facts: OrmFacts, node: ast.AST, position: Position) -> None:
         _bind_target(facts, node.target, position, None)
 
 
-def _awaited_call(facts: OrmFacts, call: ast.Call, position: Position) -> None:
-    """`await session.refresh(obj, ["rel"])` loads `rel`; `await helper(obj)` may load anything on `obj`."""
+def _call(facts: OrmFacts, call: ast.Call, position: Position) -> None:
+    """`session.add(obj)` puts `obj` in the session, `await session.flush()` / `commit()` settle what it holds,
+    `await session.refresh(obj, ["rel"])` loads `rel`; `await helper(obj)` may load anything on `obj`."""
     found = facts.model.session_method_call(call, facts.scope)
+    awaited = isinstance(facts.model.parents.get(call), ast.Await)
     if found is None:
-        for argument in [*call.args, *(kw.value for kw in call.keywords)]:
-            facts.forget(argument, position)
+        if awaited:
+            for argument in [*call.args, *(kw.value for kw in call.keywords)]:
+                facts.forget(argument, position)
         return
-    if found[1] != "refresh" or not call.args:
-        return
+    session, method = found
+    if method in SESSION_ADDS and not awaited and session.kind == "async" and call.args:
+        added = call.args[0]
+        for obj in added.elts if method == "add_all" and isinstance(added, (ast.List, ast.Tuple)) else [added]:
+            facts.add(obj, session.name, position)
+    elif method in SESSION_REMOVALS and call.args:
+        facts.remove(call.args[0], session.name, position)
+    elif method in SESSION_FLUSHES and awaited and session.kind == "async":
+        commit = _start(call) if method == "commit" else None
+        facts.flush(session, position, _branch_end(facts.model, call, facts.scope), commit)
+    elif method == "refresh" and awaited and call.args:
+        _refresh(facts, call, position)
+
+
+def _refresh(facts: OrmFacts, call: ast.Call, position: Position) -> None:
     attrs = call.args[1] if len(call.args) > 1 else keyword(call, "attribute_names")
     if attrs is None or isinstance(attrs, ast.Constant) and attrs.value is None:
-        return  # a plain refresh reloads columns; lazy relationships stay lazy
+        facts.refresh(call.args[0], position, None)  # columns reloaded; lazy relationships stay lazy
+        return
     refreshed = _strings(attrs)
     if refreshed is not None:
         facts.mark(call.args[0], refreshed, position, loaded=True)
     else:  # attribute names this cannot read: any of them may be loaded now
         facts.mark(call.args[0], frozenset([EVERYTHING]), position, loaded=False)
+    facts.refresh(call.args[0], position, refreshed if refreshed is not None else frozenset([EVERYTHING]))
+
+
+def _block_exit(facts: OrmFacts, block: ast.With | ast.AsyncWith, position: Position) -> None:
+    """The end of `async with session.begin():` commits."""
+    for item in block.items:
+        method = call_method(item.context_expr)
+        session = facts.model.session_binding(method[0], facts.scope) if method is not None and method[1] == "begin" else None
+        if session is not None and session.kind == "async":
+            facts.flush(session, position, _branch_end(facts.model, block, facts.scope), position)
+
+
+def _branch_end(model: SemanticModel, node: ast.AST, scope: Scope) -> Position | None:
+    """The end of the innermost branch or loop body around `node` in its function (None: none)."""
+    child = node
+    for ancestor in model.ancestors(node):
+        if ancestor is scope.node:
+            return None
+        if isinstance(ancestor, CONDITIONAL_BLOCKS):
+            for block in (ancestor.body, getattr(ancestor, "orelse", [])):
+                if any(statement is child for statement in block):
+                    return _end(block[-1])
+            return _end(ancestor)
+        child = ancestor
+    return None
+
+
+def _earlier(first: Position | None, second: Position | None) -> Position | None:
+    """The earlier of two limits, None meaning none."""
+    return second if first is None else first if second is None else min(first, second)
 
 
 def _strings(node: ast.AST) -> frozenset[str] | None:
@@ -396,3 +549,25 @@ def _start(node: ast.AST) -> Position:
 
 def _end(node: ast.AST) -> Position:
     return (getattr(node, "end_lineno", 0) or 0, getattr(node, "end_col_offset", 0) or 0)
+
+
+def describe(node: ast.AST) -> str:
+    """Short source text of an object expression (`order`, `orders[0]`, `(await session.get(...))`), without recursion."""
+    opening: list[str] = []
+    closing: list[str] = []
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call, ast.Await)) and len(closing) < 12:
+        if isinstance(node, ast.Attribute):
+            closing.append("." + node.attr)
+        elif isinstance(node, ast.Subscript):
+            index = node.slice
+            closing.append(f"[{index.value}]" if isinstance(index, ast.Constant) and isinstance(index.value, int) else "[...]")
+        elif isinstance(node, ast.Call):
+            closing.append("(...)" if node.args or node.keywords else "()")
+            node = node.func
+            continue
+        else:
+            opening.append("(await ")
+            closing.append(")")
+        node = node.value
+    head = node.id if isinstance(node, ast.Name) else "..."
+    return "".join(opening) + head + "".join(reversed(closing))

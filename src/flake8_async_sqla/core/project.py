@@ -6,22 +6,36 @@ that imports nothing from the project costs nothing here.
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING
+import re
+import sys
 
+from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses, state_disposals
 from flake8_async_sqla.core.model import SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 
-if TYPE_CHECKING:
-    from collections.abc import Iterator
-
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
+EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
+    "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
+    "typing_extensions", "greenlet", "asyncpg", "aiosqlite", "psycopg", "psycopg2", "httpx", "alembic",
+}
+# Folders that hold no code of the project itself (hidden folders and virtualenvs are skipped too).
+SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
+# Past this many files the project-wide facts are not built, and the rules needing them stay silent.
+MAX_PROJECT_FILES = 10_000
+# How many names a module-level engine is followed under (re-exports: `from .db import engine`).
+MAX_ENGINE_ALIASES = 32
 
 
 def project_root(path: str) -> str:
     """The nearest folder above `path` holding pyproject.toml, setup.cfg or .git (else its folder)."""
-    start = os.path.dirname(os.path.abspath(path))
+    return _root_of_folder(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _root_of_folder(start: str) -> str:
     folder = start
     while True:
         if any(os.path.exists(os.path.join(folder, marker)) for marker in ROOT_MARKERS):
@@ -32,18 +46,23 @@ def project_root(path: str) -> str:
         folder = parent
 
 
-def search_folders(path: str) -> Iterator[str]:
+def search_folders(path: str) -> tuple[str, ...]:
     """Folders a module import is resolved against: from the file's own folder up to the project root."""
-    root = project_root(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    while True:
-        yield folder
-        if folder == root:
-            return
+    return _folders_up_to_root(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _folders_up_to_root(start: str) -> tuple[str, ...]:
+    root = _root_of_folder(start)
+    folders = [start]
+    folder = start
+    while folder != root:
         parent = os.path.dirname(folder)
         if parent == folder:
-            return
+            break
+        folders.append(parent)
         folder = parent
+    return tuple(folders)
 
 
 class ProjectIndex:
@@ -53,6 +72,10 @@ class ProjectIndex:
         self._module_paths: dict[tuple[str, str], str | None] = {}
         # Files whose facts were read since the last reset: a cached result depends on them too.
         self.consulted: set[str] = set()
+        # Project-wide facts, built lazily and kept per project root.
+        self._project_files: dict[str, tuple[str, ...] | None] = {}
+        self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
+        self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
     def register(self, model: SemanticModel) -> None:
         """Make the model of a file being checked the one other modules see for that path."""
@@ -63,6 +86,8 @@ class ProjectIndex:
 
     def lookup(self, qualname: str, from_path: str) -> Symbol | None:
         parts = qualname.split(".")
+        if parts[0] in EXTERNAL_ROOTS:
+            return None  # the standard library and the frameworks are not project modules
         for split in range(len(parts) - 1, 0, -1):
             path = self.find_module(".".join(parts[:split]), from_path)
             if path is None:
@@ -102,6 +127,164 @@ class ProjectIndex:
                 model = None
             self._models[path] = (stamp, model)
         return model
+
+    # ------------------------------------------------------ project-wide facts
+    def project_files(self, path: str) -> tuple[str, ...] | None:
+        """The Python files of the project `path` belongs to, hidden folders and virtualenvs skipped;
+        None when there are more than MAX_PROJECT_FILES."""
+        root = project_root(path)
+        if root not in self._project_files:
+            self._project_files[root] = _python_files(root)
+        return self._project_files[root]
+
+    def files_mentioning(self, path: str, word: str) -> tuple[str, ...] | None:
+        """The project files whose text contains `word` as a whole word: a cheap filter before parsing."""
+        root = project_root(path)
+        key = (root, word)
+        if key not in self._mentions:
+            files = self.project_files(path)
+            self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
+        return self._mentions[key]
+
+    def module_engine_fate(self, qualname: str, model: SemanticModel) -> EngineFate | None:
+        """What the whole project does with the module-level engine `qualname` of `model`'s file: read in
+        that file and in every file importing it (or a re-export of it), with an engine kept on an app's
+        state counted as disposed when a `.dispose` may reach it. None when the project is too big to read."""
+        key = (os.path.abspath(model.path), qualname)
+        if key not in self._engine_fates:
+            self._engine_fates[key] = self._follow_module_engine(qualname, model)
+        self._consult_project(model.path)
+        return self._engine_fates[key]
+
+    def disposes_state(self, store: SemanticModel, attributes: set[str]) -> bool:
+        """Whether a `.dispose` of the project may reach an engine that `store`'s file keeps on an app's
+        state under one of `attributes`: `<x>.state.<attr>.dispose()` or an untraced dispose, in that file,
+        a file it imports from or a file importing from it. True when the project is too big to read."""
+        disposers = self.files_mentioning(store.path, "dispose")
+        importers = self._importers(store)
+        self._consult_project(store.path)
+        if disposers is None or importers is None:
+            return True
+        neighbours = {os.path.abspath(store.path), *self._imported_files(store), *(os.path.abspath(m.path) for m in importers)}
+        for path in neighbours.intersection(disposers):
+            other = self.model_for(path)
+            disposed, untraced = state_disposals(other) if other is not None else (frozenset(), False)
+            if attributes & disposed or untraced:
+                return True
+        return False
+
+    def is_imported(self, model: SemanticModel) -> bool | None:
+        """Whether another file of the project imports from `model`'s file; None when the project is too big to read."""
+        importers = self._importers(model)
+        self._consult_project(model.path)
+        return None if importers is None else bool(importers)
+
+    def _follow_module_engine(self, qualname: str, model: SemanticModel) -> EngineFate | None:
+        fate = EngineFate()
+        pending = [(qualname, os.path.abspath(model.path))]
+        followed = {qualname}
+        while pending:
+            name, home = pending.pop()
+            module, _, attribute = name.rpartition(".")
+            # A file reading the name names it, and may import it; the module itself need not name itself.
+            naming = self.files_mentioning(home, attribute)
+            importing = self._may_import(module, home)
+            if naming is None or importing is None:
+                return None
+            for path in importing.intersection(naming) | {home}:
+                other = self.model_for(path)
+                # Another project's module of the same name (a sibling example app, a vendored copy) is not it.
+                if other is None or path != home and self.find_module(module, path) != home:
+                    continue
+                found = engine_fate(other, module_uses(other, name))
+                fate.handed_on |= found.handed_on
+                fate.disposed |= found.disposed
+                if found.state_attributes and self.disposes_state(other, found.state_attributes):
+                    fate.disposed = True
+                for local, imported in other.imports.items():
+                    alias = f"{other.module}.{local}"
+                    if imported == name and alias not in followed and len(followed) < MAX_ENGINE_ALIASES:
+                        followed.add(alias)
+                        pending.append((alias, path))
+        return fate
+
+    def _importers(self, model: SemanticModel) -> list[SemanticModel] | None:
+        """The other project files that import from `model`'s file."""
+        path = os.path.abspath(model.path)
+        files = self._may_import(model.module, path)
+        if files is None:
+            return None
+        found = []
+        for file in sorted(files):
+            other = self.model_for(file) if file != path else None
+            if other is not None and self._imports_file(other, model):
+                found.append(other)
+        return found
+
+    def _may_import(self, module: str, path: str) -> set[str] | None:
+        """The project files that may import from `module` (the file `path`), by their text: they name its
+        last part (`db`), and name its top-level package (`app`) or lie in that package (`from . import db`)."""
+        parts = module.split(".")
+        naming = self.files_mentioning(path, parts[-1])
+        top = self.files_mentioning(path, parts[0])
+        if naming is None or top is None:
+            return None
+        levels = len(parts) - 1 + (os.path.basename(path) == "__init__.py")
+        package = os.path.abspath(path)
+        for _ in range(levels):
+            package = os.path.dirname(package)
+        return {file for file in naming if file in top or levels and file.startswith(package + os.sep)}
+
+    def _imported_files(self, model: SemanticModel) -> set[str]:
+        """The project files `model`'s file imports from (the longest importable prefix of each name)."""
+        found = set()
+        for imported in set(model.imports.values()):
+            parts = imported.split(".")
+            if parts[0] in EXTERNAL_ROOTS:
+                continue
+            for end in range(len(parts), 0, -1):
+                path = self.find_module(".".join(parts[:end]), model.path)
+                if path is not None:
+                    found.add(path)
+                    break
+        return found
+
+    def _imports_file(self, model: SemanticModel, target: SemanticModel) -> bool:
+        """Whether `model`'s file imports from `target`'s file: a name under `target`'s module that
+        resolves, from `model`'s folder, to `target`'s file (not to a sibling app's module of that name)."""
+        module = target.module
+        return any(
+            imported == module or imported.startswith(module + ".") for imported in model.imports.values()
+        ) and self.find_module(module, model.path) == os.path.abspath(target.path)
+
+    def _consult_project(self, path: str) -> None:
+        """A result built from project-wide facts depends on every file of the project."""
+        self.consulted.update(self.project_files(path) or ())
+
+
+def _python_files(root: str) -> tuple[str, ...] | None:
+    found: list[str] = []
+    for folder, subfolders, filenames in os.walk(root):
+        subfolders[:] = sorted(
+            name for name in subfolders
+            if not name.startswith(".")
+            and name not in SKIPPED_FOLDERS
+            and not os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))
+        )
+        found.extend(os.path.join(folder, name) for name in sorted(filenames) if name.endswith(".py"))
+        if len(found) > MAX_PROJECT_FILES:
+            return None
+    return tuple(found)
+
+
+def _mentions(path: str, word: bytes) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except OSError:
+        return False
+    # The substring test is fast and rules out most files before the whole-word search.
+    return word in text and re.search(rb"\b" + re.escape(word) + rb"\b", text) is not None
 
 
 def _module_file(base: str) -> str | None:

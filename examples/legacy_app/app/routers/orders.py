@@ -2,16 +2,16 @@ import csv
 import io
 from datetime import date
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from ..db import READ_REPLICA_URL
-from ..deps import get_current_user, get_db, get_sales_reports
+from ..deps import ReportingDb, get_current_user, get_db
 from ..models import Order, OrderItem, User
 from ..schemas import OrderCreate, OrderDetail, OrderLineOut, OrderSummary
-from ..services import OutOfStock, SalesReports, place_order
+from ..services import OutOfStock, place_order, revenue_by_day, send_order_confirmation
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_order(
     payload: OrderCreate,
+    background: BackgroundTasks,
     current: User = Depends(get_current_user),
     db: AsyncSession = Depends(get_db),
 ) -> OrderSummary:
@@ -28,6 +29,7 @@ async def create_order(
         order = await place_order(db, current, payload.lines)
     except OutOfStock as error:
         raise HTTPException(status.HTTP_409_CONFLICT, f"product {error.args[0]} is out of stock") from None
+    background.add_task(send_order_confirmation, db, order.id)  # error: ASQ207
     return OrderSummary(id=order.id, status=order.status, created_at=order.created_at)
 
 
@@ -35,11 +37,11 @@ async def create_order(
 async def export_orders(since: date) -> str:
     # Reads from the replica "to keep the load off the primary".
     replica = create_async_engine(READ_REPLICA_URL)  # error: ASQ101
-    async with AsyncSession(replica) as session:
-        result = await session.execute(
-            select(Order.id, Order.user_id, Order.status, Order.created_at).where(Order.created_at >= since)
-        )
-        rows = result.all()
+    session = AsyncSession(replica)  # error: ASQ203
+    result = await session.execute(
+        select(Order.id, Order.user_id, Order.status, Order.created_at).where(Order.created_at >= since)
+    )
+    rows = result.all()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["id", "user_id", "status", "created_at"])
@@ -48,8 +50,8 @@ async def export_orders(since: date) -> str:
 
 
 @router.get("/reports/revenue")
-def revenue_report(days: int = 30, reports: SalesReports = Depends(get_sales_reports)) -> list[dict[str, object]]:
-    return reports.revenue_by_day(days)
+async def revenue_report(db: ReportingDb, days: int = 30) -> list[dict[str, object]]:
+    return revenue_by_day(db, days)  # error: ASQ208
 
 
 @router.get("/{order_id}")

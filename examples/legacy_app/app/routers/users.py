@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..deps import get_current_user, get_db
 from ..models import Order, OrderItem, User
-from ..schemas import OrderSummary, UserCreate, UserOut, UserStats, UserUpdate
+from ..schemas import OrderSummary, UserCreate, UserOut, UserProfile, UserStats, UserUpdate
 from ..services import EmailTaken, UserService, record_login
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -25,6 +25,14 @@ async def create_user(payload: UserCreate, db: AsyncSession = Depends(get_db)) -
 async def read_me(background: BackgroundTasks, current: User = Depends(get_current_user)) -> UserOut:
     background.add_task(record_login, current.id)
     return UserOut.of(current)
+
+
+@router.get("/{user_id}", response_model=UserProfile)
+async def read_user(user_id: int, db: AsyncSession = Depends(get_db)):
+    user = await db.get(User, user_id)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    return user  # error: ASQ504
 
 
 @router.patch("/{user_id}")

@@ -2,26 +2,33 @@ import csv
 import io
 from datetime import date
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, status
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..deps import CurrentUser, SessionDep
+from ..deps import CurrentUser, SessionDep, SessionmakerDep
 from ..models import Order, OrderItem
 from ..schemas import OrderCreate, OrderDetail, OrderLineOut, OrderSummary
-from ..services import OutOfStock, place_order, revenue_by_day
+from ..services import OutOfStock, place_order, revenue_by_day, send_order_confirmation
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_order(payload: OrderCreate, current: CurrentUser, session: SessionDep) -> OrderSummary:
+async def create_order(
+    payload: OrderCreate,
+    background: BackgroundTasks,
+    current: CurrentUser,
+    session: SessionDep,
+    sessionmaker: SessionmakerDep,
+) -> OrderSummary:
     try:
         async with session.begin():
             order = await place_order(session, current, payload.lines)
     except OutOfStock as error:
         raise HTTPException(status.HTTP_409_CONFLICT, f"product {error.args[0]} is out of stock") from None
+    background.add_task(send_order_confirmation, sessionmaker, order.id)
     return OrderSummary(id=order.id, status=order.status, created_at=order.created_at)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy.orm import selectinload
 
 from ..deps import CurrentUser, SessionDep, SessionmakerDep
 from ..models import Order, OrderItem, User
-from ..schemas import OrderSummary, UserCreate, UserOut, UserStats, UserUpdate
+from ..schemas import OrderSummary, UserCreate, UserOut, UserProfile, UserStats, UserUpdate
 from ..services import EmailTaken, UserService, record_login, scalar_in_own_session
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -26,6 +26,14 @@ async def create_user(payload: UserCreate, session: SessionDep) -> UserOut:
 async def read_me(background: BackgroundTasks, current: CurrentUser, sessionmaker: SessionmakerDep) -> UserOut:
     background.add_task(record_login, sessionmaker, current.id)
     return UserOut.of(current)
+
+
+@router.get("/{user_id}", response_model=UserProfile)
+async def read_user(user_id: int, session: SessionDep) -> User:
+    user = await session.get(User, user_id, options=[selectinload(User.orders)])
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    return user
 
 
 @router.patch("/{user_id}")

@@ -4,7 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import SemanticModel
-from flake8_async_sqla.core.orm import ENTITY_KINDS, orm_facts
+from flake8_async_sqla.core.orm import ENTITY_KINDS, describe, orm_facts
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 
 
@@ -57,11 +57,11 @@ class LazyLoadUnderAsyncio(Rule):
     invalid = (
         '''\
 from sqlalchemy import ForeignKey, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-class Base(DeclarativeBase):
+class Base(AsyncAttrs, DeclarativeBase):
     pass
 
 
@@ -84,11 +84,11 @@ async def address_count(session: AsyncSession, user_id: int) -> int:
 ''',
         '''\
 from sqlalchemy import ForeignKey, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 
 
-class Base(DeclarativeBase):
+class Base(AsyncAttrs, DeclarativeBase):
     pass
 
 
@@ -121,11 +121,11 @@ async def order_skus(session: AsyncSession, order_id: int) -> list[str]:
     valid = (
         '''\
 from sqlalchemy import ForeignKey, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, selectinload
 
 
-class Base(DeclarativeBase):
+class Base(AsyncAttrs, DeclarativeBase):
     pass
 
 
@@ -214,24 +214,3 @@ async def profile(session: AsyncSession, user_id: int) -> dict:
                     attr=attribute.attr,
                 )
 
-
-def describe(node: ast.AST) -> str:
-    """Short source text of an object expression (`order`, `orders[0]`, `(await session.get(...))`), without recursion."""
-    opening: list[str] = []
-    closing: list[str] = []
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call, ast.Await)) and len(closing) < 12:
-        if isinstance(node, ast.Attribute):
-            closing.append("." + node.attr)
-        elif isinstance(node, ast.Subscript):
-            index = node.slice
-            closing.append(f"[{index.value}]" if isinstance(index, ast.Constant) and isinstance(index.value, int) else "[...]")
-        elif isinstance(node, ast.Call):
-            closing.append("(...)" if node.args or node.keywords else "()")
-            node = node.func
-            continue
-        else:
-            opening.append("(await ")
-            closing.append(")")
-        node = node.value
-    head = node.id if isinstance(node, ast.Name) else "..."
-    return "".join(opening) + head + "".join(reversed(closing))

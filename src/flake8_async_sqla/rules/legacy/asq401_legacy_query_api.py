@@ -40,12 +40,29 @@ class LegacyQueryApi(Rule):
     """
 
     code = "ASQ401"
+    runtime_proof = "tests/runtime/test_asq401.py"
+    observed = {
+        "SQLite (aiosqlite)": "`session.query(User)` raises `AttributeError: 'AsyncSession' object has no attribute "
+        "'query'` before any SQL is sent; the `select()` version returns the user.",
+        "PostgreSQL (asyncpg)": "the same `AttributeError`; the `select()` version returns the user.",
+    }
     name = "legacy-query-api"
     phase = 2
     message = "`{session}.query()` {problem}: build the statement with select() and run it with `{run}`"
     invalid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
 
 
 async def find_user(session: AsyncSession, email: str):
@@ -56,6 +73,17 @@ async def find_user(session: AsyncSession, email: str):
         '''\
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
 
 
 async def find_user(session: AsyncSession, email: str):

@@ -28,15 +28,21 @@ class SessionSharedAcrossTasks(Rule):
     task awaited where it is created.
 
     ## Why is this bad?
-    An `AsyncSession` is not safe for concurrent use: it holds one connection and one
-    transaction, and its state is changed by every operation. Two tasks using it at
-    once fail with `IllegalStateChangeError`, or a driver error such as asyncpg's
-    "another operation is in progress"; on some backends they silently interleave
-    statements inside one transaction.
+    An `AsyncSession` is not safe for concurrent use: it holds one connection, one
+    transaction and one unit of work that every operation changes. Tasks that write
+    through it at once fail: the second flush raises `InvalidRequestError: Session is
+    already flushing`, and closing the session while a task still runs raises
+    `IllegalStateChangeError`, leaving its connection out of the pool until the
+    garbage collector finds it. Concurrent reads only appear to work: as the
+    session's first operation they fail too (`This session is provisioning a new
+    connection; concurrent operations are not permitted`), and once the session holds
+    its connection the drivers (asyncpg, aiosqlite) run them one after another on it,
+    so they gain nothing and fail as soon as one of the tasks writes.
 
     ## Use instead
-    Give each concurrent task its own session from the session factory, or run the
-    operations one after another on the one session.
+    Run the operations one after another on the one session (one transaction), or give
+    each concurrent task its own session from the session factory (one transaction
+    each).
 
     ## Fix safety
     No automatic fix.
@@ -47,6 +53,15 @@ class SessionSharedAcrossTasks(Rule):
     """
 
     code = "ASQ201"
+    runtime_proof = "tests/runtime/test_asq201.py"
+    observed = {
+        "SQLite (aiosqlite)": "the concurrent flushes raise `InvalidRequestError: Session is already flushing`, closing the "
+        "session then raises `IllegalStateChangeError` and its connection is never returned to the pool (SQLAlchemy warns "
+        "when the garbage collector finds it); concurrent reads fail the same way as the session's first operation "
+        "(`This session is provisioning a new connection`) and pass once it holds its connection; the sequential version "
+        "returns the ids.",
+        "PostgreSQL (asyncpg)": "the same as SQLite.",
+    }
     name = "session-shared-across-tasks"
     phase = 2
     message = "session `{session}` is shared by concurrent tasks in {call}(): give each task its own session from the session factory"
@@ -54,19 +69,88 @@ class SessionSharedAcrossTasks(Rule):
         '''\
 import asyncio
 
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str]
+
+
+async def register_user(session: AsyncSession, email: str) -> User:
+    user = User(email=email)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def import_users(session: AsyncSession, emails: list[str]) -> list[int]:
+    users = await asyncio.gather(*(register_user(session, email) for email in emails))  # error: ASQ201
+    return [user.id for user in users]
+''',
+        '''\
+import asyncio
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-async def load_dashboard(session: AsyncSession):
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+async def load_dashboard(session: AsyncSession) -> tuple[int, int]:
     users, orders = await asyncio.gather(  # error: ASQ201
         session.scalars(select(User)),
         session.scalars(select(Order)),
     )
-    return users.all(), orders.all()
+    return len(users.all()), len(orders.all())
 ''',
     )
     valid = (
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str]
+
+
+async def register_user(session: AsyncSession, email: str) -> User:
+    user = User(email=email)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def import_users(session: AsyncSession, emails: list[str]) -> list[int]:
+    users = [await register_user(session, email) for email in emails]
+    return [user.id for user in users]
+''',
         '''\
 import asyncio
 

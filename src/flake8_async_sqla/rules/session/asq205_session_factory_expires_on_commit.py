@@ -19,9 +19,11 @@ class SessionFactoryExpiresOnCommit(Rule):
     ## Why is this bad?
     By default a session expires every object it holds when it commits, so the next
     attribute read reloads the row. Under asyncio that reload is implicit I/O outside an
-    `await`: it raises `MissingGreenlet`, typically when the route handler returns the
-    object it just committed and FastAPI serialises it. SQLAlchemy's asyncio guide
-    recommends `expire_on_commit=False` for every `AsyncSession`.
+    `await`: it raises `MissingGreenlet`, typically when the route handler builds its
+    response from the object it just committed (or FastAPI serialises it). The commit
+    has already succeeded, so the client gets an error for a write that was saved.
+    SQLAlchemy's asyncio guide recommends `expire_on_commit=False` for every
+    `AsyncSession`.
 
     ## Use instead
     Pass `expire_on_commit=False` to the factory, and `await session.refresh(obj)` where
@@ -38,23 +40,107 @@ class SessionFactoryExpiresOnCommit(Rule):
     """
 
     code = "ASQ205"
+    runtime_proof = "tests/runtime/test_asq205.py"
+    observed = {
+        "SQLite (aiosqlite)": "reading `user.id` after the commit raises `MissingGreenlet` (greenlet_spawn has not been "
+        "called), plus `RuntimeWarning: coroutine 'Connection.cursor' was never awaited`, although the row was committed; "
+        "with `expire_on_commit=False` the request returns the new user.",
+        "PostgreSQL (asyncpg)": "reading `user.id` after the commit raises `MissingGreenlet` although the row was committed; "
+        "with `expire_on_commit=False` the request returns the new user.",
+    }
     name = "session-factory-expires-on-commit"
     phase = 2
     message = "{factory} expires loaded objects on commit, so reading one afterwards is implicit I/O (MissingGreenlet): pass expire_on_commit=False"
     invalid = (
         '''\
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+import os
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Annotated
 
-engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
-SessionLocal = async_sessionmaker(engine)  # error: ASQ205
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with AsyncExitStack() as stack:
+        engine = create_async_engine(os.environ["DATABASE_URL"], pool_pre_ping=True)
+        stack.push_async_callback(engine.dispose)
+        app.state.sessionmaker = async_sessionmaker(engine)  # error: ASQ205
+        yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request):
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+@app.post("/users")
+async def create_user(email: str, session: Annotated[AsyncSession, Depends(get_session)]):
+    user = User(email=email)
+    async with session.begin():
+        session.add(user)
+    return {"id": user.id, "email": user.email}
 ''',
     )
     valid = (
         '''\
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+import os
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Annotated
 
-engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
-SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with AsyncExitStack() as stack:
+        engine = create_async_engine(os.environ["DATABASE_URL"], pool_pre_ping=True)
+        stack.push_async_callback(engine.dispose)
+        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        yield
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session(request: Request):
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+@app.post("/users")
+async def create_user(email: str, session: Annotated[AsyncSession, Depends(get_session)]):
+    user = User(email=email)
+    async with session.begin():
+        session.add(user)
+    return {"id": user.id, "email": user.email}
 ''',
     )
 

@@ -33,11 +33,12 @@ class AsyncDbCallNotAwaited(Rule):
 
     ## Why is this bad?
     Calling a coroutine function only creates the coroutine; nothing runs until it is
-    awaited. `session.commit()` without `await` silently commits nothing (Python warns
-    "coroutine was never awaited" at best), `session.delete(obj)` deletes nothing, and
-    `session.execute(stmt).scalars()` fails with `AttributeError: 'coroutine' object has
-    no attribute 'scalars'`. `if not session.get(User, id):` never takes the branch,
-    because a coroutine is always true.
+    awaited. `session.commit()` without `await` commits nothing, and `session.delete(obj)`
+    deletes nothing: the request succeeds, a surrounding `begin()` block commits without
+    the change, and all that shows is a `RuntimeWarning: coroutine 'AsyncSession.delete'
+    was never awaited` in the logs. `session.execute(stmt).scalars()` fails with
+    `AttributeError: 'coroutine' object has no attribute 'scalars'`, and
+    `if not session.get(User, id):` never takes the branch: a coroutine is always true.
 
     ## Use instead
     `await` the call where it is made, or hand the coroutine to something that awaits it.
@@ -53,10 +54,38 @@ class AsyncDbCallNotAwaited(Rule):
     """
 
     code = "ASQ209"
+    runtime_proof = "tests/runtime/test_asq209.py"
+    observed = {
+        "SQLite (aiosqlite)": "the request succeeds and its `begin()` block commits, but a second session still finds "
+        "the user, and Python warns `RuntimeWarning: coroutine 'AsyncSession.delete' was never awaited`; "
+        "the awaited version deletes the row.",
+        "PostgreSQL (asyncpg)": "the same: no DELETE is sent, the row stays, the same RuntimeWarning; "
+        "the awaited version deletes the row.",
+    }
     name = "async-db-call-not-awaited"
     phase = 2
     message = "{what}.{method}() returns a coroutine that is {fate}, so it never runs: write `await {call}(...)`"
     invalid = (
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str]
+
+
+async def delete_user(session: AsyncSession, user_id: int) -> None:
+    async with session.begin():
+        user = await session.get(User, user_id)
+        session.delete(user)  # error: ASQ209
+''',
         '''\
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,6 +96,26 @@ async def list_users(session: AsyncSession):
 ''',
     )
     valid = (
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str]
+
+
+async def delete_user(session: AsyncSession, user_id: int) -> None:
+    async with session.begin():
+        user = await session.get(User, user_id)
+        await session.delete(user)
+''',
         '''\
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession

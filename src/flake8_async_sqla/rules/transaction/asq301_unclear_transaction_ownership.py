@@ -3,20 +3,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, dotted, keyword, literal_str
+from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 TRANSACTION_ENDS = {"commit", "rollback"}
 CONTEXT_EXITS = {"__exit__", "__aexit__"}
-WRITE_METHODS = {
-    "add", "add_all", "delete", "merge", "flush",
-    "bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings",
-}
-# Methods that run a statement: a write when the statement is insert/update/delete.
-STATEMENT_METHODS = {"execute", "scalar", "scalars"}
 BORROWED = {"param", "dependency", "attribute"}
-WRITE_SQL_PREFIXES = ("INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE")
 
 
 @register
@@ -45,7 +37,7 @@ class UnclearTransactionOwnership(Rule):
     ## Use instead
     Let the code that owns the unit of work (the route handler or the dependency)
     open one explicit `async with session.begin():` block around the writes; helpers
-    take the session and never commit.
+    take the session and never commit (`flush()` when they need generated keys).
 
     ## Fix safety
     No automatic fix.
@@ -56,31 +48,91 @@ class UnclearTransactionOwnership(Rule):
     """
 
     code = "ASQ301"
+    runtime_proof = "tests/runtime/test_asq301.py"
+    observed = {
+        "SQLite (aiosqlite)": "the request fails with `IntegrityError` on its second write (the workspace slug is "
+        "taken), yet the user that `create_user` committed stays: a second session finds it. With one `begin()` "
+        "block around the unit of work, the same failure leaves nothing behind.",
+        "PostgreSQL (asyncpg)": "the same: the `IntegrityError` fails the request, the committed user stays; "
+        "the `begin()` version leaves nothing behind.",
+    }
     name = "unclear-transaction-ownership"
     phase = 3
     message = "{what} on session `{session}` that this function does not own: wrap the unit of work in `async with {session}.begin():` where the session is created"
     invalid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-async def create_user(session: AsyncSession, name: str) -> User:
-    user = User(name=name)
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(unique=True)
+    owner_id: Mapped[int]
+
+
+async def create_user(session: AsyncSession, email: str) -> User:
+    user = User(email=email)
     session.add(user)
     await session.commit()  # error: ASQ301
     return user
+
+
+async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspace:
+    owner = await create_user(session, email)
+    space = Workspace(slug=workspace, owner_id=owner.id)
+    session.add(space)
+    await session.commit()  # error: ASQ301
+    return space
 ''',
     )
     valid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-async def create_user(session: AsyncSession, name: str) -> User:
-    async with session.begin():
-        user = User(name=name)
-        session.add(user)
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(unique=True)
+    owner_id: Mapped[int]
+
+
+async def create_user(session: AsyncSession, email: str) -> User:
+    user = User(email=email)
+    session.add(user)
+    await session.flush()  # sends the INSERT for `user.id`; the caller's block commits it
     return user
+
+
+async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspace:
+    async with session.begin():
+        owner = await create_user(session, email)
+        space = Workspace(slug=workspace, owner_id=owner.id)
+        session.add(space)
+    return space
 ''',
     )
 
@@ -136,56 +188,5 @@ def _request_has_no_transaction(model: SemanticModel, scope: Scope, binding: Ses
 
 
 def _is_write(model: SemanticModel, scope: Scope, call: ast.Call, method: str) -> bool:
-    if method in WRITE_METHODS:
-        return True
-    if method not in STATEMENT_METHODS:
-        return False
-    statement = call.args[0] if call.args else keyword(call, "statement")
-    return statement is not None and _is_write_statement(model, scope, statement)
-
-
-def _is_write_statement(model: SemanticModel, scope: Scope, statement: ast.AST) -> bool:
-    """`insert(...)`/`update(...)`/`delete(...)` (methods chained on them included) or
-    `text("UPDATE ...")`, written in place or built in a variable first (`stmt = stmt.values(...)`)."""
-    node: ast.AST | None = statement
-    followed: set[ast.AST] = set()  # each assignment once: `stmt = stmt` must not loop
-    while node is not None:
-        if isinstance(node, ast.NamedExpr):
-            node = node.value
-        elif isinstance(node, ast.Name):
-            assign = _assignment_before(scope, node)
-            if assign is None or assign in followed:
-                return False
-            followed.add(assign)
-            node = assign.value  # type: ignore[attr-defined]
-        elif isinstance(node, ast.Call):
-            api = model.api(node.func)
-            if api in names.WRITE_STATEMENTS:
-                return True
-            if api == "text":
-                sql = literal_str(node.args[0]) if node.args else None
-                return sql is not None and sql.lstrip().upper().startswith(WRITE_SQL_PREFIXES)
-            node = node.func.value if isinstance(node.func, ast.Attribute) else None
-        else:
-            return False
-    return False
-
-
-def _assignment_before(scope: Scope, name: ast.Name) -> ast.AST | None:
-    """The last assignment of `name` in `scope` that ends before `name` is read."""
-    read_at = (name.lineno, name.col_offset)
-    latest = None
-    for assign in scope.assigns:
-        if isinstance(assign, ast.Assign):
-            targets = assign.targets
-        elif isinstance(assign, (ast.AnnAssign, ast.NamedExpr)) and assign.value is not None:
-            targets = [assign.target]
-        else:
-            continue
-        if not any(isinstance(target, ast.Name) and target.id == name.id for target in targets):
-            continue
-        if (assign.end_lineno, assign.end_col_offset) <= read_at and (
-            latest is None or (assign.lineno, assign.col_offset) > (latest.lineno, latest.col_offset)
-        ):
-            latest = assign
-    return latest
+    # `flush()` sends the pending writes: on a borrowed session it is the write this function makes.
+    return method == "flush" or model.is_session_write(call, method, scope)

@@ -23,10 +23,11 @@ class CommitInsideBeginBlock(Rule):
 
     ## Why is this bad?
     The `begin()` block commits when it ends and rolls back when it raises. A commit inside
-    it ends the transaction early and silently: the work up to that line is committed and
-    can no longer be rolled back by a later failure, and every later statement on the
-    session inside the block raises `InvalidRequestError: Can't operate on closed
-    transaction inside context manager` (SQLAlchemy 2.0 and 2.1). Inside `begin_nested()`
+    it ends the transaction early: the work up to that line is committed and can no longer
+    be rolled back, the next statement on the session inside the block (or, when there is
+    none, leaving the block) raises `InvalidRequestError: Can't operate on closed
+    transaction inside context manager` (SQLAlchemy 2.0 and 2.1), and the rest of the
+    block's work is never written: half a transfer is committed. Inside `begin_nested()`
     it is worse: `Session.commit()` and `Session.rollback()` act on the outermost
     transaction, not on the savepoint, so they end the enclosing transaction as well.
 
@@ -46,18 +47,40 @@ class CommitInsideBeginBlock(Rule):
     """
 
     code = "ASQ303"
+    runtime_proof = "tests/runtime/test_asq303.py"
+    observed = {
+        "SQLite (aiosqlite)": "the inner `commit()` commits the debit; the `get` after it raises `InvalidRequestError: "
+        "Can't operate on closed transaction inside context manager` (with only attribute changes after the commit, "
+        "leaving the block raises it), so a second session finds 70 and 0: the credit is lost. "
+        "The `flush()` version commits 70 and 30.",
+        "PostgreSQL (asyncpg)": "the same error at the same statement, the same half-committed transfer; "
+        "the `flush()` version commits both sides.",
+    }
     name = "commit-inside-begin-block"
     phase = 3
     message = "`{session}.{method}()` inside `{block}` ends the block's transaction early: let the block commit on exit, or raise to roll it back"
     invalid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-async def transfer(session: AsyncSession, source: Account, target: Account, amount: int) -> None:
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    balance: Mapped[int]
+
+
+async def transfer(session: AsyncSession, source_id: int, target_id: int, amount: int) -> None:
     async with session.begin():
+        source = await session.get(Account, source_id)
         source.balance -= amount
         await session.commit()  # error: ASQ303
+        target = await session.get(Account, target_id)
         target.balance += amount
 ''',
         '''\
@@ -76,12 +99,25 @@ async def import_rows(rows: list[dict]) -> None:
     valid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-async def transfer(session: AsyncSession, source: Account, target: Account, amount: int) -> None:
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    balance: Mapped[int]
+
+
+async def transfer(session: AsyncSession, source_id: int, target_id: int, amount: int) -> None:
     async with session.begin():
+        source = await session.get(Account, source_id)
         source.balance -= amount
         await session.flush()
+        target = await session.get(Account, target_id)
         target.balance += amount
 ''',
         '''\

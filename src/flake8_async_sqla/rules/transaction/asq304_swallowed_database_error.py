@@ -56,6 +56,13 @@ class SwallowedDatabaseError(Rule):
     """
 
     code = "ASQ304"
+    runtime_proof = "tests/runtime/test_asq304.py"
+    observed = {
+        "SQLite (aiosqlite)": "after the swallowed `IntegrityError` from `flush()`, the request's next query raises "
+        "`PendingRollbackError` (transaction rolled back due to a previous exception during flush); with the insert "
+        "in `begin_nested()` only the savepoint rolls back and the query returns the existing user's id.",
+        "PostgreSQL (asyncpg)": "the same `PendingRollbackError` on the next query; the `begin_nested()` version goes on.",
+    }
     name = "swallowed-database-error"
     phase = 3
     message = "`{handler}` swallows a database error and leaves session `{session}` unusable (PendingRollbackError): {fix}"
@@ -63,6 +70,17 @@ class SwallowedDatabaseError(Rule):
         '''\
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
 
 
 async def register(session: AsyncSession, email: str) -> User | None:
@@ -79,6 +97,17 @@ async def register(session: AsyncSession, email: str) -> User | None:
         '''\
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
 
 
 async def register(session: AsyncSession, email: str) -> User | None:

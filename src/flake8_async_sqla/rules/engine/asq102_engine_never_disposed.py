@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from flake8_async_sqla.core import names
+from flake8_async_sqla.core.engines import EngineFate, binding_uses, engine_fate
+from flake8_async_sqla.core.model import Scope, SemanticModel, dotted, keyword, literal_str
+from flake8_async_sqla.core.rule import Report, Rule, register, report
+
+
+@register
+class EngineNeverDisposed(Rule):
+    """
+    ## What it does
+    Finds an engine (`create_async_engine`, `create_engine`, their `*_from_config`
+    variants, or a configured engine factory) bound to a name that no code of the project
+    disposes: a module-level engine that neither its module nor any module importing it
+    disposes, or an engine created in a function (the lifespan, a script's `main`) that
+    the function does not dispose. `async with engine:` is no disposal: an engine is not
+    a context manager, so it raises `TypeError`. A module-level engine is only judged
+    when the program around it is in view: its module builds the app or has a
+    `if __name__ == "__main__":` block, or another module of the project imports it.
+
+    A disposal is `engine.dispose()` (also `engine.sync_engine.dispose()`), or
+    `engine.dispose` handed on as a callback: `stack.push_async_callback(engine.dispose)`,
+    `atexit.register(engine.dispose)`, a shutdown handler. An engine kept on the app's
+    state (`app.state.engine = engine`) counts as disposed when code of the project
+    disposes `app.state.engine` or something it cannot trace. An engine returned, yielded,
+    passed to code other than SQLAlchemy's own API, or stored elsewhere may be disposed
+    by its new owner and is not reported, and neither is one with `poolclass=NullPool`,
+    which keeps no connections open. Engines created per request are ASQ101's.
+
+    ## Why is this bad?
+    An engine owns a pool of open database connections. Until it is disposed they stay
+    open: on shutdown the database only learns that the process is gone when the socket
+    drops, and under asyncio the pool's connections are garbage-collected after the event
+    loop has closed (asyncpg and aiosqlite then warn or raise "Event loop is closed").
+    Every test that starts the app leaks its engine's connections too.
+
+    ## Use instead
+    Dispose the engine where its life ends: in the app's `lifespan`, register
+    `stack.push_async_callback(engine.dispose)` on an `AsyncExitStack` right after
+    creating it (or `await engine.dispose()` in a `finally:`); in a script, dispose it
+    before the event loop ends.
+
+    ## Fix safety
+    No automatic fix: where the engine's life ends depends on the application.
+
+    ## References
+    - [SQLAlchemy: Engine Disposal](https://docs.sqlalchemy.org/en/20/core/connections.html#engine-disposal)
+    - [SQLAlchemy: Using asyncio engines (dispose)](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#synopsis-core)
+    - [FastAPI: Lifespan Events](https://fastapi.tiangolo.com/advanced/events/)
+    """
+
+    code = "ASQ102"
+    name = "engine-never-disposed"
+    phase = 1
+    message = "engine `{engine}` from {factory}() is never disposed, so its pooled connections stay open: call `{release}` on shutdown (in the lifespan's exit stack or a `finally:`)"
+    invalid = (
+        '''\
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)  # error: ASQ102
+    app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
+''',
+        '''\
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)  # error: ASQ102
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+
+app = FastAPI()
+''',
+    )
+    valid = (
+        '''\
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    async with AsyncExitStack() as stack:
+        engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
+        stack.push_async_callback(engine.dispose)
+        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        yield
+
+
+app = FastAPI(lifespan=lifespan)
+''',
+        '''\
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+''',
+    )
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        per_request = model.per_request_functions()
+        for scope in model.scopes:
+            if scope.kind not in ("module", "function") or scope in per_request:
+                continue
+            for call in scope.calls:
+                factory = model.engine_factory(call)
+                name = _bound_name(model, call) if factory is not None else None
+                if name is None or _keeps_no_connections(model, call):
+                    continue
+                fate = _fate(model, name, scope)
+                if fate is not None and not (fate.disposed or fate.handed_on):
+                    flavour = names.ENGINE_FACTORIES.get(factory or "", "async")
+                    release = f"await {name}.dispose()" if flavour == "async" else f"{name}.dispose()"
+                    yield report(call, engine=name, factory=factory, release=release)
+
+
+def _bound_name(model: SemanticModel, call: ast.Call) -> str | None:
+    """The name an engine is assigned to: `engine = create_async_engine(...)` (awaited or annotated too)."""
+    node: ast.AST = call
+    parent = model.parents.get(node)
+    if isinstance(parent, ast.Await):
+        node, parent = parent, model.parents.get(parent)
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
+        target = parent.targets[0]
+    elif isinstance(parent, ast.AnnAssign):
+        target = parent.target
+    else:
+        return None
+    return target.id if isinstance(target, ast.Name) and parent.value is node else None
+
+
+def _keeps_no_connections(model: SemanticModel, call: ast.Call) -> bool:
+    """`poolclass=NullPool`: every connection is closed when it is returned, so there is nothing to dispose."""
+    poolclass = keyword(call, "poolclass")
+    return poolclass is not None and model.api(poolclass) == "NullPool"
+
+
+def _fate(model: SemanticModel, name: str, scope: Scope) -> EngineFate | None:
+    """What the code that can see the engine does with it; None when that cannot be known."""
+    if scope.kind == "function" and name in scope.nonlocal_names:
+        return None
+    if scope.kind == "module" or name in scope.global_names:
+        # A module-level engine may be disposed by any module importing it, and by code outside the
+        # project when nothing in it imports the module and the module does not start the program.
+        index = model.index
+        if index is None or not (_starts_program(model) or index.is_imported(model)):
+            return None
+        return index.module_engine_fate(f"{model.module}.{name}", model)
+    fate = engine_fate(model, binding_uses(model, name, scope))
+    if fate.state_attributes and (model.index is None or model.index.disposes_state(model, fate.state_attributes)):
+        fate.disposed = True
+    return fate
+
+
+def _starts_program(model: SemanticModel) -> bool:
+    """The module is where the program starts: it builds the app (`app = FastAPI(...)`) or runs code under
+    `if __name__ == "__main__":`. A module of routers or a lifespan is mounted by the app's module."""
+    for statement in model.tree.body:
+        value = getattr(statement, "value", None)
+        if isinstance(value, ast.Call) and names.fastapi_api(model.qualname(value.func)) in names.APPLICATION_CLASSES:
+            return True
+        if isinstance(statement, ast.If) and _is_main_guard(statement.test):
+            return True
+    return False
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    """`__name__ == "__main__"` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(side, ast.Name) and side.id == "__name__" for side in sides) and any(
+        literal_str(side) == "__main__" for side in sides
+    )

@@ -1,0 +1,304 @@
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from flake8_async_sqla.core import names
+from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method, dotted
+from flake8_async_sqla.core.rule import Report, Rule, register, report
+
+
+@register
+class SyncSessionIoInAsyncFunction(Rule):
+    """
+    ## What it does
+    Finds database I/O on a synchronous `Session` made inside an `async def`: a call of
+    one of its I/O methods (`execute`, `scalars`, `scalar`, `get`, `query`, `exec`,
+    `merge`, `delete`, `refresh`, `flush`, `commit`, `rollback`, `close`, ..., and a
+    `with session.begin():` block, which commits as it ends), and, the form most
+    applications have, a plain call that hands the session to code that does the I/O:
+
+    - a synchronous function of the project that uses the parameter receiving the
+      session for I/O (`crud.get_user(db, user_id)`), or one the project does not
+      define (a library's `paginate(db, query)`);
+    - a method of a repository built on the session in this function
+      (`repo = UserRepo(db)`, then `repo.by_email(email)`), when the class is in the
+      same file, the method is synchronous and it does I/O through the session attribute;
+    - a synchronous function nested in the `async def` that uses the session, called
+      directly.
+
+    The session must be known to be synchronous: a parameter annotated `Session` (also
+    SQLModel's, and through an `Annotated` alias), a dependency (`Depends(get_db)`)
+    whose provider yields a `SessionLocal()` of a `sessionmaker`, a session opened from
+    a `sessionmaker` or `Session(engine)`, or `self.db` of a class that holds one.
+
+    Not reported: code handed to a worker thread (a lambda or nested function passed to
+    `run_in_threadpool`, `asyncio.to_thread`, `anyio.to_thread.run_sync`,
+    `loop.run_in_executor` or `run_sync`, and a `query()` built for one), methods that
+    do no I/O (`add`, `add_all`, `expunge`, `expire`, `is_active`, ...), handing the
+    session to a constructor (`UserRepo(db)`), to an async function, to an awaited call,
+    or to the standard library, FastAPI, Starlette, Pydantic or SQLAlchemy, methods of
+    objects whose class is not known here, and the app's `lifespan`, which runs before
+    any request is served, and test functions (`test_*`). A plain `def` route handler or dependency is fine: FastAPI
+    runs it in a worker thread.
+
+    ## Why is this bad?
+    A synchronous `Session` waits for the database on the calling thread. Inside
+    `async def` that thread runs the event loop, so while one query waits, every other
+    request the worker serves waits too: latency climbs with each slow query, and a
+    lock wait or a saturated pool (`QueuePool limit ... reached`) stalls the whole
+    process, health checks included.
+
+    ## Use instead
+    Move the code to an `AsyncSession` from an `async_sessionmaker` and `await` its
+    methods. Until then, make the route handler or dependency a plain `def` (FastAPI
+    runs it in a worker thread), or hand the sync code to `run_in_threadpool`.
+
+    ## Fix safety
+    No automatic fix: the session's kind comes from the session factory and the
+    dependency, and every helper it reaches must change with it.
+
+    ## References
+    - [SQLAlchemy: Asynchronous I/O (asyncio)](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html)
+    - [FastAPI: Concurrency and async / await](https://fastapi.tiangolo.com/async/#very-technical-details)
+    - [FastAPI: SQL (Relational) Databases](https://fastapi.tiangolo.com/tutorial/sql-databases/)
+    - [Starlette: Thread pool](https://www.starlette.io/threadpool/)
+    """
+
+    code = "ASQ208"
+    name = "sync-session-io-in-async-function"
+    phase = 2
+    message = (
+        "{what} runs blocking database I/O on sync session `{session}` inside `async def {function}`, stalling "
+        "the event loop: switch to an AsyncSession and await it, or make `{function}` a plain `def`"
+    )
+    invalid = (
+        '''\
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from app.db import SessionLocal  # sessionmaker(engine, expire_on_commit=False)
+
+app = FastAPI()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+
+
+def get_db():
+    with SessionLocal() as db:
+        yield db
+
+
+@app.get("/users/{user_id}")
+async def read_user(user_id: int, db: Annotated[Session, Depends(get_db)]):
+    return db.scalar(select(User).where(User.id == user_id))  # error: ASQ208
+''',
+        '''\
+from fastapi import Depends, FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import engine  # create_engine("postgresql+psycopg://app@db/app")
+
+app = FastAPI()
+
+
+def get_db():
+    with Session(engine) as db:
+        yield db
+
+
+def count_rows(db: Session, table: str) -> int:
+    return db.execute(select(1)).scalar_one()
+
+
+@app.get("/stats")
+async def stats(db=Depends(get_db)):
+    return {"users": count_rows(db, "users")}  # error: ASQ208
+''',
+    )
+    valid = (
+        '''\
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.db import SessionLocal  # async_sessionmaker(engine, expire_on_commit=False)
+
+app = FastAPI()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
+
+
+async def get_db():
+    async with SessionLocal() as db:
+        yield db
+
+
+@app.get("/users/{user_id}")
+async def read_user(user_id: int, db: Annotated[AsyncSession, Depends(get_db)]):
+    return await db.scalar(select(User).where(User.id == user_id))
+''',
+        '''\
+from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import engine  # create_engine("postgresql+psycopg://app@db/app")
+
+app = FastAPI()
+
+
+def get_db():
+    with Session(engine) as db:
+        yield db
+
+
+def count_rows(db: Session, table: str) -> int:
+    return db.execute(select(1)).scalar_one()
+
+
+@app.get("/stats")
+def stats(db: Session = Depends(get_db)):
+    return {"users": count_rows(db, "users")}
+
+
+@app.get("/stats/async")
+async def stats_async(db: Session = Depends(get_db)):
+    return {"users": await run_in_threadpool(count_rows, db, "users")}
+''',
+    )
+
+    def check(self, model: SemanticModel) -> Iterator[Report]:
+        for scope in model.scopes:
+            if scope.kind != "function" or not scope.is_async or model.is_lifespan(scope) or model.is_test(scope):
+                continue
+            for call in scope.calls:
+                session = _blocking_session(model, call, scope)
+                if session is not None:
+                    yield report(call, what=f"`{_shown(call)}()`", session=session, function=scope.name)
+
+
+def _blocking_session(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
+    """The sync session a call in an `async def` does I/O on, shown as written; None when it does none."""
+    found = model.session_method_call(call, scope)
+    if found is not None:
+        binding, method = found
+        if binding.kind == "sync" and _is_io_method(model, call, method, scope):
+            return _shown_session(call.func.value, binding)  # type: ignore[attr-defined]
+        return None
+    if isinstance(model.parents.get(call), ast.Await):
+        return None  # an async helper: its own body is checked where it is defined
+    for argument in (*call.args, *(item.value for item in call.keywords)):
+        binding = model.session_binding(argument, scope)
+        if binding is not None and binding.kind == "sync" and _helper_uses(model, call, argument, scope):
+            return _shown_session(argument, binding)
+    target = model.called_function(call, scope)
+    if target is None or target.is_async:
+        return None
+    if target.klass is not None:
+        return _held_session(model, call, scope, target)
+    return _closure_session(model, target, scope)
+
+
+def _is_io_method(model: SemanticModel, call: ast.Call, method: str, scope: Scope) -> bool:
+    if method == "begin":
+        return isinstance(model.parents.get(call), ast.withitem)  # the block commits as it ends
+    if method == "query" and _offloaded(model, call, scope):
+        return False  # `run_in_threadpool(db.query(User).all)`: built here, run in a thread
+    return method in names.SYNC_SESSION_IO_METHODS
+
+
+def _offloaded(model: SemanticModel, node: ast.AST, scope: Scope) -> bool:
+    """Whether `node` sits in the arguments of a call that runs them in a worker thread."""
+    for ancestor in model.ancestors(node):
+        if ancestor is scope.node:
+            return False
+        if isinstance(ancestor, ast.Call):
+            method = call_method(ancestor)
+            if model.qualname(ancestor.func) in names.THREAD_OFFLOADERS or method is not None and method[1] in names.THREAD_OFFLOAD_METHODS:
+                return True
+    return False
+
+
+def _helper_uses(model: SemanticModel, call: ast.Call, argument: ast.expr, scope: Scope) -> bool:
+    """Whether a call handed the session in `argument` does I/O with it."""
+    summary = model.call_summary(call, scope)
+    if summary is None:
+        return model.may_use_session(call, scope)
+    return not summary.is_async and summary.parameter_for(call, argument) in summary.session_io_names
+
+
+def _held_session(model: SemanticModel, call: ast.Call, scope: Scope, method: Scope) -> str | None:
+    """For `repo.m()` on a repository built on a sync session here (`repo = UserRepo(db)`, or
+    `UserRepo(db).m()`), where `m` is a synchronous `method` of the class that does I/O through a
+    session attribute: the session."""
+    if not isinstance(call.func, ast.Attribute):
+        return None  # `UserRepo(db)`: the constructor stores the session
+    receiver = call.func.value
+    if isinstance(receiver, ast.Name):
+        held = model.holders(scope).get(receiver.id)
+    elif isinstance(receiver, ast.Call):
+        passed = (model.session_binding(a, scope) for a in (*receiver.args, *(item.value for item in receiver.keywords)))
+        held = next((binding for binding in passed if binding is not None), None)
+    else:
+        return None
+    if held is None or held.kind != "sync":
+        return None
+    io_names = model.function_summary(method).session_io_names
+    attributes = model.class_session_attributes(method.klass)  # type: ignore[arg-type]
+    return held.name if any(f"self.{attribute}" in io_names for attribute in attributes) else None
+
+
+def _closure_session(model: SemanticModel, function: Scope, scope: Scope) -> str | None:
+    """For `load()` calling a synchronous `function` nested in this one that does I/O on a sync session
+    of the functions around it: that session."""
+    if function.parent is not scope:
+        return None
+    own = model.sessions(function)
+    for inner in function.calls:
+        found = model.session_method_call(inner, function)
+        if found is None:
+            continue
+        binding, method = found
+        if binding.kind == "sync" and own.get(binding.name) is not binding and _is_io_method(model, inner, method, function):
+            return binding.name
+    return None
+
+
+def _shown_session(node: ast.AST, binding: SessionBinding) -> str:
+    return ".".join(dotted(node) or [binding.name])
+
+
+def _shown(call: ast.Call) -> str:
+    """The callee as written: `db.query`, `crud.get_user`, `UserRepo(...).by_email`."""
+    func = call.func
+    parts = dotted(func)
+    if parts is not None:
+        return ".".join(parts)
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+        return f"{'.'.join(dotted(func.value.func) or ['...'])}(...).{func.attr}"
+    return func.attr if isinstance(func, ast.Attribute) else "..."
