@@ -32,11 +32,13 @@ class EngineNeverDisposed(Rule):
     which keeps no connections open. Engines created per request are ASQ101's.
 
     ## Why is this bad?
-    An engine owns a pool of open database connections. Until it is disposed they stay
-    open: on shutdown the database only learns that the process is gone when the socket
-    drops, and under asyncio the pool's connections are garbage-collected after the event
-    loop has closed (asyncpg and aiosqlite then warn or raise "Event loop is closed").
-    Every test that starts the app leaks its engine's connections too.
+    An engine owns a pool of open database connections, and only `dispose()` closes
+    them. Without it they stay open until the process exits or the garbage collector
+    reclaims the engine: the server sees its connections dropped instead of closed, and
+    under asyncio the driver's connections are collected after the event loop has ended
+    (aiosqlite warns `ResourceWarning: ... was deleted before being closed`, asyncpg
+    `ResourceWarning: unclosed connection`). An engine the lifespan creates and never
+    disposes leaks its pool each time the app starts, in every test that runs the app.
 
     ## Use instead
     Dispose the engine where its life ends: in the app's `lifespan`, register

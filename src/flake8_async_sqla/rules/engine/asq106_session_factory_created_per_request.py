@@ -23,12 +23,12 @@ class SessionFactoryCreatedPerRequest(Rule):
 
     ## Why is this bad?
     A session factory is the application's one place of session configuration (`bind`,
-    `expire_on_commit`, `class_`, `join_transaction_mode`). Rebuilt in each handler it is
-    configured again, and differently, wherever a request needs a session, so endpoints
-    drift apart, and the factory the app configured once (and the session events
-    registered on it) is bypassed. A `sessionmaker` also creates a new `Session`
-    subclass on every call, one class per request for the garbage collector. It usually
-    means the engine or bind is looked up per request too.
+    `expire_on_commit`, `class_`, `join_transaction_mode`). Rebuilt wherever a request
+    needs a session, it is configured again, and sooner or later differently, so
+    endpoints drift apart and the factory the app configured at startup is bypassed. A
+    `sessionmaker` also creates a new `Session` subclass on every call: one class per
+    request for the garbage collector. And it usually means the engine or bind is looked
+    up per request too.
 
     ## Use instead
     Create one `async_sessionmaker(engine, expire_on_commit=False)` at startup (in the
