@@ -34,9 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flake8_async_sqla.config import DEFAULT_EXCLUDE, load_settings
-from flake8_async_sqla.core.checker import INTERNAL_ERROR, check_tree
+from flake8_async_sqla.core.checker import INTERNAL_ERROR, check_tree, is_relevant
+from flake8_async_sqla.core.model import SemanticModel
 from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.discovery import Discovery
+from flake8_async_sqla.noqa import NoqaMap
 from flake8_async_sqla.runner import read_source
 
 HERE = Path(__file__).resolve().parent
@@ -250,6 +252,38 @@ def in_process(files: list[SourceFile], repeat: int) -> InProcess:
     )
 
 
+def walk_every_node(f: SourceFile) -> None:
+    for _ in ast.walk(f.tree):
+        pass
+
+
+def build_model_alone(f: SourceFile) -> None:
+    if is_relevant(f.text):
+        SemanticModel(f.tree, f.path)
+
+
+def build_noqa_map(f: SourceFile) -> None:
+    NoqaMap(f.text)
+
+
+# What bounds G1 and G2: the parts of the work, each as a multiple of the floor.
+PARTS = (
+    ("part: ast.walk of every tree (any Python pass)", walk_every_node),
+    ("part: SemanticModel alone, no index", build_model_alone),
+    ("part: NoqaMap of every file (check's runner)", build_noqa_map),
+)
+
+
+def parts(files: list[SourceFile], repeat: int) -> dict[str, float]:
+    """Median CPU seconds of each part over the corpus."""
+    gc.collect()
+    gc.freeze()
+    try:
+        return {name: statistics.median(timed_pass(files, work).total for _ in range(repeat)) for name, work in PARTS}
+    finally:
+        gc.unfreeze()
+
+
 def index_memory(files: list[SourceFile]) -> tuple[float, float]:
     """MiB retained and peak while a ProjectIndex loads the model of every file of the corpus."""
     gc.collect()
@@ -454,6 +488,8 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
     )
 
     if corpus.kind == "project" or args.process_all:
+        for name, seconds in parts(files, args.repeat).items():
+            report.add(corpus.name, name, f"{seconds / floor:.2f}x ({fmt_s(seconds)})")
         retained, peak = index_memory(files)
         report.add(corpus.name, "project index memory, every file's model", f"{retained:.1f} MiB retained, {peak:.1f} MiB peak")
         measure_processes(corpus, len(paths), args.repeat, scratch, report)

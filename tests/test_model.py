@@ -211,3 +211,14 @@ def test_deep_expressions_do_not_exhaust_the_stack() -> None:
     model = SemanticModel(tree, "/nowhere/deep.py")
     assert len(model.module_scope.assigns) == 2
     assert check_tree(tree, "/nowhere/deep.py", source, index=None) == []
+
+
+def test_dependencies_named_only_in_another_module(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "deps.py").write_text("def get_db():\n    yield 1\n\n\ndef unused():\n    return 2\n")
+    (tmp_path / "routes.py").write_text(
+        "from fastapi import APIRouter, Depends\nfrom deps import get_db\n\nrouter = APIRouter()\n\n\n"
+        "@router.get('/')\ndef index(db=Depends(get_db)):\n    return db\n"
+    )
+    model = build((tmp_path / "deps.py").read_text(), str(tmp_path / "deps.py"))
+    assert {s.name for s in model.scopes if s.kind == "function" and model.is_dependency(s)} == {"get_db"}

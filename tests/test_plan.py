@@ -48,7 +48,7 @@ def test_plan_has_every_section_from_the_code() -> None:
     ):
         assert heading in plan
     assert "| driver | mixed (async and sync engines) |" in plan
-    assert "| lifespan | startup events |" in plan
+    assert "| lifespan | lifespan and startup events |" in plan
     assert "- [ ] app/routers/orders.py:" in plan
     assert "dependency `get_db`" in plan
 

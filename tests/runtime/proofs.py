@@ -1,18 +1,34 @@
-"""Helpers of the runtime proofs: schema, seed rows, serving an app in-process, linting a snippet."""
+"""Helpers of the runtime proofs: schema and seed rows, serving an app in-process, running a request or a job
+to its outcome, reading back what was committed, linting a snippet."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import ast
+import asyncio
+import gc
+import threading
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.project import ProjectIndex
+
+# SQLAlchemy's aiosqlite adapter creates a lazy load's cursor coroutine before refusing to run it (MissingGreenlet),
+# and Python warns when that coroutine is freed.
+REFUSED_CURSOR = "coroutine 'Connection.cursor' was never awaited"
 
 
 async def create_schema(module: ModuleType, url: str) -> None:
     """Create the tables of every mapped class the example declares."""
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.orm import DeclarativeBase
-
     engine = create_async_engine(url)
     try:
         for value in vars(module).values():
@@ -24,37 +40,91 @@ async def create_schema(module: ModuleType, url: str) -> None:
 
 
 @asynccontextmanager
-async def serve(app) -> AsyncIterator:
-    """The app with its lifespan running, and an HTTP client talking to it in-process."""
-    import httpx
+async def separate_session(url: str) -> AsyncIterator[AsyncSession]:
+    """A session on an engine of its own, as another process would open one: it sees only what was committed."""
+    engine = create_async_engine(url)
+    try:
+        async with AsyncSession(engine) as session:
+            yield session
+    finally:
+        await engine.dispose()
 
+
+async def add_rows(url: str, *rows) -> None:
+    """Insert rows (mapped objects) in their own committed transaction."""
+    async with separate_session(url) as session, session.begin():
+        session.add_all(rows)
+
+
+async def committed_rows(url: str, statement) -> list[tuple]:
+    """The rows of `statement`, as a separate session finds them once the code under test is done."""
+    async with separate_session(url) as session:
+        return [tuple(row) for row in await session.execute(statement)]
+
+
+async def committed_values(url: str, statement) -> list:
+    """The first column of `committed_rows`."""
+    return [row[0] for row in await committed_rows(url, statement)]
+
+
+async def count_rows(url: str, model: type) -> int:
+    """How many rows of the model's table a separate session finds."""
+    (count,) = await committed_values(url, select(func.count()).select_from(model))
+    return count
+
+
+@asynccontextmanager
+async def serve(app) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, and an HTTP client talking to it in-process."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
 
 
-def lint(source: str, tmp_path: Path) -> list[str]:
-    import ast
+async def outcome_of(awaitable: Awaitable) -> Any:
+    """What `awaitable` returns or, when it raises, the chain of what it raised as text (see `raised_chain`).
 
-    from flake8_async_sqla.core.checker import check_tree
-    from flake8_async_sqla.core.project import ProjectIndex
-
-    path = tmp_path / "linted_example.py"
-    path.write_text(source, encoding="utf-8")
-    return [f.code for f in check_tree(ast.parse(source), str(path), source, index=ProjectIndex())]
-
-
-async def add_rows(url: str, *rows) -> None:
-    """Insert rows (mapped objects) in their own committed transaction."""
-    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-
-    engine = create_async_engine(url)
+    The error is not kept: its frames hold what the failure left behind (the session, its connection, the
+    driver's pending coroutines). They are freed here, inside the running event loop, together with the tasks
+    the failure left running (`gather` does not cancel them). Freed later, after the loop has closed, they warn
+    in another test or even crash a later `ast.parse` (`SystemError: AST constructor recursion depth mismatch`).
+    """
     try:
-        async with AsyncSession(engine) as session, session.begin():
-            session.add_all(rows)
-    finally:
-        await engine.dispose()
+        outcome = await awaitable
+    except Exception as error:
+        outcome = raised_chain(error)
+    stray = asyncio.all_tasks() - {asyncio.current_task()}
+    if stray:
+        await asyncio.wait(stray, timeout=2)
+    del stray  # finished tasks keep their results, which may hold a connection
+    gc.collect()
+    return outcome
+
+
+async def run_request(app, path: str = "/run", *, method: str = "GET", params: dict | None = None) -> Any:
+    """Serve `app` for one request: the response's JSON, or the chain of what the request raised as text,
+    once everything the request left behind is freed (see `outcome_of`)."""
+
+    async def request() -> Any:
+        async with serve(app) as client:
+            return (await client.request(method, path, params=params)).json()
+
+    threads_before = set(threading.enumerate())
+    outcome = await outcome_of(request())
+    # The app's engines are disposed by now: a thread still running is aiosqlite closing a connection the garbage
+    # collector found checked out, which reports back to this event loop, so it must end while the loop runs.
+    for thread in set(threading.enumerate()) - threads_before:
+        thread.join(timeout=2)
+    return outcome
+
+
+@contextmanager
+def refused_cursor_ignored() -> Iterator[None]:
+    """Silence the `REFUSED_CURSOR` warning, for proofs about the MissingGreenlet error itself."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", REFUSED_CURSOR, RuntimeWarning)
+        yield
 
 
 def raised_chain(error: BaseException) -> str:
@@ -67,3 +137,10 @@ def raised_chain(error: BaseException) -> str:
         parts.append(f"{type(current).__name__}: {current}")
         current = current.__cause__ or current.__context__
     return "\n".join(parts)
+
+
+def lint(source: str, tmp_path: Path) -> list[str]:
+    """The codes the checker reports on `source`."""
+    path = tmp_path / "linted_example.py"
+    path.write_text(source, encoding="utf-8")
+    return [f.code for f in check_tree(ast.parse(source), str(path), source, index=ProjectIndex())]

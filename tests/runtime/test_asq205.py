@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import warnings
-
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import create_schema, lint, raised_chain, serve
+from proofs import REFUSED_CURSOR, count_rows, create_schema, lint, run_request
 
 RULE = all_rules()["ASQ205"]
 
@@ -24,19 +20,8 @@ def scenario(example, url: str) -> tuple[dict | str, int, list[str]]:
         await create_schema(example, url)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            try:
-                async with serve(example.app) as client:
-                    outcome = (await client.post("/users", params={"email": "ann@example.com"})).json()
-            except Exception as error:  # kept as text, so the failed request's frames are freed here
-                outcome = raised_chain(error)
-            gc.collect()
-        engine = create_async_engine(url)
-        try:
-            async with AsyncSession(engine) as session:
-                saved = await session.scalar(select(func.count()).select_from(example.User))
-        finally:
-            await engine.dispose()
-        return outcome, saved, [f"{w.category.__name__}: {w.message}" for w in caught]
+            outcome = await run_request(example.app, "/users", method="POST", params={"email": "ann@example.com"})
+        return outcome, await count_rows(url, example.User), [f"{w.category.__name__}: {w.message}" for w in caught]
 
     return asyncio.run(run())
 
@@ -46,8 +31,7 @@ def test_bad_example_is_reported_and_the_read_after_commit_fails(load_example, d
     outcome, saved, warned = scenario(load_example(RULE.invalid[0]), database_url)
     assert "MissingGreenlet: greenlet_spawn has not been called" in outcome
     assert saved == 1  # the request failed, yet its write was committed
-    # SQLAlchemy's aiosqlite adapter creates the reload's cursor coroutine before refusing to await it.
-    assert warned == (["RuntimeWarning: coroutine 'Connection.cursor' was never awaited"] if backend == "sqlite" else [])
+    assert warned == ([f"RuntimeWarning: {REFUSED_CURSOR}"] if backend == "sqlite" else [])  # the reload's cursor
 
 
 def test_use_instead_is_clean_and_works(load_example, database_url, tmp_path) -> None:

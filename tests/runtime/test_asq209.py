@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import warnings
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import add_rows, create_schema, lint, serve
+from proofs import add_rows, committed_values, create_schema, lint, run_request
 from runtime_app import session_app
 
 RULE = all_rules()["ASQ209"]
@@ -20,24 +18,16 @@ NEVER_AWAITED = "coroutine 'AsyncSession.delete' was never awaited"
 
 
 def delete_request(example, url: str) -> tuple[dict, list[int]]:
-    """The response to a request that deletes user 1, and the user ids a second session then finds."""
+    """The response to a request that deletes user 1, and the user ids a separate session then finds
+    (the warning comes from the coroutine's finalizer, which runs before the request's outcome is returned)."""
 
     async def run():
         await create_schema(example, url)
         await add_rows(url, example.User(id=1, email="ann@example.com"), example.User(id=2, email="bob@example.com"))
-        async with serve(session_app(url, lambda session: example.delete_user(session, 1))) as client:
-            response = (await client.get("/run")).json()
-        engine = create_async_engine(url)
-        try:
-            async with AsyncSession(engine) as second:
-                user_ids = list(await second.scalars(select(example.User.id).order_by(example.User.id)))
-        finally:
-            await engine.dispose()
-        return response, user_ids
+        response = await run_request(session_app(url, lambda session: example.delete_user(session, 1)))
+        return response, await committed_values(url, select(example.User.id).order_by(example.User.id))
 
-    result = asyncio.run(run())
-    gc.collect()  # the warning comes from the coroutine's finalizer
-    return result
+    return asyncio.run(run())
 
 
 def test_bad_example_is_reported_and_deletes_nothing(load_example, database_url, tmp_path) -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import add_rows, create_schema, lint, serve
+from proofs import add_rows, committed_values, create_schema, lint, run_request
 from runtime_app import session_app
 
 RULE = all_rules()["ASQ301"]
@@ -20,21 +17,15 @@ RULE = all_rules()["ASQ301"]
 
 def failed_sign_up(example, url: str) -> list[str]:
     """Ann signs up with workspace "acme", which Bob already owns, so the request's second write fails.
-    Returns the emails a second session then finds."""
+    Returns the emails a separate session then finds."""
 
     async def run():
         await create_schema(example, url)
         # Bob gets id 1 from the key generator, so that the inserts to come do not collide with explicit keys.
         await add_rows(url, example.User(email="bob@example.com"), example.Workspace(slug="acme", owner_id=1))
-        with pytest.raises(IntegrityError, match="workspaces"):  # the slug is taken
-            async with serve(session_app(url, lambda session: example.sign_up(session, "ann@example.com", "acme"))) as client:
-                await client.get("/run")
-        engine = create_async_engine(url)
-        try:
-            async with AsyncSession(engine) as second:
-                return list(await second.scalars(select(example.User.email).order_by(example.User.email)))
-        finally:
-            await engine.dispose()
+        outcome = await run_request(session_app(url, lambda session: example.sign_up(session, "ann@example.com", "acme")))
+        assert outcome.startswith("IntegrityError: ") and "workspaces" in outcome  # the slug is taken
+        return await committed_values(url, select(example.User.email).order_by(example.User.email))
 
     return asyncio.run(run())
 

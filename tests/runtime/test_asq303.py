@@ -5,48 +5,39 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import InvalidRequestError
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import add_rows, create_schema, lint, serve
+from proofs import add_rows, committed_rows, create_schema, lint, run_request
 from runtime_app import session_app
 
 RULE = all_rules()["ASQ303"]
-CLOSED_TRANSACTION = "Can't operate on closed transaction inside context manager"
+CLOSED_TRANSACTION = "InvalidRequestError: Can't operate on closed transaction inside context manager"
 
 
-async def balances(example, url: str) -> dict[int, int]:
-    """What a second session finds committed."""
-    engine = create_async_engine(url)
-    try:
-        async with AsyncSession(engine) as second:
-            return dict((await second.execute(select(example.Account.id, example.Account.balance))).all())
-    finally:
-        await engine.dispose()
+def transfer_request(example, url: str) -> tuple[dict | str, dict[int, int]]:
+    """A request that moves 30 from account 1 (holding 100) to account 2 (holding 0): its outcome, and the
+    balances a separate session then finds."""
 
+    async def run():
+        await create_schema(example, url)
+        await add_rows(url, example.Account(id=1, balance=100), example.Account(id=2, balance=0))
+        outcome = await run_request(session_app(url, lambda session: example.transfer(session, 1, 2, 30)))
+        return outcome, dict(await committed_rows(url, select(example.Account.id, example.Account.balance)))
 
-async def transfer_request(example, url: str) -> dict:
-    """A request that moves 30 from account 1 (holding 100) to account 2 (holding 0)."""
-    await create_schema(example, url)
-    await add_rows(url, example.Account(id=1, balance=100), example.Account(id=2, balance=0))
-    async with serve(session_app(url, lambda session: example.transfer(session, 1, 2, 30))) as client:
-        return (await client.get("/run")).json()
+    return asyncio.run(run())
 
 
 def test_bad_example_is_reported_commits_half_and_fails(load_example, database_url, tmp_path) -> None:
     assert "ASQ303" in lint(RULE.invalid[0], tmp_path)
-    example = load_example(RULE.invalid[0])
-    with pytest.raises(InvalidRequestError, match=CLOSED_TRANSACTION):  # raised by the `get` after the commit
-        asyncio.run(transfer_request(example, database_url))
-    assert asyncio.run(balances(example, database_url)) == {1: 70, 2: 0}
+    outcome, balances = transfer_request(load_example(RULE.invalid[0]), database_url)
+    assert outcome.startswith(CLOSED_TRANSACTION)  # raised by the `get` after the commit
+    assert balances == {1: 70, 2: 0}
 
 
 def test_use_instead_is_clean_and_commits_both(load_example, database_url, tmp_path) -> None:
     assert "ASQ303" not in lint(RULE.valid[0], tmp_path)
-    example = load_example(RULE.valid[0])
-    assert asyncio.run(transfer_request(example, database_url)) == {"result": "None"}
-    assert asyncio.run(balances(example, database_url)) == {1: 70, 2: 30}
+    outcome, balances = transfer_request(load_example(RULE.valid[0]), database_url)
+    assert outcome == {"result": "None"}
+    assert balances == {1: 70, 2: 30}

@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import gc
-import warnings
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import add_rows, create_schema, lint, raised_chain, serve
+from proofs import add_rows, create_schema, lint, refused_cursor_ignored, run_request
 from runtime_app import session_app
 
 RULE = all_rules()["ASQ501"]
 
 
 def scenario(example, url: str) -> dict | str:
-    """The response, or the chain of errors the request raised (kept as text, so the failed
-    request's frames and the driver's pending coroutines are freed inside the event loop)."""
+    """The response, or the chain of errors the request raised."""
 
     async def run():
         await create_schema(example, url)
         await add_rows(url, example.User(id=1, addresses=[example.Address(), example.Address()]))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # aiosqlite's refused cursor coroutine
-            try:
-                async with serve(session_app(url, lambda session: example.address_count(session, 1))) as client:
-                    return (await client.get("/run")).json()
-            except Exception as error:
-                return raised_chain(error)
-            finally:
-                gc.collect()
+        with refused_cursor_ignored():
+            return await run_request(session_app(url, lambda session: example.address_count(session, 1)))
 
     return asyncio.run(run())
 

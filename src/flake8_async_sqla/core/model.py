@@ -1416,8 +1416,8 @@ class SemanticModel:
 
     def is_dependency(self, scope: Scope) -> bool:
         """A function FastAPI calls to resolve a dependency: named in `Depends(...)` / `Security(...)`
-        anywhere in the file (a class stands for its `__init__`, an instance for its `__call__`), or,
-        route handlers aside, one whose own parameters FastAPI fills."""
+        anywhere in the file (a class stands for its `__init__`, an instance for its `__call__`) or in
+        another module of the project, or, route handlers aside, one whose own parameters FastAPI fills."""
         if self._dependencies is None:
             self._dependencies = set()
             for s in self.scopes:
@@ -1427,6 +1427,12 @@ class SemanticModel:
                     function = self._dependency_function(call) if self.is_dependency_marker(call) else None
                     if function is not None:
                         self._dependencies.add(function)
+            if self.index is not None and any(s.kind == "function" for s in self.module_scope.children):
+                # Named in Depends(...) by another module of the project (deps.py used from routers/).
+                targets = self.index.dependency_targets(self.path)
+                for s in self.module_scope.children:
+                    if s.kind == "function" and s.qualname in targets and not self.is_route_handler(s):
+                        self._dependencies.add(s)
         return scope in self._dependencies
 
     def is_lifespan(self, scope: Scope) -> bool:

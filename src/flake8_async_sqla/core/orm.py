@@ -331,6 +331,13 @@ class OrmFacts:
         if binding is not None and value is not None and value.session == session:
             self.bind(removed.id, position, replace(value, session=None), binding[1])
 
+    def release(self, session: str, position: Position) -> None:
+        """The objects of the session named `session` no longer belong to whatever that name holds next."""
+        for name in list(self.bindings):
+            binding = self.binding_at(name, position)
+            if binding is not None and binding[2] is not None and binding[2].session == session:
+                self.bind(name, position, replace(binding[2], session=None), binding[1])
+
     def flush(self, session: SessionBinding, position: Position, until: Position | None, commit: Position | None) -> None:
         """A flush or commit (at `commit`) of `session`, in force until `until`: its new objects get rows, and
         a commit expires everything it holds when its factory expires on commit."""
@@ -369,7 +376,10 @@ class OrmFacts:
         value = binding[2] if binding is not None else None
         if binding is None or value is None or value.expired_by is None:
             return
-        fresh = replace(value, expired_by=None, refreshed=frozenset()) if attrs is None else replace(value, refreshed=value.refreshed | attrs)
+        if attrs is None:
+            fresh = replace(value, expired_by=None, refreshed=frozenset())
+        else:
+            fresh = replace(value, refreshed=value.refreshed | attrs)
         self.bind(target.id, position, fresh, binding[1])
 
 
@@ -530,6 +540,8 @@ def _bind_target(
     facts: OrmFacts, target: ast.AST, position: Position, value: OrmValue | None, until: Position | None = None
 ) -> None:
     if isinstance(target, ast.Name):
+        if target.id in facts.model.sessions(facts.scope):
+            facts.release(target.id, position)  # a new session under the name: the old one's objects are not its
         facts.bind(target.id, position, value, until)
     elif isinstance(target, ast.Attribute):  # `order.customer = customer`: set, so reading it loads nothing
         facts.mark(target.value, frozenset([target.attr]), position, loaded=False)

@@ -74,6 +74,7 @@ class ProjectIndex:
         self.consulted: set[str] = set()
         # Project-wide facts, built lazily and kept per project root.
         self._project_files: dict[str, tuple[str, ...] | None] = {}
+        self._dependency_targets: dict[str, frozenset[str]] = {}
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
@@ -145,6 +146,28 @@ class ProjectIndex:
             files = self.project_files(path)
             self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
         return self._mentions[key]
+
+    def dependency_targets(self, path: str) -> frozenset[str]:
+        """Qualified names of every callable the project names in `Depends(...)` / `Security(...)`,
+        each resolved in the file that names it, so a dependency defined in one module and used
+        from another is known as one."""
+        root = project_root(path)
+        if root not in self._dependency_targets:
+            self._dependency_targets[root] = frozenset()  # a cycle through model_for sees none
+            found: set[str] = set()
+            files = {*(self.files_mentioning(path, "Depends") or ()), *(self.files_mentioning(path, "Security") or ())}
+            for file in sorted(files):
+                model = self.model_for(file)
+                if model is None:
+                    continue
+                for scope in model.scopes:
+                    for call in scope.calls:
+                        target = model.dependency_target(call)
+                        qualname = model.qualname(target) if target is not None else None
+                        if qualname:
+                            found.add(qualname)
+            self._dependency_targets[root] = frozenset(found)
+        return self._dependency_targets[root]
 
     def module_engine_fate(self, qualname: str, model: SemanticModel) -> EngineFate | None:
         """What the whole project does with the module-level engine `qualname` of `model`'s file: read in

@@ -229,15 +229,17 @@ def decisions(surveys, findings, declared, plan: Plan) -> list[Decision]:
 
     lifespans = sites("lifespans")
     events = sites("startup_events")
-    result.append(
-        Decision(
-            "lifespan",
-            "present" if lifespans and not events else ("startup events" if events else "absent"),
-            tuple(lifespans + events),
-            "introduce the lifespan first (FastAPI deprecated on_event; it and lifespan= cannot be mixed)"
-            if not lifespans or events else "put engine creation and disposal in the existing lifespan",
+    if lifespans and events:
+        detected, consequence = "lifespan and startup events", (
+            "move the startup/shutdown handlers into the existing lifespan: once lifespan= is set they no longer run"
         )
-    )
+    elif events:
+        detected, consequence = "startup events", "introduce the lifespan first (FastAPI deprecated on_event)"
+    elif lifespans:
+        detected, consequence = "present", "put engine creation and disposal in the existing lifespan"
+    else:
+        detected, consequence = "absent", "introduce the lifespan first"
+    result.append(Decision("lifespan", detected, tuple(lifespans + events), consequence))
 
     background = [f"{s} {what}" for item in surveys for s, what in item.background]
     result.append(
@@ -308,7 +310,7 @@ def architecture(surveys: list[FileSurvey], plan: Plan) -> tuple[str, str]:
     factory_name = next((f.name for f in plan.factories if f.name.isidentifier()), "session_factory")
     dependency = next((name for item in surveys for _, name in item.session_dependencies), "get_session")
     settings_class = next((name for item in surveys for name in item.settings_names), None)
-    url = next((e.url for e in plan.engines if e.url), None)
+    url = _main_url(plan)
     url_expression = f'"{_async_url(url)}"' if url else (f"{settings_class}().database_url" if settings_class else 'os.environ["DATABASE_URL"]')
     text = (
         f"- Engine and session factory live in `{engine_home}`, created once per process inside the "
@@ -352,6 +354,14 @@ app = FastAPI(lifespan=lifespan)
     return text, skeleton
 
 
+def _main_url(plan: Plan) -> str | None:
+    """The URL of the engine the session factory binds, else the first non-SQLite literal URL."""
+    bound = {f.engine for f in plan.factories if f.engine}
+    urls = [e.url for e in plan.engines if e.url and e.name in bound]
+    urls += [e.url for e in plan.engines if e.url and not e.url.startswith("sqlite")]
+    return urls[0] if urls else None
+
+
 def _async_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     dialect, _, driver = scheme.partition("+")
@@ -370,7 +380,7 @@ COMPLETION = {
 }
 # Per phase: the decisions whose detected value (by prefix) changes how the phase is done.
 BRANCH_NOTES = {
-    1: {"driver": ("sync", "mixed"), "lifespan": ("absent", "startup events")},
+    1: {"driver": ("sync", "mixed"), "lifespan": ("absent", "startup events", "lifespan and startup events")},
     2: {"session scope": ("global",), "ORM style": ("legacy",)},
     3: {"transaction style": ("implicit",), "background DB use": ("present",)},
 }
@@ -463,10 +473,10 @@ def listed(items: list[str], most: int = 12) -> str:
 def backlog(findings: list[PlanFinding]) -> list[BacklogItem]:
     items = []
     for finding in findings:
-        if not finding.code.startswith("ASQ5"):
+        if finding.phase != ADVISORY:
             continue
         relationship = finding.relationship or "—"
-        loader = f"selectinload({relationship})" if finding.relationship else "see the rule's docs"
+        loader = f"selectinload({relationship})" if finding.relationship else f"see `flake8-async-sqla rule {finding.code}`"
         items.append(
             BacklogItem(f"IO-{len(items) + 1:03d}", f"{finding.path}:{finding.line}", finding.code, relationship, loader, finding.message)
         )

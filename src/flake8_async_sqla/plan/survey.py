@@ -173,8 +173,10 @@ def session_source(binding: SessionBinding) -> str:
 
 def transaction_source(model: SemanticModel, scope: Scope, call: ast.Call, binding: SessionBinding) -> str:
     function = scope.function_scope or scope
+    if binding.transactional:
+        return "dependency transaction" if binding.origin == "dependency" else "factory.begin() block"
     if model.in_begin_block(call, binding, function):
-        return "dependency transaction" if binding.origin == "dependency" else "begin() block"
+        return "begin() block"
     for other in function.calls:
         found = model.session_method_call(other, function)
         if found is not None and found[1] == "commit" and found[0].name == binding.name:

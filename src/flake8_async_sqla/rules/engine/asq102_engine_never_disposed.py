@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.engines import EngineFate, binding_uses, engine_fate
-from flake8_async_sqla.core.model import Scope, SemanticModel, dotted, keyword, literal_str
+from flake8_async_sqla.core.model import Scope, SemanticModel, keyword, literal_str
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 
@@ -128,20 +128,24 @@ app = FastAPI(lifespan=lifespan)
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        per_request = model.per_request_functions()
-        for scope in model.scopes:
-            if scope.kind not in ("module", "function") or scope in per_request:
+        bound = [
+            (call, scope, factory, name)
+            for scope in model.scopes
+            if scope.kind in ("module", "function")
+            for call in scope.calls
+            if (factory := model.engine_factory(call)) is not None and (name := _bound_name(model, call)) is not None
+        ]
+        if not bound:
+            return
+        per_request = model.per_request_functions()  # ASQ101's
+        for call, scope, factory, name in bound:
+            if scope in per_request or _keeps_no_connections(model, call):
                 continue
-            for call in scope.calls:
-                factory = model.engine_factory(call)
-                name = _bound_name(model, call) if factory is not None else None
-                if name is None or _keeps_no_connections(model, call):
-                    continue
-                fate = _fate(model, name, scope)
-                if fate is not None and not (fate.disposed or fate.handed_on):
-                    flavour = names.ENGINE_FACTORIES.get(factory or "", "async")
-                    release = f"await {name}.dispose()" if flavour == "async" else f"{name}.dispose()"
-                    yield report(call, engine=name, factory=factory, release=release)
+            fate = _fate(model, name, scope)
+            if fate is not None and not (fate.disposed or fate.handed_on):
+                flavour = names.ENGINE_FACTORIES.get(factory, "async")
+                release = f"await {name}.dispose()" if flavour == "async" else f"{name}.dispose()"
+                yield report(call, engine=name, factory=factory, release=release)
 
 
 def _bound_name(model: SemanticModel, call: ast.Call) -> str | None:

@@ -51,6 +51,12 @@ class RelationshipDefaultLazyLoader(Rule):
     """
 
     code = "ASQ502"
+    runtime_proof = "tests/runtime/test_asq502.py"
+    observed = {
+        "SQLite (aiosqlite)": "counting `author.books` after a plain load raises `StatementError` wrapping `MissingGreenlet`; "
+        "declared `lazy=\"raise\"`, the selectinload version counts the books and a plain load raises "
+        "`InvalidRequestError` ('Author.books' is not available due to lazy='raise').",
+    }
     name = "relationship-default-lazy-loader"
     phase = ADVISORY
     message = "relationship `{relationship}` keeps the default lazy loader, so an unloaded read under asyncio fails only at runtime (MissingGreenlet): declare {fix}, or an eager strategy"

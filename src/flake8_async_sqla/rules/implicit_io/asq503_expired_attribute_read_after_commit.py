@@ -53,9 +53,14 @@ class ExpiredAttributeReadAfterCommit(Rule):
     """
 
     code = "ASQ503"
+    runtime_proof = "tests/runtime/test_asq503.py"
+    observed = {
+        "SQLite (aiosqlite)": "both reads after the commit (`commit()`, and the end of `begin()`) raise `StatementError` "
+        "wrapping `MissingGreenlet`; the refreshed read and the session with expire_on_commit=False return the values.",
+    }
     name = "expired-attribute-read-after-commit"
     phase = ADVISORY
-    message = "{what} after the commit on line {line} reloads the expired object (implicit I/O, MissingGreenlet): `await {session}.refresh({owner})` after the commit, or create the session factory with expire_on_commit=False"
+    message = "{what} after the commit on line {line} reloads the expired object (implicit I/O, MissingGreenlet): {refresh} after the commit, or create the session factory with expire_on_commit=False"
     invalid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -194,12 +199,11 @@ def _serialized_after_commit(model: SemanticModel, scope: Scope) -> Iterator[Rep
     fields = model.schema_fields(schema[0]) if schema is not None else None
     if not fields:
         return
+    kinds = {"objects"} if schema[1] else ENTITY_KINDS  # type: ignore[index]
     facts = orm_facts(model, scope)
     for returned in scope.returns:
-        if returned.value is None:
-            continue
-        value = facts.value_at(returned.value, (returned.lineno, returned.col_offset))
-        if value is None or value.expired_by is None or value.kind not in ({"objects"} if schema[1] else ENTITY_KINDS):  # type: ignore[index]
+        value = facts.value_at(returned.value, (returned.lineno, returned.col_offset)) if returned.value else None
+        if value is None or value.expired_by is None or value.kind not in kinds:
             continue
         mapped = model.mapped_attributes(value.model) or frozenset()
         expired = any(read in mapped and value.reads_expired(read) for read in fields.values() if read is not None)
@@ -209,5 +213,7 @@ def _serialized_after_commit(model: SemanticModel, scope: Scope) -> Iterator[Rep
 
 
 def _report(node: ast.AST, what: str, value: OrmValue, owner: str) -> Report:
-    return report(node, what=what, line=str(value.expired_by[0]), session=value.session or "session", owner=owner)  # type: ignore[index]
+    session = value.session or "session"
+    refresh = f"`await {session}.refresh(obj)` for each of `{owner}`" if value.kind == "objects" else f"`await {session}.refresh({owner})`"
+    return report(node, what=what, line=str(value.expired_by[0]), refresh=refresh)  # type: ignore[index]
 

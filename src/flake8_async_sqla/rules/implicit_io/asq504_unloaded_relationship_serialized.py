@@ -51,9 +51,14 @@ class UnloadedRelationshipSerialized(Rule):
     """
 
     code = "ASQ504"
+    runtime_proof = "tests/runtime/test_asq504.py"
+    observed = {
+        "SQLite (aiosqlite)": "the request fails with FastAPI's `ResponseValidationError` (\"Error extracting attribute\": "
+        "`MissingGreenlet`); the selectinload version answers with the items.",
+    }
     name = "unloaded-relationship-serialized"
     phase = ADVISORY
-    message = "response model {schema} reads {relationships} of `{returned}`, which its query did not load, so serializing it lazy-loads outside the greenlet (MissingGreenlet): add selectinload() for it to the query, or drop the field"
+    message = "response model {schema} reads {relationships} of `{returned}`, which nothing loaded, so serializing the response lazy-loads outside the greenlet (MissingGreenlet): add selectinload({first}) to the query, or drop the field from {schema}"
     invalid = (
         '''\
 from collections.abc import AsyncIterator
@@ -176,10 +181,11 @@ async def read_order(order_id: int, session: AsyncSession = Depends(get_session)
                     if attr in relationships and relationships[attr].loads_lazily and not value.settles(attr)
                 ]
                 if lazy:
-                    class_name = value.model.rpartition(".")[2]
+                    qualified = [f"{value.model.rpartition('.')[2]}.{attr}" for attr in lazy]
                     yield report(
                         returned,
                         schema=schema[0].rpartition(".")[2],  # type: ignore[index]
-                        relationships=", ".join(f"{class_name}.{attr}" for attr in lazy),
+                        relationships=", ".join(qualified),
                         returned=describe(returned.value),  # type: ignore[arg-type]
+                        first=qualified[0],
                     )

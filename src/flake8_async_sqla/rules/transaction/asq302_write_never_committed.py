@@ -58,6 +58,13 @@ class WriteNeverCommitted(Rule):
     """
 
     code = "ASQ302"
+    runtime_proof = "tests/runtime/test_asq302.py"
+    observed = {
+        "SQLite (aiosqlite)": "the request succeeds and returns the id the flush gave the new row, and a separate "
+        "session finds no row: closing the session rolled the `INSERT` back; the `begin()` version saves the row.",
+        "PostgreSQL (asyncpg)": "the same: the request returns the new row's id, a separate session finds no row; "
+        "the `begin()` version saves it.",
+    }
     name = "write-never-committed"
     phase = 3
     message = (
@@ -67,6 +74,17 @@ class WriteNeverCommitted(Rule):
     invalid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Signup(Base):
+    __tablename__ = "signups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
 
 
 async def record_signup(engine: AsyncEngine, email: str) -> int:
@@ -81,6 +99,17 @@ async def record_signup(engine: AsyncEngine, email: str) -> int:
     valid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Signup(Base):
+    __tablename__ = "signups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(unique=True)
 
 
 async def record_signup(engine: AsyncEngine, email: str) -> int:

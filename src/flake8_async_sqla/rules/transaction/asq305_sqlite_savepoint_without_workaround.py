@@ -1,19 +1,11 @@
 from __future__ import annotations
 
 import ast
-import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted, engine_url, keyword, literal_str
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
-
-if TYPE_CHECKING:
-    from flake8_async_sqla.core.project import ProjectIndex
-
-# How many project modules (the file and what it imports, transitively) are searched for engines.
-MAX_MODULES = 50
 
 
 @register
@@ -113,7 +105,7 @@ async def add_tags(session: AsyncSession, tags: list[Tag]) -> None:
         savepoints = [call for scope in model.scopes for call in scope.calls if _opens_savepoint(model, call, scope)]
         if not savepoints:
             return
-        visible = _visible_modules(model)
+        visible = model.visible_modules()
         engines = [is_sqlite for module in visible for is_sqlite in _engines_are_sqlite(module)]
         if not engines or not all(engines) or any(_has_workaround(module) for module in visible):
             return
@@ -126,41 +118,6 @@ def _opens_savepoint(model: SemanticModel, call: ast.Call, scope: Scope) -> bool
     if method is None or method[1] != "begin_nested":
         return False
     return model.session_binding(method[0], scope) is not None or model.is_connection(method[0], scope)
-
-
-def _visible_modules(model: SemanticModel) -> list[SemanticModel]:
-    """The file and the project modules it imports, directly or through each other."""
-    found = [model]
-    index = model.index
-    if index is None:
-        return found
-    seen = {os.path.abspath(model.path)}
-    pending = [model]
-    while pending and len(found) < MAX_MODULES:
-        current = pending.pop()
-        for imported in sorted(set(current.imports.values())):
-            path = _module_path(index, imported, current.path)
-            if path is None or path in seen:
-                continue
-            seen.add(path)
-            index.consulted.add(path)
-            other = index.model_for(path)
-            if other is not None:
-                found.append(other)
-                pending.append(other)
-    return found
-
-
-def _module_path(index: ProjectIndex, qualname: str, from_path: str) -> str | None:
-    """The project file an imported name comes from: the longest prefix of it that is a module."""
-    parts = qualname.split(".")
-    for split in range(len(parts), 0, -1):
-        if not parts[split - 1]:
-            continue
-        path = index.find_module(".".join(parts[:split]), from_path)
-        if path is not None:
-            return path
-    return None
 
 
 def _engines_are_sqlite(model: SemanticModel) -> Iterator[bool]:
