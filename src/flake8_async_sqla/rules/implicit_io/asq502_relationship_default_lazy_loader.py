@@ -56,6 +56,8 @@ class RelationshipDefaultLazyLoader(Rule):
         "SQLite (aiosqlite)": "counting `author.books` after a plain load raises `StatementError` wrapping `MissingGreenlet`; "
         "declared `lazy=\"raise\"`, the selectinload version counts the books and a plain load raises "
         "`InvalidRequestError` ('Author.books' is not available due to lazy='raise').",
+        "PostgreSQL (asyncpg)": "the plain load's read raises `MissingGreenlet` itself; `lazy=\"raise\"` raises the same "
+        "`InvalidRequestError`, and the selectinload version counts the books.",
     }
     name = "relationship-default-lazy-loader"
     phase = ADVISORY

@@ -57,6 +57,8 @@ class ExpiredAttributeReadAfterCommit(Rule):
     observed = {
         "SQLite (aiosqlite)": "both reads after the commit (`commit()`, and the end of `begin()`) raise `StatementError` "
         "wrapping `MissingGreenlet`; the refreshed read and the session with expire_on_commit=False return the values.",
+        "PostgreSQL (asyncpg)": "both reads after the commit raise `MissingGreenlet` itself; the refreshed read and "
+        "expire_on_commit=False return the values.",
     }
     name = "expired-attribute-read-after-commit"
     phase = ADVISORY

@@ -55,6 +55,8 @@ class UnloadedRelationshipSerialized(Rule):
     observed = {
         "SQLite (aiosqlite)": "the request fails with FastAPI's `ResponseValidationError` (\"Error extracting attribute\": "
         "`MissingGreenlet`); the selectinload version answers with the items.",
+        "PostgreSQL (asyncpg)": "the same `ResponseValidationError` wrapping `MissingGreenlet`; the selectinload version "
+        "answers with the items.",
     }
     name = "unloaded-relationship-serialized"
     phase = ADVISORY
