@@ -44,7 +44,11 @@ def check_tree(
 
 
 def build_model(tree: ast.Module, path: str, index: ProjectIndex | None = DEFAULT_INDEX) -> SemanticModel:
-    """The file's model, registered with the index so other files see the same one."""
+    """The file's model, registered with the index so other files see the same one; a model the
+    index already built for this unchanged file (as another file's import) is reused."""
+    existing = index.cached_model(path) if index is not None else None
+    if existing is not None:
+        return existing
     model = SemanticModel(tree, path, index=index)
     if index is not None:
         index.register(model)

@@ -78,6 +78,14 @@ class ProjectIndex:
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
+    def cached_model(self, path: str) -> SemanticModel | None:
+        """The model already built for `path` (as another file's import), if the file is unchanged."""
+        path = os.path.abspath(path)
+        cached = self._models.get(path)
+        if cached is not None and cached[1] is not None and cached[0] == _stamp(path):
+            return cached[1]
+        return None
+
     def register(self, model: SemanticModel) -> None:
         """Make the model of a file being checked the one other modules see for that path."""
         path = os.path.abspath(model.path)
