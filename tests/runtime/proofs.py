@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.exc import SAWarning
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -144,3 +145,49 @@ def lint(source: str, tmp_path: Path) -> list[str]:
     path = tmp_path / "linted_example.py"
     path.write_text(source, encoding="utf-8")
     return [f.code for f in check_tree(ast.parse(source), str(path), source, index=ProjectIndex())]
+
+
+async def server_connection_states(url: str) -> list[str]:
+    """The states (`idle`, `idle in transaction`, ...) of the other connections to a PostgreSQL test database,
+    as the server lists them, sorted."""
+    import asyncpg
+
+    monitor = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await monitor.fetch(
+            "SELECT state FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() ORDER BY state"
+        )
+    finally:
+        await monitor.close()
+    return [row["state"] for row in rows]
+
+
+@contextmanager
+def collector_paused() -> Iterator[list[str]]:
+    """Pause the cycle collector, so that what a request leaves for it (an unclosed session and the connection it
+    holds) piles up as it does between two collections; on exit, collect and fill the yielded list with the
+    `SAWarning`s given meanwhile (`The garbage collector is trying to clean up non-checked-in connection ...`)."""
+    gc.collect()
+    gc.disable()
+    warned: list[str] = []
+    try:
+        yield warned
+    finally:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SAWarning)
+            gc.enable()
+            gc.collect()
+        warned.extend(str(w.message) for w in caught if issubclass(w.category, SAWarning))
+
+
+@contextmanager
+def new_threads_joined() -> Iterator[None]:
+    """On exit, wait for the threads started within: aiosqlite closes a collected connection in its worker thread,
+    which reports back to the event loop, so it must end while the loop runs. Wrap the whole serving of the app:
+    a connection still pooled keeps its thread running until the engine is disposed."""
+    threads_before = set(threading.enumerate())
+    try:
+        yield
+    finally:
+        for thread in set(threading.enumerate()) - threads_before:
+            thread.join(timeout=2)

@@ -58,16 +58,21 @@ class SessionEscapesIntoBackgroundWork(Rule):
     - from 0.106.0 to 0.117.x, the exit code ran after the route handler returned, before
       the response was sent: background tasks got a closed session;
     - from 0.118.0, the exit code of a dependency with the default `scope="request"`
-      runs after the response is sent, which is after `BackgroundTasks` finish; from
-      0.121.0, `Depends(..., scope="function")` runs it right after the route handler,
-      before the response and the background tasks.
+      runs after the response is sent and after `BackgroundTasks` finish, so they can use
+      the request's session again; from 0.121.0, `Depends(..., scope="function")` runs
+      it right after the route handler, so background tasks get a closed session.
+
+    A closed session does not fail loudly: SQLAlchemy 2.x's `close()` only resets a
+    session (`close_resets_only`, the default), so the task's first query silently
+    begins a new transaction on a fresh connection, and nothing closes the session
+    again. That connection stays checked out (on PostgreSQL `idle in transaction`)
+    until the garbage collector terminates it with a warning, and the objects the
+    request loaded are detached from the session.
 
     The rule holds on every version, because work that outlives the request must own its
-    session: a task from `create_task` or an executor is not waited for by anything, so it
-    races the exit code; on versions where background tasks run first they hold the
-    request's connection (and its transaction) open after the response is sent, a failure
-    in them reaches the dependency's exit code after the client got its response, and the
-    code breaks when the dependency's scope or the FastAPI version changes. The session is
+    session: code that works only because of the dependency's current ordering breaks
+    when its scope or the FastAPI version changes, and a task from `create_task` or an
+    executor is not waited for by anything, so it races the exit code. The session is
     also not safe for concurrent use: the request may still be using it when the task
     starts.
 
@@ -88,28 +93,71 @@ class SessionEscapesIntoBackgroundWork(Rule):
     """
 
     code = "ASQ207"
+    runtime_proof = "tests/runtime/test_asq207.py"
+    observed = {
+        "SQLite (aiosqlite)": "on FastAPI 0.165 with the default `scope=\"request\"` the task runs before the "
+        "dependency's exit code and sends the receipt, and no connection is left checked out; with "
+        "`scope=\"function\"` the task also sends it, through the closed session's fresh connection, which stays "
+        "checked out after the request (`pool.checkedout()` 1) until the garbage collector terminates it with "
+        "`SAWarning: The garbage collector is trying to clean up non-checked-in connection`. The version that opens "
+        "its own session leaves none checked out.",
+        "PostgreSQL (asyncpg)": "the same, and with `scope=\"function\"` `pg_stat_activity` shows the leaked "
+        "connection `idle in transaction` after the request; otherwise the one pooled connection is `idle`.",
+    }
     name = "session-escapes-into-background-work"
     phase = 2
     message = "{session} is handed to {target}, which can use it after it is closed: hand over the session factory and open a session in the background work"
     invalid = (
         '''\
+import os
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import BackgroundTasks, Depends, FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.db import get_session
 
-router = APIRouter()
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_email: Mapped[str]
+
+
+engine = create_async_engine(os.environ["DATABASE_URL"], pool_pre_ping=True)
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+outbox: list[tuple[str, str]] = []  # what the mail service delivers
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+async def get_session():
+    async with SessionLocal() as session:
+        yield session
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
 async def send_receipt(session: AsyncSession, order_id: int) -> None:
     order = await session.get(Order, order_id)
-    await mailer.send(order.customer_email, render_receipt(order))
+    outbox.append((order.customer_email, f"Receipt for order {order.id}"))
 
 
-@router.post("/orders/{order_id}/receipt")
+@app.post("/orders/{order_id}/receipt")
 async def email_receipt(order_id: int, background_tasks: BackgroundTasks, session: SessionDep):
     background_tasks.add_task(send_receipt, session, order_id)  # error: ASQ207
     return {"queued": True}
@@ -117,20 +165,47 @@ async def email_receipt(order_id: int, background_tasks: BackgroundTasks, sessio
     )
     valid = (
         '''\
-from fastapi import APIRouter, BackgroundTasks
+import os
+from contextlib import asynccontextmanager
 
-from app.db import SessionLocal
+from fastapi import BackgroundTasks, FastAPI
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-router = APIRouter()
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_email: Mapped[str]
+
+
+engine = create_async_engine(os.environ["DATABASE_URL"], pool_pre_ping=True)
+SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+outbox: list[tuple[str, str]] = []  # what the mail service delivers
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan)
 
 
 async def send_receipt(order_id: int) -> None:
     async with SessionLocal() as session:
         order = await session.get(Order, order_id)
-        await mailer.send(order.customer_email, render_receipt(order))
+        outbox.append((order.customer_email, f"Receipt for order {order.id}"))
 
 
-@router.post("/orders/{order_id}/receipt")
+@app.post("/orders/{order_id}/receipt")
 async def email_receipt(order_id: int, background_tasks: BackgroundTasks):
     background_tasks.add_task(send_receipt, order_id)
     return {"queued": True}
