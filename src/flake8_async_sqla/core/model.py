@@ -293,6 +293,7 @@ class SemanticModel:
         self._visible_modules: list[SemanticModel] | None = None
         self._resolving: set[str] = set()
         self._local_symbols: dict[tuple[Scope, str], Symbol | None] = {}
+        self._qualnames: dict[ast.AST, str | None] = {}
         self._assignment_tables: dict[Scope, dict[str, list[ast.AST]]] = {}
         self._walk()
         self._route_handlers: set[Scope] | None = None
@@ -404,18 +405,23 @@ class SemanticModel:
 
     # ----------------------------------------------------------- name lookup
     def qualname(self, node: ast.AST) -> str | None:
-        """The qualified name an expression refers to: imports resolved, locals prefixed by the module."""
+        """The qualified name an expression refers to: imports resolved, locals prefixed by the module.
+
+        Memoised per node: every rule asks about the same calls."""
+        if not isinstance(node, (ast.Name, ast.Attribute)):
+            return None
+        if node in self._qualnames:
+            return self._qualnames[node]
+        result = None
         parts = dotted(node)
-        if parts is None:
-            return None
-        head = parts[0]
-        if head in self.imports:
-            base = self.imports[head]
-        elif head in self.local_defs:
-            base = f"{self.module}.{head}"
-        else:
-            return None
-        return ".".join([base, *parts[1:]])
+        if parts is not None:
+            head = parts[0]
+            if head in self.imports:
+                result = ".".join([self.imports[head], *parts[1:]])
+            elif head in self.local_defs:
+                result = ".".join([f"{self.module}.{head}", *parts[1:]])
+        self._qualnames[node] = result
+        return result
 
     def engine_factory(self, call: ast.Call) -> str | None:
         """The name of the engine factory a call uses: SQLAlchemy's, or a configured wrapper."""
