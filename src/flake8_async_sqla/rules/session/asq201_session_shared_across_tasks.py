@@ -234,7 +234,7 @@ def _spawner(model: SemanticModel, scope: Scope, call: ast.Call, qualname: str |
     if method is None:
         return None
     receiver, attr = method
-    if attr == "create_task" and _is_event_loop(model, scope, receiver):
+    if attr == "create_task" and model.is_event_loop(receiver, scope):
         return "loop.create_task"
     if attr in TASK_GROUP_SPAWNERS and isinstance(receiver, ast.Name) and _is_task_group(model, scope, receiver.id):
         return f"{receiver.id}.{attr}"
@@ -253,20 +253,6 @@ def _is_task_group(model: SemanticModel, scope: Scope, name: str) -> bool:
                         return True
         current = current.parent
     return False
-
-
-def _is_event_loop(model: SemanticModel, scope: Scope, receiver: ast.AST) -> bool:
-    """`asyncio.get_running_loop()`, or a local name bound to it."""
-    if isinstance(receiver, ast.Call):
-        return model.qualname(receiver.func) in names.EVENT_LOOP_GETTERS
-    if not isinstance(receiver, ast.Name):
-        return False
-    return any(
-        isinstance(assign, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == receiver.id for t in assign.targets)
-        and _is_event_loop(model, scope, assign.value)
-        for assign in scope.assigns
-    )
 
 
 def _shared_in_batch(model: SemanticModel, scope: Scope, call: ast.Call, qualname: str) -> SessionBinding | None:

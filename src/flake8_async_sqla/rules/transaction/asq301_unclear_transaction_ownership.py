@@ -8,7 +8,6 @@ from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 TRANSACTION_ENDS = {"commit", "rollback"}
 CONTEXT_EXITS = {"__exit__", "__aexit__"}
-BORROWED = {"param", "dependency", "attribute"}
 
 
 @register
@@ -144,7 +143,7 @@ async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspac
             unframed: dict[str, bool] = {}
             for call in scope.calls:
                 found = model.session_method_call(call, scope)
-                if found is None or found[0].origin not in BORROWED:
+                if found is None or not found[0].borrowed:
                     continue
                 binding, method = found
                 session = ".".join(dotted(call.func.value) or [binding.name])  # type: ignore[attr-defined]
