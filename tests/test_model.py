@@ -222,3 +222,52 @@ def test_dependencies_named_only_in_another_module(tmp_path: Path) -> None:
     )
     model = build((tmp_path / "deps.py").read_text(), str(tmp_path / "deps.py"))
     assert {s.name for s in model.scopes if s.kind == "function" and model.is_dependency(s)} == {"get_db"}
+
+
+def test_per_request_functions_follow_calls_from_handlers_and_dependencies() -> None:
+    model = build(
+        """
+        from fastapi import APIRouter, Depends
+
+        router = APIRouter()
+
+        def helper(): ...
+        def deeper(): ...
+        def only_at_startup(): ...
+        def get_db():
+            deeper()
+
+        only_at_startup()
+
+        @router.get("/")
+        async def index(db=Depends(get_db)):
+            helper()
+        """
+    )
+    reached = {scope.name: root.name for scope, root in model.per_request_functions().items()}
+    assert reached == {"index": "index", "helper": "index", "get_db": "get_db", "deeper": "get_db"}
+
+
+def test_opens_session_and_the_event_loop() -> None:
+    model = build(
+        """
+        import asyncio
+        from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+        from sqlalchemy.orm import Session
+
+        factory = async_sessionmaker()
+
+        async def work(engine):
+            loop = asyncio.get_running_loop()
+            a = factory()
+            b = Session(engine)
+            c = dict()
+        """
+    )
+    scope = function(model, "work")
+    calls = {ast.unparse(call): call for call in scope.calls}
+    assert model.opens_session(calls["factory()"], scope) == "async"
+    assert model.opens_session(calls["Session(engine)"], scope) == "sync"
+    assert model.opens_session(calls["dict()"], scope) is None
+    loop = next(n for n in ast.walk(scope.node) if isinstance(n, ast.Name) and n.id == "loop")
+    assert model.is_event_loop(loop, scope)
