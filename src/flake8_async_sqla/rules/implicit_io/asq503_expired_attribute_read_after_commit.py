@@ -4,8 +4,10 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import Scope, SemanticModel
-from flake8_async_sqla.core.orm import ENTITY_KINDS, OrmFacts, OrmValue, describe, orm_facts
+from flake8_async_sqla.core.orm import ENTITY_KINDS, OrmFacts, OrmValue, Position, describe, orm_facts
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
+
+Finding = tuple[tuple[str, Position], Report]  # ((the object as written, the commit that expired it), its report)
 
 
 @register
@@ -22,6 +24,12 @@ class ExpiredAttributeReadAfterCommit(Rule):
     that returns such an object (or a list of them) with a response model whose fields
     read mapped attributes is reported on the `return`: FastAPI reads them to serialize
     the response. `AugAssign` (`obj.count += 1`) is a read too.
+
+    It reports once per object and commit, on the first read of the object (in source
+    order, a serializing `return` included) after the commit that expired it: that read
+    reloads the row, so in `ProductOut(id=p.id, name=p.name, ...)` only `p.id` is
+    reported. A later commit that expires the object again gives one more finding, on
+    its first read after that commit.
 
     Not reported: reads after `await session.refresh(obj)` (or of the attributes a
     `refresh(obj, [...])` names), after the object is loaded again, in an `except`
@@ -163,21 +171,32 @@ async def add_member(engine: AsyncEngine, team_id: int, email: str) -> int:
         for scope in model.scopes:
             if scope.kind != "function" or not scope.is_async:
                 continue
-            facts: OrmFacts | None = None
-            expired: dict[ast.Attribute, OrmValue] = {}
-            for attribute in scope.attributes:
-                if not _reads(model, attribute):
-                    continue
-                facts = facts or orm_facts(model, scope)
-                owner = facts.value_at(attribute.value, (attribute.lineno, attribute.col_offset))
-                if owner is not None and _reloads(model, owner, attribute.attr) and facts.surely_committed(attribute, owner):
-                    expired[attribute] = owner
-            for attribute, owner in expired.items():
-                if attribute.value in expired:  # `order.customer.name`: reported on `order.customer`
-                    continue
-                yield _report(attribute, f"reading `{describe(attribute)}`", owner, describe(attribute.value))
+            findings = list(_expired_reads(model, scope))
             if model.is_route_handler(scope):
-                yield from _serialized_after_commit(model, scope)
+                findings.extend(_serialized_after_commit(model, scope))
+            # One finding per object and commit: the first read reloads it, later reads find it loaded.
+            reported: set[tuple[str, Position]] = set()
+            for finding in sorted(findings, key=lambda finding: _position(finding[1].node)):
+                if finding[0] not in reported:
+                    reported.add(finding[0])
+                    yield finding[1]
+
+
+def _expired_reads(model: SemanticModel, scope: Scope) -> Iterator[Finding]:
+    """Reads of mapped attributes of expired objects in `scope`."""
+    facts: OrmFacts | None = None
+    expired: dict[ast.Attribute, OrmValue] = {}
+    for attribute in scope.attributes:
+        if not _reads(model, attribute):
+            continue
+        facts = facts or orm_facts(model, scope)
+        owner = facts.value_at(attribute.value, _position(attribute))
+        if owner is not None and _reloads(model, owner, attribute.attr) and facts.surely_committed(attribute, owner):
+            expired[attribute] = owner
+    for attribute, owner in expired.items():
+        if attribute.value in expired:  # `order.customer.name`: reported on `order.customer`
+            continue
+        yield _finding(attribute, f"reading `{describe(attribute)}`", owner, attribute.value)
 
 
 def _reads(model: SemanticModel, attribute: ast.Attribute) -> bool:
@@ -195,7 +214,7 @@ def _reloads(model: SemanticModel, owner: OrmValue, attr: str) -> bool:
     return relationship is None or not relationship.loads_lazily or owner.settles(attr)  # else ASQ501's finding
 
 
-def _serialized_after_commit(model: SemanticModel, scope: Scope) -> Iterator[Report]:
+def _serialized_after_commit(model: SemanticModel, scope: Scope) -> Iterator[Finding]:
     """`return obj` from a route handler whose response model reads expired mapped attributes of `obj`."""
     schema = model.response_schema(scope)
     fields = model.schema_fields(schema[0]) if schema is not None else None
@@ -204,18 +223,22 @@ def _serialized_after_commit(model: SemanticModel, scope: Scope) -> Iterator[Rep
     kinds = {"objects"} if schema[1] else ENTITY_KINDS  # type: ignore[index]
     facts = orm_facts(model, scope)
     for returned in scope.returns:
-        value = facts.value_at(returned.value, (returned.lineno, returned.col_offset)) if returned.value else None
+        value = facts.value_at(returned.value, _position(returned)) if returned.value else None
         if value is None or value.expired_by is None or value.kind not in kinds:
             continue
         mapped = model.mapped_attributes(value.model) or frozenset()
         expired = any(read in mapped and value.reads_expired(read) for read in fields.values() if read is not None)
         if expired and facts.surely_committed(returned, value):
-            owner = describe(returned.value)
-            yield _report(returned, f"returning `{owner}` for serialization", value, owner)
+            yield _finding(returned, f"returning `{describe(returned.value)}` for serialization", value, returned.value)  # type: ignore[arg-type]
 
 
-def _report(node: ast.AST, what: str, value: OrmValue, owner: str) -> Report:
+def _finding(node: ast.AST, what: str, value: OrmValue, owner_node: ast.AST) -> Finding:
+    owner = describe(owner_node)
     session = value.session or "session"
     refresh = f"`await {session}.refresh(obj)` for each of `{owner}`" if value.kind == "objects" else f"`await {session}.refresh({owner})`"
-    return report(node, what=what, line=str(value.expired_by[0]), refresh=refresh)  # type: ignore[index]
+    commit: Position = value.expired_by  # type: ignore[assignment]
+    return (owner, commit), report(node, what=what, line=str(commit[0]), refresh=refresh)
 
+
+def _position(node: ast.AST) -> Position:
+    return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
