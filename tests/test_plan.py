@@ -72,6 +72,20 @@ def test_json_plan_has_the_same_content() -> None:
     )
 
 
+def test_touchpoints_follow_their_session_to_its_engine() -> None:
+    touchpoints = json.loads(run_plan(str(LEGACY), "--format", "json").stdout)["touchpoints"]
+    engine_of = {(t["function"], t["site"]["line"]): t["engine"] for t in touchpoints}
+    through_get_db = [t["engine"] for t in touchpoints if t["session_source"] == "dependency `get_db`"]
+    # get_db → SessionLocal() → async_sessionmaker(engine) in app/db.py, also from routers in other modules.
+    assert len(through_get_db) > 5 and set(through_get_db) == {"engine (app/db.py:11)"}
+    assert engine_of[("restock_product", 20)] == "engine (app/db.py:11)"  # get_admin_db returns SessionLocal()
+    assert engine_of[("export_orders", 41)] == "replica (app/routers/orders.py:39)"  # AsyncSession(replica)
+    assert engine_of[("best_sellers", 21)] == "reporting_engine (app/main.py:37)"  # ReportingSession.configure(bind=...)
+    # A caller's session, or an engine passed in as a parameter, says nothing about which engine it is.
+    assert engine_of[("place_order", 42)].startswith("unresolved")
+    assert engine_of[("deactivate_dormant_users", 21)].startswith("unresolved")
+
+
 def test_backlog_exports() -> None:
     as_csv = list(csv.reader(io.StringIO(run_plan(str(LEGACY), "--backlog", "--format", "csv").stdout)))
     assert as_csv[0] == ["id", "location", "code", "relationship", "suggested_loader", "message"]

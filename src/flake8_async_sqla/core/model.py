@@ -611,6 +611,10 @@ class SemanticModel:
 
     def binds_locally(self, name: str, scope: Scope) -> bool:
         """Whether a function enclosing `scope` binds `name` (parameter, assignment, nested def), shadowing module names."""
+        return self.binding_function(name, scope) is not None
+
+    def binding_function(self, name: str, scope: Scope) -> Scope | None:
+        """The innermost function (or lambda) around `scope` that binds `name`, or None for a module-level name."""
         current: Scope | None = scope
         while current is not None and current.kind != "module":
             if current.kind in ("function", "lambda") and name not in current.global_names:
@@ -619,9 +623,9 @@ class SemanticModel:
                     or _nested_def(current, name) is not None
                     or any(name in _assigned_names(assign) for assign in current.assigns)
                 ):
-                    return True
+                    return current
             current = current.parent
-        return False
+        return None
 
     def is_event_loop(self, node: ast.AST, scope: Scope) -> bool:
         """Whether an expression holds the running event loop: `asyncio.get_running_loop()` (or

@@ -14,7 +14,7 @@ from flake8_async_sqla.core.project import use_options
 from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
 from flake8_async_sqla.noqa import NoqaMap
 from flake8_async_sqla.plan import dependencies
-from flake8_async_sqla.plan.survey import EngineSite, FileSurvey, Site, Touchpoint, survey
+from flake8_async_sqla.plan.survey import EngineSite, FileSurvey, SessionOrigin, Site, Touchpoint, survey
 from flake8_async_sqla.runner import read_source
 
 ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql", "mariadb": "aiomysql"}
@@ -164,18 +164,54 @@ def build_plan(settings: Settings, files: list[Path]) -> Plan:
 
 
 def _with_engines(surveys: list[FileSurvey], engines: list[EngineSite], factories: list) -> list[Touchpoint]:
-    """Name each touchpoint's engine: the only engine, or the one the only factory binds."""
+    """Name each touchpoint's engine by following its session to the engine it was opened on; where
+    that chain is unknown (a caller's session), the only engine, or the one the only factory binds."""
     if len({e.name for e in engines}) == 1:
-        engine = engines[0].name
+        fallback = _engine_label(engines[0]) if len(engines) == 1 else engines[0].name
     elif len(factories) == 1 and factories[0].engine:
-        engine = factories[0].engine
+        fallback = factories[0].engine
     else:
-        engine = "unresolved (several engines)" if engines else "not created in this project"
+        fallback = "unresolved (several engines)" if engines else "not created in this project"
+    resolve = _origin_resolver(surveys)
     return [
-        Touchpoint(t.site, t.function, t.operation, engine, t.session_source, t.transaction_source)
+        Touchpoint(t.site, t.function, t.operation, resolve(origin) or fallback, t.session_source, t.transaction_source)
         for item in surveys
-        for t in item.touchpoints
+        for t, origin in zip(item.touchpoints, item.touchpoint_origins)
     ]
+
+
+def _origin_resolver(surveys: list[FileSurvey]):
+    """Follows a session origin across files: provider function → the session it hands out → factory → engine.
+    A key with two different answers (a name rebound, a factory configured twice) resolves to nothing."""
+    engine_sites: dict[str, set[EngineSite]] = {}
+    factory_engines: dict[str, set[str]] = {}
+    providers: dict[str, SessionOrigin | None] = {}
+    for item in surveys:
+        for key, site in item.engine_keys:
+            engine_sites.setdefault(key, set()).add(site)
+        for factory, engine in item.factory_engines:
+            factory_engines.setdefault(factory, set()).add(engine)
+        providers.update(item.session_providers)
+
+    def resolve(origin: SessionOrigin | None) -> str | None:
+        seen = set()
+        while origin is not None and origin not in seen:
+            seen.add(origin)
+            if origin.kind == "engine":
+                sites = engine_sites.get(origin.key, set())
+                return _engine_label(next(iter(sites))) if len(sites) == 1 else None
+            if origin.kind == "factory":
+                bound = factory_engines.get(origin.key, set())
+                origin = SessionOrigin("engine", next(iter(bound))) if len(bound) == 1 else None
+            else:
+                origin = providers.get(origin.key)
+        return None
+
+    return resolve
+
+
+def _engine_label(engine: EngineSite) -> str:
+    return f"{engine.name} ({engine.site})"
 
 
 # ------------------------------------------------------------------ decisions

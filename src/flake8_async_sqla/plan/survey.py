@@ -44,6 +44,14 @@ class FactorySite:
 
 
 @dataclass(frozen=True)
+class SessionOrigin:
+    """Where a session comes from, as a project-wide key the planner follows to an engine."""
+
+    kind: str  # "engine", "factory", or "provider" (a function that yields or returns the session)
+    key: str  # qualified name; a function's local names are keyed by the function's qualname and the name
+
+
+@dataclass(frozen=True)
 class Touchpoint:
     site: Site
     function: str
@@ -59,6 +67,11 @@ class FileSurvey:
     engines: list[EngineSite] = field(default_factory=list)
     factories: list[FactorySite] = field(default_factory=list)
     touchpoints: list[Touchpoint] = field(default_factory=list)
+    # Facts the planner joins across files to name each touchpoint's engine.
+    touchpoint_origins: list[SessionOrigin | None] = field(default_factory=list)  # one per touchpoint
+    engine_keys: list[tuple[str, EngineSite]] = field(default_factory=list)
+    factory_engines: list[tuple[str, str]] = field(default_factory=list)  # (factory key, engine key), bound or configured
+    session_providers: dict[str, SessionOrigin | None] = field(default_factory=dict)  # function qualname -> origin
     lifespans: list[Site] = field(default_factory=list)
     startup_events: list[Site] = field(default_factory=list)
     session_dependencies: list[tuple[Site, str]] = field(default_factory=list)
@@ -85,6 +98,8 @@ def survey(model: SemanticModel, path: str) -> FileSurvey:
         summary = model.function_summary(scope)
         if summary.yields_session:
             result.session_dependencies.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
+        if summary.yields_session or summary.returns_session:
+            result.session_providers[scope.qualname] = provided_origin(model, scope)
         for with_node in scope.withs:
             for item in with_node.items:  # type: ignore[attr-defined]
                 method = call_method(item.context_expr)
@@ -106,11 +121,15 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
     factory = model.engine_factory(call)
     if factory is not None:
         url = call.args[0] if call.args else keyword(call, "url")
-        result.engines.append(EngineSite(site, _assigned_name(model, call) or "<engine>", factory, literal_str(url)))
+        engine = EngineSite(site, _assigned_name(model, call) or "<engine>", factory, literal_str(url))
+        result.engines.append(engine)
+        key = _assigned_key(model, call, scope)
+        if key is not None:
+            result.engine_keys.append((key, engine))
         return
     api = model.api(call.func)
     if api in names.SESSION_FACTORY_CLASSES or api in names.SCOPED_REGISTRIES:
-        bind = call.args[0] if call.args else keyword(call, "bind")
+        bind = _bind(model, call)
         expire = keyword(call, "expire_on_commit")
         result.factories.append(
             FactorySite(
@@ -119,6 +138,7 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
                 isinstance(expire, ast.Constant) and expire.value is False,
             )
         )
+        _record_factory_engine(model, scope, _assigned_key(model, call, scope), call, result)
         return
     if api == "select":
         result.select_api.append(site)
@@ -135,6 +155,8 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
         result.background.append((site, "BackgroundTasks.add_task"))
     if model.qualname(call.func) in names.TASK_SPAWNERS:
         result.background.append((site, "asyncio.create_task"))
+    if name == "configure" and model.factory_symbol(receiver, scope) is not None:
+        _record_factory_engine(model, scope, project_key(model, receiver, scope), call, result)
     found = model.session_method_call(call, scope)
     if found is None or name not in IO_METHODS:
         return
@@ -154,6 +176,76 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
             transaction_source(model, scope, call, binding),
         )
     )
+    result.touchpoint_origins.append(session_origin(model, binding, scope))
+
+
+def session_origin(model: SemanticModel, binding: SessionBinding, scope: Scope) -> SessionOrigin | None:
+    """What a session binding was opened from: its dependency's provider, or the call that created it."""
+    if binding.origin == "dependency":
+        return SessionOrigin("provider", binding.provider.qualname) if binding.provider is not None else None
+    if binding.origin not in ("created", "global", "closure"):
+        return None  # a parameter or injected attribute: the caller's session
+    value = binding.node.context_expr if isinstance(binding.node, ast.withitem) else getattr(binding.node, "value", None)
+    return opened_from(model, value, scope)
+
+
+def opened_from(model: SemanticModel, value: ast.AST | None, scope: Scope) -> SessionOrigin | None:
+    """The origin of a session-opening expression: `factory()`, `factory.begin()`, `AsyncSession(engine)`, `helper()`."""
+    if isinstance(value, ast.Await):
+        value = value.value
+    if not isinstance(value, ast.Call):
+        return None
+    method = call_method(value)
+    opener = method[0] if method is not None and method[1] == "begin" else value.func
+    if model.api(opener) in names.SESSION_CLASSES:
+        bind = _bind(model, value)
+        key = project_key(model, bind, scope) if bind is not None else None
+        return SessionOrigin("engine", key) if key is not None else None
+    key = project_key(model, opener, scope)
+    if key is None:
+        return None
+    return SessionOrigin("factory" if model.factory_symbol(opener, scope) is not None else "provider", key)
+
+
+def provided_origin(model: SemanticModel, scope: Scope) -> SessionOrigin | None:
+    """The origin of the session a function yields or returns, when all its yields and returns agree."""
+    origins = set()
+    for node in [*scope.yields, *scope.returns]:
+        value = getattr(node, "value", None)
+        if value is None:
+            continue
+        binding = model.session_binding(value, scope)
+        if binding is not None:
+            origins.add(session_origin(model, binding, scope))
+            continue
+        symbol = model.classify_value(value, scope)
+        if symbol is not None and symbol.kind == "session":
+            origins.add(opened_from(model, value, scope))
+    return origins.pop() if len(origins) == 1 else None
+
+
+def project_key(model: SemanticModel, node: ast.AST, scope: Scope) -> str | None:
+    """A name's key across the project: a function's local name is keyed by that function, any other by its qualified name."""
+    if isinstance(node, ast.Name):
+        function = model.binding_function(node.id, scope)
+        if function is not None:
+            return f"{function.qualname}.{node.id}"
+    return model.qualname(node)
+
+
+def _record_factory_engine(model: SemanticModel, scope: Scope, factory: str | None, call: ast.Call, result: FileSurvey) -> None:
+    bind = _bind(model, call)
+    engine = project_key(model, bind, scope) if bind is not None else None
+    if factory is not None and engine is not None:
+        result.factory_engines.append((factory, engine))
+
+
+def _bind(model: SemanticModel, call: ast.Call) -> ast.expr | None:
+    """The engine a session, factory or `configure()` call binds; through `scoped_session(sessionmaker(engine))`."""
+    bind = call.args[0] if call.args else keyword(call, "bind")
+    while isinstance(bind, ast.Call) and model.api(bind.func) in names.SESSION_FACTORY_CLASSES:
+        bind = bind.args[0] if bind.args else keyword(bind, "bind")
+    return bind
 
 
 def session_source(binding: SessionBinding) -> str:
@@ -192,13 +284,23 @@ def _is_app(model: SemanticModel, node: ast.AST) -> bool:
     return symbol is not None and symbol.kind == "app"
 
 
-def _assigned_name(model: SemanticModel, call: ast.Call) -> str | None:
+def _assigned_target(model: SemanticModel, call: ast.Call) -> ast.expr | None:
     parent = model.parents.get(call)
     if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
-        return _text(parent.targets[0])
+        return parent.targets[0]
     if isinstance(parent, ast.AnnAssign):
-        return _text(parent.target)
+        return parent.target
     return None
+
+
+def _assigned_name(model: SemanticModel, call: ast.Call) -> str | None:
+    target = _assigned_target(model, call)
+    return _text(target) if target is not None else None
+
+
+def _assigned_key(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
+    target = _assigned_target(model, call)
+    return project_key(model, target, scope) if target is not None else None
 
 
 def _text(node: ast.AST) -> str:
