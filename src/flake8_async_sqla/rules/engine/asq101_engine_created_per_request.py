@@ -4,6 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import FUNCTION_NODES, Scope, SemanticModel, dotted
+from flake8_async_sqla.core.per_request import how_reached, is_memoised, local_name
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 LOOP_STATEMENTS = (ast.For, ast.AsyncFor, ast.While)
@@ -193,12 +194,12 @@ async def daily_report(engine: ReportingEngine): ...
         startup = _reachable(model, [model.module_scope, *(s for s in model.scopes if model.is_lifespan(s))])
         for call, scope, factory in engine_calls:
             function = scope.function_scope
-            if _shadowed(model, call, scope) or _memoised(model, call, function):
+            if _shadowed(model, call, scope) or is_memoised(model, call, function):
                 continue
             root = per_request.get(function)
-            where = _how_reached(model, function, root) if root is not None else None
+            where = how_reached(model, function, root) if root is not None else None
             if where is None and function not in startup and _rebuilt_each_round(model, call, function):
-                where = f"in a loop in `{_local_name(model, function)}`"
+                where = f"in a loop in `{local_name(model, function)}`"
             if where is not None:
                 yield report(call, factory=factory, where=where)
 
@@ -207,18 +208,6 @@ def _shadowed(model: SemanticModel, call: ast.Call, scope: Scope) -> bool:
     """`create_engine(...)` where a parameter or local of an enclosing function hides the import."""
     parts = dotted(call.func)
     return parts is not None and model.binds_locally(parts[0], scope)
-
-
-def _local_name(model: SemanticModel, scope: Scope) -> str:
-    """`Service.method` / `handler.helper`: the qualified name without the module."""
-    return scope.qualname.removeprefix(model.module + ".")
-
-
-def _how_reached(model: SemanticModel, function: Scope, root: Scope) -> str:
-    role = "route handler" if model.is_route_handler(root) else "dependency"
-    if function is root:
-        return f"in {role} `{_local_name(model, root)}`"
-    return f"in `{_local_name(model, function)}`, called from {role} `{_local_name(model, root)}`"
 
 
 def _reachable(model: SemanticModel, roots: list[Scope]) -> set[Scope]:
@@ -236,87 +225,6 @@ def _callees(model: SemanticModel, scope: Scope) -> list[Scope]:
     """What runs when `scope` runs: the functions it calls and, for a function, the functions defined inside it."""
     nested = [child for child in scope.children if child.kind == "function"] if scope.kind == "function" else []
     return [*model.called_functions(scope), *nested]
-
-
-def _memoised(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
-    """The engine is stored where it outlives the call (a global, an attribute, an item of a module-level
-    dict) under a check that it is not there yet: `if x is None: x = ...`, or `if x: return x` before it."""
-    store = model.parents.get(call)
-    if not isinstance(store, (ast.Assign, ast.AnnAssign)):
-        return False
-    targets = store.targets if isinstance(store, ast.Assign) else [store.target]
-    kept = [target for target in targets if _outlives_call(model, target, function)]
-    if not kept:
-        return False
-    child: ast.AST = store
-    for ancestor in model.ancestors(store):
-        if ancestor is function.node:
-            break
-        if isinstance(ancestor, ast.If) and child in ancestor.body and any(_tests_unset(ancestor.test, t) for t in targets):
-            return True
-        child = ancestor
-    return any(
-        isinstance(statement, ast.If)
-        and statement.lineno < store.lineno
-        and isinstance(statement.body[-1], ast.Return)
-        and any(_tests_set(statement.test, target) for target in kept)
-        for statement in function.node.body  # type: ignore[attr-defined]
-    )
-
-
-def _outlives_call(model: SemanticModel, target: ast.AST, function: Scope) -> bool:
-    if isinstance(target, ast.Name):
-        return target.id in function.global_names
-    if isinstance(target, ast.Subscript):
-        container = target.value
-        if isinstance(container, ast.Name):
-            return container.id in model.local_defs and not model.binds_locally(container.id, function)
-        return isinstance(container, ast.Attribute)
-    return isinstance(target, ast.Attribute)
-
-
-def _tests_unset(test: ast.AST, target: ast.AST) -> bool:
-    """`x is None`, `not x`, `not hasattr(obj, "x")`, `key not in cache`, or one of them in an `or`."""
-    pending = [test]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
-            pending.extend(node.values)
-        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and _tests_set(node.operand, target):
-            return True
-        elif isinstance(node, ast.Compare) and _compares(node, target, ast.Is, ast.NotIn):
-            return True
-    return False
-
-
-def _tests_set(test: ast.AST, target: ast.AST) -> bool:
-    """`x`, `x is not None`, `hasattr(obj, "x")`, `key in cache`."""
-    if isinstance(test, ast.Compare):
-        return _compares(test, target, ast.IsNot, ast.In)
-    if isinstance(test, ast.Call) and dotted(test.func) == ["hasattr"] and len(test.args) == 2:
-        owner, attr = test.args
-        stored = dotted(target)
-        return stored is not None and isinstance(attr, ast.Constant) and dotted(owner) == stored[:-1] and attr.value == stored[-1]
-    return _same(test, target)
-
-
-def _compares(test: ast.Compare, target: ast.AST, against_none: type, membership: type) -> bool:
-    """`target <against_none> None` for a name or attribute, `key <membership> cache` for `cache[key]`."""
-    if len(test.ops) != 1:
-        return False
-    op, right = test.ops[0], test.comparators[0]
-    if isinstance(op, against_none):
-        return isinstance(right, ast.Constant) and right.value is None and _same(test.left, target)
-    if isinstance(op, membership) and isinstance(target, ast.Subscript):
-        return _same(right, target.value) and _same(test.left, target.slice)
-    return False
-
-
-def _same(left: ast.AST, right: ast.AST) -> bool:
-    """The same name, attribute chain or constant."""
-    if isinstance(left, ast.Constant) and isinstance(right, ast.Constant):
-        return left.value == right.value
-    return dotted(left) is not None and dotted(left) == dotted(right)
 
 
 def _rebuilt_each_round(model: SemanticModel, call: ast.Call, function: Scope) -> bool:

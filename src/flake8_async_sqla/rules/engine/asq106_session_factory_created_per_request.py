@@ -8,7 +8,7 @@ from flake8_async_sqla.core.model import Scope, SemanticModel
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 # The per-request reach and the memoisation patterns are ASQ101's, so both rules agree on them.
-from flake8_async_sqla.rules.engine.asq101_engine_created_per_request import _how_reached, _memoised
+from flake8_async_sqla.core.per_request import how_reached, is_memoised
 
 
 @register
@@ -104,8 +104,8 @@ async def read_user(user_id: int, session: Annotated[AsyncSession, Depends(get_s
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for function, root in model.per_request_functions().items():
             for call, factory in _factory_calls(model, function):
-                if not _memoised(model, call, function):
-                    yield report(call, factory=factory, where=_how_reached(model, function, root))
+                if not is_memoised(model, call, function):
+                    yield report(call, factory=factory, where=how_reached(model, function, root))
 
 
 def _factory_calls(model: SemanticModel, function: Scope) -> Iterator[tuple[ast.Call, str]]:
