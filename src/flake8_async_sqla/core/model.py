@@ -423,6 +423,17 @@ class SemanticModel:
         self._qualnames[node] = result
         return result
 
+    def assignment_target(self, value: ast.AST) -> ast.expr | None:
+        """Where a value is stored: the one target of `x = value` / `x: T = value` (also `x = await value`)."""
+        parent = self.parents.get(value)
+        if isinstance(parent, ast.Await):
+            value, parent = parent, self.parents.get(parent)
+        if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and parent.value is value:
+            return parent.targets[0]
+        if isinstance(parent, ast.AnnAssign) and parent.value is value:
+            return parent.target
+        return None
+
     def engine_factory(self, call: ast.Call) -> str | None:
         """The name of the engine factory a call uses: SQLAlchemy's, or a configured wrapper."""
         qualname = self.qualname(call.func)
@@ -1307,6 +1318,14 @@ class SemanticModel:
                             isinstance(method[0], ast.Name) and method[0].id == binding.name
                         ):
                             yield method[1]
+
+    def function_calls(self) -> Iterator[tuple[ast.Call, Scope, Scope]]:
+        """Every call made inside a function: (call, its scope, the enclosing function)."""
+        for scope in self.scopes:
+            function = scope.function_scope
+            if function is not None:
+                for call in scope.calls:
+                    yield call, scope, function
 
     def calls_within(self, scope: Scope) -> Iterator[tuple[ast.Call, Scope]]:
         """Every call in a function and in the functions and lambdas nested in it, with the call's scope."""

@@ -6,7 +6,7 @@ import ast
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method, keyword, literal_str
+from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method, dotted, keyword, literal_str
 
 # Session / connection methods that talk to the database.
 IO_METHODS = {
@@ -146,7 +146,7 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
     if method is None:
         return
     receiver, name = method
-    if name in ("on_event", "add_event_handler") and _is_app(model, receiver) or (
+    if name in ("on_event", "add_event_handler") and model.is_app(receiver, scope) or (
         names.fastapi_api(model.qualname(call.func)) in names.APP_CLASSES
         and (keyword(call, "on_startup") is not None or keyword(call, "on_shutdown") is not None)
     ):
@@ -276,39 +276,16 @@ def transaction_source(model: SemanticModel, scope: Scope, call: ast.Call, bindi
     return "autobegin (no explicit boundary)"
 
 
-def _is_app(model: SemanticModel, node: ast.AST) -> bool:
-    """A FastAPI/Starlette app or router, or its `.router`."""
-    if isinstance(node, ast.Attribute) and node.attr == "router":
-        node = node.value
-    symbol = model.symbol_of(node)
-    return symbol is not None and symbol.kind == "app"
-
-
-def _assigned_target(model: SemanticModel, call: ast.Call) -> ast.expr | None:
-    parent = model.parents.get(call)
-    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
-        return parent.targets[0]
-    if isinstance(parent, ast.AnnAssign):
-        return parent.target
-    return None
-
-
 def _assigned_name(model: SemanticModel, call: ast.Call) -> str | None:
-    target = _assigned_target(model, call)
+    target = model.assignment_target(call)
     return _text(target) if target is not None else None
 
 
 def _assigned_key(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
-    target = _assigned_target(model, call)
+    target = model.assignment_target(call)
     return project_key(model, target, scope) if target is not None else None
 
 
 def _text(node: ast.AST) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return "<expression>"
+    parts = dotted(node)
+    return ".".join(parts) if parts is not None else "<expression>"

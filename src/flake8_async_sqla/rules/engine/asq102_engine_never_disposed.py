@@ -129,11 +129,11 @@ app = FastAPI(lifespan=lifespan)
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         bound = [
-            (call, scope, factory, name)
+            (call, scope, factory, target.id)
             for scope in model.scopes
             if scope.kind in ("module", "function")
             for call in scope.calls
-            if (factory := model.engine_factory(call)) is not None and (name := _bound_name(model, call)) is not None
+            if (factory := model.engine_factory(call)) is not None and isinstance(target := model.assignment_target(call), ast.Name)
         ]
         if not bound:
             return
@@ -146,21 +146,6 @@ app = FastAPI(lifespan=lifespan)
                 flavour = names.ENGINE_FACTORIES.get(factory, "async")
                 release = f"await {name}.dispose()" if flavour == "async" else f"{name}.dispose()"
                 yield report(call, engine=name, factory=factory, release=release)
-
-
-def _bound_name(model: SemanticModel, call: ast.Call) -> str | None:
-    """The name an engine is assigned to: `engine = create_async_engine(...)` (awaited or annotated too)."""
-    node: ast.AST = call
-    parent = model.parents.get(node)
-    if isinstance(parent, ast.Await):
-        node, parent = parent, model.parents.get(parent)
-    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
-        target = parent.targets[0]
-    elif isinstance(parent, ast.AnnAssign):
-        target = parent.target
-    else:
-        return None
-    return target.id if isinstance(target, ast.Name) and parent.value is node else None
 
 
 def _keeps_no_connections(model: SemanticModel, call: ast.Call) -> bool:

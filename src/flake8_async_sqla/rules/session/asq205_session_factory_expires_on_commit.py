@@ -150,7 +150,8 @@ async def create_user(email: str, session: Annotated[AsyncSession, Depends(get_s
                 factory = _async_session_factory(model, call)
                 if factory is None or _sets_expire_on_commit(call):
                     continue
-                name = _assigned_name(model, call)
+                target = model.assignment_target(call)
+                name = target.id if isinstance(target, ast.Name) else None
                 if name is not None and _configured_later(model, name, scope, call):
                     continue
                 yield report(call, factory=factory)
@@ -176,17 +177,6 @@ def _sets_expire_on_commit(call: ast.Call) -> bool:
         if kw.arg == "expire_on_commit":
             return not (isinstance(kw.value, ast.Constant) and kw.value.value is True)
     return False
-
-
-def _assigned_name(model: SemanticModel, call: ast.Call) -> str | None:
-    parent = model.parents.get(call)
-    if isinstance(parent, ast.Assign) and len(parent.targets) == 1:
-        target = parent.targets[0]
-    elif isinstance(parent, ast.AnnAssign):
-        target = parent.target
-    else:
-        return None
-    return target.id if isinstance(target, ast.Name) else None
 
 
 def _configured_later(model: SemanticModel, name: str, scope: Scope, call: ast.Call) -> bool:

@@ -213,21 +213,17 @@ async def email_receipt(order_id: int, background_tasks: BackgroundTasks):
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for scope in model.scopes:
-            function = scope.function_scope
-            if function is None:
+        for call, scope, function in model.function_calls():
+            work = _background_work(model, call, scope, function)
+            if work is None:
                 continue
-            for call in scope.calls:
-                work = _background_work(model, call, scope, function)
-                if work is None:
-                    continue
-                target, handed, after_request = work
-                for expr in handed:
-                    binding = _carried_session(model, expr, scope)
-                    described = _short_lived(model, binding, call, function, after_request) if binding else None
-                    if described is not None:
-                        yield report(call, session=described, target=target)
-                        break
+            target, handed, after_request = work
+            for expr in handed:
+                binding = _carried_session(model, expr, scope)
+                described = _short_lived(model, binding, call, function, after_request) if binding else None
+                if described is not None:
+                    yield report(call, session=described, target=target)
+                    break
 
 
 def _background_work(

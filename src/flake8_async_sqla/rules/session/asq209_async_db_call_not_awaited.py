@@ -127,22 +127,18 @@ async def list_users(session: AsyncSession):
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for scope in model.scopes:
-            function = scope.function_scope
-            if function is None:
+        for call, scope, function in model.function_calls():
+            method = call_method(call)
+            shown = dotted(call.func)
+            if method is None or shown is None or method[1] not in ANY_COROUTINE_METHOD:
                 continue
-            for call in scope.calls:
-                method = call_method(call)
-                shown = dotted(call.func)
-                if method is None or shown is None or method[1] not in ANY_COROUTINE_METHOD:
-                    continue
-                receiver, name = method
-                what = _async_class(model, receiver, scope)
-                if what is None or name not in names.ASYNC_COROUTINE_METHODS[what]:
-                    continue
-                fate = _unawaited_fate(model, call, function)
-                if fate is not None:
-                    yield report(call, what=what, method=name, fate=fate, call=".".join(shown))
+            receiver, name = method
+            what = _async_class(model, receiver, scope)
+            if what is None or name not in names.ASYNC_COROUTINE_METHODS[what]:
+                continue
+            fate = _unawaited_fate(model, call, function)
+            if fate is not None:
+                yield report(call, what=what, method=name, fate=fate, call=".".join(shown))
 
 
 def _async_class(model: SemanticModel, receiver: ast.AST, scope: Scope) -> str | None:

@@ -4,6 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted, keyword, literal_str
+from flake8_async_sqla.core.per_request import how_reached
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 
 
@@ -97,15 +98,11 @@ async def transfer(payload: TransferIn, session: Annotated[AsyncSession, Depends
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for scope in model.scopes:
-            function = scope.function_scope
-            if function is None:
-                continue
-            for call in scope.calls:
-                what = _isolation_target(model, call, scope)
-                where = _request_role(model, function) if what is not None else None
-                if where is not None:
-                    yield report(call, what=what, where=where)
+        for call, scope, function in model.function_calls():
+            what = _isolation_target(model, call, scope)
+            where = _request_role(model, function) if what is not None else None
+            if where is not None:
+                yield report(call, what=what, where=where)
 
 
 def _isolation_target(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
@@ -129,9 +126,7 @@ def _request_role(model: SemanticModel, function: Scope) -> str | None:
     """How `function` is request code, as a phrase, or None when it is not known to be."""
     root = model.per_request_functions().get(function)
     if root is not None:
-        role = "route handler" if model.is_route_handler(root) else "dependency"
-        name = root.qualname.removeprefix(model.module + ".")
-        return f"{role} `{name}`" if root is function else f"`{function.name}`, called from {role} `{name}`"
+        return how_reached(model, function, root).removeprefix("in ")
     handed = [*model.sessions(function).values()]
     if function.klass is not None:
         handed.extend(model.class_session_attributes(function.klass).values())
