@@ -184,10 +184,6 @@ class Scope:
     _holders: dict[str, SessionBinding] | None = None
 
     @property
-    def is_function(self) -> bool:
-        return self.kind == "function"
-
-    @property
     def function_scope(self) -> Scope | None:
         """The nearest enclosing function (itself included); lambdas belong to their function."""
         scope: Scope | None = self
@@ -286,7 +282,6 @@ class SemanticModel:
         self.scopes: list[Scope] = [self.module_scope]
         self.classes: dict[str, Scope] = {}
         self.local_defs: dict[str, ast.AST] = {}
-        self.dependency_calls: list[ast.Call] = []
         self._symbols: dict[str, Symbol | None] = {}
         self._model_relationships: dict[str, dict[str, Relationship] | None] = {}
         self._lineages: dict[str, list[tuple[str, ClassSummary | None]]] = {}
@@ -1222,9 +1217,6 @@ class SemanticModel:
             return (binding.kind or "async") if binding is not None else None
         return self.engine_kind(receiver, scope) if name in ("connect", "begin") else None
 
-    def is_engine(self, node: ast.AST, scope: Scope) -> bool:
-        return self.engine_kind(node, scope) is not None
-
     def engine_kind(self, node: ast.AST, scope: Scope) -> str | None:
         """"async" / "sync" when an expression holds an engine: created or imported as one, or a parameter
         annotated `AsyncEngine` / `Engine`."""
@@ -1345,20 +1337,6 @@ class SemanticModel:
                     arg = arg.value
                 passed = self.session_binding(arg, where)
                 if passed is not None and passed.name == binding.name:
-                    return True
-        return False
-
-    def in_loop(self, node: ast.AST, scope: Scope) -> bool:
-        """Whether `node` runs repeatedly inside its own scope (loop body or comprehension element)."""
-        for ancestor in self.ancestors(node):
-            if ancestor is scope.node:
-                return False
-            if isinstance(ancestor, (ast.For, ast.AsyncFor)) and node not in (ancestor.iter,) and not _contains(ancestor.iter, node):
-                return True
-            if isinstance(ancestor, ast.While):
-                return True
-            if isinstance(ancestor, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-                if not _contains(ancestor.generators[0].iter, node):
                     return True
         return False
 
@@ -1911,13 +1889,6 @@ class SemanticModel:
         """Whether a class has the SQLAlchemy class `api` (`AsyncAttrs`) among its bases, transitively."""
         return any(names.sqlalchemy_api(name) == api for name, summary in self.class_lineage(qualname) if summary is None)
 
-    def resolve_class_name(self, name: str | None) -> str | None:
-        """A relationship target written as a bare class name: its qualname when the class is in this file."""
-        if name is None or "." in name:
-            return name
-        return f"{self.module}.{name}" if name in self.classes else None
-
-
 def _assigned_names(assign: ast.AST) -> list[str]:
     if isinstance(assign, ast.Assign):
         targets = assign.targets
@@ -1942,10 +1913,6 @@ def _all_args(node: ast.AST) -> list[ast.arg]:
     if args.kwarg:
         result.append(args.kwarg)
     return result
-
-
-def _contains(tree: ast.AST, node: ast.AST) -> bool:
-    return any(child is node for child in ast.walk(tree))
 
 
 def statements_in(body: list[ast.stmt]) -> Iterator[ast.AST]:

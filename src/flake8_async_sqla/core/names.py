@@ -104,11 +104,6 @@ WRITE_SQL_PREFIXES = ("INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE")
 EAGER_LOADERS = {"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager"}
 # Loader options that stop implicit I/O on access (it raises instead), so a read is not a lazy load.
 NON_LAZY_OPTIONS = EAGER_LOADERS | {"raiseload", "noload", "defaultload"}
-# `lazy=` strategies under which reading the attribute does no implicit I/O.
-NON_LAZY_STRATEGIES = {
-    "selectin", "joined", "subquery", "immediate", "raise", "raise_on_sql", "noload",
-    "write_only", "dynamic", "False", "None",
-}
 # Modules whose import makes a project an asyncio one (AsyncSession, async_sessionmaker, AsyncAttrs).
 ASYNCIO_EXTENSIONS = ("sqlalchemy.ext.asyncio", "sqlmodel.ext.asyncio")
 # Annotations that map a class attribute in a declarative class, and calls that map a column.

@@ -60,7 +60,6 @@ class Rule:
     name: ClassVar[str]
     phase: ClassVar[int | str]
     message: ClassVar[str]
-    fix_safety: ClassVar[str | None] = None
     # Code snippets: `invalid` ones must give this rule's finding, `valid` ones none.
     # The first of each is the docs' "Example" and "Use instead".
     invalid: ClassVar[tuple[str, ...]] = ()
