@@ -15,6 +15,12 @@ MARKER = re.compile(r"#[ \t]*error:[ \t]*((?:ASQ\d{3}[, \t]*)+)")
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
 
+# One finding (ASQ101 on line 9, column 12) and nothing else: the command-line tests' sample.
+ENGINE_IN_HANDLER = (
+    "from fastapi import FastAPI\nfrom sqlalchemy.ext.asyncio import create_async_engine\n\napp = FastAPI()\n\n\n"
+    "@app.get('/')\nasync def index():\n    return create_async_engine('postgresql+asyncpg://db/app', pool_pre_ping=True)\n"
+)
+
 Expectation = set[tuple[str, int, str]]  # (path, line, code)
 
 

@@ -12,10 +12,7 @@ import pytest
 from flake8_async_sqla.adapters.flake8 import AsyncSqlaPlugin
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 
-ENGINE_IN_HANDLER = (
-    "from fastapi import FastAPI\nfrom sqlalchemy.ext.asyncio import create_async_engine\n\napp = FastAPI()\n\n\n"
-    "@app.get('/')\nasync def index():\n    return create_async_engine('postgresql+asyncpg://db/app', pool_pre_ping=True)\n"
-)
+from harness import ENGINE_IN_HANDLER
 
 
 def nested_functions(levels: int) -> str:

@@ -10,12 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT
-
-BAD = (
-    "from fastapi import FastAPI\nfrom sqlalchemy.ext.asyncio import create_async_engine\n\napp = FastAPI()\n\n\n"
-    "@app.get('/')\nasync def index():\n    return create_async_engine('postgresql+asyncpg://db/app', pool_pre_ping=True)\n"
-)
+from harness import ENGINE_IN_HANDLER, ROOT
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="pre-commit needs git")
@@ -23,7 +18,7 @@ def test_hook_fails_on_a_finding_and_passes_on_clean_code(tmp_path: Path) -> Non
     project = tmp_path / "project"
     project.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    (project / "bad.py").write_text(BAD)
+    (project / "bad.py").write_text(ENGINE_IN_HANDLER)
     (project / "good.py").write_text("from sqlalchemy import select\n\nstatement = select(1)\n")
     subprocess.run(["git", "add", "."], cwd=project, check=True)
     environment = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
