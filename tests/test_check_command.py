@@ -242,3 +242,75 @@ def test_corrupt_baseline_is_a_clear_error(project: Path, content: str) -> None:
     (project / "baseline.json").write_text(content)
     result = run_check(project, "--baseline", "baseline.json")
     assert result.returncode == 2 and "baseline" in result.stderr and "Traceback" not in result.stderr
+
+
+ENGINE_DEPENDENCY = '''\
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+async def get_engine():
+    return create_async_engine("postgresql+asyncpg://db/app", pool_pre_ping=True)
+'''
+ROUTES_USING_IT = '''\
+from fastapi import Depends, FastAPI
+
+from deps import get_engine
+
+app = FastAPI()
+
+
+@app.get("/")
+async def index(engine=Depends(get_engine)):
+    return engine
+'''
+
+
+def test_cache_follows_dependencies_named_in_other_modules(tmp_path: Path) -> None:
+    """deps.py is unchanged, but whether its function is a dependency is decided in routes.py."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "deps.py").write_text(ENGINE_DEPENDENCY)
+    (tmp_path / "routes.py").write_text(ROUTES_USING_IT)
+    assert codes_in(run_check(tmp_path).stdout) == ["ASQ101"]
+    (tmp_path / "routes.py").write_text(ROUTES_USING_IT.replace("engine=Depends(get_engine)", "engine: str"))
+    assert codes_in(run_check(tmp_path).stdout) == []
+    (tmp_path / "routes.py").write_text(ROUTES_USING_IT)
+    assert codes_in(run_check(tmp_path).stdout) == ["ASQ101"]
+
+
+def test_cache_notices_a_new_module_importing_a_cached_one(tmp_path: Path) -> None:
+    """A module-level engine in a module nothing imports may be disposed outside the project; once a new
+    file imports it, the cached silence of db.py must not be served."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "db.py").write_text(
+        "from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine\n\n"
+        'engine = create_async_engine("sqlite+aiosqlite:///app.db")\n'
+        "SessionFactory = async_sessionmaker(engine, expire_on_commit=False)\n"
+    )
+    assert codes_in(run_check(tmp_path).stdout) == []
+    (tmp_path / "app" / "main.py").write_text(
+        "from fastapi import FastAPI\n\nfrom app.db import SessionFactory\n\napp = FastAPI()\n"
+    )
+    assert codes_in(run_check(tmp_path).stdout) == ["ASQ102"]
+
+
+def test_project_index_is_cached_by_content(tmp_path: Path) -> None:
+    """After one router changes, the index takes the other routers' facts (who names what in `Depends`)
+    from the cache instead of parsing them again."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "deps.py").write_text(ENGINE_DEPENDENCY)
+    for number in range(8):
+        (tmp_path / f"routes{number}.py").write_text(ROUTES_USING_IT)
+    cold = run_check(tmp_path, "--jobs", "1", "-v")
+    assert "checked 9 files: 9 analysed, 0 from the cache" in cold.stderr
+    warm = run_check(tmp_path, "--jobs", "1", "-v")
+    assert "checked 9 files: 0 analysed, 9 from the cache; the project index parsed 0 modules" in warm.stderr
+    assert warm.stdout == cold.stdout
+    with (tmp_path / "routes3.py").open("a") as handle:
+        handle.write("# reviewed\n")
+    changed = run_check(tmp_path, "--jobs", "1", "-v")
+    # routes3.py itself (its model is then reused by its check) and deps.py for its import; the seven
+    # unchanged routers are not parsed again.
+    assert "checked 9 files: 1 analysed, 8 from the cache; the project index parsed 2 modules\n" in changed.stderr
+    assert changed.stdout == cold.stdout

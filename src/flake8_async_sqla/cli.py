@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show-source", action="store_true", help="show a code frame under each finding")
     check.add_argument("--statistics", action="store_true", help="print the number of findings per code")
     check.add_argument("--quiet", "-q", action="store_true", help="show only the findings that fail the run")
+    check.add_argument(
+        "--verbose", "-v", action="store_true", help="say how many files were analysed, cached, and parsed for the index"
+    )
     check.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
     check.add_argument("--no-cache", action="store_true", help="analyse every file again")
     check.add_argument("--cache-dir", type=Path, help="cache folder (default: .asq_cache in the project root)")
@@ -107,6 +110,12 @@ def command_check(args: argparse.Namespace) -> int:
     files = list(Discovery(settings).files(args.paths))
     cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
     outcome = run(settings, files, max(1, args.jobs), cache_folder)
+    if args.verbose:
+        print(
+            f"checked {outcome.files} files: {outcome.analysed} analysed, {outcome.cached} from "
+            f"the cache; the project index parsed {outcome.modelled} module{'' if outcome.modelled == 1 else 's'}",
+            file=sys.stderr,
+        )
 
     if args.write_baseline:
         baseline.write(args.write_baseline, baseline.entries_of(outcome.results))

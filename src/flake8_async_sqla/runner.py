@@ -17,7 +17,7 @@ from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.checker import check_tree
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.options import AnalysisOptions
-from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
+from flake8_async_sqla.core.project import DEFAULT_INDEX, ModuleFacts, content_digest, use_options
 from flake8_async_sqla.core.rule import Finding
 from flake8_async_sqla.noqa import NoqaMap
 
@@ -37,6 +37,11 @@ class FileOutcome:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     depends_on: dict[str, list[int]] = field(default_factory=dict)  # path -> [mtime_ns, size]
+    # Project-wide answers the result rests on: [question, path, name, answer] (see ProjectIndex.answer).
+    answers: list[list] = field(default_factory=list)
+    # Module facts the index built while analysing this file: path -> [digest, facts as JSON].
+    new_facts: dict[str, list] = field(default_factory=dict)
+    modelled: int = 0  # modules the index parsed while it was analysed (its own model, when checked later, is reused)
 
 
 @dataclass
@@ -44,6 +49,9 @@ class RunOutcome:
     results: list[Result]
     errors: list[tuple[str, str]]  # (path, problem)
     files: int
+    analysed: int = 0  # files analysed in this run
+    cached: int = 0  # files whose outcome came from the cache
+    modelled: int = 0  # modules the project index parsed (each at most once per process)
 
 
 def read_source(path: Path) -> tuple[bytes, str]:
@@ -67,20 +75,33 @@ def analyse(path: str, data: bytes, text: str, codes: frozenset[str], options: A
         tree = parse(data, path)
     except ParseFailure as failure:
         return FileOutcome(error=str(failure))
-    DEFAULT_INDEX.consulted = set()
+    index = DEFAULT_INDEX
+    index.consulted = set()
+    index.answers = {}
+    modelled_before = index.modelled
     findings = check_tree(tree, path, text, codes)
     kept = findings
     if findings and "noqa" in text.lower():  # tokenizing costs more than parsing: only where it can matter
         noqa = NoqaMap(text)
         kept = [f for f in findings if not noqa.suppresses(f.line, f.code)]
     depends_on = {}
-    for other in DEFAULT_INDEX.consulted:
+    for other in index.consulted:
         try:
             info = os.stat(other)
         except OSError:
             continue
         depends_on[other] = [info.st_mtime_ns, info.st_size]
-    return FileOutcome(kept, None, depends_on)
+    answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
+    return FileOutcome(kept, None, depends_on, answers, _drain_new_facts(), index.modelled - modelled_before)
+
+
+def _drain_new_facts() -> dict[str, list]:
+    """The module facts the index built since last asked, as the cache stores them."""
+    index = DEFAULT_INDEX
+    drained = {path: [digest, facts.to_json()] for path, (digest, facts) in index.new_facts.items()}
+    index.stored_facts.update(index.new_facts)
+    index.new_facts = {}
+    return drained
 
 
 def _analyse_job(job: tuple[str, bytes, str, frozenset[str], AnalysisOptions]) -> FileOutcome:
@@ -88,33 +109,54 @@ def _analyse_job(job: tuple[str, bytes, str, frozenset[str], AnalysisOptions]) -
 
 
 class Cache:
-    """Per-file outcomes keyed by content, settings and tool version, in one JSON file."""
+    """Per-file outcomes, and the project index's module facts, keyed by content, settings and tool
+    version, in one JSON file."""
 
     def __init__(self, folder: Path | None, settings_key: str) -> None:
         self.path = folder / f"check-{__version__}.json" if folder else None
         self.settings_key = settings_key
         self.entries: dict[str, dict] = {}
+        self.facts: dict[str, list] = {}  # path -> [digest, ModuleFacts as JSON]
         if self.path is not None and self.path.is_file():
             try:
                 stored = json.loads(self.path.read_text(encoding="utf-8"))
                 if stored.get("settings") == settings_key:
                     self.entries = stored["files"]
+                    self.facts = stored["index"]
             except (OSError, ValueError, KeyError, TypeError):
-                self.entries = {}
+                self.entries, self.facts = {}, {}
+
+    def module_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
+        """The stored module facts, for the project index (an entry that does not load is left out)."""
+        loaded = {}
+        for path, (digest, facts) in self.facts.items():
+            try:
+                loaded[path] = (str(digest), ModuleFacts.from_json(facts))
+            except (KeyError, TypeError, AttributeError, ValueError):
+                continue
+        return loaded
 
     def get(self, path: str, digest: str) -> FileOutcome | None:
+        """The stored outcome, if the file, the files it consulted and the project-wide answers it rests on
+        are all unchanged."""
         entry = self.entries.get(path)
         if entry is None or entry.get("digest") != digest:
             return None
-        for other, stamp in entry["depends_on"].items():
-            try:
-                info = os.stat(other)
-            except OSError:
-                return None
-            if [info.st_mtime_ns, info.st_size] != stamp:
-                return None
-        findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
-        return FileOutcome(findings, entry["error"], entry["depends_on"])
+        try:
+            for other, stamp in entry["depends_on"].items():
+                try:
+                    info = os.stat(other)
+                except OSError:
+                    return None
+                if [info.st_mtime_ns, info.st_size] != stamp:
+                    return None
+            for *question, answer in entry["answers"]:
+                if DEFAULT_INDEX.answer(tuple(question)) != answer:
+                    return None
+            findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
+        except (KeyError, TypeError, ValueError):
+            return None  # an entry written by another shape of this file
+        return FileOutcome(findings, entry["error"], entry["depends_on"], entry["answers"])
 
     def put(self, path: str, digest: str, outcome: FileOutcome) -> None:
         self.entries[path] = {
@@ -122,7 +164,9 @@ class Cache:
             "findings": [asdict(f) for f in outcome.findings],
             "error": outcome.error,
             "depends_on": outcome.depends_on,
+            "answers": outcome.answers,
         }
+        self.facts.update(outcome.new_facts)
 
     def save(self) -> None:
         if self.path is None:
@@ -131,7 +175,8 @@ class Cache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             (self.path.parent / ".gitignore").write_text("*\n")
             temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(json.dumps({"settings": self.settings_key, "files": self.entries}), encoding="utf-8")
+            document = {"settings": self.settings_key, "files": self.entries, "index": self.facts}
+            temporary.write_text(json.dumps(document), encoding="utf-8")
             temporary.replace(self.path)
         except OSError:
             pass  # a read-only tree still gets its results, just not cached
@@ -144,15 +189,28 @@ def _tune_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+def _start_worker(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleFacts]]) -> None:
+    _tune_collector()
+    _prepare_index(options, facts)
+
+
+def _prepare_index(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleFacts]]) -> None:
+    use_options(options)
+    DEFAULT_INDEX.stored_facts.update(facts)
+
+
 def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | None) -> RunOutcome:
     _tune_collector()
     codes = frozenset(settings.selected_codes())
     cache = Cache(cache_folder, settings.fingerprint())
+    options = settings.analysis_options()
+    stored_facts = cache.module_facts()
+    _prepare_index(options, stored_facts)  # cached results are checked against the index's answers
     outcomes: dict[str, FileOutcome] = {}
     sources: dict[str, str] = {}
     pending: list[tuple[str, bytes, str, frozenset[str], AnalysisOptions]] = []
-    options = settings.analysis_options()
     digests: dict[str, str] = {}
+    hits = 0
     for path in files:
         key = str(path)
         try:
@@ -161,21 +219,25 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             outcomes[key] = FileOutcome(error=f"cannot read: {error.strerror or error}")
             continue
         sources[key] = text
-        digests[key] = hashlib.blake2b(data, digest_size=16).hexdigest()
+        digests[key] = content_digest(data)
         cached = cache.get(os.path.abspath(key), digests[key])
         if cached is not None:
             outcomes[key] = cached
+            hits += 1
         else:
             pending.append((key, data, text, codes, options))
-    if jobs > 1 and len(pending) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_tune_collector) as pool:
+    parallel = jobs > 1 and len(pending) > 1
+    if parallel:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(options, stored_facts)) as pool:
             fresh = list(pool.map(_analyse_job, pending, chunksize=max(1, len(pending) // (jobs * 8))))
     else:
         fresh = [_analyse_job(job) for job in pending]
     for job, outcome in zip(pending, fresh):
         outcomes[job[0]] = outcome
         cache.put(os.path.abspath(job[0]), digests[job[0]], outcome)
-    if pending:
+    built_here = _drain_new_facts()  # while checking cached results against the index
+    cache.facts.update(built_here)
+    if pending or built_here:
         cache.save()
     results: list[Result] = []
     errors: list[tuple[str, str]] = []
@@ -187,7 +249,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         ignored = tuple(settings.ignored_for_file(Path(key)))
         kept = [f for f in outcome.findings if not (ignored and f.code.startswith(ignored))]
         results.extend(_fingerprinted(shown, kept, sources.get(key, ""), settings))
-    return RunOutcome(results, errors, len(files))
+    modelled = DEFAULT_INDEX.modelled + (sum(o.modelled for o in fresh) if parallel else 0)
+    return RunOutcome(results, errors, len(files), len(pending), hits, modelled)
 
 
 def display_path(path: str) -> str:

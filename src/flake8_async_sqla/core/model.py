@@ -1434,12 +1434,11 @@ class SemanticModel:
                     function = self._dependency_function(call) if self.is_dependency_marker(call) else None
                     if function is not None:
                         self._dependencies.add(function)
-            if self.index is not None and any(s.kind == "function" for s in self.module_scope.children):
+            functions = [s for s in self.module_scope.children if s.kind == "function" and not self.is_route_handler(s)]
+            if self.index is not None and functions:
                 # Named in Depends(...) by another module of the project (deps.py used from routers/).
-                targets = self.index.dependency_targets(self.path)
-                for s in self.module_scope.children:
-                    if s.kind == "function" and s.qualname in targets and not self.is_route_handler(s):
-                        self._dependencies.add(s)
+                targets = set(self.index.dependency_targets_among([s.qualname for s in functions], self.path))
+                self._dependencies.update(s for s in functions if s.qualname in targets)
         return scope in self._dependencies
 
     def is_lifespan(self, scope: Scope) -> bool:

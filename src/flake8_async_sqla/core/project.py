@@ -7,9 +7,11 @@ that imports nothing from the project costs nothing here.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import sys
+from dataclasses import dataclass, field
 
 from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses, state_disposals
 from flake8_async_sqla.core.model import SemanticModel, Symbol
@@ -65,6 +67,51 @@ def _folders_up_to_root(start: str) -> tuple[str, ...]:
     return tuple(folders)
 
 
+@dataclass(frozen=True)
+class ModuleFacts:
+    """What the project-wide questions need of one module, read from its text alone (its path gives
+    its module name), so that it can be cached by content: the names it imports, the callables it
+    names in `Depends(...)`/`Security(...)`, and what its `.dispose` calls reach on an app's state."""
+
+    imports: dict[str, str] = field(default_factory=dict)
+    dependency_targets: frozenset[str] = frozenset()
+    disposed_state: frozenset[str] = frozenset()
+    disposes_untraced: bool = False
+
+    @classmethod
+    def of(cls, model: SemanticModel) -> ModuleFacts:
+        targets: set[str] = set()
+        for scope in model.scopes:
+            for call in scope.calls:
+                target = model.dependency_target(call)
+                qualname = model.qualname(target) if target is not None else None
+                if qualname:
+                    targets.add(qualname)
+        disposed, untraced = state_disposals(model)
+        return cls(dict(model.imports), frozenset(targets), disposed, untraced)
+
+    def to_json(self) -> dict:
+        return {
+            "imports": self.imports,
+            "dependency_targets": sorted(self.dependency_targets),
+            "disposed_state": sorted(self.disposed_state),
+            "disposes_untraced": self.disposes_untraced,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModuleFacts:
+        return cls(
+            {str(k): str(v) for k, v in data["imports"].items()},
+            frozenset(map(str, data["dependency_targets"])),
+            frozenset(map(str, data["disposed_state"])),
+            bool(data["disposes_untraced"]),
+        )
+
+
+def content_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 class ProjectIndex:
     def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS) -> None:
         self.options = options
@@ -72,6 +119,14 @@ class ProjectIndex:
         self._module_paths: dict[tuple[str, str], str | None] = {}
         # Files whose facts were read since the last reset: a cached result depends on them too.
         self.consulted: set[str] = set()
+        # Project-wide answers given since the last reset, (question, path, name) -> answer: a cached
+        # result holds only while the project still gives the same ones (see `answer`).
+        self.answers: dict[tuple[str, str, str], object] = {}
+        # Module facts by path and content digest: those a cache handed in, and those built here since.
+        self.stored_facts: dict[str, tuple[str, ModuleFacts]] = {}
+        self.new_facts: dict[str, tuple[str, ModuleFacts]] = {}
+        self._facts: dict[str, tuple[tuple[int, int] | None, ModuleFacts | None]] = {}
+        self.modelled = 0  # files read and modelled, for `check --verbose`
         # Project-wide facts, built lazily and kept per project root.
         self._project_files: dict[str, tuple[str, ...] | None] = {}
         self._dependency_targets: dict[str, frozenset[str]] = {}
@@ -126,16 +181,50 @@ class ProjectIndex:
         cached = self._models.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        model = None
+        if stamp is None:
+            return None
+        try:
+            data = _read(path)
+        except OSError:
+            return None
+        return self._model_of(path, stamp, data)
+
+    def _model_of(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
+        try:
+            model = SemanticModel(parse(data, path), path, index=self)
+        except ParseFailure:
+            model = None
+        self.modelled += 1
+        self._models[path] = (stamp, model)
+        return model
+
+    def facts(self, path: str) -> ModuleFacts | None:
+        """The module facts of a project file: from memory while it is unchanged, else from the facts a
+        cache handed in when its content is the same, else from its model (and kept in `new_facts`)."""
+        path = os.path.abspath(path)
+        stamp = _stamp(path)
+        cached = self._facts.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        facts = None
         if stamp is not None:
             try:
-                with open(path, "rb") as handle:
-                    tree = parse(handle.read(), path)
-                model = SemanticModel(tree, path, index=self)
-            except (ParseFailure, OSError):
-                model = None
-            self._models[path] = (stamp, model)
-        return model
+                data = _read(path)
+            except OSError:
+                data = None
+            if data is not None:
+                digest = content_digest(data)
+                stored = self.stored_facts.get(path)
+                if stored is not None and stored[0] == digest:
+                    facts = stored[1]
+                else:
+                    model = self._models.get(path)
+                    current = model[1] if model is not None and model[0] == stamp else self._model_of(path, stamp, data)
+                    facts = ModuleFacts.of(current) if current is not None else None
+                    if facts is not None:
+                        self.new_facts[path] = (digest, facts)
+        self._facts[path] = (stamp, facts)
+        return facts
 
     # ------------------------------------------------------ project-wide facts
     def project_files(self, path: str) -> tuple[str, ...] | None:
@@ -161,21 +250,34 @@ class ProjectIndex:
         from another is known as one."""
         root = project_root(path)
         if root not in self._dependency_targets:
-            self._dependency_targets[root] = frozenset()  # a cycle through model_for sees none
+            self._dependency_targets[root] = frozenset()  # a cycle through a module's model sees none
             found: set[str] = set()
             files = {*(self.files_mentioning(path, "Depends") or ()), *(self.files_mentioning(path, "Security") or ())}
             for file in sorted(files):
-                model = self.model_for(file)
-                if model is None:
-                    continue
-                for scope in model.scopes:
-                    for call in scope.calls:
-                        target = model.dependency_target(call)
-                        qualname = model.qualname(target) if target is not None else None
-                        if qualname:
-                            found.add(qualname)
+                facts = self.facts(file)
+                if facts is not None:
+                    found |= facts.dependency_targets
             self._dependency_targets[root] = frozenset(found)
         return self._dependency_targets[root]
+
+    def dependency_targets_among(self, qualnames: list[str], path: str) -> list[str]:
+        """Which of `qualnames` some module of `path`'s project names in `Depends(...)`/`Security(...)`."""
+        question = ("dependency_targets", os.path.abspath(path), "\n".join(sorted(qualnames)))
+        return self._answered(question)  # type: ignore[return-value]
+
+    def answer(self, question: tuple[str, str, str]) -> object:
+        """The current answer to a project-wide question a cached result recorded, to check it still holds."""
+        kind, path, name = question
+        if kind == "dependency_targets":
+            targets = self.dependency_targets(path)
+            return [qualname for qualname in name.split("\n") if qualname in targets]
+        if kind == "project_files":
+            return _listing_digest(self.project_files(path))
+        raise ValueError(f"unknown project question {kind!r}")
+
+    def _answered(self, question: tuple[str, str, str]) -> object:
+        result = self.answers[question] = self.answer(question)
+        return result
 
     def module_engine_fate(self, qualname: str, model: SemanticModel) -> EngineFate | None:
         """What the whole project does with the module-level engine `qualname` of `model`'s file: read in
@@ -196,11 +298,10 @@ class ProjectIndex:
         self._consult_project(store.path)
         if disposers is None or importers is None:
             return True
-        neighbours = {os.path.abspath(store.path), *self._imported_files(store), *(os.path.abspath(m.path) for m in importers)}
+        neighbours = {os.path.abspath(store.path), *self._imported_files(store), *importers}
         for path in neighbours.intersection(disposers):
-            other = self.model_for(path)
-            disposed, untraced = state_disposals(other) if other is not None else (frozenset(), False)
-            if attributes & disposed or untraced:
+            facts = self.facts(path)
+            if facts is not None and (attributes & facts.disposed_state or facts.disposes_untraced):
                 return True
         return False
 
@@ -239,7 +340,7 @@ class ProjectIndex:
                         pending.append((alias, path))
         return fate
 
-    def _importers(self, model: SemanticModel) -> list[SemanticModel] | None:
+    def _importers(self, model: SemanticModel) -> list[str] | None:
         """The other project files that import from `model`'s file."""
         path = os.path.abspath(model.path)
         files = self._may_import(model.module, path)
@@ -247,9 +348,9 @@ class ProjectIndex:
             return None
         found = []
         for file in sorted(files):
-            other = self.model_for(file) if file != path else None
-            if other is not None and self._imports_file(other, model):
-                found.append(other)
+            facts = self.facts(file) if file != path else None
+            if facts is not None and self._imports_file(facts.imports, file, model):
+                found.append(file)
         return found
 
     def _may_import(self, module: str, path: str) -> set[str] | None:
@@ -280,17 +381,18 @@ class ProjectIndex:
                     break
         return found
 
-    def _imports_file(self, model: SemanticModel, target: SemanticModel) -> bool:
-        """Whether `model`'s file imports from `target`'s file: a name under `target`'s module that
-        resolves, from `model`'s folder, to `target`'s file (not to a sibling app's module of that name)."""
+    def _imports_file(self, imports: dict[str, str], path: str, target: SemanticModel) -> bool:
+        """Whether the file `path`, importing `imports`, imports from `target`'s file: a name under `target`'s
+        module that resolves, from `path`'s folder, to `target`'s file (not to a sibling app's module of that name)."""
         module = target.module
         return any(
-            imported == module or imported.startswith(module + ".") for imported in model.imports.values()
-        ) and self.find_module(module, model.path) == os.path.abspath(target.path)
+            imported == module or imported.startswith(module + ".") for imported in imports.values()
+        ) and self.find_module(module, path) == os.path.abspath(target.path)
 
     def _consult_project(self, path: str) -> None:
-        """A result built from project-wide facts depends on every file of the project."""
+        """A result built from project-wide facts depends on every file of the project, and on which they are."""
         self.consulted.update(self.project_files(path) or ())
+        self._answered(("project_files", os.path.abspath(path), ""))
 
 
 def _python_files(root: str) -> tuple[str, ...] | None:
@@ -308,10 +410,18 @@ def _python_files(root: str) -> tuple[str, ...] | None:
     return tuple(found)
 
 
+def _listing_digest(files: tuple[str, ...] | None) -> str | None:
+    return None if files is None else content_digest("\n".join(files).encode("utf-8", "surrogateescape"))
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def _mentions(path: str, word: bytes) -> bool:
     try:
-        with open(path, "rb") as handle:
-            text = handle.read()
+        text = _read(path)
     except OSError:
         return False
     # The substring test is fast and rules out most files before the whole-word search.
