@@ -43,7 +43,13 @@ def check_tree(
             model = build_model(tree, path, index)
         except (RecursionError, MemoryError) as error:
             return [_internal_error("the semantic model", 1, error)]
-        return check_model(model, codes)
+        findings = check_model(model, codes)
+        if index is not None:
+            try:
+                index.release(path)
+            except Exception as error:  # noqa: BLE001 - the findings stand; the index keeps the whole model
+                findings.append(_internal_error("the project index", 1, error))
+        return findings
 
 
 @contextlib.contextmanager

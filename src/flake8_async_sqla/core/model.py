@@ -12,7 +12,7 @@ import ast
 import os
 import sys
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from flake8_async_sqla.core import names
@@ -40,7 +40,36 @@ BUCKETS: dict[type, str] = {
     ast.Return: "returns",
     **{loop: "loops" for loop in LOOP_NODES},
 }
-SINGLETONS = (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop)
+SCOPE_NODES: dict[type, str] = {ast.FunctionDef: "function", ast.AsyncFunctionDef: "function", ast.Lambda: "lambda", ast.ClassDef: "class"}
+# Node types the walk records something for: a bucket name, or what else it notes.
+NODE_KINDS: dict[type, str] = {**BUCKETS, ast.Global: "global", ast.Nonlocal: "global", ast.Import: "import", ast.ImportFrom: "import"}
+if TYPE_ALIAS_NODE is not None:
+    NODE_KINDS[TYPE_ALIAS_NODE] = "type alias"
+# Fields that never hold a node to visit: identifiers, numbers, flags, and the shared context and
+# operator singletons (`Load()`, `Add()`), which carry no facts.
+SCALAR_FIELDS = frozenset(
+    {"ctx", "op", "ops", "id", "attr", "arg", "asname", "name", "kind", "type_comment", "module", "level",
+     "conversion", "is_async", "simple", "rest", "tag", "lineno"}
+)
+
+
+class ChildFields(dict):
+    """Per node type, the fields that may hold child nodes, last first (the walk pushes them on a stack)."""
+
+    def __missing__(self, node_type: type) -> tuple[str, ...]:
+        if node_type in (ast.Constant, ast.MatchSingleton):
+            fields: tuple[str, ...] = ()  # their `value` is a Python constant
+        else:
+            fields = tuple(
+                name
+                for name in reversed(node_type._fields)
+                if name not in SCALAR_FIELDS or (name == "name" and node_type is TYPE_ALIAS_NODE)  # `type X = ...` names a Name node
+            )
+        self[node_type] = fields
+        return fields
+
+
+CHILD_FIELDS = ChildFields()
 TRY_NODES = (ast.Try, getattr(ast, "TryStar", ast.Try))  # `try: ... except*` is Python 3.11+
 # A relationship's loader strategy that the source computes (a variable, `**options`).
 UNKNOWN_STRATEGY = "<unknown>"
@@ -285,7 +314,7 @@ class SemanticModel:
         self._symbols: dict[str, Symbol | None] = {}
         self._model_relationships: dict[str, dict[str, Relationship] | None] = {}
         self._lineages: dict[str, list[tuple[str, ClassSummary | None]]] = {}
-        self._visible_modules: list[SemanticModel] | None = None
+        self._visible: list[tuple[str, dict[str, str]]] | None = None
         self._resolving: set[str] = set()
         self._local_symbols: dict[tuple[Scope, str], Symbol | None] = {}
         self._qualnames: dict[ast.AST, str | None] = {}
@@ -299,76 +328,83 @@ class SemanticModel:
     # ------------------------------------------------------------------ walk
     def _walk(self) -> None:
         stack: list[tuple[ast.AST, ast.AST | None, Scope]] = [(self.tree, None, self.module_scope)]
+        pop, push = stack.pop, stack.append
         parents = self.parents
         scope_of = self.scope_of
+        # The hot path: one dict lookup per node type instead of isinstance tests, and only the
+        # fields that can hold nodes (ast.iter_child_nodes, inlined).
         while stack:
-            node, parent, scope = stack.pop()
+            node, parent, scope = pop()
             if parent is not None:
                 parents[node] = parent
-            inner = scope
-            if isinstance(node, FUNCTION_NODES):
-                inner = self._new_scope(node, "function", scope, node.name)
-                inner.is_async = isinstance(node, ast.AsyncFunctionDef)
-                self._bind_local(node.name, node, scope)
-                # Decorators, defaults and annotations are evaluated in the enclosing scope.
-                self._push(stack, node, scope, node.decorator_list)
-                self._push(stack, node, scope, [node.args])
-                if node.returns is not None:
-                    self._push(stack, node, scope, [node.returns])
-                self._push(stack, node, inner, node.body)
-                continue
-            if isinstance(node, ast.Lambda):
-                inner = self._new_scope(node, "lambda", scope, "<lambda>")
-                self._push(stack, node, scope, [node.args])
-                self._push(stack, node, inner, [node.body])
-                continue
-            if isinstance(node, ast.ClassDef):
-                inner = self._new_scope(node, "class", scope, node.name)
-                self._bind_local(node.name, node, scope)
-                if scope is self.module_scope:
-                    self.classes[node.name] = inner
-                self._push(stack, node, scope, node.decorator_list + node.bases + node.keywords)
-                self._push(stack, node, inner, node.body)
+            node_type = type(node)
+            if node_type in SCOPE_NODES:
+                self._enter_scope(stack, node, SCOPE_NODES[node_type], scope)
                 continue
             scope_of[node] = scope
-            bucket = BUCKETS.get(type(node))
-            if bucket is not None:
-                getattr(scope, bucket).append(node)
-                if bucket == "assigns" and scope.kind == "module" and isinstance(node, (ast.Assign, ast.AnnAssign)):
-                    for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                        if isinstance(target, ast.Name):
-                            self.local_defs[target.id] = node
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                scope.global_names.update(node.names)
-                if isinstance(node, ast.Nonlocal):
-                    scope.nonlocal_names.update(node.names)
-            elif isinstance(node, ast.Import):
+            kind = NODE_KINDS.get(node_type)
+            if kind is not None:
+                self._record(node, kind, scope)
+            for name in CHILD_FIELDS[node_type]:
+                value = getattr(node, name, None)
+                if type(value) is list:
+                    for item in reversed(value):
+                        if isinstance(item, ast.AST):  # not the None of `{**d}` keys, the strings of `global a, b`
+                            push((item, node, scope))
+                elif value is not None:
+                    push((value, node, scope))
+
+    def _enter_scope(self, stack: list, node: ast.AST, kind: str, scope: Scope) -> None:
+        """A function, lambda or class: its body is walked in a new scope; decorators, bases,
+        defaults and annotations in the enclosing one, where they are evaluated."""
+        if kind == "lambda":
+            inner = self._new_scope(node, kind, scope, "<lambda>")
+            self._push(stack, node, scope, [node.args])
+            self._push(stack, node, inner, [node.body])
+            return
+        inner = self._new_scope(node, kind, scope, node.name)
+        self._bind_local(node.name, node, scope)
+        if kind == "class":
+            if scope is self.module_scope:
+                self.classes[node.name] = inner
+            self._push(stack, node, scope, node.decorator_list + node.bases + node.keywords)
+        else:
+            inner.is_async = isinstance(node, ast.AsyncFunctionDef)
+            self._push(stack, node, scope, node.decorator_list)
+            self._push(stack, node, scope, [node.args])
+            if node.returns is not None:
+                self._push(stack, node, scope, [node.returns])
+        self._push(stack, node, inner, node.body)
+
+    def _record(self, node: ast.AST, kind: str, scope: Scope) -> None:
+        """What the walk notes of a node of NODE_KINDS: its scope's bucket, imports, `global` names."""
+        if kind == "global":
+            scope.global_names.update(node.names)
+            if isinstance(node, ast.Nonlocal):
+                scope.nonlocal_names.update(node.names)
+        elif kind == "import":
+            if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
                         self.imports[alias.asname] = alias.name
                     else:
                         top = alias.name.partition(".")[0]
                         self.imports[top] = top
-            elif isinstance(node, ast.ImportFrom):
+            else:
                 base = self._absolute_module(node.module, node.level)
                 for alias in node.names:
                     if alias.name != "*":
                         self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
-            elif TYPE_ALIAS_NODE is not None and isinstance(node, TYPE_ALIAS_NODE):
-                if isinstance(node.name, ast.Name):
-                    self.local_defs[node.name.id] = node
-                scope.assigns.append(node)
-            # Children, inlined from ast.iter_child_nodes (this loop is the hot path), without
-            # the shared context and operator singletons (`Load()`, `Add()`), which carry no facts.
-            children = []
-            for name in node._fields:
-                value = getattr(node, name, None)
-                if isinstance(value, list):
-                    children.extend(item for item in value if isinstance(item, ast.AST) and not isinstance(item, SINGLETONS))
-                elif isinstance(value, ast.AST) and not isinstance(value, SINGLETONS):
-                    children.append(value)
-            for child in reversed(children):
-                stack.append((child, node, scope))
+        elif kind == "type alias":
+            if isinstance(node.name, ast.Name):
+                self.local_defs[node.name.id] = node
+            scope.assigns.append(node)
+        else:
+            getattr(scope, kind).append(node)
+            if kind == "assigns" and scope.kind == "module" and isinstance(node, (ast.Assign, ast.AnnAssign)):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(target, ast.Name):
+                        self.local_defs[target.id] = node
 
     @staticmethod
     def _push(stack: list, parent: ast.AST, scope: Scope, children) -> None:
@@ -470,6 +506,24 @@ class SemanticModel:
             self._resolving.discard(name)
         self._symbols[name] = result
         return result
+
+    def defined_symbols(self) -> dict[str, Symbol | None]:
+        """What each name defined at module level here is (its imports aside: they are followed where
+        they lead), for the index to keep once this model is let go."""
+        return {name: self.export(name) for name in self.local_defs}
+
+    def detach(self, session_io_of: Callable[[str], frozenset[str]]) -> None:
+        """Free this model to be reclaimed as soon as the index lets it go, without waiting for the
+        cyclic collector: the function summaries handed out so far ask `session_io_of(qualname)` for
+        what they have not computed yet instead of this model, and the model and its scopes drop
+        everything they hold (scopes link to each other, and the facts memoised on them and on the
+        model link back to it). The model must not be used afterwards."""
+        for scope in self.scopes:
+            summary = getattr(scope, "_summary", None)
+            if summary is not None and "session_io_names" not in vars(summary):
+                summary.session_io_probe = partial(session_io_of, summary.qualname)
+            vars(scope).clear()
+        vars(self).clear()
 
     def _compute_export(self, name: str) -> Symbol | None:
         node = self.local_defs.get(name)
@@ -1253,27 +1307,37 @@ class SemanticModel:
     def visible_modules(self) -> list[SemanticModel]:
         """This file and the project modules it imports, directly or through each other (at most
         MAX_VISIBLE_MODULES; each is recorded as consulted, for the result cache)."""
-        if self._visible_modules is not None:
-            return self._visible_modules
-        found: list[SemanticModel] = [self]
-        self._visible_modules = found
+        found = [self]
+        if self.index is not None:
+            found.extend(m for path, _ in self._visible_paths()[1:] if (m := self.index.model_for(path)) is not None)
+        return found
+
+    def _visible_imports(self) -> Iterator[dict[str, str]]:
+        return (imports for _, imports in self._visible_paths())
+
+    def _visible_paths(self) -> list[tuple[str, dict[str, str]]]:
+        """`visible_modules` as paths, each with what it imports: no module needs to be modelled for it."""
+        if self._visible is not None:
+            return self._visible
+        found = [(os.path.abspath(self.path), self.imports)]
+        self._visible = found
         index = self.index
         if index is None:
             return found
-        seen = {os.path.abspath(self.path)}
-        pending: list[SemanticModel] = [self]
+        seen = {found[0][0]}
+        pending = [found[0]]
         while pending and len(found) < MAX_VISIBLE_MODULES:
-            current = pending.pop()
-            for imported in sorted(set(current.imports.values())):
-                path = _module_path(index, imported, current.path)
+            current, imports = pending.pop()
+            for imported in sorted(set(imports.values())):
+                path = _module_path(index, imported, current)
                 if path is None or path in seen:
                     continue
                 seen.add(path)
                 index.consulted.add(path)
-                other = index.model_for(path)
+                other = index.imports_of(path)
                 if other is not None:
-                    found.append(other)
-                    pending.append(other)
+                    found.append((path, other))
+                    pending.append((path, other))
         return found
 
     def imports_asyncio_extension(self) -> bool:
@@ -1281,8 +1345,8 @@ class SemanticModel:
         SQLAlchemy's or SQLModel's asyncio extension: its classes are used with `AsyncSession`s."""
         return any(
             imported == root or imported.startswith(root + ".")
-            for module in self.visible_modules()
-            for imported in module.imports.values()
+            for imports in self._visible_imports()
+            for imported in imports.values()
             for root in names.ASYNCIO_EXTENSIONS
         )
 

@@ -29,6 +29,8 @@ SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
 MAX_PROJECT_FILES = 10_000
 # How many names a module-level engine is followed under (re-exports: `from .db import engine`).
 MAX_ENGINE_ALIASES = 32
+# How many released modules' models are kept once rebuilt (for the rules that read another module's code).
+MAX_REBUILT_MODELS = 8
 
 
 def project_root(path: str) -> str:
@@ -108,6 +110,16 @@ class ModuleFacts:
         )
 
 
+@dataclass(frozen=True)
+class ReleasedModule:
+    """What lookups need of a module whose model was let go after its check: its module name, its
+    imports, and what each name it defines is."""
+
+    module: str
+    imports: dict[str, str]
+    symbols: dict[str, Symbol | None]
+
+
 def content_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -116,6 +128,10 @@ class ProjectIndex:
     def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS) -> None:
         self.options = options
         self._models: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
+        self._released: dict[str, tuple[tuple[int, int], ReleasedModule]] = {}
+        # Models rebuilt for a released module (a rule needing its code, not just its names): the latest few.
+        self._rebuilt: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
+        self._following: set[tuple[str, str]] = set()  # re-exports being followed, against import cycles
         self._module_paths: dict[tuple[str, str], str | None] = {}
         # Files whose facts were read since the last reset: a cached result depends on them too.
         self.consulted: set[str] = set()
@@ -147,6 +163,19 @@ class ProjectIndex:
         stamp = _stamp(path)
         if stamp is not None:
             self._models[path] = (stamp, model)
+            self._released.pop(path, None)
+
+    def release(self, path: str) -> None:
+        """Let the model of a checked file go, keeping what other modules look up in it: the index then
+        holds names, not trees, and its memory follows the project's names rather than its code."""
+        path = os.path.abspath(path)
+        entry = self._models.get(path)
+        if entry is None or entry[1] is None:
+            return
+        stamp, model = entry
+        self._released[path] = (stamp, ReleasedModule(model.module, model.imports, model.defined_symbols()))
+        del self._models[path]
+        model.detach(functools.partial(self.session_io_names, path))
 
     def lookup(self, qualname: str, from_path: str) -> Symbol | None:
         parts = qualname.split(".")
@@ -158,11 +187,48 @@ class ProjectIndex:
                 continue
             rest = parts[split:]
             self.consulted.add(path)
-            model = self.model_for(path)
-            if model is None or len(rest) != 1:
-                return None
-            return model.export(rest[0])
+            return self._export(path, rest[0]) if len(rest) == 1 else None
         return None
+
+    def _export(self, path: str, name: str) -> Symbol | None:
+        stamp = _stamp(path)
+        released = self._released.get(path)
+        if released is None or released[0] != stamp:
+            built = self._built(path, stamp)
+            if built is not None:  # the file being checked, or one a rule needed the code of
+                return built[1].export(name) if built[1] is not None else None
+            # Only names are needed here: keep those, not the tree (its own check builds its model again).
+            if self.model_for(path) is None:
+                return None
+            self.release(path)
+            released = self._released[path]
+        module = released[1]
+        if name in module.symbols:
+            return module.symbols[name]
+        if name not in module.imports or (path, name) in self._following:
+            return None
+        self._following.add((path, name))
+        try:
+            return self.lookup(module.imports[name], path)
+        finally:
+            self._following.discard((path, name))
+
+    def imports_of(self, path: str) -> dict[str, str] | None:
+        """What a project module imports (local name -> qualified name); None when it does not parse."""
+        path = os.path.abspath(path)
+        released = self._released.get(path)
+        if released is not None and released[0] == _stamp(path):
+            return released[1].imports
+        model = self.model_for(path)
+        return model.imports if model is not None else None
+
+    def session_io_names(self, path: str, qualname: str) -> frozenset[str]:
+        """`FunctionSummary.session_io_names` of a function of a released module, from a rebuilt model."""
+        model = self.model_for(path)
+        for scope in model.scopes if model is not None else ():
+            if scope.kind == "function" and scope.qualname == qualname:
+                return model.session_io_names(scope)
+        return frozenset()
 
     def find_module(self, module: str, from_path: str) -> str | None:
         relative = module.replace(".", os.sep)
@@ -176,10 +242,12 @@ class ProjectIndex:
         return None
 
     def model_for(self, path: str) -> SemanticModel | None:
+        """The model of a project file. A released file's model is rebuilt and kept among the latest
+        few such, not in the index for good."""
         path = os.path.abspath(path)
         stamp = _stamp(path)
-        cached = self._models.get(path)
-        if cached is not None and cached[0] == stamp:
+        cached = self._built(path, stamp)
+        if cached is not None:
             return cached[1]
         if stamp is None:
             return None
@@ -187,15 +255,41 @@ class ProjectIndex:
             data = _read(path)
         except OSError:
             return None
-        return self._model_of(path, stamp, data)
+        return self._build(path, stamp, data)
 
-    def _model_of(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
+    def _built(self, path: str, stamp: tuple[int, int] | None) -> tuple[tuple[int, int], SemanticModel | None] | None:
+        released = self._released.get(path)
+        built = (self._rebuilt if released is not None and released[0] == stamp else self._models).get(path)
+        return built if built is not None and built[0] == stamp else None
+
+    def _facts_from_model(self, path: str, stamp: tuple[int, int], data: bytes) -> ModuleFacts | None:
+        """From the model built already, else from one built for this alone and let go at once (the file's
+        own check, if it comes, builds its model again rather than the index holding every tree until then)."""
+        built = self._built(path, stamp)
+        if built is not None:
+            return ModuleFacts.of(built[1]) if built[1] is not None else None
+        self.modelled += 1
+        try:
+            model = SemanticModel(parse(data, path), path, index=self)
+        except ParseFailure:
+            return None
+        facts = ModuleFacts.of(model)
+        model.detach(functools.partial(self.session_io_names, path))
+        return facts
+
+    def _build(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
         try:
             model = SemanticModel(parse(data, path), path, index=self)
         except ParseFailure:
             model = None
         self.modelled += 1
-        self._models[path] = (stamp, model)
+        released = self._released.get(path)
+        if released is not None and released[0] == stamp:
+            while len(self._rebuilt) >= MAX_REBUILT_MODELS:
+                del self._rebuilt[next(iter(self._rebuilt))]
+            self._rebuilt[path] = (stamp, model)
+        else:
+            self._models[path] = (stamp, model)
         return model
 
     def facts(self, path: str) -> ModuleFacts | None:
@@ -218,9 +312,7 @@ class ProjectIndex:
                 if stored is not None and stored[0] == digest:
                     facts = stored[1]
                 else:
-                    model = self._models.get(path)
-                    current = model[1] if model is not None and model[0] == stamp else self._model_of(path, stamp, data)
-                    facts = ModuleFacts.of(current) if current is not None else None
+                    facts = self._facts_from_model(path, stamp, data)
                     if facts is not None:
                         self.new_facts[path] = (digest, facts)
         self._facts[path] = (stamp, facts)

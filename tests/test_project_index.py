@@ -1,0 +1,136 @@
+"""The project index across files: what it keeps of a checked module, and what it answers from."""
+
+from __future__ import annotations
+
+import ast
+import gc
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flake8_async_sqla.core.checker import build_model, check_model
+from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
+
+DB = '''\
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app", pool_pre_ping=True)
+SessionFactory = async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session() -> AsyncIterator[AsyncSession]:
+    async with SessionFactory() as session:
+        yield session
+'''
+REPOSITORY = '''\
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def count_orders(db: AsyncSession) -> int:
+    return (await db.execute(text("select count(*) from orders"))).scalar_one()
+'''
+ROUTES = '''\
+from fastapi import APIRouter, Depends
+
+from shop.db import get_session
+from shop.repository import count_orders
+
+router = APIRouter()
+
+
+@router.get("/orders/count")
+async def order_count(session=Depends(get_session)) -> int:
+    return await count_orders(session)
+'''
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "db.py").write_text(DB)
+    (package / "repository.py").write_text(REPOSITORY)
+    (package / "routes.py").write_text(ROUTES)
+    return package
+
+
+@pytest.fixture
+def no_cyclic_collector() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def checked_and_released(index: ProjectIndex, path: Path) -> weakref.ref:
+    model = build_model(ast.parse(path.read_text()), str(path), index)
+    check_model(model)
+    index.release(str(path))
+    return weakref.ref(model)
+
+
+def test_a_released_model_is_reclaimed_without_the_cyclic_collector(shop: Path, no_cyclic_collector: None) -> None:
+    index = ProjectIndex()
+    for name in ("db.py", "repository.py", "routes.py"):
+        assert checked_and_released(index, shop / name)() is None, name
+
+
+def test_lookups_answer_the_same_after_release(shop: Path) -> None:
+    live, released = ProjectIndex(), ProjectIndex()
+    routes = str(shop / "routes.py")
+    for name in ("db.py", "repository.py"):
+        checked_and_released(released, shop / name)
+    for qualname in ("shop.db.get_session", "shop.db.SessionFactory", "shop.db.engine", "shop.repository.count_orders"):
+        assert released.lookup(qualname, routes) == live.lookup(qualname, routes), qualname
+    provider = released.lookup("shop.db.get_session", routes)
+    assert provider is not None and provider.function is not None and provider.function.yields_session == "async"
+
+
+def test_a_summary_handed_out_before_release_still_answers_after_it(shop: Path, no_cyclic_collector: None) -> None:
+    """What a function does through its session parameter is computed on demand: after its module's
+    model was let go, from a model rebuilt for the question."""
+    index = ProjectIndex()
+    routes = str(shop / "routes.py")
+    model = index.model_for(str(shop / "repository.py"))
+    assert model is not None
+    summary = model.export("count_orders").function
+    reference = weakref.ref(model)
+    del model
+    index.release(str(shop / "repository.py"))
+    assert reference() is None
+    assert summary.session_io_names == frozenset({"db"})
+    assert index.lookup("shop.repository.count_orders", routes).function.session_io_names == frozenset({"db"})
+
+
+def test_module_facts_round_trip_through_json(shop: Path) -> None:
+    facts = ProjectIndex().facts(str(shop / "routes.py"))
+    assert facts is not None
+    assert facts.dependency_targets == frozenset({"shop.db.get_session"})
+    assert facts.imports["count_orders"] == "shop.repository.count_orders"
+    assert ModuleFacts.from_json(facts.to_json()) == facts
+
+
+def test_stored_facts_spare_the_parse_and_a_changed_file_is_parsed_again(shop: Path) -> None:
+    first = ProjectIndex()
+    assert first.dependency_targets(str(shop / "db.py")) == frozenset({"shop.db.get_session"})
+    stored = dict(first.new_facts)
+    assert str(shop / "routes.py") in stored
+    second = ProjectIndex()
+    second.stored_facts = stored
+    assert second.dependency_targets(str(shop / "db.py")) == frozenset({"shop.db.get_session"})
+    assert second.modelled == 0 and not second.new_facts
+    (shop / "routes.py").write_text(ROUTES.replace("Depends(get_session)", "None"))
+    third = ProjectIndex()
+    third.stored_facts = stored
+    assert third.dependency_targets(str(shop / "db.py")) == frozenset()
+    assert third.modelled == 1
