@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -314,3 +316,20 @@ def test_project_index_is_cached_by_content(tmp_path: Path) -> None:
     # unchanged routers are not parsed again.
     assert "checked 9 files: 1 analysed, 8 from the cache; the project index parsed 2 modules\n" in changed.stderr
     assert changed.stdout == cold.stdout
+
+
+def test_cache_trusts_a_stamp_only_when_it_predates_the_cache(project: Path) -> None:
+    """A warm run does not read unchanged files; a file rewritten (same size) in the clock tick in which
+    the cache was written has the same stamp, so it is read again (git's "racy clean" rule)."""
+    first = run_check(project, "-v")
+    assert codes_in(first.stdout) == ["ASQ101", "ASQ202"]
+    routes = project / "app" / "routes.py"
+    os.utime(routes)  # touched, same content: served from the cache still
+    assert "0 analysed, 2 from the cache" in run_check(project, "-v").stderr
+    # A stamp no earlier than the cache's own: the file may change again within it.
+    later = time.time_ns() + 3_600 * 10**9
+    os.utime(routes, ns=(later, later))
+    run_check(project)
+    routes.write_text(ENGINE_IN_HANDLER.replace("= create_async_engine(", "= xreate_async_engine("))
+    os.utime(routes, ns=(later, later))
+    assert codes_in(run_check(project).stdout) == ["ASQ202"]

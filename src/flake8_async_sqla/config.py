@@ -65,6 +65,8 @@ class Settings:
 
     def ignored_for_file(self, path: Path) -> list[str]:
         """Codes that per-file-ignores switch off for `path` (patterns relative to the project root)."""
+        if not self._per_file_specs:
+            return []
         relative = relative_path(path, self.root)
         return [code for spec, codes in self._per_file_specs for code in codes if spec.match_file(relative)]
 
@@ -92,11 +94,16 @@ def _longest_prefix(code: str, prefixes: list[str]) -> int:
     return max((len(p) for p in prefixes if code.startswith(p)), default=-1)
 
 
-def relative_path(path: Path, root: Path) -> str:
-    try:
-        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
+def relative_path(path: Path | str, root: Path | str) -> str:
+    """`path` relative to `root` with forward slashes ("." for the root itself); as given when outside it.
+    String operations, not pathlib: this runs for every file of a run."""
+    absolute, base = os.path.abspath(path), os.path.abspath(root)
+    if absolute == base:
+        return "."
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    if absolute.startswith(prefix):
+        return absolute[len(prefix):].replace(os.sep, "/")
+    return Path(path).as_posix()
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import tokenize
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,7 +16,9 @@ from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.checker import check_tree
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.options import AnalysisOptions
-from flake8_async_sqla.core.project import DEFAULT_INDEX, ModuleFacts, content_digest, use_options
+from flake8_async_sqla.core.project import (
+    DEFAULT_INDEX, ModuleFacts, content_digest, project_root, python_files, use_options,
+)
 from flake8_async_sqla.core.rule import Finding
 from flake8_async_sqla.noqa import NoqaMap
 
@@ -117,14 +118,19 @@ class Cache:
         self.settings_key = settings_key
         self.entries: dict[str, dict] = {}
         self.facts: dict[str, list] = {}  # path -> [digest, ModuleFacts as JSON]
+        self.project: dict[str, list[int]] = {}  # every project file's stamp when the answers were last checked
+        self.changed = False
+        # When the cache was written. A file modified in the same clock tick may have changed again after
+        # it was read without its stamp changing ("racy git"): its stamp alone proves nothing.
+        self.written_ns = 0
         if self.path is not None and self.path.is_file():
             try:
+                self.written_ns = self.path.stat().st_mtime_ns
                 stored = json.loads(self.path.read_text(encoding="utf-8"))
                 if stored.get("settings") == settings_key:
-                    self.entries = stored["files"]
-                    self.facts = stored["index"]
+                    self.entries, self.facts, self.project = stored["files"], stored["index"], stored["project"]
             except (OSError, ValueError, KeyError, TypeError):
-                self.entries, self.facts = {}, {}
+                self.entries, self.facts, self.project = {}, {}, {}
 
     def module_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
         """The stored module facts, for the project index (an entry that does not load is left out)."""
@@ -136,11 +142,12 @@ class Cache:
                 continue
         return loaded
 
-    def get(self, path: str, digest: str) -> FileOutcome | None:
-        """The stored outcome, if the file, the files it consulted and the project-wide answers it rests on
-        are all unchanged."""
+    def get(self, path: str, stamp: list[int], digest: str | None, answers_hold: bool) -> FileOutcome | None:
+        """The stored outcome, if the file (same content: same digest, or when `digest` is None, the same
+        modification time and size), the files it consulted, and the project-wide answers it rests on (all
+        of them hold when `answers_hold`: no project file changed) are all unchanged."""
         entry = self.entries.get(path)
-        if entry is None or entry.get("digest") != digest:
+        if entry is None or (not self.proves(stamp, entry.get("stamp")) if digest is None else entry.get("digest") != digest):
             return None
         try:
             for other, stamp in entry["depends_on"].items():
@@ -150,17 +157,25 @@ class Cache:
                     return None
                 if [info.st_mtime_ns, info.st_size] != stamp:
                     return None
-            for *question, answer in entry["answers"]:
+            for *question, answer in () if answers_hold else entry["answers"]:
                 if DEFAULT_INDEX.answer(tuple(question)) != answer:
                     return None
             findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
+        if entry.get("stamp") != stamp:  # same content, touched: next time the stamp alone will do
+            entry["stamp"] = stamp
+            self.changed = True
         return FileOutcome(findings, entry["error"], entry["depends_on"], entry["answers"])
 
-    def put(self, path: str, digest: str, outcome: FileOutcome) -> None:
+    def proves(self, stamp: list[int], stored: object) -> bool:
+        """Whether an unchanged stamp proves unchanged content: it was taken before the cache was written."""
+        return stamp == stored and stamp[0] < self.written_ns
+
+    def put(self, path: str, stamp: list[int], digest: str, outcome: FileOutcome) -> None:
         self.entries[path] = {
             "digest": digest,
+            "stamp": stamp,
             "findings": [asdict(f) for f in outcome.findings],
             "error": outcome.error,
             "depends_on": outcome.depends_on,
@@ -175,7 +190,9 @@ class Cache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             (self.path.parent / ".gitignore").write_text("*\n")
             temporary = self.path.with_suffix(".tmp")
-            document = {"settings": self.settings_key, "files": self.entries, "index": self.facts}
+            document = {
+                "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
+            }
             temporary.write_text(json.dumps(document), encoding="utf-8")
             temporary.replace(self.path)
         except OSError:
@@ -209,18 +226,28 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     outcomes: dict[str, FileOutcome] = {}
     sources: dict[str, str] = {}
     pending: list[tuple[str, bytes, str, frozenset[str], AnalysisOptions]] = []
+    stamps: dict[str, list[int]] = {}
     digests: dict[str, str] = {}
     hits = 0
+    # When no file of the project changed since the cache was written, every project-wide answer a
+    # cached result rests on still holds, and an unchanged stamp means unchanged content: a warm run
+    # then reads no file it has no finding for.
+    project = project_stamps(files) if cache.path is not None else {}
+    answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
     for path in files:
         key = str(path)
         try:
-            data, text = read_source(path)
+            info = os.stat(key)
+            stamps[key] = [info.st_mtime_ns, info.st_size]
+            cached = cache.get(os.path.abspath(key), stamps[key], None, answers_hold) if answers_hold else None
+            if cached is None:
+                data, text = read_source(path)
+                sources[key] = text
+                digests[key] = content_digest(data)
+                cached = cache.get(os.path.abspath(key), stamps[key], digests[key], answers_hold)
         except OSError as error:
             outcomes[key] = FileOutcome(error=f"cannot read: {error.strerror or error}")
             continue
-        sources[key] = text
-        digests[key] = content_digest(data)
-        cached = cache.get(os.path.abspath(key), digests[key])
         if cached is not None:
             outcomes[key] = cached
             hits += 1
@@ -228,16 +255,19 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             pending.append((key, data, text, codes, options))
     parallel = jobs > 1 and len(pending) > 1
     if parallel:
+        from concurrent.futures import ProcessPoolExecutor  # only here: a warm run starts no process
+
         with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(options, stored_facts)) as pool:
             fresh = list(pool.map(_analyse_job, pending, chunksize=max(1, len(pending) // (jobs * 8))))
     else:
         fresh = [_analyse_job(job) for job in pending]
     for job, outcome in zip(pending, fresh):
         outcomes[job[0]] = outcome
-        cache.put(os.path.abspath(job[0]), digests[job[0]], outcome)
+        cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome)
     built_here = _drain_new_facts()  # while checking cached results against the index
     cache.facts.update(built_here)
-    if pending or built_here:
+    if pending or built_here or cache.changed or not answers_hold:
+        cache.project = project
         cache.save()
     results: list[Result] = []
     errors: list[tuple[str, str]] = []
@@ -248,13 +278,35 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             errors.append((shown, outcome.error))
         ignored = tuple(settings.ignored_for_file(Path(key)))
         kept = [f for f in outcome.findings if not (ignored and f.code.startswith(ignored))]
+        if kept and key not in sources:
+            sources[key] = _text_or_nothing(Path(key))
         results.extend(_fingerprinted(shown, kept, sources.get(key, ""), settings))
     modelled = DEFAULT_INDEX.modelled + (sum(o.modelled for o in fresh) if parallel else 0)
     return RunOutcome(results, errors, len(files), len(pending), hits, modelled)
 
 
+def project_stamps(files: list[Path]) -> dict[str, list[int]]:
+    """Modification time and size of every Python file of the projects `files` belong to."""
+    stamps: dict[str, list[int]] = {}
+    for root in sorted({project_root(str(path)) for path in files}):
+        for path in python_files(root) or ():
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            stamps[path] = [info.st_mtime_ns, info.st_size]
+    return stamps
+
+
+def _text_or_nothing(path: Path) -> str:
+    try:
+        return read_source(path)[1]
+    except OSError:
+        return ""
+
+
 def display_path(path: str) -> str:
-    shown = relative_path(Path(path), Path.cwd())
+    shown = relative_path(path, os.getcwd())
     return shown if not shown.startswith("/") else path
 
 

@@ -324,7 +324,7 @@ class ProjectIndex:
         None when there are more than MAX_PROJECT_FILES."""
         root = project_root(path)
         if root not in self._project_files:
-            self._project_files[root] = _python_files(root)
+            self._project_files[root] = python_files(root)
         return self._project_files[root]
 
     def files_mentioning(self, path: str, word: str) -> tuple[str, ...] | None:
@@ -487,7 +487,7 @@ class ProjectIndex:
         self._answered(("project_files", os.path.abspath(path), ""))
 
 
-def _python_files(root: str) -> tuple[str, ...] | None:
+def python_files(root: str) -> tuple[str, ...] | None:
     found: list[str] = []
     for folder, subfolders, filenames in os.walk(root):
         subfolders[:] = sorted(
