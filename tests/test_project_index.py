@@ -121,16 +121,30 @@ def test_module_facts_round_trip_through_json(shop: Path) -> None:
 
 
 def test_stored_facts_spare_the_parse_and_a_changed_file_is_parsed_again(shop: Path) -> None:
+    db, candidates = str(shop / "db.py"), ["shop.db.get_session", "shop.db.SessionFactory"]
     first = ProjectIndex()
-    assert first.dependency_targets(str(shop / "db.py")) == frozenset({"shop.db.get_session"})
+    assert first.dependency_targets_among(candidates, db) == ["shop.db.get_session"]
     stored = dict(first.new_facts)
     assert str(shop / "routes.py") in stored
     second = ProjectIndex()
     second.stored_facts = stored
-    assert second.dependency_targets(str(shop / "db.py")) == frozenset({"shop.db.get_session"})
+    assert second.dependency_targets_among(candidates, db) == ["shop.db.get_session"]
     assert second.modelled == 0 and not second.new_facts
     (shop / "routes.py").write_text(ROUTES.replace("Depends(get_session)", "None"))
     third = ProjectIndex()
     third.stored_facts = stored
-    assert third.dependency_targets(str(shop / "db.py")) == frozenset()
+    assert third.dependency_targets_among(candidates, db) == []
     assert third.modelled == 1
+
+
+def test_only_modules_mentioning_a_function_are_read_for_whether_it_is_a_dependency(shop: Path) -> None:
+    for number in range(5):
+        (shop / f"other{number}.py").write_text(
+            "from fastapi import Depends\n\n\ndef settings():\n    return {}\n\n\n"
+            "def handler(config=Depends(settings)):\n    return config\n"
+        )
+    index = ProjectIndex()
+    assert index.dependency_targets_among(["shop.db.engine"], str(shop / "db.py")) == []
+    assert index.modelled == 0  # no module naming something in Depends mentions `engine`
+    assert index.dependency_targets_among(["shop.db.get_session"], str(shop / "db.py")) == ["shop.db.get_session"]
+    assert index.modelled == 1  # routes.py alone

@@ -145,7 +145,7 @@ class ProjectIndex:
         self.modelled = 0  # files read and modelled, for `check --verbose`
         # Project-wide facts, built lazily and kept per project root.
         self._project_files: dict[str, tuple[str, ...] | None] = {}
-        self._dependency_targets: dict[str, frozenset[str]] = {}
+        self._namers: dict[str, dict[str, frozenset[bytes]]] = {}
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
@@ -301,6 +301,7 @@ class ProjectIndex:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         facts = None
+        self._facts[path] = (stamp, None)  # a question asked while building them sees none
         if stamp is not None:
             try:
                 data = _read(path)
@@ -336,33 +337,35 @@ class ProjectIndex:
             self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
         return self._mentions[key]
 
-    def dependency_targets(self, path: str) -> frozenset[str]:
-        """Qualified names of every callable the project names in `Depends(...)` / `Security(...)`,
-        each resolved in the file that names it, so a dependency defined in one module and used
-        from another is known as one."""
-        root = project_root(path)
-        if root not in self._dependency_targets:
-            self._dependency_targets[root] = frozenset()  # a cycle through a module's model sees none
-            found: set[str] = set()
-            files = {*(self.files_mentioning(path, "Depends") or ()), *(self.files_mentioning(path, "Security") or ())}
-            for file in sorted(files):
-                facts = self.facts(file)
-                if facts is not None:
-                    found |= facts.dependency_targets
-            self._dependency_targets[root] = frozenset(found)
-        return self._dependency_targets[root]
-
     def dependency_targets_among(self, qualnames: list[str], path: str) -> list[str]:
-        """Which of `qualnames` some module of `path`'s project names in `Depends(...)`/`Security(...)`."""
+        """Which of `qualnames` some module of `path`'s project names in `Depends(...)`/`Security(...)`,
+        resolved in the module that names it, so a dependency defined in one module and used from
+        another is known as one."""
         question = ("dependency_targets", os.path.abspath(path), "\n".join(sorted(qualnames)))
         return self._answered(question)  # type: ignore[return-value]
+
+    def _dependency_namers(self, path: str) -> dict[str, frozenset[bytes]]:
+        """The project files that mention `Depends` or `Security`, each with the words in it."""
+        root = project_root(path)
+        if root not in self._namers:
+            files = {*(self.files_mentioning(path, "Depends") or ()), *(self.files_mentioning(path, "Security") or ())}
+            self._namers[root] = {file: _words(file) for file in sorted(files)}
+        return self._namers[root]
 
     def answer(self, question: tuple[str, str, str]) -> object:
         """The current answer to a project-wide question a cached result recorded, to check it still holds."""
         kind, path, name = question
         if kind == "dependency_targets":
-            targets = self.dependency_targets(path)
-            return [qualname for qualname in name.split("\n") if qualname in targets]
+            qualnames = name.split("\n")
+            # A module naming `deps.get_db` in Depends mentions `get_db` (in the call or in its import),
+            # so only such modules need their facts.
+            short = {qualname.rpartition(".")[2].encode() for qualname in qualnames}
+            found: set[str] = set()
+            for file, words in self._dependency_namers(path).items():
+                facts = self.facts(file) if words & short else None
+                if facts is not None:
+                    found |= facts.dependency_targets
+            return [qualname for qualname in qualnames if qualname in found]
         if kind == "project_files":
             return _listing_digest(self.project_files(path))
         raise ValueError(f"unknown project question {kind!r}")
@@ -504,6 +507,13 @@ def python_files(root: str) -> tuple[str, ...] | None:
 
 def _listing_digest(files: tuple[str, ...] | None) -> str | None:
     return None if files is None else content_digest("\n".join(files).encode("utf-8", "surrogateescape"))
+
+
+def _words(path: str) -> frozenset[bytes]:
+    try:
+        return frozenset(re.findall(rb"\w+", _read(path)))
+    except OSError:
+        return frozenset()
 
 
 def _read(path: str) -> bytes:
