@@ -10,7 +10,7 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.checker import build_model, check_model, is_relevant
 from flake8_async_sqla.core.parsing import ParseFailure, parse
-from flake8_async_sqla.core.project import use_options
+from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
 from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
 from flake8_async_sqla.noqa import NoqaMap
 from flake8_async_sqla.plan import dependencies
@@ -130,6 +130,7 @@ def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], li
                 continue
             rule = rules.get(finding.code)
             findings.append(_plan_finding(shown, finding, rule))
+        DEFAULT_INDEX.release(str(path))  # the survey holds what the plan needs of it
     return surveys, findings, errors
 
 
