@@ -69,11 +69,14 @@ def read_source(path: Path) -> tuple[bytes, str]:
     return data, text.removeprefix("\ufeff")
 
 
-def analyse(path: str, data: bytes, text: str, codes: frozenset[str], options: AnalysisOptions) -> FileOutcome:
-    """One file: parse, check, drop `# noqa`ed findings. Never raises."""
+def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileOutcome:
+    """One file: read, parse, check, drop `# noqa`ed findings. Never raises."""
     use_options(options)
     try:
+        data, text = read_source(Path(path))
         tree = parse(data, path)
+    except OSError as error:
+        return FileOutcome(error=_unreadable(error))
     except ParseFailure as failure:
         return FileOutcome(error=str(failure))
     index = DEFAULT_INDEX
@@ -105,8 +108,12 @@ def _drain_new_facts() -> dict[str, list]:
     return drained
 
 
-def _analyse_job(job: tuple[str, bytes, str, frozenset[str], AnalysisOptions]) -> FileOutcome:
+def _analyse_job(job: tuple[str, frozenset[str], AnalysisOptions]) -> FileOutcome:
     return analyse(*job)
+
+
+def _unreadable(error: OSError) -> str:
+    return f"cannot read: {error.strerror or error}"
 
 
 class Cache:
@@ -224,8 +231,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     stored_facts = cache.module_facts()
     _prepare_index(options, stored_facts)  # cached results are checked against the index's answers
     outcomes: dict[str, FileOutcome] = {}
-    sources: dict[str, str] = {}
-    pending: list[tuple[str, bytes, str, frozenset[str], AnalysisOptions]] = []
+    # Only names go to the analysis (each worker reads its files): the parent holds no file's text.
+    pending: list[tuple[str, frozenset[str], AnalysisOptions]] = []
     stamps: dict[str, list[int]] = {}
     digests: dict[str, str] = {}
     hits = 0
@@ -241,18 +248,16 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             stamps[key] = [info.st_mtime_ns, info.st_size]
             cached = cache.get(os.path.abspath(key), stamps[key], None, answers_hold) if answers_hold else None
             if cached is None:
-                data, text = read_source(path)
-                sources[key] = text
-                digests[key] = content_digest(data)
+                digests[key] = content_digest(path.read_bytes())
                 cached = cache.get(os.path.abspath(key), stamps[key], digests[key], answers_hold)
         except OSError as error:
-            outcomes[key] = FileOutcome(error=f"cannot read: {error.strerror or error}")
+            outcomes[key] = FileOutcome(error=_unreadable(error))
             continue
         if cached is not None:
             outcomes[key] = cached
             hits += 1
         else:
-            pending.append((key, data, text, codes, options))
+            pending.append((key, codes, options))
     parallel = jobs > 1 and len(pending) > 1
     if parallel:
         from concurrent.futures import ProcessPoolExecutor  # only here: a warm run starts no process
@@ -278,9 +283,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             errors.append((shown, outcome.error))
         ignored = tuple(settings.ignored_for_file(Path(key)))
         kept = [f for f in outcome.findings if not (ignored and f.code.startswith(ignored))]
-        if kept and key not in sources:
-            sources[key] = _text_or_nothing(Path(key))
-        results.extend(_fingerprinted(shown, kept, sources.get(key, ""), settings))
+        results.extend(_fingerprinted(shown, kept, _text_or_nothing(Path(key)) if kept else "", settings))
     modelled = DEFAULT_INDEX.modelled + (sum(o.modelled for o in fresh) if parallel else 0)
     return RunOutcome(results, errors, len(files), len(pending), hits, modelled)
 
