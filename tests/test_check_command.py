@@ -307,14 +307,14 @@ def test_project_index_is_cached_by_content(tmp_path: Path) -> None:
     cold = run_check(tmp_path, "--jobs", "1", "-v")
     assert "checked 9 files: 9 analysed, 0 from the cache" in cold.stderr
     warm = run_check(tmp_path, "--jobs", "1", "-v")
-    assert "checked 9 files: 0 analysed, 9 from the cache; the project index parsed 0 modules" in warm.stderr
+    assert "checked 9 files: 0 analysed, 9 from the cache (0 of them read to confirm); the project index parsed 0 modules" in warm.stderr
     assert warm.stdout == cold.stdout
     with (tmp_path / "routes3.py").open("a") as handle:
         handle.write("# reviewed\n")
     changed = run_check(tmp_path, "--jobs", "1", "-v")
     # routes3.py itself (its model is then reused by its check) and deps.py for its import; the seven
     # unchanged routers are not parsed again.
-    assert "checked 9 files: 1 analysed, 8 from the cache; the project index parsed 2 modules\n" in changed.stderr
+    assert "checked 9 files: 1 analysed, 8 from the cache (8 of them read to confirm); the project index parsed 2 modules\n" in changed.stderr
     assert changed.stdout == cold.stdout
 
 
@@ -324,8 +324,10 @@ def test_cache_trusts_a_stamp_only_when_it_predates_the_cache(project: Path) -> 
     first = run_check(project, "-v")
     assert codes_in(first.stdout) == ["ASQ101", "ASQ202"]
     routes = project / "app" / "routes.py"
-    os.utime(routes)  # touched, same content: served from the cache still
-    assert "0 analysed, 2 from the cache" in run_check(project, "-v").stderr
+    assert "0 analysed, 2 from the cache (0 of them read to confirm)" in run_check(project, "-v").stderr
+    os.utime(routes)  # touched, same content: served from the cache still, after reading it
+    assert "0 analysed, 2 from the cache (2 of them read to confirm)" in run_check(project, "-v").stderr
+    assert "0 analysed, 2 from the cache (0 of them read to confirm)" in run_check(project, "-v").stderr
     # A stamp no earlier than the cache's own: the file may change again within it.
     later = time.time_ns() + 3_600 * 10**9
     os.utime(routes, ns=(later, later))

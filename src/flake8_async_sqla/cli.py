@@ -112,8 +112,8 @@ def command_check(args: argparse.Namespace) -> int:
     outcome = run(settings, files, max(1, args.jobs), cache_folder)
     if args.verbose:
         print(
-            f"checked {outcome.files} files: {outcome.analysed} analysed, {outcome.cached} from "
-            f"the cache; the project index parsed {outcome.modelled} module{'' if outcome.modelled == 1 else 's'}",
+            f"checked {outcome.files} files: {outcome.analysed} analysed, {outcome.cached} from the cache "
+            f"({outcome.confirmed} of them read to confirm); the project index parsed {outcome.modelled} module{'' if outcome.modelled == 1 else 's'}",
             file=sys.stderr,
         )
 

@@ -52,6 +52,7 @@ class RunOutcome:
     files: int
     analysed: int = 0  # files analysed in this run
     cached: int = 0  # files whose outcome came from the cache
+    confirmed: int = 0  # of those, files read and hashed because their stamp alone proved nothing
     modelled: int = 0  # modules the project index parsed (each at most once per process)
 
 
@@ -157,12 +158,12 @@ class Cache:
         if entry is None or (not self.proves(stamp, entry.get("stamp")) if digest is None else entry.get("digest") != digest):
             return None
         try:
-            for other, stamp in entry["depends_on"].items():
+            for other, recorded in entry["depends_on"].items():
                 try:
                     info = os.stat(other)
                 except OSError:
                     return None
-                if [info.st_mtime_ns, info.st_size] != stamp:
+                if [info.st_mtime_ns, info.st_size] != recorded:
                     return None
             for *question, answer in () if answers_hold else entry["answers"]:
                 if DEFAULT_INDEX.answer(tuple(question)) != answer:
@@ -235,7 +236,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     pending: list[tuple[str, frozenset[str], AnalysisOptions]] = []
     stamps: dict[str, list[int]] = {}
     digests: dict[str, str] = {}
-    hits = 0
+    hits = confirmed = 0
     # When no file of the project changed since the cache was written, every project-wide answer a
     # cached result rests on still holds, and an unchanged stamp means unchanged content: a warm run
     # then reads no file it has no finding for.
@@ -256,6 +257,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         if cached is not None:
             outcomes[key] = cached
             hits += 1
+            confirmed += key in digests
         else:
             pending.append((key, codes, options))
     parallel = jobs > 1 and len(pending) > 1
@@ -285,7 +287,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         kept = [f for f in outcome.findings if not (ignored and f.code.startswith(ignored))]
         results.extend(_fingerprinted(shown, kept, _text_or_nothing(Path(key)) if kept else "", settings))
     modelled = DEFAULT_INDEX.modelled + (sum(o.modelled for o in fresh) if parallel else 0)
-    return RunOutcome(results, errors, len(files), len(pending), hits, modelled)
+    return RunOutcome(results, errors, len(files), len(pending), hits, confirmed, modelled)
 
 
 def project_stamps(files: list[Path]) -> dict[str, list[int]]:
