@@ -211,6 +211,7 @@ class Scope:
     # Filled in lazily by the model.
     _sessions: dict[str, SessionBinding] | None = None
     _holders: dict[str, SessionBinding] | None = None
+    _session_calls: dict[ast.Call, tuple[SessionBinding, str]] | None = None
 
     @property
     def function_scope(self) -> Scope | None:
@@ -319,6 +320,7 @@ class SemanticModel:
         self._local_symbols: dict[tuple[Scope, str], Symbol | None] = {}
         self._qualnames: dict[ast.AST, str | None] = {}
         self._assignment_tables: dict[Scope, dict[str, list[ast.AST]]] = {}
+        self._api_calls: list[tuple[ast.Call, Scope, str]] | None = None
         self._walk()
         self._route_handlers: set[Scope] | None = None
         self._dependencies: set[Scope] | None = None
@@ -438,13 +440,13 @@ class SemanticModel:
     def qualname(self, node: ast.AST) -> str | None:
         """The qualified name an expression refers to: imports resolved, locals prefixed by the module.
 
-        Memoised per node: every rule asks about the same calls."""
-        if not isinstance(node, (ast.Name, ast.Attribute)):
-            return None
-        if node in self._qualnames:
+        Memoised per node: every rule asks about the same calls (one lookup on the hot path)."""
+        try:
             return self._qualnames[node]
+        except KeyError:
+            pass
         result = None
-        parts = dotted(node)
+        parts = dotted(node)  # None for anything but names and attributes
         if parts is not None:
             head = parts[0]
             if head in self.imports:
@@ -478,6 +480,20 @@ class SemanticModel:
     def api(self, node: ast.AST) -> str | None:
         """The SQLAlchemy API name an expression refers to (`create_async_engine`), if any."""
         return names.sqlalchemy_api(self.qualname(node))
+
+    def api_calls(self) -> list[tuple[ast.Call, Scope, str]]:
+        """Every call of a SQLAlchemy API in the file (`create_async_engine(url)`, also through a generic
+        alias: `async_sessionmaker[AsyncSession](...)`), in scope order, with its scope and the API's name:
+        resolved once for the rules that look for such calls only."""
+        if self._api_calls is None:
+            self._api_calls = []
+            for scope in self.scopes:
+                for call in scope.calls:
+                    func = call.func.value if isinstance(call.func, ast.Subscript) else call.func
+                    api = self.api(func)
+                    if api is not None:
+                        self._api_calls.append((call, scope, api))
+        return self._api_calls
 
     def symbol(self, qualname: str | None) -> Symbol | None:
         """What a qualified name is: looked up here for local names, else in the project index."""
@@ -1192,6 +1208,18 @@ class SemanticModel:
         if binding is None:
             return None
         return binding, method[1]
+
+    def session_calls(self, scope: Scope) -> dict[ast.Call, tuple[SessionBinding, str]]:
+        """The calls of `scope` that are `session.meth(...)` on a known session, in order, each with
+        (binding, "meth"): found once per scope for the rules that look at those calls only."""
+        if scope._session_calls is None:
+            found = {}
+            for call in scope.calls:
+                method = self.session_method_call(call, scope)
+                if method is not None:
+                    found[call] = method
+            scope._session_calls = found
+        return scope._session_calls
 
     def is_session_write(self, call: ast.Call, method: str, scope: Scope) -> bool:
         """Whether `session.<method>(...)` puts a write into the session: `add`, `add_all`, `delete`,

@@ -115,6 +115,7 @@ class OrmFacts:
     model: SemanticModel
     scope: Scope
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
+    _owners: dict[ast.Attribute, OrmValue | None] = field(default_factory=dict)
 
     def bind(self, name: str, position: Position, value: OrmValue | None, until: Position | None = None) -> None:
         self.bindings.setdefault(name, []).append((position, until, value))
@@ -129,6 +130,13 @@ class OrmFacts:
             if until is None or position <= until:  # skip comprehension variables out of their comprehension
                 return bindings[index]
         return None
+
+    def owner(self, attribute: ast.Attribute) -> OrmValue | None:
+        """What `attribute` is read from where it is read (`order` in `order.items`); memoised, as the
+        lazy-load and expired-read rules ask about the same reads."""
+        if attribute not in self._owners:
+            self._owners[attribute] = self.value_at(attribute.value, (attribute.lineno, attribute.col_offset))
+        return self._owners[attribute]
 
     def value_at(self, node: ast.AST, position: Position, depth: int = 0) -> OrmValue | None:
         """What `node` evaluates to at `position` (None when unknown)."""

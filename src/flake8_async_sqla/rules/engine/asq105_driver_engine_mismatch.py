@@ -81,21 +81,19 @@ migration_engine = create_engine("postgresql+psycopg://app@db/app", pool_pre_pin
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for scope in model.scopes:
-            for call in scope.calls:
-                factory = model.api(call.func)
-                engine_kind = names.URL_ENGINE_FACTORIES.get(factory or "")
-                url = engine_url(call) if engine_kind else None
-                scheme = model.url_scheme(url, scope) if url is not None else None
-                driver_kind = names.URL_SCHEME_KINDS.get(scheme or "")
-                if driver_kind is None or driver_kind == engine_kind:
-                    continue
-                dialect = scheme.partition("+")[0]
-                yield report(
-                    url,
-                    factory=factory,
-                    kind=driver_kind,
-                    scheme=scheme,
-                    needed=engine_kind,
-                    suggestion=names.DIALECT_DRIVERS[dialect][engine_kind],
-                )
+        for call, scope, factory in model.api_calls():
+            engine_kind = names.URL_ENGINE_FACTORIES.get(factory)
+            url = engine_url(call) if engine_kind else None
+            scheme = model.url_scheme(url, scope) if url is not None else None
+            driver_kind = names.URL_SCHEME_KINDS.get(scheme or "")
+            if driver_kind is None or driver_kind == engine_kind:
+                continue
+            dialect = scheme.partition("+")[0]
+            yield report(
+                url,
+                factory=factory,
+                kind=driver_kind,
+                scheme=scheme,
+                needed=engine_kind,
+                suggestion=names.DIALECT_DRIVERS[dialect][engine_kind],
+            )

@@ -195,7 +195,7 @@ async def profile(session: AsyncSession, user_id: int) -> dict:
                 if not isinstance(attribute.ctx, ast.Load):
                     continue
                 facts = facts or orm_facts(model, scope)
-                owner = facts.value_at(attribute.value, (attribute.lineno, attribute.col_offset))
+                owner = facts.owner(attribute)
                 if owner is None or owner.kind not in ENTITY_KINDS or owner.settles(attribute.attr):
                     continue
                 relationship = (model.model_relationships(owner.model) or {}).get(attribute.attr)

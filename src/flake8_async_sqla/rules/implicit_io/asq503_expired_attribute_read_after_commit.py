@@ -190,7 +190,7 @@ def _expired_reads(model: SemanticModel, scope: Scope) -> Iterator[Finding]:
         if not _reads(model, attribute):
             continue
         facts = facts or orm_facts(model, scope)
-        owner = facts.value_at(attribute.value, _position(attribute))
+        owner = facts.owner(attribute)
         if owner is not None and _reloads(model, owner, attribute.attr) and facts.surely_committed(attribute, owner):
             expired[attribute] = owner
     for attribute, owner in expired.items():

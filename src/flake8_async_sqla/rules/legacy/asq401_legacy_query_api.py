@@ -93,12 +93,11 @@ async def find_user(session: AsyncSession, email: str):
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for scope in model.scopes:
-            for call in scope.calls:
-                found = model.session_method_call(call, scope)
-                if found is None or found[1] != "query" or found[0].kind not in ("async", "sync"):
+            for call, (binding, method) in model.session_calls(scope).items():
+                if method != "query" or binding.kind not in ("async", "sync"):
                     continue
                 session = ".".join(dotted(call.func.value))  # type: ignore[arg-type, attr-defined]  # a name or `self.x`
-                if found[0].kind == "async":
+                if binding.kind == "async":
                     problem, run = "does not exist on AsyncSession (AttributeError)", f"await {session}.scalars(stmt)"
                 else:
                     problem, run = "is the legacy 1.x Query API", f"{session}.scalars(stmt)"

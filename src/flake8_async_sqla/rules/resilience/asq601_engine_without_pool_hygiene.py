@@ -78,15 +78,13 @@ engine = create_async_engine("postgresql+asyncpg://app@pgbouncer/app", poolclass
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for scope in model.scopes:
-            for call in scope.calls:
-                factory = model.api(call.func)
-                if names.URL_ENGINE_FACTORIES.get(factory or "") != "async":
-                    continue
-                if any(kw.arg is None or kw.arg in POOL_SETTINGS for kw in call.keywords):
-                    continue
-                url = engine_url(call)
-                scheme = model.url_scheme(url, scope) if url is not None else None
-                dialect = scheme.partition("+")[0] if scheme else None
-                if dialect in names.SERVER_DIALECTS:
-                    yield report(call, factory=factory, dialect=names.SERVER_DIALECTS[dialect])
+        for call, scope, factory in model.api_calls():
+            if names.URL_ENGINE_FACTORIES.get(factory) != "async":
+                continue
+            if any(kw.arg is None or kw.arg in POOL_SETTINGS for kw in call.keywords):
+                continue
+            url = engine_url(call)
+            scheme = model.url_scheme(url, scope) if url is not None else None
+            dialect = scheme.partition("+")[0] if scheme else None
+            if dialect in names.SERVER_DIALECTS:
+                yield report(call, factory=factory, dialect=names.SERVER_DIALECTS[dialect])

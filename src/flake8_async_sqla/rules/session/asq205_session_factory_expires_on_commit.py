@@ -145,22 +145,19 @@ async def create_user(email: str, session: Annotated[AsyncSession, Depends(get_s
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for scope in model.scopes:
-            for call in scope.calls:
-                factory = _async_session_factory(model, call)
-                if factory is None or _sets_expire_on_commit(call):
-                    continue
-                target = model.assignment_target(call)
-                name = target.id if isinstance(target, ast.Name) else None
-                if name is not None and _configured_later(model, name, scope, call):
-                    continue
-                yield report(call, factory=factory)
+        for call, scope, api in model.api_calls():  # also `async_sessionmaker[AsyncSession](...)`
+            factory = _async_session_factory(model, call, api)
+            if factory is None or _sets_expire_on_commit(call):
+                continue
+            target = model.assignment_target(call)
+            name = target.id if isinstance(target, ast.Name) else None
+            if name is not None and _configured_later(model, name, scope, call):
+                continue
+            yield report(call, factory=factory)
 
 
-def _async_session_factory(model: SemanticModel, call: ast.Call) -> str | None:
-    """How the call is shown when it builds a factory of `AsyncSession`s, else None."""
-    func = call.func.value if isinstance(call.func, ast.Subscript) else call.func  # `async_sessionmaker[AsyncSession](...)`
-    api = model.api(func)
+def _async_session_factory(model: SemanticModel, call: ast.Call, api: str) -> str | None:
+    """How the call of SQLAlchemy's `api` is shown when it builds a factory of `AsyncSession`s, else None."""
     if api == "async_sessionmaker":
         return "async_sessionmaker()"
     class_ = keyword(call, "class_")

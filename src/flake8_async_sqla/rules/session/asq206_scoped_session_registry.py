@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
@@ -75,9 +74,6 @@ DbSession = Annotated[AsyncSession, Depends(get_session)]
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for scope in model.scopes:
-            for call in scope.calls:
-                func = call.func.value if isinstance(call.func, ast.Subscript) else call.func  # `async_scoped_session[AsyncSession](...)`
-                registry = model.api(func)
-                if registry in names.SCOPED_REGISTRIES:
-                    yield report(call, registry=registry)
+        for call, _, registry in model.api_calls():  # also `async_scoped_session[AsyncSession](...)`
+            if registry in names.SCOPED_REGISTRIES:
+                yield report(call, registry=registry)

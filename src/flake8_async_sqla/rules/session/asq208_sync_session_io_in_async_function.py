@@ -204,7 +204,7 @@ async def stats_async(db: Session = Depends(get_db)):
 
 def _blocking_session(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
     """The sync session a call in an `async def` does I/O on, shown as written; None when it does none."""
-    found = model.session_method_call(call, scope)
+    found = model.session_calls(scope).get(call)
     if found is not None:
         binding, method = found
         if binding.kind == "sync" and _is_io_method(model, call, method, scope):

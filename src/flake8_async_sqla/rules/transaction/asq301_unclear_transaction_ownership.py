@@ -141,11 +141,9 @@ async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspac
                 continue
             is_handler = model.is_route_handler(scope)
             unframed: dict[str, bool] = {}
-            for call in scope.calls:
-                found = model.session_method_call(call, scope)
-                if found is None or not found[0].borrowed:
+            for call, (binding, method) in model.session_calls(scope).items():
+                if not binding.borrowed:
                     continue
-                binding, method = found
                 session = ".".join(dotted(call.func.value) or [binding.name])  # type: ignore[attr-defined]
                 if method in TRANSACTION_ENDS:
                     if not _frames_transaction(model, scope, call, binding):

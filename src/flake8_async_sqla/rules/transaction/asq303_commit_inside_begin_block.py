@@ -141,11 +141,9 @@ async def tag_all(session: AsyncSession, tags: list[str]) -> None:
         for scope in model.scopes:
             if scope.kind != "function":
                 continue
-            for call in scope.calls:
-                found = model.session_method_call(call, scope)
-                if found is None or found[1] not in ("commit", "rollback"):
+            for call, (binding, method) in model.session_calls(scope).items():
+                if method not in ("commit", "rollback"):
                     continue
-                binding, method = found
                 blocks = _owning_blocks(model, call, binding, scope)
                 if not blocks or (method == "rollback" and _rollback_then_raise(model, call, scope)):
                     continue

@@ -141,11 +141,9 @@ async def register(session: AsyncSession, email: str) -> User:
             if scope.kind != "function":
                 continue
             reported: set[ast.ExceptHandler] = set()
-            for call in scope.calls:
-                found = model.session_method_call(call, scope)
-                if found is None or found[1] not in FAILING_IO:
+            for call, (binding, method) in model.session_calls(scope).items():
+                if method not in FAILING_IO:
                     continue
-                binding = found[0]
                 for handler, try_node in _swallowing_handlers(model, call, binding, scope):
                     if handler in reported or _discarded_after(model, handler, try_node, binding, scope):
                         continue
