@@ -38,6 +38,8 @@ def check_tree(
     """Findings of the rules in `codes` (default: all) for one parsed file, sorted by position."""
     if source is not None and not is_relevant(source, index.options if index is not None else DEFAULT_OPTIONS):
         return []
+    if index is not None:
+        index.refresh()
     with collector_paused():
         try:
             model = build_model(tree, path, index)

@@ -132,6 +132,8 @@ class ProjectIndex:
         # Models rebuilt for a released module (a rule needing its code, not just its names): the latest few.
         self._rebuilt: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
         self._following: set[tuple[str, str]] = set()  # re-exports being followed, against import cycles
+        self._stamps: dict[str, tuple[int, int] | None] = {}  # read during one file's check (see `refresh`)
+        self._found_modules: dict[tuple[str, str], str | None] = {}
         self._module_paths: dict[tuple[str, str], str | None] = {}
         # Files whose facts were read since the last reset: a cached result depends on them too.
         self.consulted: set[str] = set()
@@ -149,18 +151,28 @@ class ProjectIndex:
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
+    def refresh(self) -> None:
+        """Forget the files' modification stamps read so far: a file may change between two checks (an
+        editor's, a long-lived process), but is taken as unchanged within one."""
+        self._stamps.clear()
+
+    def _stamp(self, path: str) -> tuple[int, int] | None:
+        if path not in self._stamps:
+            self._stamps[path] = _stamp(path)
+        return self._stamps[path]
+
     def cached_model(self, path: str) -> SemanticModel | None:
         """The model already built for `path` (as another file's import), if the file is unchanged."""
         path = os.path.abspath(path)
         cached = self._models.get(path)
-        if cached is not None and cached[1] is not None and cached[0] == _stamp(path):
+        if cached is not None and cached[1] is not None and cached[0] == self._stamp(path):
             return cached[1]
         return None
 
     def register(self, model: SemanticModel) -> None:
         """Make the model of a file being checked the one other modules see for that path."""
         path = os.path.abspath(model.path)
-        stamp = _stamp(path)
+        stamp = self._stamp(path)
         if stamp is not None:
             self._models[path] = (stamp, model)
             self._released.pop(path, None)
@@ -191,7 +203,7 @@ class ProjectIndex:
         return None
 
     def _export(self, path: str, name: str) -> Symbol | None:
-        stamp = _stamp(path)
+        stamp = self._stamp(path)
         released = self._released.get(path)
         if released is None or released[0] != stamp:
             built = self._built(path, stamp)
@@ -217,7 +229,7 @@ class ProjectIndex:
         """What a project module imports (local name -> qualified name); None when it does not parse."""
         path = os.path.abspath(path)
         released = self._released.get(path)
-        if released is not None and released[0] == _stamp(path):
+        if released is not None and released[0] == self._stamp(path):
             return released[1].imports
         model = self.model_for(path)
         return model.imports if model is not None else None
@@ -231,6 +243,12 @@ class ProjectIndex:
         return frozenset()
 
     def find_module(self, module: str, from_path: str) -> str | None:
+        key = (module, from_path)
+        if key not in self._found_modules:
+            self._found_modules[key] = self._search_module(module, from_path)
+        return self._found_modules[key]
+
+    def _search_module(self, module: str, from_path: str) -> str | None:
         relative = module.replace(".", os.sep)
         for folder in search_folders(from_path):
             key = (folder, module)
@@ -245,7 +263,7 @@ class ProjectIndex:
         """The model of a project file. A released file's model is rebuilt and kept among the latest
         few such, not in the index for good."""
         path = os.path.abspath(path)
-        stamp = _stamp(path)
+        stamp = self._stamp(path)
         cached = self._built(path, stamp)
         if cached is not None:
             return cached[1]
@@ -296,7 +314,7 @@ class ProjectIndex:
         """The module facts of a project file: from memory while it is unchanged, else from the facts a
         cache handed in when its content is the same, else from its model (and kept in `new_facts`)."""
         path = os.path.abspath(path)
-        stamp = _stamp(path)
+        stamp = self._stamp(path)
         cached = self._facts.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
