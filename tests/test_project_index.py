@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from flake8_async_sqla.core.checker import build_model, check_model
+from flake8_async_sqla.core.checker import build_model, check_model, may_concern_the_database
+from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
 
 DB = '''\
@@ -148,3 +149,29 @@ def test_only_modules_mentioning_a_function_are_read_for_whether_it_is_a_depende
     assert index.modelled == 0  # no module naming something in Depends mentions `engine`
     assert index.dependency_targets_among(["shop.db.get_session"], str(shop / "db.py")) == ["shop.db.get_session"]
     assert index.modelled == 1  # routes.py alone
+
+
+@pytest.mark.parametrize(
+    ("source", "concerns"),
+    [
+        ("import http.client\n\nsession = http.client.HTTPSConnection('example.org')\n", False),
+        ("import requests\n\nsession = requests.Session()\n", False),  # a third-party package, not the project's
+        ("from sqlalchemy.orm import Session\n", True),
+        ("def handler():\n    from fastapi import Depends\n", True),  # imported inside a function
+        ("from shop.db import get_session\n", True),  # a module of the project may hand out sessions
+        ("from .db import get_session\n", True),
+    ],
+)
+def test_only_files_importing_the_frameworks_or_the_project_are_checked(shop: Path, source: str, concerns: bool) -> None:
+    path = shop / "probe.py"
+    path.write_text(source)
+    model = build_model(ast.parse(source), str(path), ProjectIndex())
+    assert may_concern_the_database(model) is concerns
+
+
+def test_a_configured_wrapper_may_come_from_any_package(shop: Path) -> None:
+    source = "import corp_db\n\nsession = corp_db.DB.session()\n"
+    path = shop / "probe.py"
+    path.write_text(source)
+    index = ProjectIndex(AnalysisOptions(session_factories=("DB.session",)))
+    assert may_concern_the_database(build_model(ast.parse(source), str(path), index))

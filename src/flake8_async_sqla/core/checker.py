@@ -9,9 +9,10 @@ import re
 from collections.abc import Collection, Iterable, Iterator
 
 from flake8_async_sqla import PROJECT_URL
+from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import SemanticModel
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
-from flake8_async_sqla.core.project import DEFAULT_INDEX, ProjectIndex
+from flake8_async_sqla.core.project import DEFAULT_INDEX, EXTERNAL_ROOTS, ProjectIndex
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
 
 INTERNAL_ERROR = "ASQ000"
@@ -80,8 +81,33 @@ def build_model(tree: ast.Module, path: str, index: ProjectIndex | None = DEFAUL
 
 
 def check_model(model: SemanticModel, codes: Collection[str] | None = None) -> list[Finding]:
+    if not may_concern_the_database(model):
+        return []
     rules = [rule() for code, rule in all_rules().items() if codes is None or code in codes]
     return sorted(_run(rules, model))
+
+
+def may_concern_the_database(model: SemanticModel) -> bool:
+    """Whether the file imports SQLAlchemy, SQLModel, FastAPI or Starlette, a configured wrapper's module, or
+    a module of its own project (which may hand out sessions, engines and apps): the rules know those only
+    by such names, so a file importing none of them (most of a standard library) cannot hold a finding."""
+    index = model.index
+    # A configured wrapper may be named by its trailing part only: any module but the stdlib may hold it.
+    wrappers = any(getattr(model.options, option) for option in AnalysisOptions.names())
+    for imported in model.imports.values():
+        root = imported.partition(".")[0]
+        if root in names.SQLALCHEMY_ROOTS or root in names.FASTAPI_ROOTS or not root:
+            return True
+        if root in EXTERNAL_ROOTS:
+            continue
+        if wrappers or index is None or any(index.find_module(prefix, model.path) for prefix in _prefixes(imported)):
+            return True
+    return False
+
+
+def _prefixes(qualname: str) -> Iterator[str]:
+    parts = qualname.split(".")
+    return (".".join(parts[:end]) for end in range(len(parts), 0, -1))
 
 
 def _run(rules: Iterable[Rule], model: SemanticModel) -> Iterable[Finding]:
