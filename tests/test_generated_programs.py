@@ -7,11 +7,15 @@ import tempfile
 from pathlib import Path
 
 import hypothesmith
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from flake8_async_sqla.adapters.flake8 import AsyncSqlaPlugin
 from flake8_async_sqla.config import Settings
 from flake8_async_sqla.runner import analyse
+
+# The compiler warns about odd generated code ("'str' object is not callable"); that is the point of it.
+pytestmark = pytest.mark.filterwarnings("ignore::SyntaxWarning")
 
 # Generated programs rarely mention the database; this prefix makes every one relevant, so
 # the rules (not only the relevance gate) see them.
