@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, _all_args, _assigned_names, _nested_def, dotted
+from flake8_async_sqla.core.model import Scope, SemanticModel, all_args, assigned_names, dotted, nested_def
 
 # `engine.sync_engine.dispose()` and `engine.pool.dispose()` close the engine's pooled connections too.
 ENGINE_PARTS = {"sync_engine", "pool"}
@@ -145,9 +145,9 @@ def _binds(name: str, scope: Scope) -> bool:
     if scope.kind not in ("function", "lambda") or name in scope.global_names:
         return False
     return (
-        any(arg.arg == name for arg in _all_args(scope.node))
-        or _nested_def(scope, name) is not None
-        or any(name in _assigned_names(assign) for assign in scope.assigns)
+        any(arg.arg == name for arg in all_args(scope.node))
+        or nested_def(scope, name) is not None
+        or any(name in assigned_names(assign) for assign in scope.assigns)
     )
 
 
@@ -197,12 +197,12 @@ def _local_values(name: ast.Name, scope: Scope) -> list[ast.expr] | None:
     current: Scope | None = scope
     while current is not None and current.kind in ("function", "lambda"):
         if name.id not in current.global_names:
-            if any(arg.arg == name.id for arg in _all_args(current.node)):
+            if any(arg.arg == name.id for arg in all_args(current.node)):
                 return None
             values = [
                 assign.value  # type: ignore[attr-defined]
                 for assign in current.assigns
-                if name.id in _assigned_names(assign) and getattr(assign, "value", None) is not None
+                if name.id in assigned_names(assign) and getattr(assign, "value", None) is not None
             ]
             if values:
                 return values

@@ -13,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
@@ -320,7 +320,11 @@ class SemanticModel:
         self._local_symbols: dict[tuple[Scope, str], Symbol | None] = {}
         self._qualnames: dict[ast.AST, str | None] = {}
         self._assignment_tables: dict[Scope, dict[str, list[ast.AST]]] = {}
+        self._own_name_sets: dict[Scope, set[str]] = {}
         self._api_calls: list[tuple[ast.Call, Scope, str]] | None = None
+        self._engine_calls: list[tuple[ast.Call, Scope, str]] | None = None
+        self._session_kinds: set[str | None] | None = None
+        self._calls_by_method: dict[str, list[tuple[ast.Call, Scope]]] | None = None
         self._walk()
         self._route_handlers: set[Scope] | None = None
         self._dependencies: set[Scope] | None = None
@@ -446,13 +450,13 @@ class SemanticModel:
         except KeyError:
             pass
         result = None
-        parts = dotted(node)  # None for anything but names and attributes
-        if parts is not None:
-            head = parts[0]
-            if head in self.imports:
-                result = ".".join([self.imports[head], *parts[1:]])
-            elif head in self.local_defs:
-                result = ".".join([f"{self.module}.{head}", *parts[1:]])
+        base = node
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        # Only names and attributes resolve; most heads are neither imported nor defined here (`session.add`).
+        if isinstance(base, ast.Name) and (base.id in self.imports or base.id in self.local_defs):
+            head = self.imports[base.id] if base.id in self.imports else f"{self.module}.{base.id}"
+            result = head if base is node else ".".join([head, *dotted(node)[1:]])  # type: ignore[misc]
         self._qualnames[node] = result
         return result
 
@@ -494,6 +498,16 @@ class SemanticModel:
                     if api is not None:
                         self._api_calls.append((call, scope, api))
         return self._api_calls
+
+    def engine_calls(self) -> list[tuple[ast.Call, Scope, str]]:
+        """Every call that creates an engine, in scope order, with its scope and `engine_factory`'s name for it."""
+        if self._engine_calls is None:
+            if self.options.engine_factories:  # a configured wrapper may be any call
+                calls = ((call, scope) for scope in self.scopes for call in scope.calls)
+            else:  # SQLAlchemy's factories only: among the calls of SQLAlchemy APIs, found once
+                calls = ((call, scope) for call, scope, api in self.api_calls() if api in names.ENGINE_FACTORIES)
+            self._engine_calls = [(call, scope, factory) for call, scope in calls if (factory := self.engine_factory(call)) is not None]
+        return self._engine_calls
 
     def symbol(self, qualname: str | None) -> Symbol | None:
         """What a qualified name is: looked up here for local names, else in the project index."""
@@ -666,7 +680,7 @@ class SemanticModel:
             table = {}
             for assign in scope.assigns:
                 if getattr(assign, "value", None) is not None:
-                    for assigned in _assigned_names(assign):
+                    for assigned in assigned_names(assign):
                         table.setdefault(assigned, []).append(assign)
             self._assignment_tables[scope] = table
         return table
@@ -693,15 +707,22 @@ class SemanticModel:
         """The innermost function (or lambda) around `scope` that binds `name`, or None for a module-level name."""
         current: Scope | None = scope
         while current is not None and current.kind != "module":
-            if current.kind in ("function", "lambda") and name not in current.global_names:
-                if (
-                    any(arg.arg == name for arg in _all_args(current.node))
-                    or _nested_def(current, name) is not None
-                    or any(name in _assigned_names(assign) for assign in current.assigns)
-                ):
-                    return current
+            if current.kind in ("function", "lambda") and name not in current.global_names and name in self._own_names(current):
+                return current
             current = current.parent
         return None
+
+    def _own_names(self, scope: Scope) -> set[str]:
+        """The names a function or lambda binds itself: parameters, nested functions, assignment targets
+        (built once per scope: asked for every name a rule resolves)."""
+        bound = self._own_name_sets.get(scope)
+        if bound is None:
+            bound = {arg.arg for arg in all_args(scope.node)}
+            bound.update(child.name for child in scope.children if child.kind == "function")
+            for assign in scope.assigns:
+                bound.update(assigned_names(assign))
+            self._own_name_sets[scope] = bound
+        return bound
 
     def is_event_loop(self, node: ast.AST, scope: Scope) -> bool:
         """Whether an expression holds the running event loop: `asyncio.get_running_loop()` (or
@@ -713,7 +734,7 @@ class SemanticModel:
             return gets_loop(node)
         current: Scope | None = scope
         while current is not None and current.kind in ("function", "lambda"):
-            values = [getattr(a, "value", None) for a in current.assigns if node.id in _assigned_names(a)]
+            values = [getattr(a, "value", None) for a in current.assigns if node.id in assigned_names(a)]
             if values:
                 return all(gets_loop(value) for value in values)
             current = current.parent
@@ -730,11 +751,11 @@ class SemanticModel:
         current: Scope | None = scope
         while current is not None and current.kind != "module":
             if current.kind in ("function", "lambda"):
-                for arg in _all_args(current.node):
+                for arg in all_args(current.node):
                     if arg.arg == node.id:
                         annotation = self._parse_string_annotation(arg.annotation) if arg.annotation else None
                         return names.fastapi_api(self.qualname(annotation) if annotation else None) in names.APP_CLASSES
-                values = [getattr(a, "value", None) for a in current.assigns if node.id in _assigned_names(a)]
+                values = [getattr(a, "value", None) for a in current.assigns if node.id in assigned_names(a)]
                 if values:
                     symbols = [self.classify_value(v, current) if v is not None else None for v in values]
                     return all(s is not None and s.kind == "app" for s in symbols)
@@ -777,10 +798,10 @@ class SemanticModel:
             return None
         current: Scope | None = scope
         while current is not None and current.kind != "module":
-            if current.kind == "class" and any(name in _assigned_names(a) for a in current.assigns):
+            if current.kind == "class" and any(name in assigned_names(a) for a in current.assigns):
                 return None
             current = current.parent
-        assigns = [a for a in self.module_scope.assigns if name in _assigned_names(a)]
+        assigns = [a for a in self.module_scope.assigns if name in assigned_names(a)]
         if len(assigns) != 1 or not isinstance(assigns[0], (ast.Assign, ast.AnnAssign)) or self.local_defs.get(name) is not assigns[0]:
             return None
         return assigns[0].value
@@ -790,7 +811,7 @@ class SemanticModel:
         current: Scope | None = scope
         while current is not None and current.kind != "module":
             if current.kind == "function":
-                names_.update(a.arg for a in _all_args(current.node))
+                names_.update(a.arg for a in all_args(current.node))
             current = current.parent
         return names_
 
@@ -798,7 +819,7 @@ class SemanticModel:
         current: Scope | None = scope
         while current is not None and current.kind != "module":
             if current.kind == "function":
-                for arg in _all_args(current.node):
+                for arg in all_args(current.node):
                     if arg.arg == name and arg.annotation is not None:
                         ann = arg.annotation.value if isinstance(arg.annotation, ast.Subscript) else arg.annotation
                         api = self.api(ann)
@@ -889,7 +910,7 @@ class SemanticModel:
         args = scope.node.args  # type: ignore[attr-defined]
         if any(self.is_dependency_marker(default) for default in [*args.defaults, *args.kw_defaults]):
             return True
-        return any(arg.annotation is not None and self.declares_dependency(arg.annotation) for arg in _all_args(scope.node))
+        return any(arg.annotation is not None and self.declares_dependency(arg.annotation) for arg in all_args(scope.node))
 
     def _dependency_function(self, marker: ast.Call) -> Scope | None:
         """The function of this file FastAPI calls for a `Depends(...)`: a function, a class's `__init__`
@@ -902,11 +923,11 @@ class SemanticModel:
         if isinstance(node, FUNCTION_NODES):
             return self.scope_of[node]
         if isinstance(node, ast.ClassDef):
-            init = _nested_def(self.scope_of[node], "__init__")
+            init = nested_def(self.scope_of[node], "__init__")
             return self.scope_of[init] if init is not None else None
         value = getattr(node, "value", None)  # `limiter = RateLimiter(...)`
         instance_of = self._local_class(value.func, self.module_scope) if isinstance(value, ast.Call) else None
-        call = _nested_def(instance_of, "__call__") if instance_of is not None else None
+        call = nested_def(instance_of, "__call__") if instance_of is not None else None
         return self.scope_of[call] if call is not None else None
 
     def _bare_dependency_type(self, marker: ast.Call) -> ast.expr | None:
@@ -942,7 +963,7 @@ class SemanticModel:
                 value = getattr(assign, "value", None)
                 symbol = self.classify_value(value, scope) if value is not None else None
                 if symbol is not None and symbol.kind == "session":
-                    for name in _assigned_names(assign):
+                    for name in assigned_names(assign):
                         found[name] = SessionBinding(name, symbol.flavour, "global", assign, expires_on_commit=symbol.expires_on_commit)
             return found
         if scope.kind == "function":
@@ -960,7 +981,7 @@ class SemanticModel:
             value = getattr(assign, "value", None)
             if value is None:
                 continue
-            targets = _assigned_names(assign)
+            targets = assigned_names(assign)
             if not targets:
                 continue
             if isinstance(value, ast.Name) and value.id in found:
@@ -1006,7 +1027,7 @@ class SemanticModel:
         for arg, default in zip(args.kwonlyargs, args.kw_defaults):
             if default is not None:
                 defaults[arg.arg] = default
-        for arg in _all_args(node):
+        for arg in all_args(node):
             kind, provider = (None, None)
             if arg.annotation is not None:
                 kind, provider = self.annotation_session(arg.annotation)
@@ -1080,6 +1101,17 @@ class SemanticModel:
                         attrs[target.attr] = SessionBinding(target.attr, binding.kind, origin, assign)
         return attrs
 
+    def session_kinds(self) -> set[str | None]:
+        """The kinds of every session the file binds, to names in any scope or to `self` attributes of any
+        class (where `session_binding` finds them all): a rule about one kind has nothing to find without it."""
+        if self._session_kinds is None:
+            self._session_kinds = {
+                binding.kind
+                for scope in self.scopes
+                for binding in (self.class_session_attributes(scope) if scope.kind == "class" else self.sessions(scope)).values()
+            }
+        return self._session_kinds
+
     def holders(self, scope: Scope) -> dict[str, SessionBinding]:
         """Names bound to an object built from a session (`repo = Repo(session)`, `partial(f, session)`)."""
         if scope._holders is not None:
@@ -1096,7 +1128,7 @@ class SemanticModel:
             for arg in parts:
                 binding = self.session_binding(arg, scope) or self._bound_method_session(arg, scope)
                 if binding is not None:
-                    for name in _assigned_names(assign):
+                    for name in assigned_names(assign):
                         if name not in self.sessions(scope):
                             scope._holders[name] = binding
                     break
@@ -1152,7 +1184,7 @@ class SemanticModel:
         current: Scope | None = scope
         node = None
         while node is None and current is not None and current.kind != "module":
-            node = _nested_def(current, name.id)
+            node = nested_def(current, name.id)
             current = current.parent
         if node is None:
             return None
@@ -1273,7 +1305,7 @@ class SemanticModel:
             return None
         current: Scope | None = scope
         while current is not None and current.kind in ("function", "lambda"):
-            for arg in _all_args(current.node):
+            for arg in all_args(current.node):
                 if arg.arg == node.id:
                     return names.CONNECTION_CLASSES.get(self._annotated_api(arg.annotation)) if arg.annotation is not None else None
             for with_node in current.withs:
@@ -1282,7 +1314,7 @@ class SemanticModel:
                         return self._opens_connection(item.context_expr, current)
             for assign in current.assigns:
                 value = getattr(assign, "value", None)
-                if value is not None and node.id in _assigned_names(assign):
+                if value is not None and node.id in assigned_names(assign):
                     value = value.value if isinstance(value, ast.Await) else value
                     return self._opens_connection(value, current)
             current = current.parent
@@ -1306,7 +1338,7 @@ class SemanticModel:
             # A parameter or local assignment shadows any module-level engine of the same name.
             current: Scope | None = scope
             while current is not None and current.kind in ("function", "lambda"):
-                for arg in _all_args(current.node):
+                for arg in all_args(current.node):
                     if arg.arg == node.id:
                         return names.ENGINE_CLASSES.get(self._annotated_api(arg.annotation)) if arg.annotation is not None else None
                 current = current.parent
@@ -1411,6 +1443,17 @@ class SemanticModel:
                 for call in scope.calls:
                     yield call, scope, function
 
+    def method_calls(self, methods: Iterable[str]) -> list[tuple[ast.Call, Scope]]:
+        """The calls `receiver.m(...)` of the file whose method `m` is one of `methods`, each with its scope
+        (grouped by method once: rules that look for a few methods need not test every call)."""
+        if self._calls_by_method is None:
+            self._calls_by_method = {}
+            for scope in self.scopes:
+                for call in scope.calls:
+                    if isinstance(call.func, ast.Attribute):
+                        self._calls_by_method.setdefault(call.func.attr, []).append((call, scope))
+        return [found for method in methods for found in self._calls_by_method.get(method, ())]
+
     def calls_within(self, scope: Scope) -> Iterator[tuple[ast.Call, Scope]]:
         """Every call in a function and in the functions and lambdas nested in it, with the call's scope."""
         pending = [scope]
@@ -1447,17 +1490,15 @@ class SemanticModel:
 
     def _registered_endpoints(self) -> Iterator[Scope]:
         """Functions of this file passed to `app.add_api_route(path, endpoint)` and its kin."""
-        for s in self.scopes:
-            for call in s.calls:
-                method = call_method(call)
-                if method is None or method[1] not in names.ROUTE_REGISTRATIONS:
-                    continue
-                endpoint = call.args[1] if len(call.args) > 1 else keyword(call, names.ROUTE_REGISTRATIONS[method[1]])
-                node = self.local_defs.get(endpoint.id) if isinstance(endpoint, ast.Name) else None
-                if isinstance(node, FUNCTION_NODES):
-                    symbol = self.symbol_of(method[0])
-                    if symbol is not None and symbol.kind == "app":
-                        yield self.scope_of[node]
+        for call, _ in self.method_calls(names.ROUTE_REGISTRATIONS):
+            func = call.func
+            assert isinstance(func, ast.Attribute)  # `app.add_api_route`
+            endpoint = call.args[1] if len(call.args) > 1 else keyword(call, names.ROUTE_REGISTRATIONS[func.attr])
+            node = self.local_defs.get(endpoint.id) if isinstance(endpoint, ast.Name) else None
+            if isinstance(node, FUNCTION_NODES):
+                symbol = self.symbol_of(func.value)
+                if symbol is not None and symbol.kind == "app":
+                    yield self.scope_of[node]
 
     def _has_route_decorator(self, scope: Scope) -> bool:
         return any(
@@ -1590,13 +1631,18 @@ class SemanticModel:
         func = call.func
         node = None
         if isinstance(func, ast.Name) and func.id not in self.imports:
-            node = _nested_def(scope, func.id) or self.local_defs.get(func.id)
+            node = nested_def(scope, func.id) or self.local_defs.get(func.id)
             if isinstance(node, ast.ClassDef):
-                node = _nested_def(self.scope_of[node], "__init__")
-        elif isinstance(func, ast.Attribute):
+                node = nested_def(self.scope_of[node], "__init__")
+        elif isinstance(func, ast.Attribute) and func.attr in self._method_names:  # no class here has it: no receiver to find
             klass = self._receiver_class(func.value, scope)
-            node = _nested_def(klass, func.attr) if klass is not None else None
+            node = nested_def(klass, func.attr) if klass is not None else None
         return self.scope_of[node] if isinstance(node, FUNCTION_NODES) else None
+
+    @cached_property
+    def _method_names(self) -> frozenset[str]:
+        """The names of the methods the classes of this file define."""
+        return frozenset(child.name for klass in self.scopes if klass.kind == "class" for child in klass.children if child.kind == "function")
 
     def call_summary(self, call: ast.Call, scope: Scope) -> FunctionSummary | None:
         """The summary of the function a call runs, when this module or the project defines it; None for
@@ -1629,7 +1675,7 @@ class SemanticModel:
         """What a function does session I/O through, if it holds a session there: each parameter (`db`) and
         `self` attribute (`self.db`) that it calls an I/O method of a synchronous Session on
         (`db.query(...)`) or hands to a call that may use it (`may_use_session`)."""
-        parameters = {arg.arg for arg in _all_args(scope.node)}
+        parameters = {arg.arg for arg in all_args(scope.node)}
 
         def holder(node: ast.AST) -> str | None:
             parts = dotted(node)
@@ -1663,13 +1709,13 @@ class SemanticModel:
             return function.klass
         current: Scope | None = scope
         while current is not None and current.kind in ("function", "lambda"):
-            for arg in _all_args(current.node):
+            for arg in all_args(current.node):
                 if arg.arg == receiver.id:
                     annotation = self._parse_string_annotation(arg.annotation) if arg.annotation is not None else None
                     if isinstance(annotation, ast.Subscript) and isinstance(annotation.slice, ast.Tuple):
                         annotation = annotation.slice.elts[0]  # Annotated[Cls, Depends()]
                     return self._local_class(annotation, current) if annotation is not None else None
-            values = [getattr(a, "value", None) for a in current.assigns if receiver.id in _assigned_names(a)]
+            values = [getattr(a, "value", None) for a in current.assigns if receiver.id in assigned_names(a)]
             if values:
                 classes = {self._local_class(v.func, current) if isinstance(v, ast.Call) else None for v in values}
                 return classes.pop() if len(classes) == 1 else None
@@ -1735,7 +1781,7 @@ class SemanticModel:
             value = getattr(assign, "value", None)
             if self._is_relationship_call(value):
                 annotation = assign.annotation if isinstance(assign, ast.AnnAssign) else None
-                for name in _assigned_names(assign):
+                for name in assigned_names(assign):
                     relationships[name] = self._relationship(name, value, annotation, assign)
         # Mixins declare relationships as `@declared_attr def owner(cls) -> Mapped[User]: return relationship(...)`.
         for method in scope.children:
@@ -1756,9 +1802,9 @@ class SemanticModel:
             columns=columns,
             fields=fields,
             is_table=any(kw.arg == "table" and literal_str(kw.value) != "False" for kw in node.keywords)
-            or any(not {"__tablename__", "__table__"}.isdisjoint(_assigned_names(statement)) for statement in body),
+            or any(not {"__tablename__", "__table__"}.isdisjoint(assigned_names(statement)) for statement in body),
             aliases_unknown=self._renames_fields(scope, body),
-            defines_init=_nested_def(scope, "__init__") is not None,
+            defines_init=nested_def(scope, "__init__") is not None,
         )
         scope._class_summary = summary  # type: ignore[attr-defined]
         return summary
@@ -1772,7 +1818,7 @@ class SemanticModel:
         for statement in body:
             value = statement.value
             maps_column = isinstance(value, ast.Call) and self.api(value.func) in names.COLUMN_CONSTRUCTORS
-            for name in _assigned_names(statement):
+            for name in assigned_names(statement):
                 if name in relationships:
                     continue
                 if isinstance(statement, ast.Assign):
@@ -1815,7 +1861,7 @@ class SemanticModel:
         if any(kw.arg in (None, "alias_generator") for kw in node.keywords):  # type: ignore[attr-defined]
             return True
         for statement in body:
-            if "model_config" not in _assigned_names(statement):
+            if "model_config" not in assigned_names(statement):
                 continue
             value = statement.value
             if isinstance(value, ast.Dict):
@@ -1827,7 +1873,7 @@ class SemanticModel:
             if None in keys or "alias_generator" in keys:
                 return True
         return any(
-            child.kind == "class" and child.name == "Config" and any("alias_generator" in _assigned_names(a) for a in child.assigns)
+            child.kind == "class" and child.name == "Config" and any("alias_generator" in assigned_names(a) for a in child.assigns)
             for child in scope.children
         )
 
@@ -1980,7 +2026,9 @@ class SemanticModel:
         """Whether a class has the SQLAlchemy class `api` (`AsyncAttrs`) among its bases, transitively."""
         return any(names.sqlalchemy_api(name) == api for name, summary in self.class_lineage(qualname) if summary is None)
 
-def _assigned_names(assign: ast.AST) -> list[str]:
+
+def assigned_names(assign: ast.AST) -> list[str]:
+    """The plain names an assignment binds (`a = ...`, `a, b = ...`, `a: T = ...`, `a := ...`, `a += ...`)."""
     if isinstance(assign, ast.Assign):
         targets = assign.targets
     elif isinstance(assign, (ast.AnnAssign, ast.NamedExpr, ast.AugAssign)):
@@ -1996,7 +2044,8 @@ def _assigned_names(assign: ast.AST) -> list[str]:
     return result
 
 
-def _all_args(node: ast.AST) -> list[ast.arg]:
+def all_args(node: ast.AST) -> list[ast.arg]:
+    """Every parameter of a function or lambda: positional-only, positional, keyword-only, `*args`, `**kwargs`."""
     args = node.args  # type: ignore[attr-defined]
     result = [*args.posonlyargs, *args.args, *args.kwonlyargs]
     if args.vararg:
@@ -2048,7 +2097,8 @@ def _module_path(index: ProjectIndex, qualname: str, from_path: str) -> str | No
     return None
 
 
-def _nested_def(scope: Scope, name: str) -> ast.AST | None:
+def nested_def(scope: Scope, name: str) -> ast.AST | None:
+    """The function (or method) named `name` defined directly in `scope`, if any."""
     for child in scope.children:
         if child.name == name and child.kind == "function":
             return child.node

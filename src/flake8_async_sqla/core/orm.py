@@ -116,6 +116,8 @@ class OrmFacts:
     scope: Scope
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
     _owners: dict[ast.Attribute, OrmValue | None] = field(default_factory=dict)
+    # False when no call of the scope starts an ORM value (see `_makes_orm_values`): every value is unknown.
+    makes_values: bool = True
 
     def bind(self, name: str, position: Position, value: OrmValue | None, until: Position | None = None) -> None:
         self.bindings.setdefault(name, []).append((position, until, value))
@@ -140,7 +142,7 @@ class OrmFacts:
 
     def value_at(self, node: ast.AST, position: Position, depth: int = 0) -> OrmValue | None:
         """What `node` evaluates to at `position` (None when unknown)."""
-        if depth > 50:
+        if depth > 50 or not self.makes_values:
             return None
         if isinstance(node, ast.Await):
             return self._awaited(node.value, position, depth)
@@ -417,6 +419,9 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
         return cached
     facts = OrmFacts(model, scope)
     scope._orm_facts = facts  # type: ignore[attr-defined]
+    facts.makes_values = _makes_orm_values(model, scope)
+    if not facts.makes_values:
+        return facts  # no binding to follow
     events: list[tuple[Position, ast.AST]] = [(_end(node), node) for node in scope.assigns]
     events += [(_end(loop.iter), loop) for loop in scope.loops if isinstance(loop, (ast.For, ast.AsyncFor))]
     # A comprehension's variables are bound over the whole comprehension, whose element comes first.
@@ -444,6 +449,17 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
     for position, node in sorted(events, key=lambda event: event[0]):
         _apply(facts, node, position)
     return facts
+
+
+def _makes_orm_values(model: SemanticModel, scope: Scope) -> bool:
+    """Whether a name of the scope may come to hold an ORM object: every object starts at a `select(...)`,
+    a `session.get(...)` / `get_one(...)`, or a mapped class's constructor whose new object is added to a
+    session (only a flush makes it an object). Elsewhere each name holds an unknown value, or a new object
+    no rule reads: no binding needs following."""
+    methods = {call.func.attr for call in scope.calls if isinstance(call.func, ast.Attribute)}
+    if "get" in methods or "get_one" in methods or any(model.api(call.func) == "select" for call in scope.calls):
+        return True
+    return not methods.isdisjoint(SESSION_ADDS) and any(model.is_mapped_class(model.qualname(call.func)) for call in scope.calls)
 
 
 def _apply(facts: OrmFacts, node: ast.AST, position: Position) -> None:

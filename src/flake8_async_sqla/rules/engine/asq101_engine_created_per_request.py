@@ -181,12 +181,7 @@ async def daily_report(engine: ReportingEngine): ...
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        engine_calls = []
-        for scope in model.scopes:
-            for call in scope.calls if scope.function_scope is not None else ():
-                factory = model.engine_factory(call)
-                if factory is not None:
-                    engine_calls.append((call, scope, factory))
+        engine_calls = [(call, scope, factory) for call, scope, factory in model.engine_calls() if scope.function_scope is not None]
         if not engine_calls:
             return
         per_request = model.per_request_functions()

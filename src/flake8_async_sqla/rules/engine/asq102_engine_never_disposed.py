@@ -130,10 +130,8 @@ app = FastAPI(lifespan=lifespan)
     def check(self, model: SemanticModel) -> Iterator[Report]:
         bound = [
             (call, scope, factory, target.id)
-            for scope in model.scopes
-            if scope.kind in ("module", "function")
-            for call in scope.calls
-            if (factory := model.engine_factory(call)) is not None and isinstance(target := model.assignment_target(call), ast.Name)
+            for call, scope, factory in model.engine_calls()
+            if scope.kind in ("module", "function") and isinstance(target := model.assignment_target(call), ast.Name)
         ]
         if not bound:
             return

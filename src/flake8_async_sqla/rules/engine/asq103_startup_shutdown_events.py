@@ -108,20 +108,19 @@ async def greet(sid, environ):
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
+        for call, scope in model.method_calls(names.EVENT_HANDLER_METHODS | LIST_ADDERS):
+            receiver, name = call_method(call)  # type: ignore[misc]
+            if name in names.EVENT_HANDLER_METHODS and model.is_app(receiver, scope):
+                yield report(call, what=f"`{_shown(receiver)}.{name}({_event(call)})`")
+            elif (
+                name in LIST_ADDERS
+                and isinstance(receiver, ast.Attribute)
+                and receiver.attr in names.EVENT_HANDLER_LISTS
+                and model.is_app(receiver.value, scope)
+            ):
+                yield report(call, what=f"`{_shown(receiver)}.{name}(...)`")
         for scope in model.scopes:
             for call in scope.calls:
-                method = call_method(call)
-                if method is not None:
-                    receiver, name = method
-                    if name in names.EVENT_HANDLER_METHODS and model.is_app(receiver, scope):
-                        yield report(call, what=f"`{_shown(receiver)}.{name}({_event(call)})`")
-                    elif (
-                        name in LIST_ADDERS
-                        and isinstance(receiver, ast.Attribute)
-                        and receiver.attr in names.EVENT_HANDLER_LISTS
-                        and model.is_app(receiver.value, scope)
-                    ):
-                        yield report(call, what=f"`{_shown(receiver)}.{name}(...)`")
                 handlers = [kw for kw in call.keywords if kw.arg in names.EVENT_HANDLER_LISTS and not _empty(kw.value)]
                 if handlers and names.fastapi_api(model.qualname(call.func)) in names.APP_CLASSES:
                     for kw in handlers:

@@ -102,6 +102,8 @@ async def read_user(user_id: int, session: Annotated[AsyncSession, Depends(get_s
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
+        if not any(api in names.SESSION_FACTORY_CLASSES for _, _, api in model.api_calls()):
+            return  # no factory is created in this file: which functions run per request does not matter
         for function, root in model.per_request_functions().items():
             for call, factory in _factory_calls(model, function):
                 if not is_memoised(model, call, function):

@@ -219,11 +219,13 @@ def _exclusive(model: SemanticModel, first: ast.AST, second: ast.AST) -> bool:
 
 
 def _library_name(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
-    """The qualified name of the called function, unless a local name (a nested `def gather`) shadows it."""
+    """The qualified name of the called function when it gathers or spawns tasks (`asyncio.gather`), unless a
+    local name (a nested `def gather`) shadows it."""
+    qualname = model.qualname(call.func)
+    if qualname not in names.GATHER_LIKE and qualname not in names.TASK_SPAWNERS:
+        return None  # the only names the rule asks about: no need to test for shadowing
     parts = dotted(call.func)
-    if parts is None or model.binds_locally(parts[0], scope):
-        return None
-    return model.qualname(call.func)
+    return qualname if parts is not None and not model.binds_locally(parts[0], scope) else None
 
 
 def _spawner(model: SemanticModel, scope: Scope, call: ast.Call, qualname: str | None) -> str | None:

@@ -86,13 +86,15 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for scope in model.scopes:
-            if scope.kind != "function" or not scope.returns or not _is_dependency(model, scope):
+            if scope.kind != "function":
                 continue
-            for returned in scope.returns:
-                fate = _fate(model, returned, scope)
-                if fate is not None:
-                    dependency = scope.qualname.removeprefix(model.module + ".")
-                    yield report(returned, dependency=dependency, fate=fate, context="async with" if scope.is_async else "with")
+            # Whether it returns a session it opened is cheaper to tell than whether it is a dependency: asked first.
+            fates = [(returned, fate) for returned in scope.returns if (fate := _fate(model, returned, scope)) is not None]
+            if not fates or not _is_dependency(model, scope):
+                continue
+            dependency = scope.qualname.removeprefix(model.module + ".")
+            for returned, fate in fates:
+                yield report(returned, dependency=dependency, fate=fate, context="async with" if scope.is_async else "with")
 
 
 def _is_dependency(model: SemanticModel, scope: Scope) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, keyword
+from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, expire_on_commit_setting, keyword
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 
@@ -147,7 +147,8 @@ async def create_user(email: str, session: Annotated[AsyncSession, Depends(get_s
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for call, scope, api in model.api_calls():  # also `async_sessionmaker[AsyncSession](...)`
             factory = _async_session_factory(model, call, api)
-            if factory is None or _sets_expire_on_commit(call):
+            # Left alone unless it surely expires: `expire_on_commit=False`, or a value that is computed or may be in `**options`.
+            if factory is None or expire_on_commit_setting(call) is not True:
                 continue
             target = model.assignment_target(call)
             name = target.id if isinstance(target, ast.Name) else None
@@ -166,16 +167,6 @@ def _async_session_factory(model: SemanticModel, call: ast.Call, api: str) -> st
     return None
 
 
-def _sets_expire_on_commit(call: ast.Call) -> bool:
-    """Whether a call passes `expire_on_commit` as anything but a literal True (or may, through `**kw`)."""
-    for kw in call.keywords:
-        if kw.arg is None:
-            return True
-        if kw.arg == "expire_on_commit":
-            return not (isinstance(kw.value, ast.Constant) and kw.value.value is True)
-    return False
-
-
 def _configured_later(model: SemanticModel, name: str, scope: Scope, call: ast.Call) -> bool:
     """`name.configure(expire_on_commit=False)` after the call in the same scope, or, for a module-level
     factory, in any function that does not bind `name` itself."""
@@ -189,7 +180,7 @@ def _configured_later(model: SemanticModel, name: str, scope: Scope, call: ast.C
                 and method[1] == "configure"
                 and isinstance(method[0], ast.Name)
                 and method[0].id == name
-                and _sets_expire_on_commit(candidate)
+                and expire_on_commit_setting(candidate) is not True  # passes anything but True, or may in `**options`
                 and (where is not scope or (candidate.lineno, candidate.col_offset) > (call.lineno, call.col_offset))
             ):
                 return True

@@ -193,6 +193,8 @@ async def stats_async(db: Session = Depends(get_db)):
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
+        if "sync" not in model.session_kinds():
+            return  # every finding is I/O on a synchronous session this file binds
         for scope in model.scopes:
             if scope.kind != "function" or not scope.is_async or model.is_lifespan(scope) or model.is_test(scope):
                 continue

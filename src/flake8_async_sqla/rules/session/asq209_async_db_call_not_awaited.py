@@ -127,10 +127,11 @@ async def list_users(session: AsyncSession):
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for call, scope, function in model.function_calls():
+        for call, scope in model.method_calls(ANY_COROUTINE_METHOD):
+            function = scope.function_scope
             method = call_method(call)
             shown = dotted(call.func)
-            if method is None or shown is None or method[1] not in ANY_COROUTINE_METHOD:
+            if function is None or method is None or shown is None:
                 continue
             receiver, name = method
             what = _async_class(model, receiver, scope)

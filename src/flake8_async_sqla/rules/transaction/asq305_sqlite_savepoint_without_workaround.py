@@ -102,7 +102,7 @@ async def add_tags(session: AsyncSession, tags: list[Tag]) -> None:
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        savepoints = [call for scope in model.scopes for call in scope.calls if _opens_savepoint(model, call, scope)]
+        savepoints = [call for call, scope in model.method_calls(["begin_nested"]) if _opens_savepoint(model, call, scope)]
         if not savepoints:
             return
         visible = model.visible_modules()
@@ -122,13 +122,9 @@ def _opens_savepoint(model: SemanticModel, call: ast.Call, scope: Scope) -> bool
 
 def _engines_are_sqlite(model: SemanticModel) -> Iterator[bool]:
     """For each engine a module creates: whether its URL is written as a stdlib-driver SQLite URL."""
-    for scope in model.scopes:
-        for call in scope.calls:
-            factory = model.engine_factory(call)  # a configured wrapper counts, with a URL of unknown dialect
-            if factory is None:
-                continue
-            url = engine_url(call) if factory in names.URL_ENGINE_FACTORIES else None
-            yield url is not None and model.url_scheme(url, scope) in names.SQLITE_STDLIB_SCHEMES
+    for call, scope, factory in model.engine_calls():  # a configured wrapper counts, with a URL of unknown dialect
+        url = engine_url(call) if factory in names.URL_ENGINE_FACTORIES else None
+        yield url is not None and model.url_scheme(url, scope) in names.SQLITE_STDLIB_SCHEMES
 
 
 def _has_workaround(model: SemanticModel) -> bool:

@@ -98,7 +98,10 @@ async def transfer(payload: TransferIn, session: Annotated[AsyncSession, Depends
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        for call, scope, function in model.function_calls():
+        for call, scope in model.method_calls(["execution_options", "connection"]):
+            function = scope.function_scope
+            if function is None:
+                continue
             what = _isolation_target(model, call, scope)
             where = _request_role(model, function) if what is not None else None
             if where is not None:
