@@ -38,7 +38,26 @@ def local_names(tree: ast.Module) -> list[str]:
                 n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
             )
     shared = {name for n in ast.walk(tree) if isinstance(n, (ast.Global, ast.Nonlocal)) for name in n.names}
-    return sorted(found - shared - {"self", "cls"})
+    # A parameter some call passes by keyword (`record_audit(..., db=db)`) is part of its function's
+    # interface: renaming it without the keyword would break the call.
+    keywords = {k.arg for k in ast.walk(tree) if isinstance(k, ast.keyword) and k.arg}
+    return sorted(found - shared - keywords - names_bound_outside_functions(tree) - {"self", "cls"})
+
+
+def names_bound_outside_functions(tree: ast.Module) -> set[str]:
+    """Names a module or class body binds (`name: Mapped[str]` in a model, `db = SessionLocal()`): the
+    renaming reaches every `Name`, so renaming one of these would rename a column or a global too."""
+    found: set[str] = set()
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
+                found.add(child.id)
+            pending.append(child)
+    return found
 
 
 class Rename(ast.NodeTransformer):
