@@ -324,6 +324,7 @@ class SemanticModel:
         self._api_calls: list[tuple[ast.Call, Scope, str]] | None = None
         self._engine_calls: list[tuple[ast.Call, Scope, str]] | None = None
         self._session_kinds: set[str | None] | None = None
+        self._session_names: set[str] | None = None
         self._calls_by_method: dict[str, list[tuple[ast.Call, Scope]]] | None = None
         self._walk()
         self._route_handlers: set[Scope] | None = None
@@ -623,6 +624,8 @@ class SemanticModel:
                 return Symbol("factory", flavour=names.SCOPED_REGISTRIES[api], registry=True)
             if api in names.SESSION_CLASSES:
                 return Symbol("session", flavour=names.SESSION_CLASSES[api], expires_on_commit=expire_on_commit_setting(value))
+            if api is not None:  # any other SQLAlchemy name (`select`, `mapped_column`): no project code to look up
+                return None
             if names.fastapi_api(func_qualname) in names.APP_CLASSES:
                 return Symbol("app")
             factory = self.factory_symbol(value.func, scope)
@@ -1105,12 +1108,20 @@ class SemanticModel:
         """The kinds of every session the file binds, to names in any scope or to `self` attributes of any
         class (where `session_binding` finds them all): a rule about one kind has nothing to find without it."""
         if self._session_kinds is None:
-            self._session_kinds = {
-                binding.kind
-                for scope in self.scopes
-                for binding in (self.class_session_attributes(scope) if scope.kind == "class" else self.sessions(scope)).values()
-            }
+            self._session_kinds = {binding.kind for table in self._session_tables() for binding in table.values()}
         return self._session_kinds
+
+    def session_names(self) -> set[str]:
+        """The names and `self` attributes the file binds to sessions in any scope: a call on a receiver by
+        another name is on no session `session_binding` knows."""
+        if self._session_names is None:
+            self._session_names = {name for table in self._session_tables() for name in table}
+        return self._session_names
+
+    def _session_tables(self) -> Iterator[dict[str, SessionBinding]]:
+        """The session bindings of every scope by name (a class's: its `self` attributes)."""
+        for scope in self.scopes:
+            yield self.class_session_attributes(scope) if scope.kind == "class" else self.sessions(scope)
 
     def holders(self, scope: Scope) -> dict[str, SessionBinding]:
         """Names bound to an object built from a session (`repo = Repo(session)`, `partial(f, session)`)."""
@@ -1246,7 +1257,11 @@ class SemanticModel:
         (binding, "meth"): found once per scope for the rules that look at those calls only."""
         if scope._session_calls is None:
             found = {}
+            bound = self.session_names()
             for call in scope.calls:
+                receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+                if (receiver.id if isinstance(receiver, ast.Name) else getattr(receiver, "attr", None)) not in bound:
+                    continue
                 method = self.session_method_call(call, scope)
                 if method is not None:
                     found[call] = method
@@ -1384,11 +1399,15 @@ class SemanticModel:
         index = self.index
         if index is None:
             return found
+        from flake8_async_sqla.core.project import EXTERNAL_ROOTS  # not at the top: the project module imports this one
+
         seen = {found[0][0]}
         pending = [found[0]]
         while pending and len(found) < MAX_VISIBLE_MODULES:
             current, imports = pending.pop()
             for imported in sorted(set(imports.values())):
+                if imported.partition(".")[0] in EXTERNAL_ROOTS:
+                    continue  # the standard library and the frameworks are not project modules (as for `lookup`)
                 path = _module_path(index, imported, current)
                 if path is None or path in seen:
                     continue

@@ -22,7 +22,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import TRY_NODES, Scope, SemanticModel, SessionBinding, call_method, keyword
+from flake8_async_sqla.core.model import TRY_NODES, Scope, SemanticModel, SessionBinding, assigned_names, call_method, keyword
 
 Position = tuple[int, int]
 EVERYTHING = "*"
@@ -452,14 +452,68 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
 
 
 def _makes_orm_values(model: SemanticModel, scope: Scope) -> bool:
-    """Whether a name of the scope may come to hold an ORM object: every object starts at a `select(...)`,
-    a `session.get(...)` / `get_one(...)`, or a mapped class's constructor whose new object is added to a
-    session (only a flush makes it an object). Elsewhere each name holds an unknown value, or a new object
-    no rule reads: no binding needs following."""
-    methods = {call.func.attr for call in scope.calls if isinstance(call.func, ast.Attribute)}
-    if "get" in methods or "get_one" in methods or any(model.api(call.func) == "select" for call in scope.calls):
+    """Whether a name of the scope may come to hold an ORM object. Elsewhere each name holds an unknown
+    value, or a new object no rule reads: no binding needs following."""
+    return bool(_orm_roots(model, scope))
+
+
+def _orm_roots(model: SemanticModel, scope: Scope) -> list[str]:
+    """The classes whose objects the scope's calls start: every object starts at a `select(X)`, a
+    `session.get(X, ...)` / `get_one(X, ...)`, or a mapped class's constructor whose new object is
+    assigned to a name added to a session (only a flush makes it an object). Memoised on the scope."""
+    cached = getattr(scope, "_orm_roots", None)
+    if cached is not None:
+        return cached
+    roots = []
+    added: set[str] = set()
+    for call in scope.calls:
+        func = call.func
+        if isinstance(func, ast.Attribute):  # the method name tells most calls apart without resolving them
+            starts = func.attr in ("get", "get_one") or func.attr == "select" and model.api(func) == "select"
+            if func.attr in SESSION_ADDS and call.args:
+                elements = call.args[0].elts if isinstance(call.args[0], (ast.List, ast.Tuple)) else call.args[:1]
+                added.update(element.id for element in elements if isinstance(element, ast.Name))
+        else:
+            starts = model.api(func) == "select"
+        if starts and call.args:
+            roots.append(model.qualname(call.args[0]))
+    for assign in scope.assigns if added else ():
+        value = getattr(assign, "value", None)
+        if isinstance(value, ast.Call) and not added.isdisjoint(assigned_names(assign)):
+            constructed = model.qualname(value.func)
+            if model.is_mapped_class(constructed):
+                roots.append(constructed)
+    scope._orm_roots = [root for root in roots if root]  # type: ignore[attr-defined]
+    return scope._orm_roots  # type: ignore[attr-defined]
+
+
+def lazy_relationship_names(model: SemanticModel, scope: Scope) -> set[str]:
+    """The names of the lazily loading relationships of every class whose objects the scope may hold: those
+    its calls start, and those reached through their relationships. Reading an attribute by another name
+    loads nothing lazily."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    pending = list(_orm_roots(model, scope))
+    while pending:
+        mapped = pending.pop()
+        if mapped in seen:
+            continue
+        seen.add(mapped)
+        for name, relationship in (model.model_relationships(mapped) or {}).items():
+            if relationship.loads_lazily:
+                found.add(name)
+            if relationship.target is not None:
+                pending.append(relationship.target)
+    return found
+
+
+def may_expire_objects(scope: Scope) -> bool:
+    """Whether the scope commits (a `commit()` call, or the end of a `with x.begin():` block): without a
+    commit no object of the scope is expired."""
+    if any(isinstance(call.func, ast.Attribute) and call.func.attr == "commit" for call in scope.calls):
         return True
-    return not methods.isdisjoint(SESSION_ADDS) and any(model.is_mapped_class(model.qualname(call.func)) for call in scope.calls)
+    contexts = [item.context_expr for node in scope.withs for item in node.items]  # type: ignore[attr-defined]
+    return any(isinstance(context, ast.Call) and getattr(context.func, "attr", None) == "begin" for context in contexts)
 
 
 def _apply(facts: OrmFacts, node: ast.AST, position: Position) -> None:

@@ -4,7 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import SemanticModel
-from flake8_async_sqla.core.orm import ENTITY_KINDS, describe, orm_facts
+from flake8_async_sqla.core.orm import ENTITY_KINDS, describe, lazy_relationship_names, orm_facts
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 
 
@@ -187,12 +187,14 @@ async def profile(session: AsyncSession, user_id: int) -> dict:
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for scope in model.scopes:
-            if scope.kind != "function" or not scope.is_async:
+            if scope.kind != "function" or not scope.is_async or not scope.attributes:
                 continue
+            # Only a read by the name of a lazy relationship of a class whose objects the scope holds can load.
+            lazy_names = lazy_relationship_names(model, scope)
             facts = None
             reported: set[tuple[int, str]] = set()  # one finding per access text and line
             for attribute in scope.attributes:
-                if not isinstance(attribute.ctx, ast.Load):
+                if not isinstance(attribute.ctx, ast.Load) or attribute.attr not in lazy_names:
                     continue
                 facts = facts or orm_facts(model, scope)
                 owner = facts.owner(attribute)

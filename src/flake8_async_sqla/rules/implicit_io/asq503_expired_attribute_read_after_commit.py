@@ -4,7 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import Scope, SemanticModel
-from flake8_async_sqla.core.orm import ENTITY_KINDS, OrmFacts, OrmValue, Position, describe, orm_facts
+from flake8_async_sqla.core.orm import ENTITY_KINDS, OrmFacts, OrmValue, Position, describe, may_expire_objects, orm_facts
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 
 Finding = tuple[tuple[str, Position], Report]  # ((the object as written, the commit that expired it), its report)
@@ -169,7 +169,7 @@ async def add_member(engine: AsyncEngine, team_id: int, email: str) -> int:
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for scope in model.scopes:
-            if scope.kind != "function" or not scope.is_async:
+            if scope.kind != "function" or not scope.is_async or not may_expire_objects(scope):
                 continue
             findings = list(_expired_reads(model, scope))
             if model.is_route_handler(scope):
