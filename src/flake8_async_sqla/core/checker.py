@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Iterator
 
 from flake8_async_sqla import PROJECT_URL
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.model import SemanticModel, module_path
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.project import DEFAULT_INDEX, EXTERNAL_ROOTS, ProjectIndex
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
@@ -100,14 +100,9 @@ def may_concern_the_database(model: SemanticModel) -> bool:
             return True
         if root in EXTERNAL_ROOTS:
             continue
-        if wrappers or index is None or any(index.find_module(prefix, model.path) for prefix in _prefixes(imported)):
+        if wrappers or index is None or module_path(index, imported, model.path) is not None:
             return True
     return False
-
-
-def _prefixes(qualname: str) -> Iterator[str]:
-    parts = qualname.split(".")
-    return (".".join(parts[:end]) for end in range(len(parts), 0, -1))
 
 
 def _run(rules: Iterable[Rule], model: SemanticModel) -> Iterable[Finding]:

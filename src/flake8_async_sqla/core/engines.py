@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, all_args, assigned_names, dotted, nested_def
+from flake8_async_sqla.core.model import Scope, SemanticModel, all_args, assigned_names, dotted
 
 # `engine.sync_engine.dispose()` and `engine.pool.dispose()` close the engine's pooled connections too.
 ENGINE_PARTS = {"sync_engine", "pool"}
@@ -39,7 +39,7 @@ def binding_uses(model: SemanticModel, name: str, scope: Scope) -> list[ast.Name
     uses = []
     for load in _name_loads(model).get(name, ()):
         current: Scope | None = model.scope_of[load]
-        while current is not None and current is not scope and not _binds(name, current):
+        while current is not None and current is not scope and not model.binds_itself(name, current):
             current = current.parent
         if current is scope:
             uses.append(load)
@@ -138,17 +138,6 @@ def _name_loads(model: SemanticModel) -> dict[str, list[ast.Name]]:
                 loads.setdefault(node.id, []).append(node)
         model._name_loads = loads  # type: ignore[attr-defined]
     return loads
-
-
-def _binds(name: str, scope: Scope) -> bool:
-    """Whether a function or lambda binds `name` itself (parameter, assignment, nested def)."""
-    if scope.kind not in ("function", "lambda") or name in scope.global_names:
-        return False
-    return (
-        any(arg.arg == name for arg in all_args(scope.node))
-        or nested_def(scope, name) is not None
-        or any(name in assigned_names(assign) for assign in scope.assigns)
-    )
 
 
 def _borrows_engine(model: SemanticModel, call: ast.Call) -> bool:

@@ -710,10 +710,14 @@ class SemanticModel:
         """The innermost function (or lambda) around `scope` that binds `name`, or None for a module-level name."""
         current: Scope | None = scope
         while current is not None and current.kind != "module":
-            if current.kind in ("function", "lambda") and name not in current.global_names and name in self._own_names(current):
+            if self.binds_itself(name, current):
                 return current
             current = current.parent
         return None
+
+    def binds_itself(self, name: str, scope: Scope) -> bool:
+        """Whether a function or lambda binds `name` itself (parameter, assignment, nested def)."""
+        return scope.kind in ("function", "lambda") and name not in scope.global_names and name in self._own_names(scope)
 
     def _own_names(self, scope: Scope) -> set[str]:
         """The names a function or lambda binds itself: parameters, nested functions, assignment targets
@@ -1408,7 +1412,7 @@ class SemanticModel:
             for imported in sorted(set(imports.values())):
                 if imported.partition(".")[0] in EXTERNAL_ROOTS:
                     continue  # the standard library and the frameworks are not project modules (as for `lookup`)
-                path = _module_path(index, imported, current)
+                path = module_path(index, imported, current)
                 if path is None or path in seen:
                     continue
                 seen.add(path)
@@ -2104,7 +2108,7 @@ def _assignment_before(scope: Scope, name: ast.Name) -> ast.AST | None:
     return latest
 
 
-def _module_path(index: ProjectIndex, qualname: str, from_path: str) -> str | None:
+def module_path(index: ProjectIndex, qualname: str, from_path: str) -> str | None:
     """The project file an imported name comes from: the longest prefix of it that is a module."""
     parts = qualname.split(".")
     for split in range(len(parts), 0, -1):

@@ -116,7 +116,7 @@ class OrmFacts:
     scope: Scope
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
     _owners: dict[ast.Attribute, OrmValue | None] = field(default_factory=dict)
-    # False when no call of the scope starts an ORM value (see `_makes_orm_values`): every value is unknown.
+    # False when no call of the scope starts an ORM value (see `_orm_roots`): every value is unknown.
     makes_values: bool = True
 
     def bind(self, name: str, position: Position, value: OrmValue | None, until: Position | None = None) -> None:
@@ -419,7 +419,7 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
         return cached
     facts = OrmFacts(model, scope)
     scope._orm_facts = facts  # type: ignore[attr-defined]
-    facts.makes_values = _makes_orm_values(model, scope)
+    facts.makes_values = bool(_orm_roots(model, scope))
     if not facts.makes_values:
         return facts  # no binding to follow
     events: list[tuple[Position, ast.AST]] = [(_end(node), node) for node in scope.assigns]
@@ -449,12 +449,6 @@ def orm_facts(model: SemanticModel, scope: Scope) -> OrmFacts:
     for position, node in sorted(events, key=lambda event: event[0]):
         _apply(facts, node, position)
     return facts
-
-
-def _makes_orm_values(model: SemanticModel, scope: Scope) -> bool:
-    """Whether a name of the scope may come to hold an ORM object. Elsewhere each name holds an unknown
-    value, or a new object no rule reads: no binding needs following."""
-    return bool(_orm_roots(model, scope))
 
 
 def _orm_roots(model: SemanticModel, scope: Scope) -> list[str]:

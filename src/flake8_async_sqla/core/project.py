@@ -203,18 +203,16 @@ class ProjectIndex:
         return None
 
     def _export(self, path: str, name: str) -> Symbol | None:
-        stamp = self._stamp(path)
-        released = self._released.get(path)
-        if released is None or released[0] != stamp:
-            built = self._built(path, stamp)
+        module = self._released_module(path)
+        if module is None:
+            built = self._built(path, self._stamp(path))
             if built is not None:  # the file being checked, or one a rule needed the code of
                 return built[1].export(name) if built[1] is not None else None
             # Only names are needed here: keep those, not the tree (its own check builds its model again).
             if self.model_for(path) is None:
                 return None
             self.release(path)
-            released = self._released[path]
-        module = released[1]
+            module = self._released[path][1]
         if name in module.symbols:
             return module.symbols[name]
         if name not in module.imports or (path, name) in self._following:
@@ -228,11 +226,16 @@ class ProjectIndex:
     def imports_of(self, path: str) -> dict[str, str] | None:
         """What a project module imports (local name -> qualified name); None when it does not parse."""
         path = os.path.abspath(path)
-        released = self._released.get(path)
-        if released is not None and released[0] == self._stamp(path):
-            return released[1].imports
+        module = self._released_module(path)
+        if module is not None:
+            return module.imports
         model = self.model_for(path)
         return model.imports if model is not None else None
+
+    def _released_module(self, path: str) -> ReleasedModule | None:
+        """What the index kept of `path` after its check, while the file is unchanged."""
+        released = self._released.get(path)
+        return released[1] if released is not None and released[0] == self._stamp(path) else None
 
     def session_io_names(self, path: str, qualname: str) -> frozenset[str]:
         """`FunctionSummary.session_io_names` of a function of a released module, from a rebuilt model."""
@@ -276,8 +279,7 @@ class ProjectIndex:
         return self._build(path, stamp, data)
 
     def _built(self, path: str, stamp: tuple[int, int] | None) -> tuple[tuple[int, int], SemanticModel | None] | None:
-        released = self._released.get(path)
-        built = (self._rebuilt if released is not None and released[0] == stamp else self._models).get(path)
+        built = (self._rebuilt if self._released_module(path) is not None else self._models).get(path)
         return built if built is not None and built[0] == stamp else None
 
     def _facts_from_model(self, path: str, stamp: tuple[int, int], data: bytes) -> ModuleFacts | None:
@@ -301,8 +303,7 @@ class ProjectIndex:
         except ParseFailure:
             model = None
         self.modelled += 1
-        released = self._released.get(path)
-        if released is not None and released[0] == stamp:
+        if self._released_module(path) is not None:
             while len(self._rebuilt) >= MAX_REBUILT_MODELS:
                 del self._rebuilt[next(iter(self._rebuilt))]
             self._rebuilt[path] = (stamp, model)
