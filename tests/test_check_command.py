@@ -121,6 +121,18 @@ def test_discovery_honours_gitignore_excludes_and_virtualenvs(project: Path) -> 
     assert codes_in(run_check(project).stdout) == ["ASQ101"]
 
 
+def test_excluded_names_apply_at_any_depth_and_to_the_folder_walked(project: Path) -> None:
+    (project / "app" / "legacy" / "scripts").mkdir(parents=True)
+    (project / "app" / "legacy" / "scripts" / "old.py").write_text(GLOBAL_SESSION)
+    (project / "app" / "fixtures.py").write_text(GLOBAL_SESSION)
+    (project / "pyproject.toml").write_text('[tool.flake8-async-sqla]\nextend-exclude = ["legacy", "fixtures.py"]\n')
+    assert codes_in(run_check(project).stdout) == ["ASQ101", "ASQ202"]
+    assert codes_in(run_check(project, "app/legacy").stdout) == []
+    # A pattern that is not a plain name still goes through gitignore matching.
+    (project / "pyproject.toml").write_text('[tool.flake8-async-sqla]\nextend-exclude = ["app/*.py"]\n')
+    assert codes_in(run_check(project).stdout) == ["ASQ202"]
+
+
 def test_symlink_loop_is_not_followed_forever(project: Path) -> None:
     (project / "app" / "loop").symlink_to(project / "app", target_is_directory=True)
     result = run_check(project)
@@ -316,6 +328,35 @@ def test_project_index_is_cached_by_content(tmp_path: Path) -> None:
     # unchanged routers are not parsed again.
     assert "checked 9 files: 1 analysed, 8 from the cache (8 of them read to confirm); the project index parsed 2 modules\n" in changed.stderr
     assert changed.stdout == cold.stdout
+
+
+def test_a_warm_run_loads_no_analysis_code_and_reports_the_same(project: Path) -> None:
+    """A run answered from the cache (text report) imports neither the checker, the model nor any rule, and
+    gives the same report, fingerprints included, as the run that analysed the files."""
+    cold_json = run_check(project, "--output-format", "json")
+    cold = run_check(project, "--no-cache")
+    probe = (
+        "import sys; from flake8_async_sqla.cli import main; code = main(['check']); "
+        "sys.stdout.flush(); print(sorted(m for m in sys.modules if m.startswith(('flake8_async_sqla.core.model', "
+        "'flake8_async_sqla.core.checker', 'flake8_async_sqla.core.project', 'flake8_async_sqla.rules.'))), "
+        "file=sys.stderr)"
+    )
+    warm = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, check=False)
+    assert warm.stderr.strip() == "[]"
+    assert warm.stdout == cold.stdout
+    assert run_check(project, "--output-format", "json").stdout == cold_json.stdout
+    assert '"fingerprint"' in cold_json.stdout
+
+
+def test_cache_written_by_another_version_of_its_shape_is_ignored(project: Path) -> None:
+    cold = run_check(project)
+    (cache_file,) = (project / ".asq_cache").glob("check-*.json")
+    stored = json.loads(cache_file.read_text())
+    for entry in stored["files"].values():
+        del entry["lines"]
+    cache_file.write_text(json.dumps(stored))
+    again = run_check(project, "-v")
+    assert again.stdout == cold.stdout and "2 analysed" in again.stderr
 
 
 def test_cache_trusts_a_stamp_only_when_it_predates_the_cache(project: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from flake8_async_sqla import docs
 from flake8_async_sqla.core.checker import check_tree
 from flake8_async_sqla.core.project import ProjectIndex
-from flake8_async_sqla.core.rule import ADVISORY, DOC_SECTIONS, all_rules
+from flake8_async_sqla.core.rule import ADVISORY, DOC_SECTIONS, all_rules, rule_codes
 
 from harness import MARKER, ROOT
 
@@ -36,6 +36,11 @@ def test_declaration_is_complete(rule) -> None:
 
 def test_codes_and_names_are_unique() -> None:
     assert len({r.name for r in RULES}) == len(RULES)
+
+
+def test_rule_codes_are_read_from_the_module_names_without_importing_them() -> None:
+    """`rule_codes` (what selection and a cached run use) lists exactly the declared rules: one per module."""
+    assert rule_codes() == list(all_rules())
 
 
 def _markers(snippet: str) -> list[tuple[int, str]]:

@@ -9,9 +9,7 @@ from pathlib import Path
 
 from flake8_async_sqla import __version__, baseline
 from flake8_async_sqla.config import ConfigError, Settings, apply, load_settings
-from flake8_async_sqla.core.rule import all_rules
 from flake8_async_sqla.discovery import Discovery
-from flake8_async_sqla.docs import phase_label, render_rule
 from flake8_async_sqla.runner import RunOutcome, run
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -102,7 +100,7 @@ def command_plan(args: argparse.Namespace) -> int:
 
 
 def command_check(args: argparse.Namespace) -> int:
-    from flake8_async_sqla.report import FORMATS, text
+    from flake8_async_sqla.report import renderer, text
 
     if args.plan:
         return command_plan(args)
@@ -133,7 +131,7 @@ def command_check(args: argparse.Namespace) -> int:
     if args.quiet:
         outcome = RunOutcome([r for r in outcome.results if r.fails], outcome.errors, outcome.files)
 
-    report = FORMATS[args.output_format](outcome, args.show_source)
+    report = renderer(args.output_format)(outcome, args.show_source)
     if args.statistics:
         report += text.statistics(outcome)
     if args.output_file:
@@ -148,6 +146,9 @@ def command_check(args: argparse.Namespace) -> int:
 
 
 def command_rule(args: argparse.Namespace) -> int:
+    from flake8_async_sqla.core.rule import all_rules
+    from flake8_async_sqla.docs import phase_label, render_rule
+
     rules = all_rules()
     if args.all:
         for rule in rules.values():

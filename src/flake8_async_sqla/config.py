@@ -8,8 +8,7 @@ import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -17,7 +16,10 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 from flake8_async_sqla.core.options import AnalysisOptions
-from flake8_async_sqla.core.rule import ADVISORY, all_rules
+from flake8_async_sqla.core.rule import ADVISORY, rule_codes
+
+if TYPE_CHECKING:
+    import pathspec
 
 SECTION = "flake8-async-sqla"
 CODE_PREFIX = re.compile(r"ASQ\d{0,3}")
@@ -55,7 +57,7 @@ class Settings:
 
     # ------------------------------------------------------------ selection
     def selected_codes(self) -> set[str]:
-        return {code for code in all_rules() if self.is_selected(code)}
+        return {code for code in rule_codes() if self.is_selected(code)}
 
     def is_selected(self, code: str) -> bool:
         """ruff's rule: the most specific matching prefix wins; on a tie, ignore wins."""
@@ -63,7 +65,7 @@ class Settings:
         ignored = _longest_prefix(code, self.ignore + self.extend_ignore)
         return selected >= 0 and selected > ignored
 
-    def ignored_for_file(self, path: Path) -> list[str]:
+    def ignored_for_file(self, path: Path | str) -> list[str]:
         """Codes that per-file-ignores switch off for `path` (patterns relative to the project root)."""
         if not self._per_file_specs:
             return []
@@ -72,16 +74,20 @@ class Settings:
 
     @functools.cached_property
     def _per_file_specs(self) -> list[tuple[pathspec.GitIgnoreSpec, list[str]]]:
+        if not self.per_file_ignores:
+            return []
+        import pathspec  # here, not at the top: a run without per-file-ignores does not need it
+
         return [(pathspec.GitIgnoreSpec.from_lines([p]), codes) for p, codes in self.per_file_ignores.items()]
 
-    def fails(self, code: str) -> bool:
-        """Whether a finding of `code` fails the run: advisory and later-phase findings are warnings."""
-        rule = all_rules().get(code)
-        if rule is None:
-            return True  # ASQ000: an internal error always needs attention
-        if rule.phase == ADVISORY:
+    def fails(self, phase: int | str | None) -> bool:
+        """Whether a finding of a rule of `phase` fails the run: advisory and later-phase findings are
+        warnings; a finding of no rule (None: ASQ000, an internal error) always needs attention."""
+        if phase is None:
+            return True
+        if phase == ADVISORY:
             return False
-        return self.phase is None or int(rule.phase) <= self.phase
+        return self.phase is None or int(phase) <= self.phase
 
     def fingerprint(self) -> str:
         """What the cache key must change with."""
@@ -118,7 +124,7 @@ def find_pyproject(start: Path) -> Path | None:
 
 
 def validate_codes(codes: list[str], where: str) -> list[str]:
-    known = all_rules()
+    known = rule_codes()
     for code in codes:
         if not CODE_PREFIX.fullmatch(code) or not any(k.startswith(code) for k in known):
             raise ConfigError(f"{where}: unknown rule code or prefix {code!r} (see `flake8-async-sqla rule --all`)")

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from flake8_async_sqla.config import Settings, relative_path
+
+if TYPE_CHECKING:
+    import pathspec
+
+# A pattern without these is a plain name: it excludes any file or folder of that name, at any depth.
+NOT_PLAIN = re.compile(r"[*?\[\]!/\\#\s]")
 
 
 class Discovery:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.exclude = pathspec.GitIgnoreSpec.from_lines([*settings.exclude, *settings.extend_exclude])
+        self.root = os.path.abspath(settings.root)
+        patterns = [*settings.exclude, *settings.extend_exclude]
+        # Plain names (all the defaults) are a set lookup per name; pathspec, imported only when a pattern
+        # or a .gitignore needs it, would try every pattern's regex on every path.
+        self.excluded_names = {p for p in patterns if p and not NOT_PLAIN.search(p)}
+        self.exclude = _spec([p for p in patterns if p not in self.excluded_names])
         self._gitignores: dict[str, pathspec.GitIgnoreSpec | None] = {}
         self._chains: dict[str, list[tuple[str, pathspec.GitIgnoreSpec]]] = {}
 
@@ -34,26 +45,34 @@ class Discovery:
                 subfolders[:] = []
                 continue
             seen.add(real)
-            subfolders[:] = sorted(d for d in subfolders if not self._skipped(folder, d, is_dir=True))
+            relative = relative_path(folder, self.root)
+            if not self.excluded_names.isdisjoint(relative.split("/")):  # the walk started inside one
+                subfolders[:] = []
+                continue
+            absolute = os.path.abspath(folder)
+            subfolders[:] = sorted(d for d in subfolders if not self._skipped(absolute, relative, d, is_dir=True))
             for name in sorted(filenames):
-                if name.endswith((".py", ".pyi")) and not self._skipped(folder, name, is_dir=False):
+                if name.endswith((".py", ".pyi")) and not self._skipped(absolute, relative, name, is_dir=False):
                     yield Path(folder, name)
 
-    def _skipped(self, folder: str, name: str, is_dir: bool) -> bool:
-        path = os.path.join(folder, name)
-        slash = "/" if is_dir else ""
-        if self.exclude.match_file(relative_path(path, self.settings.root) + slash) or self.exclude.match_file(name + slash):
+    def _skipped(self, folder: str, relative_folder: str, name: str, is_dir: bool) -> bool:
+        """Whether `name` in `folder` (absolute, and as relative_path gives it) is left out."""
+        if name in self.excluded_names:
             return True
+        slash = "/" if is_dir else ""
+        relative = name if relative_folder == "." else f"{relative_folder}/{name}"
+        if self.exclude is not None and (self.exclude.match_file(relative + slash) or self.exclude.match_file(name + slash)):
+            return True
+        path = os.path.join(folder, name)
         if is_dir and os.path.isfile(os.path.join(path, "pyvenv.cfg")):
             return True
         return self.settings.respect_gitignore and self._git_ignored(path, is_dir)
 
     def _git_ignored(self, path: str, is_dir: bool) -> bool:
         """Matched by a .gitignore in any folder from the project root down to the file's own."""
-        absolute = os.path.abspath(path)
         slash = "/" if is_dir else ""
-        for folder, spec in self._gitignores_above(os.path.dirname(absolute)):
-            if spec.match_file(relative_path(absolute, folder) + slash):
+        for folder, spec in self._gitignores_above(os.path.dirname(path)):
+            if spec.match_file(relative_path(path, folder) + slash):
                 return True
         return False
 
@@ -62,7 +81,6 @@ class Discovery:
         the project root (none above the root, and only its own outside it)."""
         if folder in self._chains:
             return self._chains[folder]
-        root = os.path.abspath(self.settings.root)
         found = []
         current = folder
         while True:
@@ -70,7 +88,7 @@ class Discovery:
             if spec is not None:
                 found.append((current, spec))
             parent = os.path.dirname(current)
-            if current == root or parent == current or not current.startswith(root + os.sep):
+            if current == self.root or parent == current or not current.startswith(self.root + os.sep):
                 break
             current = parent
         self._chains[folder] = found
@@ -82,6 +100,14 @@ class Discovery:
                 with open(os.path.join(folder, ".gitignore"), encoding="utf-8", errors="replace") as handle:
                     lines = handle.read().splitlines()
             except OSError:
-                lines = None
-            self._gitignores[folder] = pathspec.GitIgnoreSpec.from_lines(lines) if lines else None
+                lines = []
+            self._gitignores[folder] = _spec(lines)
         return self._gitignores[folder]
+
+
+def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec | None:
+    if not lines:
+        return None
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)

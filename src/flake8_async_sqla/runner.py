@@ -1,26 +1,29 @@
-"""`check` without the printing: read, cache, analyse in parallel, filter, fingerprint."""
+"""`check` without the printing: read, cache, analyse in parallel, filter, fingerprint.
+
+The analysis (the checker, the rules, the project index) is imported when a file is analysed or a cached
+result must be checked against the index, not before: a run answered from the cache loads none of it.
+"""
 
 from __future__ import annotations
 
+import functools
 import gc
-import hashlib
 import io
 import json
 import os
 import tokenize
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
-from flake8_async_sqla.core.checker import check_tree
-from flake8_async_sqla.core.parsing import ParseFailure, parse
+from flake8_async_sqla.core.layout import content_digest, project_root, python_files
 from flake8_async_sqla.core.options import AnalysisOptions
-from flake8_async_sqla.core.project import (
-    DEFAULT_INDEX, ModuleFacts, content_digest, project_root, python_files, use_options,
-)
-from flake8_async_sqla.core.rule import Finding
-from flake8_async_sqla.noqa import NoqaMap
+from flake8_async_sqla.core.rule import Finding, rule_phase
+
+if TYPE_CHECKING:
+    from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,24 @@ class Result:
     path: str  # as shown: relative to the working folder when below it
     finding: Finding
     fails: bool
-    fingerprint: str
+    # What the fingerprint digests: path, code, enclosing function, the line's text, and which occurrence
+    # of all that in the file this is; no line numbers, so it survives unrelated edits.
+    basis: str
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Computed when a report or baseline asks: the text report never does."""
+        import hashlib  # here, not at the top: only the reports that show fingerprints pay for loading it
+
+        return hashlib.sha1(self.basis.encode()).hexdigest()[:16]
 
 
 @dataclass
 class FileOutcome:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    # The text of each finding's line, whitespace collapsed (for its fingerprint: no file is read again).
+    lines: list[str] = field(default_factory=list)
     depends_on: dict[str, list[int]] = field(default_factory=dict)  # path -> [mtime_ns, size]
     # Project-wide answers the result rests on: [question, path, name, answer] (see ProjectIndex.answer).
     answers: list[list] = field(default_factory=list)
@@ -72,7 +86,11 @@ def read_source(path: Path) -> tuple[bytes, str]:
 
 def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileOutcome:
     """One file: read, parse, check, drop `# noqa`ed findings. Never raises."""
-    use_options(options)
+    from flake8_async_sqla.core.checker import check_tree
+    from flake8_async_sqla.core.parsing import ParseFailure, parse
+    from flake8_async_sqla.noqa import NoqaMap
+
+    index = _index(options)
     try:
         data, text = read_source(Path(path))
         tree = parse(data, path)
@@ -80,7 +98,6 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileO
         return FileOutcome(error=_unreadable(error))
     except ParseFailure as failure:
         return FileOutcome(error=str(failure))
-    index = DEFAULT_INDEX
     index.consulted = set()
     index.answers = {}
     modelled_before = index.modelled
@@ -97,12 +114,23 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileO
             continue
         depends_on[other] = [info.st_mtime_ns, info.st_size]
     answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
-    return FileOutcome(kept, None, depends_on, answers, _drain_new_facts(), index.modelled - modelled_before)
+    source = text.splitlines() if kept else []
+    lines = [" ".join(source[f.line - 1].split()) if 0 < f.line <= len(source) else "" for f in kept]
+    return FileOutcome(
+        kept, None, lines, depends_on, answers, _drain_new_facts(index), index.modelled - modelled_before
+    )
 
 
-def _drain_new_facts() -> dict[str, list]:
-    """The module facts the index built since last asked, as the cache stores them."""
-    index = DEFAULT_INDEX
+def _index(options: AnalysisOptions) -> ProjectIndex:
+    """The process's project index, configured with `options`."""
+    from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
+
+    use_options(options)
+    return DEFAULT_INDEX
+
+
+def _drain_new_facts(index: ProjectIndex) -> dict[str, list]:
+    """The module facts `index` built since last asked, as the cache stores them."""
     drained = {path: [digest, facts.to_json()] for path, (digest, facts) in index.new_facts.items()}
     index.stored_facts.update(index.new_facts)
     index.new_facts = {}
@@ -127,6 +155,7 @@ class Cache:
         self.entries: dict[str, dict] = {}
         self.facts: dict[str, list] = {}  # path -> [digest, ModuleFacts as JSON]
         self.project: dict[str, list[int]] = {}  # every project file's stamp when the answers were last checked
+        self.phases: dict[str, int | str] = {}  # the phase of each rule with a stored finding
         self.changed = False
         # When the cache was written. A file modified in the same clock tick may have changed again after
         # it was read without its stamp changing ("racy git"): its stamp alone proves nothing.
@@ -136,12 +165,16 @@ class Cache:
                 self.written_ns = self.path.stat().st_mtime_ns
                 stored = json.loads(self.path.read_text(encoding="utf-8"))
                 if stored.get("settings") == settings_key:
-                    self.entries, self.facts, self.project = stored["files"], stored["index"], stored["project"]
+                    self.entries, self.facts = stored["files"], stored["index"]
+                    self.project, self.phases = stored["project"], stored["phases"]
             except (OSError, ValueError, KeyError, TypeError):
-                self.entries, self.facts, self.project = {}, {}, {}
+                self.entries, self.facts, self.project, self.phases = {}, {}, {}, {}
 
-    def module_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
+    @functools.cached_property
+    def stored_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
         """The stored module facts, for the project index (an entry that does not load is left out)."""
+        from flake8_async_sqla.core.project import ModuleFacts
+
         loaded = {}
         for path, (digest, facts) in self.facts.items():
             try:
@@ -150,10 +183,10 @@ class Cache:
                 continue
         return loaded
 
-    def get(self, path: str, stamp: list[int], digest: str | None, answers_hold: bool) -> FileOutcome | None:
+    def get(self, path: str, stamp: list[int], digest: str | None, index: ProjectIndex | None) -> FileOutcome | None:
         """The stored outcome, if the file (same content: same digest, or when `digest` is None, the same
-        modification time and size), the files it consulted, and the project-wide answers it rests on (all
-        of them hold when `answers_hold`: no project file changed) are all unchanged."""
+        modification time and size), the files it consulted, and the project-wide answers it rests on, as
+        `index` gives them (no index: they all hold, as no project file changed), are all unchanged."""
         entry = self.entries.get(path)
         if entry is None or (not self.proves(stamp, entry.get("stamp")) if digest is None else entry.get("digest") != digest):
             return None
@@ -165,16 +198,17 @@ class Cache:
                     return None
                 if [info.st_mtime_ns, info.st_size] != recorded:
                     return None
-            for *question, answer in () if answers_hold else entry["answers"]:
-                if DEFAULT_INDEX.answer(tuple(question)) != answer:
+            for *question, answer in entry["answers"] if index is not None else ():
+                if index.answer(tuple(question)) != answer:
                     return None
             findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
+            outcome = FileOutcome(findings, entry["error"], entry["lines"], entry["depends_on"], entry["answers"])
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
         if entry.get("stamp") != stamp:  # same content, touched: next time the stamp alone will do
             entry["stamp"] = stamp
             self.changed = True
-        return FileOutcome(findings, entry["error"], entry["depends_on"], entry["answers"])
+        return outcome
 
     def proves(self, stamp: list[int], stored: object) -> bool:
         """Whether an unchanged stamp proves unchanged content: it was taken before the cache was written."""
@@ -186,10 +220,15 @@ class Cache:
             "stamp": stamp,
             "findings": [asdict(f) for f in outcome.findings],
             "error": outcome.error,
+            "lines": outcome.lines,
             "depends_on": outcome.depends_on,
             "answers": outcome.answers,
         }
         self.facts.update(outcome.new_facts)
+        for finding in outcome.findings:
+            phase = rule_phase(finding.code)
+            if phase is not None:
+                self.phases[finding.code] = phase
 
     def save(self) -> None:
         if self.path is None:
@@ -200,6 +239,7 @@ class Cache:
             temporary = self.path.with_suffix(".tmp")
             document = {
                 "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
+                "phases": self.phases,
             }
             temporary.write_text(json.dumps(document), encoding="utf-8")
             temporary.replace(self.path)
@@ -219,9 +259,10 @@ def _start_worker(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleFa
     _prepare_index(options, facts)
 
 
-def _prepare_index(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleFacts]]) -> None:
-    use_options(options)
-    DEFAULT_INDEX.stored_facts.update(facts)
+def _prepare_index(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleFacts]]) -> ProjectIndex:
+    index = _index(options)
+    index.stored_facts.update(facts)
+    return index
 
 
 def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | None) -> RunOutcome:
@@ -229,8 +270,6 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     codes = frozenset(settings.selected_codes())
     cache = Cache(cache_folder, settings.fingerprint())
     options = settings.analysis_options()
-    stored_facts = cache.module_facts()
-    _prepare_index(options, stored_facts)  # cached results are checked against the index's answers
     outcomes: dict[str, FileOutcome] = {}
     # Only names go to the analysis (each worker reads its files): the parent holds no file's text.
     pending: list[tuple[str, frozenset[str], AnalysisOptions]] = []
@@ -242,15 +281,17 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     # then reads no file it has no finding for.
     project = project_stamps(files) if cache.path is not None else {}
     answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
+    # Otherwise cached results are checked against the index's answers.
+    index = None if answers_hold else _prepare_index(options, cache.stored_facts)
     for path in files:
         key = str(path)
         try:
             info = os.stat(key)
             stamps[key] = [info.st_mtime_ns, info.st_size]
-            cached = cache.get(os.path.abspath(key), stamps[key], None, answers_hold) if answers_hold else None
+            cached = cache.get(os.path.abspath(key), stamps[key], None, None) if answers_hold else None
             if cached is None:
                 digests[key] = content_digest(path.read_bytes())
-                cached = cache.get(os.path.abspath(key), stamps[key], digests[key], answers_hold)
+                cached = cache.get(os.path.abspath(key), stamps[key], digests[key], index)
         except OSError as error:
             outcomes[key] = FileOutcome(error=_unreadable(error))
             continue
@@ -264,29 +305,33 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     if parallel:
         from concurrent.futures import ProcessPoolExecutor  # only here: a warm run starts no process
 
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(options, stored_facts)) as pool:
+        initargs = (options, cache.stored_facts)
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=initargs) as pool:
             fresh = list(pool.map(_analyse_job, pending, chunksize=max(1, len(pending) // (jobs * 8))))
     else:
+        if pending and index is None:
+            index = _prepare_index(options, cache.stored_facts)
         fresh = [_analyse_job(job) for job in pending]
     for job, outcome in zip(pending, fresh):
         outcomes[job[0]] = outcome
         cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome)
-    built_here = _drain_new_facts()  # while checking cached results against the index
+    built_here = _drain_new_facts(index) if index is not None else {}  # while checking cached results
     cache.facts.update(built_here)
     if pending or built_here or cache.changed or not answers_hold:
         cache.project = project
         cache.save()
     results: list[Result] = []
     errors: list[tuple[str, str]] = []
+    cwd = os.getcwd()
     for key in sorted(outcomes):
         outcome = outcomes[key]
-        shown = display_path(key)
+        shown = display_path(key, cwd)
         if outcome.error is not None:
             errors.append((shown, outcome.error))
-        ignored = tuple(settings.ignored_for_file(Path(key)))
-        kept = [f for f in outcome.findings if not (ignored and f.code.startswith(ignored))]
-        results.extend(_fingerprinted(shown, kept, _text_or_nothing(Path(key)) if kept else "", settings))
-    modelled = DEFAULT_INDEX.modelled + (sum(o.modelled for o in fresh) if parallel else 0)
+        ignored = tuple(settings.ignored_for_file(key))
+        kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
+        results.extend(_fingerprinted(shown, kept, settings, cache.phases))
+    modelled = (index.modelled if index is not None else 0) + (sum(o.modelled for o in fresh) if parallel else 0)
     return RunOutcome(results, errors, len(files), len(pending), hits, confirmed, modelled)
 
 
@@ -303,27 +348,19 @@ def project_stamps(files: list[Path]) -> dict[str, list[int]]:
     return stamps
 
 
-def _text_or_nothing(path: Path) -> str:
-    try:
-        return read_source(path)[1]
-    except OSError:
-        return ""
-
-
-def display_path(path: str) -> str:
-    shown = relative_path(path, os.getcwd())
+def display_path(path: str, cwd: str) -> str:
+    shown = relative_path(path, cwd)
     return shown if not shown.startswith("/") else path
 
 
-def _fingerprinted(path: str, findings: list[Finding], text: str, settings: Settings) -> list[Result]:
-    """A fingerprint per finding that survives unrelated edits: no line numbers in it."""
-    lines = text.splitlines()
+def _fingerprinted(
+    path: str, findings: list[tuple[Finding, str]], settings: Settings, phases: dict[str, int | str]
+) -> list[Result]:
+    """Results of one file's findings, each with the text of its line."""
     seen: dict[str, int] = {}
     results = []
-    for finding in sorted(findings):
-        line = lines[finding.line - 1] if 0 < finding.line <= len(lines) else ""
-        basis = "|".join((path, finding.code, finding.context, " ".join(line.split())))
+    for finding, line in sorted(findings):
+        basis = "|".join((path, finding.code, finding.context, line))
         seen[basis] = seen.get(basis, 0) + 1
-        digest = hashlib.sha1(f"{basis}|{seen[basis]}".encode()).hexdigest()[:16]
-        results.append(Result(path, finding, settings.fails(finding.code), digest))
+        results.append(Result(path, finding, settings.fails(phases.get(finding.code)), f"{basis}|{seen[basis]}"))
     return results

@@ -7,66 +7,25 @@ that imports nothing from the project costs nothing here.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 import sys
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses, state_disposals
+from flake8_async_sqla.core.layout import content_digest, project_root, python_files, search_folders
 from flake8_async_sqla.core.model import SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 
-ROOT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
     "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
     "typing_extensions", "greenlet", "asyncpg", "aiosqlite", "psycopg", "psycopg2", "httpx", "alembic",
 }
-# Folders that hold no code of the project itself (hidden folders and virtualenvs are skipped too).
-SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
-# Past this many files the project-wide facts are not built, and the rules needing them stay silent.
-MAX_PROJECT_FILES = 10_000
 # How many names a module-level engine is followed under (re-exports: `from .db import engine`).
 MAX_ENGINE_ALIASES = 32
 # How many released modules' models are kept once rebuilt (for the rules that read another module's code).
 MAX_REBUILT_MODELS = 8
-
-
-def project_root(path: str) -> str:
-    """The nearest folder above `path` holding pyproject.toml, setup.cfg or .git (else its folder)."""
-    return _root_of_folder(os.path.dirname(os.path.abspath(path)))
-
-
-@functools.lru_cache(maxsize=4096)
-def _root_of_folder(start: str) -> str:
-    folder = start
-    while True:
-        if any(os.path.exists(os.path.join(folder, marker)) for marker in ROOT_MARKERS):
-            return folder
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return start
-        folder = parent
-
-
-def search_folders(path: str) -> tuple[str, ...]:
-    """Folders a module import is resolved against: from the file's own folder up to the project root."""
-    return _folders_up_to_root(os.path.dirname(os.path.abspath(path)))
-
-
-@functools.lru_cache(maxsize=4096)
-def _folders_up_to_root(start: str) -> tuple[str, ...]:
-    root = _root_of_folder(start)
-    folders = [start]
-    folder = start
-    while folder != root:
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folders.append(parent)
-        folder = parent
-    return tuple(folders)
 
 
 @dataclass(frozen=True)
@@ -118,10 +77,6 @@ class ReleasedModule:
     module: str
     imports: dict[str, str]
     symbols: dict[str, Symbol | None]
-
-
-def content_digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 class ProjectIndex:
@@ -507,21 +462,6 @@ class ProjectIndex:
         """A result built from project-wide facts depends on every file of the project, and on which they are."""
         self.consulted.update(self.project_files(path) or ())
         self._answered(("project_files", os.path.abspath(path), ""))
-
-
-def python_files(root: str) -> tuple[str, ...] | None:
-    found: list[str] = []
-    for folder, subfolders, filenames in os.walk(root):
-        subfolders[:] = sorted(
-            name for name in subfolders
-            if not name.startswith(".")
-            and name not in SKIPPED_FOLDERS
-            and not os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))
-        )
-        found.extend(os.path.join(folder, name) for name in sorted(filenames) if name.endswith(".py"))
-        if len(found) > MAX_PROJECT_FILES:
-            return None
-    return tuple(found)
 
 
 def _listing_digest(files: tuple[str, ...] | None) -> str | None:

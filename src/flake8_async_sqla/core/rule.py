@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ PHASE_TITLES = {
 # The docstring's sections; the docs page adds "Example" (the first `invalid` snippet) after
 # "Why is this bad?" and the first `valid` snippet under "Use instead".
 DOC_SECTIONS = ("What it does", "Why is this bad?", "Use instead", "Fix safety", "References")
+RULE_MODULE = re.compile(r"asq\d{3}_\w+\.py")
 
 
 @dataclass(frozen=True, order=True)
@@ -103,6 +105,26 @@ def register(rule: type[Rule]) -> type[Rule]:
         raise ValueError(f"duplicate rule code {rule.code}")
     REGISTRY[rule.code] = rule
     return rule
+
+
+def rule_codes() -> list[str]:
+    """Every rule's code, in order, read from the rule modules' file names (`asq201_<name>.py`, one rule
+    each) without importing them: selecting codes, and a run answered from the cache, need no analysis code."""
+    from flake8_async_sqla import rules
+
+    return sorted(
+        name[:6].upper()
+        for folder in rules.__path__
+        for _, _, names in os.walk(folder)
+        for name in names
+        if RULE_MODULE.fullmatch(name)
+    )
+
+
+def rule_phase(code: str) -> int | str | None:
+    """The phase of the rule `code` (None for a code no rule has, as ASQ000)."""
+    rule = all_rules().get(code)
+    return None if rule is None else rule.phase
 
 
 def all_rules() -> dict[str, type[Rule]]:

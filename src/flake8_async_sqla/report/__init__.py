@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
-from flake8_async_sqla.report import github, junit, sarif, structured, text
 from flake8_async_sqla.runner import RunOutcome
 
 Renderer = Callable[[RunOutcome, bool], str]
 
-FORMATS: dict[str, Renderer] = {
-    "text": text.render,
-    "json": structured.render,
-    "sarif": sarif.render,
-    "github": github.render,
-    "junit": junit.render,
-}
+# Format name -> the module of this package whose `render` writes it (imported when asked for).
+FORMATS = {"text": "text", "json": "structured", "sarif": "sarif", "github": "github", "junit": "junit"}
+
+
+def renderer(name: str) -> Renderer:
+    return importlib.import_module(f"{__name__}.{FORMATS[name]}").render

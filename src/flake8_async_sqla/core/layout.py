@@ -1,0 +1,70 @@
+"""Where a project's files are: its root, the folders imports resolve against, its Python files, and a
+digest of a file's content. Standard library only: a warm `check` needs these and no analysis code."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
+# Folders that hold no code of the project itself (hidden folders and virtualenvs are skipped too).
+SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
+# Past this many files the project-wide facts are not built, and the rules needing them stay silent.
+MAX_PROJECT_FILES = 10_000
+
+
+def project_root(path: str) -> str:
+    """The nearest folder above `path` holding pyproject.toml, setup.cfg or .git (else its folder)."""
+    return _root_of_folder(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _root_of_folder(start: str) -> str:
+    folder = start
+    while True:
+        if any(os.path.exists(os.path.join(folder, marker)) for marker in ROOT_MARKERS):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return start
+        folder = parent
+
+
+def search_folders(path: str) -> tuple[str, ...]:
+    """Folders a module import is resolved against: from the file's own folder up to the project root."""
+    return _folders_up_to_root(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _folders_up_to_root(start: str) -> tuple[str, ...]:
+    root = _root_of_folder(start)
+    folders = [start]
+    folder = start
+    while folder != root:
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folders.append(parent)
+        folder = parent
+    return tuple(folders)
+
+
+def python_files(root: str) -> tuple[str, ...] | None:
+    found: list[str] = []
+    for folder, subfolders, filenames in os.walk(root):
+        subfolders[:] = sorted(
+            name for name in subfolders
+            if not name.startswith(".")
+            and name not in SKIPPED_FOLDERS
+            and not os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))
+        )
+        found.extend(os.path.join(folder, name) for name in sorted(filenames) if name.endswith(".py"))
+        if len(found) > MAX_PROJECT_FILES:
+            return None
+    return tuple(found)
+
+
+def content_digest(data: bytes) -> str:
+    import hashlib  # here, not at the top: a warm run whose files' stamps prove them unchanged hashes nothing
+
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
