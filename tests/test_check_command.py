@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from flake8_async_sqla.core.project import ProjectIndex
+from flake8_async_sqla.runner import imports_first
+
 ENGINE_IN_HANDLER = '''\
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -277,6 +280,34 @@ app = FastAPI()
 async def index(engine=Depends(get_engine)):
     return engine
 '''
+
+
+def test_imported_modules_are_analysed_before_their_importers(tmp_path: Path) -> None:
+    """Each module is checked before the files that import it (absolute, relative, `import a.b`, a submodule
+    named in `from pkg import mod`), so the index takes the names an importer needs from what that module's
+    own check kept rather than modelling it a second time; a cycle keeps the given order."""
+    files = {
+        "app/main.py": "from deps import get_engine\nfrom app.pkg import routes\n",
+        "app/pkg/__init__.py": "",
+        "app/pkg/routes.py": "from .engines import make_engine\nimport app.pkg.util as util\n",
+        "app/pkg/engines.py": "from ..cycle_b import B\n",
+        "app/pkg/util.py": "",
+        "app/cycle_a.py": "from app.cycle_b import B\n",
+        "app/cycle_b.py": "from app.cycle_a import A\n",
+        "deps.py": "import os\n",
+    }
+    (tmp_path / "pyproject.toml").write_text("")
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    order = imports_first(sorted(str(tmp_path / name) for name in files), ProjectIndex())
+    position = {str(Path(path).relative_to(tmp_path)): number for number, path in enumerate(order)}
+    assert sorted(position) == sorted(files)
+    for importer, imported in [
+        ("app/main.py", "deps.py"), ("app/main.py", "app/pkg/routes.py"), ("app/pkg/routes.py", "app/pkg/engines.py"),
+        ("app/pkg/routes.py", "app/pkg/util.py"), ("app/pkg/engines.py", "app/cycle_b.py"), ("app/cycle_a.py", "app/cycle_b.py"),
+    ]:
+        assert position[imported] < position[importer], (imported, importer)
 
 
 def test_cache_follows_dependencies_named_in_other_modules(tmp_path: Path) -> None:

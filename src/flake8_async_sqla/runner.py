@@ -11,6 +11,7 @@ import gc
 import io
 import json
 import os
+import re
 import tokenize
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,12 +19,17 @@ from typing import TYPE_CHECKING
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
-from flake8_async_sqla.core.layout import content_digest, project_root, python_files
+from flake8_async_sqla.core.layout import content_digest, module_file, project_root, python_files
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.rule import Finding, rule_phase
 
 if TYPE_CHECKING:
     from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
+
+# An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`.
+IMPORT_STATEMENT = re.compile(
+    rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+([\w., \t]*)|import[ \t]+([\w., \t]+))", re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -311,6 +317,9 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     else:
         if pending and index is None:
             index = _prepare_index(options, cache.stored_facts)
+        if pending:
+            position = {job[0]: job for job in pending}
+            pending = [position[path] for path in imports_first(list(position), index)]
         fresh = [_analyse_job(job) for job in pending]
     for job, outcome in zip(pending, fresh):
         outcomes[job[0]] = outcome
@@ -333,6 +342,61 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         results.extend(_fingerprinted(shown, kept, settings, cache.phases))
     modelled = (index.modelled if index is not None else 0) + (sum(o.modelled for o in fresh) if parallel else 0)
     return RunOutcome(results, errors, len(files), len(pending), hits, confirmed, modelled)
+
+
+def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:
+    """`paths` reordered so that a module comes before the files that import it (otherwise, and around
+    import cycles, in the order given): the index then finds the names of an imported module kept from its
+    own check, rather than modelling it once for its importer and once more for its check."""
+    absolute = {os.path.abspath(path): path for path in paths}
+    imported = {path: [m for m in _imported_files(path, index) if m in absolute and m != path] for path in absolute}
+    ordered: list[str] = []
+    placed: set[str] = set()
+    for start in absolute:
+        if start in placed:
+            continue
+        placed.add(start)
+        stack = [(start, iter(imported[start]))]
+        while stack:  # depth first, post-order, without recursion
+            module, dependencies = stack[-1]
+            dependency = next(dependencies, None)
+            if dependency is None:
+                stack.pop()
+                ordered.append(absolute[module])
+            elif dependency not in placed:
+                placed.add(dependency)
+                stack.append((dependency, iter(imported[dependency])))
+    return ordered
+
+
+def _imported_files(path: str, index: ProjectIndex) -> list[str]:
+    """The project files `path` imports, as far as its import statements' first lines tell (an ordering
+    hint, not a fact: a module it misses is only modelled twice)."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read()
+    except OSError:
+        return []
+    found = []
+    for dots, module, names, plain in IMPORT_STATEMENT.findall(text):
+        if plain:
+            found.extend(index.find_module(name, path) for name in _imported_names(plain))
+        elif dots:  # relative to the file's package
+            base = os.path.dirname(path)
+            for _ in range(len(dots) - 1):
+                base = os.path.dirname(base)
+            base = os.path.join(base, *module.decode().split(".")) if module else base
+            found.append(module_file(base))
+            found.extend(module_file(os.path.join(base, name)) for name in _imported_names(names))
+        else:
+            found.append(index.find_module(module.decode(), path))
+            found.extend(index.find_module(f"{module.decode()}.{name}", path) for name in _imported_names(names))
+    return [file for file in found if file is not None]
+
+
+def _imported_names(names: bytes) -> list[str]:
+    """`a, b as c` -> ["a", "b"]."""
+    return [part.split()[0].decode() for part in names.split(b",") if part.split()]
 
 
 def project_stamps(files: list[Path]) -> dict[str, list[int]]:

@@ -64,6 +64,14 @@ def python_files(root: str) -> tuple[str, ...] | None:
     return tuple(found)
 
 
+def module_file(base: str) -> str | None:
+    """The file of the module at `base` (a path without suffix): `base.py`, else `base/__init__.py`."""
+    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    return None
+
+
 def content_digest(data: bytes) -> str:
     import hashlib  # here, not at the top: a warm run whose files' stamps prove them unchanged hashes nothing
 
