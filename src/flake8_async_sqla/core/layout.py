@@ -6,6 +6,11 @@ from __future__ import annotations
 import functools
 import os
 
+try:  # CPython's BLAKE2 module: importing `hashlib` would load OpenSSL too (3.7 MiB), which BLAKE2 does not need
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - other interpreters
+    from hashlib import blake2b
+
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 # Folders that hold no code of the project itself (hidden folders and virtualenvs are skipped too).
 SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
@@ -73,6 +78,4 @@ def module_file(base: str) -> str | None:
 
 
 def content_digest(data: bytes) -> str:
-    import hashlib  # here, not at the top: a warm run whose files' stamps prove them unchanged hashes nothing
-
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return blake2b(data, digest_size=16).hexdigest()
