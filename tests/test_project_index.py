@@ -113,6 +113,40 @@ def test_a_summary_handed_out_before_release_still_answers_after_it(shop: Path, 
     assert index.lookup("shop.repository.count_orders", routes).function.session_io_names == frozenset({"db"})
 
 
+def test_what_a_function_hands_out_is_computed_when_asked(shop: Path, no_cyclic_collector: None) -> None:
+    """Whether a function yields or returns a session is computed on demand too: after its module's model
+    was let go, from a model rebuilt for the question."""
+    index = ProjectIndex()
+    model = index.model_for(str(shop / "db.py"))
+    assert model is not None
+    summary = model.export("get_session").function
+    reference = weakref.ref(model)
+    del model
+    index.release(str(shop / "db.py"))
+    assert reference() is None
+    modelled = index.modelled
+    assert summary.yields_session == "async" and summary.session_expires_on_commit is False
+    assert index.modelled == modelled + 1
+
+
+def test_modules_modelled_for_a_lookup_go_with_the_checked_file(shop: Path, no_cyclic_collector: None) -> None:
+    """The modules a file's check looks names up in keep their models until that file is released: what
+    the check asks of them (the session its dependency yields) needs no rebuild, and then they hold names."""
+    index = ProjectIndex()
+    routes = str(shop / "routes.py")
+    check_model(build_model(ast.parse((shop / "routes.py").read_text()), routes, index))
+    db = index.cached_model(str(shop / "db.py"))
+    assert db is not None
+    reference = weakref.ref(db)
+    del db
+    modelled = index.modelled
+    index.release(routes)
+    assert reference() is None and index.cached_model(str(shop / "repository.py")) is None
+    provider = index.lookup("shop.db.get_session", routes)
+    assert provider is not None and provider.function is not None and provider.function.yields_session == "async"
+    assert index.modelled == modelled
+
+
 def test_module_facts_round_trip_through_json(shop: Path) -> None:
     facts = ProjectIndex().facts(str(shop / "routes.py"))
     assert facts is not None

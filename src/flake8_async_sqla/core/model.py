@@ -107,27 +107,77 @@ class SessionBinding:
         return self.origin in ("param", "dependency", "attribute")
 
 
+@dataclass(frozen=True)
+class SessionHandout:
+    """The session a function hands its caller, if any."""
+
+    yields: str | None = None  # kind of session it yields, if it does
+    returns: str | None = None
+    provides_transaction: bool = False
+    expires_on_commit: bool | None = None  # of the session it yields or returns, when known
+
+
+NO_HANDOUT = SessionHandout()
+
+
 @dataclass
 class FunctionSummary:
     """What other modules need to know about a function."""
 
     qualname: str
     is_async: bool
-    yields_session: str | None = None  # kind of session it yields, if it does
-    returns_session: str | None = None
-    provides_transaction: bool = False
-    session_expires_on_commit: bool | None = None  # of the session it yields or returns, when known
     # Its named parameters, positional ones first, and how many are positional.
     parameters: tuple[str, ...] = ()
     positional_count: int = 0
     bound: bool = False  # a method whose first parameter (`self`/`cls`) the call fills in
-    # Computes `session_io_names` when first asked (it may look callees up in other modules).
+    # Compute `session_io_names` and `handout` when first asked (they may look callees up in other
+    # modules, and most functions are never asked).
     session_io_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
+    handout_probe: Callable[[], SessionHandout] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def session_io_names(self) -> frozenset[str]:
         """Parameters (`db`) and `self` attributes (`self.db`) the function does session I/O through."""
         return self.session_io_probe() if self.session_io_probe is not None else frozenset()
+
+    @cached_property
+    def handout(self) -> SessionHandout:
+        """The session the function yields or returns to its caller."""
+        # The probe is dropped while it runs: a recursive ask (`return get_session()`) finds nothing handed out.
+        probe, self.handout_probe = self.handout_probe, None
+        return probe() if probe is not None else NO_HANDOUT
+
+    def answer_from(self, rebuilt: Callable[[], FunctionSummary | None]) -> None:
+        """Compute what is not computed yet from `rebuilt()`, not from the model about to be let go."""
+
+        def session_io_names() -> frozenset[str]:
+            summary = rebuilt()
+            return summary.session_io_names if summary is not None else frozenset()
+
+        def handout() -> SessionHandout:
+            summary = rebuilt()
+            return summary.handout if summary is not None else NO_HANDOUT
+
+        if "session_io_names" not in vars(self):
+            self.session_io_probe = session_io_names
+        if "handout" not in vars(self):
+            self.handout_probe = handout
+
+    @property
+    def yields_session(self) -> str | None:
+        return self.handout.yields
+
+    @property
+    def returns_session(self) -> str | None:
+        return self.handout.returns
+
+    @property
+    def provides_transaction(self) -> bool:
+        return self.handout.provides_transaction
+
+    @property
+    def session_expires_on_commit(self) -> bool | None:
+        return self.handout.expires_on_commit
 
     def parameter_for(self, call: ast.Call, argument: ast.expr) -> str | None:
         """The parameter of this function that receives `argument` of `call`, when it can be told."""
@@ -543,16 +593,17 @@ class SemanticModel:
         they lead), for the index to keep once this model is let go."""
         return {name: self.export(name) for name in self.local_defs}
 
-    def detach(self, session_io_of: Callable[[str], frozenset[str]]) -> None:
+    def detach(self, rebuilt_summary: Callable[[str], FunctionSummary | None]) -> None:
         """Free this model to be reclaimed as soon as the index lets it go, without waiting for the
-        cyclic collector: the function summaries handed out so far ask `session_io_of(qualname)` for
-        what they have not computed yet instead of this model, and the model and its scopes drop
-        everything they hold (scopes link to each other, and the facts memoised on them and on the
-        model link back to it). The model must not be used afterwards."""
+        cyclic collector: the function summaries handed out so far ask `rebuilt_summary(qualname)`
+        (the same function's summary in a model built again) for what they have not computed yet
+        instead of this model, and the model and its scopes drop everything they hold (scopes link to
+        each other, and the facts memoised on them and on the model link back to it). The model must
+        not be used afterwards."""
         for scope in self.scopes:
             summary = getattr(scope, "_summary", None)
-            if summary is not None and "session_io_names" not in vars(summary):
-                summary.session_io_probe = partial(session_io_of, summary.qualname)
+            if summary is not None:
+                summary.answer_from(partial(rebuilt_summary, summary.qualname))
             vars(scope).clear()
         vars(self).clear()
 
@@ -895,7 +946,7 @@ class SemanticModel:
             return None
         qualname = self.qualname(target)
         if self.options.matches(self.options.session_dependencies, qualname):
-            return FunctionSummary(qualname or "", True, yields_session="async")
+            return FunctionSummary(qualname or "", True, handout_probe=partial(SessionHandout, yields="async"))
         symbol = self.symbol(qualname)
         return symbol.function if symbol is not None else None
 
@@ -1765,13 +1816,20 @@ class SemanticModel:
         summary.positional_count = len(positional)
         summary.bound = scope.klass is not None and bool(positional) and positional[0].arg in ("self", "cls")
         summary.session_io_probe = lambda: self.session_io_names(scope)
+        summary.handout_probe = lambda: self.session_handout(scope)
+        return summary
+
+    def session_handout(self, scope: Scope) -> SessionHandout:
+        """The session a function yields or returns (the last one, when several)."""
+        yields = returns = expires_on_commit = None
+        provides_transaction = False
         for node in scope.yields:
             value = getattr(node, "value", None)
             binding = self.session_binding(value, scope) if value is not None else None
             if binding is not None:
-                summary.yields_session = binding.kind or "async"
-                summary.session_expires_on_commit = binding.expires_on_commit
-                summary.provides_transaction = (
+                yields = binding.kind or "async"
+                expires_on_commit = binding.expires_on_commit
+                provides_transaction = (
                     self.in_begin_block(node, binding, scope)
                     or any(_same_session_call(self, call, scope, binding, "commit") for call in scope.calls)
                     # `await commit_or_rollback(session)` after the yield: assume it may commit.
@@ -1782,14 +1840,16 @@ class SemanticModel:
                 continue
             binding = self.session_binding(node.value, scope)
             if binding is not None:
-                summary.returns_session = binding.kind or "async"
-                summary.session_expires_on_commit = binding.expires_on_commit
+                returns = binding.kind or "async"
+                expires_on_commit = binding.expires_on_commit
                 continue
             symbol = self.classify_value(node.value, scope)
             if symbol is not None and symbol.kind == "session":
-                summary.returns_session = symbol.flavour or "async"
-                summary.session_expires_on_commit = symbol.expires_on_commit
-        return summary
+                returns = symbol.flavour or "async"
+                expires_on_commit = symbol.expires_on_commit
+        if yields is None and returns is None:
+            return NO_HANDOUT
+        return SessionHandout(yields, returns, provides_transaction, expires_on_commit)
 
     def class_summary(self, scope: Scope) -> ClassSummary:
         cached = getattr(scope, "_class_summary", None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses, state_disposals
 from flake8_async_sqla.core.layout import content_digest, project_root, python_files, search_folders
-from flake8_async_sqla.core.model import SemanticModel, Symbol
+from flake8_async_sqla.core.model import FunctionSummary, SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 
@@ -86,6 +86,8 @@ class ProjectIndex:
         self._released: dict[str, tuple[tuple[int, int], ReleasedModule]] = {}
         # Models rebuilt for a released module (a rule needing its code, not just its names): the latest few.
         self._rebuilt: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
+        # Modules modelled only to answer lookups since the last release: let go with the next (see `release`).
+        self._modelled_for_lookups: list[str] = []
         self._following: set[tuple[str, str]] = set()  # re-exports being followed, against import cycles
         self._stamps: dict[str, tuple[int, int] | None] = {}  # read during one file's check (see `refresh`)
         self._found_modules: dict[tuple[str, str], str | None] = {}
@@ -134,15 +136,21 @@ class ProjectIndex:
 
     def release(self, path: str) -> None:
         """Let the model of a checked file go, keeping what other modules look up in it: the index then
-        holds names, not trees, and its memory follows the project's names rather than its code."""
-        path = os.path.abspath(path)
+        holds names, not trees, and its memory follows the project's names rather than its code. The
+        models built meanwhile to answer its lookups go with it: what its check asked of them (a
+        dependency's session, say) was computed while they were at hand, and need not be rebuilt."""
+        self._let_go(os.path.abspath(path))
+        while self._modelled_for_lookups:
+            self._let_go(self._modelled_for_lookups.pop())
+
+    def _let_go(self, path: str) -> None:
         entry = self._models.get(path)
         if entry is None or entry[1] is None:
             return
         stamp, model = entry
         self._released[path] = (stamp, ReleasedModule(model.module, model.imports, model.defined_symbols()))
         del self._models[path]
-        model.detach(functools.partial(self.session_io_names, path))
+        model.detach(functools.partial(self.rebuilt_summary, path))
 
     def lookup(self, qualname: str, from_path: str) -> Symbol | None:
         parts = qualname.split(".")
@@ -161,13 +169,15 @@ class ProjectIndex:
         module = self._released_module(path)
         if module is None:
             built = self._built(path, self._stamp(path))
-            if built is not None:  # the file being checked, or one a rule needed the code of
-                return built[1].export(name) if built[1] is not None else None
-            # Only names are needed here: keep those, not the tree (its own check builds its model again).
-            if self.model_for(path) is None:
-                return None
-            self.release(path)
-            module = self._released[path][1]
+            if built is None:
+                # Only names are needed here: the tree goes with the next release, not kept until the
+                # module's own check (which builds its model again).
+                if self.model_for(path) is None:
+                    return None
+                self._modelled_for_lookups.append(path)
+                built = self._models[path]
+            # The file being checked, one a rule needed the code of, or one modelled for a lookup.
+            return built[1].export(name) if built[1] is not None else None
         if name in module.symbols:
             return module.symbols[name]
         if name not in module.imports or (path, name) in self._following:
@@ -192,13 +202,14 @@ class ProjectIndex:
         released = self._released.get(path)
         return released[1] if released is not None and released[0] == self._stamp(path) else None
 
-    def session_io_names(self, path: str, qualname: str) -> frozenset[str]:
-        """`FunctionSummary.session_io_names` of a function of a released module, from a rebuilt model."""
+    def rebuilt_summary(self, path: str, qualname: str) -> FunctionSummary | None:
+        """The summary of a function of a released module, from a rebuilt model: for the facts its
+        summary had not computed when the module was let go."""
         model = self.model_for(path)
         for scope in model.scopes if model is not None else ():
             if scope.kind == "function" and scope.qualname == qualname:
-                return model.session_io_names(scope)
-        return frozenset()
+                return model.function_summary(scope)
+        return None
 
     def find_module(self, module: str, from_path: str) -> str | None:
         key = (module, from_path)
@@ -249,7 +260,7 @@ class ProjectIndex:
         except ParseFailure:
             return None
         facts = ModuleFacts.of(model)
-        model.detach(functools.partial(self.session_io_names, path))
+        model.detach(functools.partial(self.rebuilt_summary, path))
         return facts
 
     def _build(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
