@@ -97,6 +97,42 @@ def test_lookups_answer_the_same_after_release(shop: Path) -> None:
     assert provider is not None and provider.function is not None and provider.function.yields_session == "async"
 
 
+MODELS = '''\
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lines: Mapped[list["OrderLine"]] = relationship(back_populates="order", lazy="selectin")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    order: Mapped[Order] = relationship(back_populates="lines")
+'''
+
+
+def test_released_class_summaries_keep_relationships_but_no_syntax_nodes(shop: Path) -> None:
+    (shop / "models.py").write_text(MODELS)
+    live, released = ProjectIndex(), ProjectIndex()
+    checked_and_released(released, shop / "models.py")
+    for qualname in ("shop.models.Order", "shop.models.OrderLine"):
+        kept = released.lookup(qualname, str(shop / "routes.py")).klass.own_relationships
+        built = live.lookup(qualname, str(shop / "routes.py")).klass.own_relationships
+        assert kept and {n: (r.lazy, r.target, r.back_populates) for n, r in kept.items()} == {
+            n: (r.lazy, r.target, r.back_populates) for n, r in built.items()
+        }
+        assert all(r.node is None and r.call is None for r in kept.values())
+
+
 def test_a_summary_handed_out_before_release_still_answers_after_it(shop: Path, no_cyclic_collector: None) -> None:
     """What a function does through its session parameter is computed on demand: after its module's
     model was let go, from a model rebuilt for the question."""

@@ -208,6 +208,14 @@ class Relationship:
         return self.lazy is None or self.lazy in ("select", "True")
 
 
+def _without_nodes(symbol: Symbol | None) -> Symbol | None:
+    klass = symbol.klass if symbol is not None else None
+    if klass is None or not klass.own_relationships:
+        return symbol
+    relationships = {name: replace(rel, node=None, call=None) for name, rel in klass.own_relationships.items()}
+    return replace(symbol, klass=replace(klass, own_relationships=relationships))
+
+
 @dataclass
 class ClassSummary:
     qualname: str
@@ -590,8 +598,9 @@ class SemanticModel:
 
     def defined_symbols(self) -> dict[str, Symbol | None]:
         """What each name defined at module level here is (its imports aside: they are followed where
-        they lead), for the index to keep once this model is let go."""
-        return {name: self.export(name) for name in self.local_defs}
+        they lead), for the index to keep once this model is let go: without syntax nodes, which only
+        this file's own check reports on, so that the index keeps no piece of the tree."""
+        return {name: _without_nodes(self.export(name)) for name in self.local_defs}
 
     def detach(self, rebuilt_summary: Callable[[str], FunctionSummary | None]) -> None:
         """Free this model to be reclaimed as soon as the index lets it go, without waiting for the

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses, state_disposals
-from flake8_async_sqla.core.layout import content_digest, project_root, python_files, search_folders
+from flake8_async_sqla.core.layout import content_digest, module_file, project_root, python_files, search_folders
 from flake8_async_sqla.core.model import FunctionSummary, SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
@@ -222,7 +222,7 @@ class ProjectIndex:
         for folder in search_folders(from_path):
             key = (folder, module)
             if key not in self._module_paths:
-                self._module_paths[key] = _module_file(os.path.join(folder, relative))
+                self._module_paths[key] = module_file(os.path.join(folder, relative))
             found = self._module_paths[key]
             if found is not None:
                 return found
@@ -498,13 +498,6 @@ def _mentions(path: str, word: bytes) -> bool:
         return False
     # The substring test is fast and rules out most files before the whole-word search.
     return word in text and re.search(rb"\b" + re.escape(word) + rb"\b", text) is not None
-
-
-def _module_file(base: str) -> str | None:
-    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-        if os.path.isfile(candidate):
-            return os.path.abspath(candidate)
-    return None
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
