@@ -377,20 +377,22 @@ def _imported_files(path: str, index: ProjectIndex) -> list[str]:
             text = handle.read()
     except OSError:
         return []
-    found = []
+    found: list[str | None] = []
     for dots, module, names, plain in IMPORT_STATEMENT.findall(text):
         if plain:
             found.extend(index.find_module(name, path) for name in _imported_names(plain))
-        elif dots:  # relative to the file's package
+            continue
+        if dots:  # relative to the file's package
             base = os.path.dirname(path)
             for _ in range(len(dots) - 1):
                 base = os.path.dirname(base)
-            base = os.path.join(base, *module.decode().split(".")) if module else base
-            found.append(module_file(base))
-            found.extend(module_file(os.path.join(base, name)) for name in _imported_names(names))
+            imported = module_file(os.path.join(base, *module.decode().split(".")) if module else base)
         else:
-            found.append(index.find_module(module.decode(), path))
-            found.extend(index.find_module(f"{module.decode()}.{name}", path) for name in _imported_names(names))
+            imported = index.find_module(module.decode(), path)
+        found.append(imported)
+        if imported is not None and os.path.basename(imported) == "__init__.py":  # `from pkg import module`
+            package = os.path.dirname(imported)
+            found.extend(module_file(os.path.join(package, name)) for name in _imported_names(names))
     return [file for file in found if file is not None]
 
 

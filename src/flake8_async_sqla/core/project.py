@@ -212,7 +212,11 @@ class ProjectIndex:
         return None
 
     def find_module(self, module: str, from_path: str) -> str | None:
-        key = (module, from_path)
+        """The project file of `module` imported from `from_path` (none for the standard library and the
+        frameworks: they are not project modules)."""
+        if module.partition(".")[0] in EXTERNAL_ROOTS:
+            return None
+        key = (module, os.path.dirname(from_path))  # the search depends on the folder alone
         if key not in self._found_modules:
             self._found_modules[key] = self._search_module(module, from_path)
         return self._found_modules[key]
