@@ -347,6 +347,10 @@ def call_method(node: ast.AST) -> tuple[ast.expr, str] | None:
     return None
 
 
+# `qualname`'s memo has no entry for the node yet (None is an answer: it names nothing).
+UNRESOLVED = object()
+
+
 class SemanticModel:
     """Facts about one file, computed once and shared by every rule."""
 
@@ -377,6 +381,7 @@ class SemanticModel:
         self._resolving: set[str] = set()
         self._local_symbols: dict[tuple[Scope, str], Symbol | None] = {}
         self._qualnames: dict[ast.AST, str | None] = {}
+        self._looked_up: dict[str, Symbol | None] = {}
         self._assignment_tables: dict[Scope, dict[str, list[ast.AST]]] = {}
         self._own_name_sets: dict[Scope, set[str]] = {}
         self._api_calls: list[tuple[ast.Call, Scope, str]] | None = None
@@ -503,11 +508,11 @@ class SemanticModel:
     def qualname(self, node: ast.AST) -> str | None:
         """The qualified name an expression refers to: imports resolved, locals prefixed by the module.
 
-        Memoised per node: every rule asks about the same calls (one lookup on the hot path)."""
-        try:
-            return self._qualnames[node]
-        except KeyError:
-            pass
+        Memoised per node: every rule asks about the same calls (one lookup on the hot path; `get`, as
+        nearly half the calls are a node's first, where a raised KeyError would cost more than the rest)."""
+        result = self._qualnames.get(node, UNRESOLVED)
+        if result is not UNRESOLVED:
+            return result  # type: ignore[return-value]
         result = None
         base = node
         while isinstance(base, ast.Attribute):
@@ -550,13 +555,24 @@ class SemanticModel:
         resolved once for the rules that look for such calls only."""
         if self._api_calls is None:
             self._api_calls = []
-            for scope in self.scopes:
+            heads = self._sqlalchemy_heads()
+            for scope in self.scopes if heads else ():
                 for call in scope.calls:
                     func = call.func.value if isinstance(call.func, ast.Subscript) else call.func
-                    api = self.api(func)
-                    if api is not None:
+                    base = func
+                    while isinstance(base, ast.Attribute):
+                        base = base.value
+                    # Only a call through a name that leads into SQLAlchemy can be one of its APIs.
+                    if isinstance(base, ast.Name) and base.id in heads and (api := self.api(func)) is not None:
                         self._api_calls.append((call, scope, api))
         return self._api_calls
+
+    def _sqlalchemy_heads(self) -> set[str]:
+        """The names whose qualified name (as `qualname` resolves them) lies in SQLAlchemy or SQLModel."""
+        heads = {name for name, qualname in self.imports.items() if qualname.partition(".")[0] in names.SQLALCHEMY_ROOTS}
+        if self.module.partition(".")[0] in names.SQLALCHEMY_ROOTS:  # linting SQLAlchemy itself
+            heads.update(name for name in self.local_defs if name not in self.imports)
+        return heads
 
     def engine_calls(self) -> list[tuple[ast.Call, Scope, str]]:
         """Every call that creates an engine, in scope order, with its scope and `engine_factory`'s name for it."""
@@ -577,7 +593,12 @@ class SemanticModel:
             return self.export(qualname[len(prefix):])
         if self.index is None:
             return None
-        return self.index.lookup(qualname, self.path)
+        if self._resolving:  # inside an export: a cycle may be cut short here, so the answer is not kept
+            return self.index.lookup(qualname, self.path)
+        # Memoised per name: every handler's parameters ask for the same imported alias (`SessionDep`).
+        if qualname not in self._looked_up:
+            self._looked_up[qualname] = self.index.lookup(qualname, self.path)
+        return self._looked_up[qualname]
 
     def symbol_of(self, node: ast.AST) -> Symbol | None:
         return self.symbol(self.qualname(node))
@@ -670,6 +691,8 @@ class SemanticModel:
             value = value.value
         if isinstance(value, ast.Call):
             func_qualname = self.qualname(value.func)
+            if func_qualname is None and not isinstance(value.func, ast.Name):
+                return None  # a method of a local object (`session.execute(...)`): no factory is found through it
             api = names.sqlalchemy_api(func_qualname)
             if api in names.ENGINE_FACTORIES:
                 return Symbol("engine", flavour=names.ENGINE_FACTORIES[api])
@@ -918,12 +941,15 @@ class SemanticModel:
                 if kind:
                     return kind, provider
             return None, None
-        api = self.api(node)
+        qualname = self.qualname(node)
+        if qualname is None:
+            return None, None  # a builtin (`int`) or anything else neither imported nor defined here
+        api = names.sqlalchemy_api(qualname)
         if api in names.SESSION_CLASSES:
             return names.SESSION_CLASSES[api], None
-        if self.options.matches(self.options.session_types, self.qualname(node)):
+        if self.options.matches(self.options.session_types, qualname):
             return "async", None
-        symbol = self.symbol_of(node)
+        symbol = self.symbol(qualname)
         if symbol is not None and symbol.kind == "alias":
             return symbol.flavour, symbol.provider
         return None, None
@@ -1970,7 +1996,7 @@ class SemanticModel:
         )
 
     def _is_relationship_call(self, value: ast.AST | None) -> bool:
-        return isinstance(value, ast.Call) and names.sqlalchemy_api(self.qualname(value.func)) in ("relationship", "Relationship")
+        return isinstance(value, ast.Call) and names.sqlalchemy_api(self.qualname(value.func)) in names.RELATIONSHIP_FACTORIES
 
     def _relationship(self, name: str, call: ast.Call, annotation: ast.AST | None, node: ast.AST) -> Relationship:
         strategy = self._relationship_strategy(call, annotation)

@@ -98,6 +98,8 @@ EVENT_REGISTRATIONS = {"listens_for", "listen"}
 METADATA_BIND_METHODS = {"create_all", "drop_all", "reflect"}
 SESSION_FACTORY_CLASSES = {"async_sessionmaker": "async", "sessionmaker": "sync"}
 SCOPED_REGISTRIES = {"async_scoped_session": "async", "scoped_session": "sync"}
+# SQLAlchemy's `relationship()` and SQLModel's `Relationship()`.
+RELATIONSHIP_FACTORIES = {"relationship", "Relationship"}
 WRITE_STATEMENTS = {"insert", "update", "delete"}
 # How raw SQL in `text(...)` that writes starts.
 WRITE_SQL_PREFIXES = ("INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE")

@@ -160,6 +160,8 @@ class Book(Base):
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
+        if not any(api in names.RELATIONSHIP_FACTORIES for _, _, api in model.api_calls()):
+            return  # no class here declares a relationship: its summaries need not be built
         candidates = [
             (scope.name, model.class_summary(scope).qualname, relationship)
             for scope in model.classes.values()
