@@ -268,6 +268,40 @@ from sqlalchemy.ext.asyncio import create_async_engine
 async def get_engine():
     return create_async_engine("postgresql+asyncpg://db/app", pool_pre_ping=True)
 '''
+PROVIDER = '''\
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app", pool_pre_ping=True)
+factory = async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session():
+    async with {opening}:
+        yield session
+'''
+ALIAS = '''\
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import get_session
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+'''
+WRITING_HANDLER = '''\
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from types_ import SessionDep
+
+router = APIRouter()
+
+
+@router.post("/items")
+async def create_item(session: SessionDep) -> None:
+    await session.execute(text("insert into items values (1)"))
+'''
 ROUTES_USING_IT = '''\
 from fastapi import Depends, FastAPI
 
@@ -320,6 +354,23 @@ def test_cache_follows_dependencies_named_in_other_modules(tmp_path: Path) -> No
     assert codes_in(run_check(tmp_path).stdout) == []
     (tmp_path / "routes.py").write_text(ROUTES_USING_IT)
     assert codes_in(run_check(tmp_path).stdout) == ["ASQ101"]
+
+
+def test_cache_follows_what_an_imported_alias_rests_on(tmp_path: Path) -> None:
+    """`api.py` and `admin.py` use `SessionDep` from `types_.py`, whose dependency lives in `db.py`: when the dependency
+    starts running a transaction, the handlers' write-without-a-transaction findings go, though neither handler
+    consulted `db.py` itself (the first to ask computed what the dependency hands out; the second read it memoised)."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "db.py").write_text(PROVIDER.format(opening="factory() as session"))
+    (tmp_path / "types_.py").write_text(ALIAS)
+    for name in ("api.py", "admin.py"):
+        (tmp_path / name).write_text(WRITING_HANDLER)
+    first = run_check(tmp_path, "--jobs", "1")
+    assert codes_in(first.stdout).count("ASQ301") == 2
+    time.sleep(0.01)
+    (tmp_path / "db.py").write_text(PROVIDER.format(opening="factory() as session, session.begin()"))
+    assert codes_in(run_check(tmp_path, "--jobs", "1").stdout) == codes_in(run_check(tmp_path, "--no-cache").stdout)
+    assert "ASQ301" not in run_check(tmp_path, "--jobs", "1").stdout
 
 
 def test_cache_notices_a_new_module_importing_a_cached_one(tmp_path: Path) -> None:

@@ -58,6 +58,8 @@ class FileOutcome:
     # The text of each finding's line, whitespace collapsed (for its fingerprint: no file is read again).
     lines: list[str] = field(default_factory=list)
     depends_on: dict[str, list[int]] = field(default_factory=dict)  # path -> [mtime_ns, size]
+    # Of those, the files its names and imports were resolved through: it holds only while their own results do.
+    rests_on: list[str] = field(default_factory=list)
     # Project-wide answers the result rests on: [question, path, name, answer] (see ProjectIndex.answer).
     answers: list[list] = field(default_factory=list)
     # Module facts the index built while analysing this file: path -> [digest, facts as JSON].
@@ -104,7 +106,7 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileO
         return FileOutcome(error=_unreadable(error))
     except ParseFailure as failure:
         return FileOutcome(error=str(failure))
-    index.consulted = set()
+    index.consulted, index.consulted_widely = set(), set()
     index.answers = {}
     modelled_before = index.modelled
     findings = check_tree(tree, path, text, codes)
@@ -112,18 +114,14 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileO
     if findings and "noqa" in text.lower():  # tokenizing costs more than parsing: only where it can matter
         noqa = NoqaMap(text)
         kept = [f for f in findings if not noqa.suppresses(f.line, f.code)]
-    depends_on = {}
-    for other in index.consulted:
-        try:
-            info = os.stat(other)
-        except OSError:
-            continue
-        depends_on[other] = [info.st_mtime_ns, info.st_size]
+    consulted = index.consulted | index.consulted_widely
+    depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
     answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
     source = text.splitlines() if kept else []
     lines = [" ".join(source[f.line - 1].split()) if 0 < f.line <= len(source) else "" for f in kept]
     return FileOutcome(
-        kept, None, lines, depends_on, answers, _drain_new_facts(index), index.modelled - modelled_before
+        kept, None, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
+        index.modelled - modelled_before,
     )
 
 
@@ -147,6 +145,14 @@ def _analyse_job(job: tuple[str, frozenset[str], AnalysisOptions]) -> FileOutcom
     return analyse(*job)
 
 
+def _stamp(path: str) -> list[int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_mtime_ns, info.st_size]
+
+
 def _unreadable(error: OSError) -> str:
     return f"cannot read: {error.strerror or error}"
 
@@ -162,6 +168,7 @@ class Cache:
         self.facts: dict[str, list] = {}  # path -> [digest, ModuleFacts as JSON]
         self.project: dict[str, list[int]] = {}  # every project file's stamp when the answers were last checked
         self.phases: dict[str, int | str] = {}  # the phase of each rule with a stored finding
+        self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
         self.changed = False
         # When the cache was written. A file modified in the same clock tick may have changed again after
         # it was read without its stamp changing ("racy git"): its stamp alone proves nothing.
@@ -196,25 +203,55 @@ class Cache:
         entry = self.entries.get(path)
         if entry is None or (not self.proves(stamp, entry.get("stamp")) if digest is None else entry.get("digest") != digest):
             return None
+        if path in self.stale:
+            return None
         try:
-            for other, recorded in entry["depends_on"].items():
-                try:
-                    info = os.stat(other)
-                except OSError:
-                    return None
-                if [info.st_mtime_ns, info.st_size] != recorded:
-                    return None
             for *question, answer in entry["answers"] if index is not None else ():
                 if index.answer(tuple(question)) != answer:
                     return None
             findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
-            outcome = FileOutcome(findings, entry["error"], entry["lines"], entry["depends_on"], entry["answers"])
+            outcome = FileOutcome(
+                findings, entry["error"], entry["lines"], entry["depends_on"], entry["rests_on"], entry["answers"]
+            )
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
         if entry.get("stamp") != stamp:  # same content, touched: next time the stamp alone will do
             entry["stamp"] = stamp
             self.changed = True
         return outcome
+
+    @functools.cached_property
+    def stale(self) -> set[str]:
+        """The stored outcomes that no longer hold: a file they consulted changed, or a file their names were
+        resolved through rests, in turn, on a changed one (what a module exports can rest on another module,
+        an alias's dependency say, which only its own check consulted). Files read for project-wide facts
+        matter only for the outcome that read them: they do not change what its module exports."""
+        stamps = dict(self.current)
+        dependents: dict[str, list[str]] = {}
+        stale: set[str] = set()
+        changed: set[str] = set()
+        for path, entry in self.entries.items():
+            try:
+                consulted, rests_on = list(entry["depends_on"].items()), list(entry["rests_on"])
+            except (KeyError, AttributeError, TypeError):
+                stale.add(path)
+                continue
+            for other, recorded in consulted:
+                if other not in stamps:
+                    stamps[other] = _stamp(other)
+                if stamps[other] != recorded:
+                    stale.add(path)
+                    changed.add(other)
+            for other in rests_on:
+                dependents.setdefault(other, []).append(path)
+        pending = list(changed)
+        while pending:
+            for dependent in dependents.get(pending.pop(), ()):
+                if dependent not in changed:
+                    changed.add(dependent)
+                    stale.add(dependent)
+                    pending.append(dependent)
+        return stale
 
     def proves(self, stamp: list[int], stored: object) -> bool:
         """Whether an unchanged stamp proves unchanged content: it was taken before the cache was written."""
@@ -228,6 +265,7 @@ class Cache:
             "error": outcome.error,
             "lines": outcome.lines,
             "depends_on": outcome.depends_on,
+            "rests_on": outcome.rests_on,
             "answers": outcome.answers,
         }
         self.facts.update(outcome.new_facts)
@@ -285,7 +323,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     # When no file of the project changed since the cache was written, every project-wide answer a
     # cached result rests on still holds, and an unchanged stamp means unchanged content: a warm run
     # then reads no file it has no finding for.
-    project = project_stamps(files) if cache.path is not None else {}
+    project = cache.current = project_stamps(files) if cache.path is not None else {}
     answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
     # Otherwise cached results are checked against the index's answers.
     index = None if answers_hold else _prepare_index(options, cache.stored_facts)
@@ -406,11 +444,9 @@ def project_stamps(files: list[Path]) -> dict[str, list[int]]:
     stamps: dict[str, list[int]] = {}
     for root in sorted({project_root(str(path)) for path in files}):
         for path in python_files(root) or ():
-            try:
-                info = os.stat(path)
-            except OSError:
-                continue
-            stamps[path] = [info.st_mtime_ns, info.st_size]
+            stamp = _stamp(path)
+            if stamp is not None:
+                stamps[path] = stamp
     return stamps
 
 

@@ -92,8 +92,12 @@ class ProjectIndex:
         self._stamps: dict[str, tuple[int, int] | None] = {}  # read during one file's check (see `refresh`)
         self._found_modules: dict[tuple[str, str], str | None] = {}
         self._module_paths: dict[tuple[str, str], str | None] = {}
-        # Files whose facts were read since the last reset: a cached result depends on them too.
+        # Files whose names or imports were read since the last reset: a cached result depends on them, and
+        # on whatever their own cached results depend on (what a module exports rests on what it imports).
         self.consulted: set[str] = set()
+        # Files read for project-wide facts since the last reset (every file of the project): a cached result
+        # depends on them too, but only on their own content.
+        self.consulted_widely: set[str] = set()
         # Project-wide answers given since the last reset, (question, path, name) -> answer: a cached
         # result holds only while the project still gives the same ones (see `answer`).
         self.answers: dict[tuple[str, str, str], object] = {}
@@ -475,7 +479,7 @@ class ProjectIndex:
 
     def _consult_project(self, path: str) -> None:
         """A result built from project-wide facts depends on every file of the project, and on which they are."""
-        self.consulted.update(self.project_files(path) or ())
+        self.consulted_widely.update(self.project_files(path) or ())
         self._answered(("project_files", os.path.abspath(path), ""))
 
 
