@@ -298,6 +298,13 @@ def _tune_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+def _load_analysis() -> None:
+    """Import the checker and every rule."""
+    from flake8_async_sqla.core.checker import all_rules
+
+    all_rules()
+
+
 def _start_worker(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleFacts]]) -> None:
     _tune_collector()
     _prepare_index(options, facts)
@@ -345,19 +352,20 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             confirmed += key in digests
         else:
             pending.append((key, codes, options))
+    if pending:
+        if index is None:
+            index = _prepare_index(options, cache.stored_facts)
+        position = {job[0]: job for job in pending}
+        pending = [position[path] for path in imports_first(list(position), index)]
     parallel = jobs > 1 and len(pending) > 1
     if parallel:
         from concurrent.futures import ProcessPoolExecutor  # only here: a warm run starts no process
 
+        _load_analysis()  # before the pool forks its workers, which then start with it loaded
         initargs = (options, cache.stored_facts)
         with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=initargs) as pool:
             fresh = list(pool.map(_analyse_job, pending, chunksize=max(1, len(pending) // (jobs * 8))))
     else:
-        if pending and index is None:
-            index = _prepare_index(options, cache.stored_facts)
-        if pending:
-            position = {job[0]: job for job in pending}
-            pending = [position[path] for path in imports_first(list(position), index)]
         fresh = [_analyse_job(job) for job in pending]
     for job, outcome in zip(pending, fresh):
         outcomes[job[0]] = outcome
