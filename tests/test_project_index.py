@@ -169,6 +169,7 @@ def test_modules_modelled_for_a_lookup_go_with_the_checked_file(shop: Path, no_c
     """The modules a file's check looks names up in keep their models until that file is released: what
     the check asks of them (the session its dependency yields) needs no rebuild, and then they hold names."""
     index = ProjectIndex()
+    index.kept_lookup_models = 0  # as `check` runs it
     routes = str(shop / "routes.py")
     check_model(build_model(ast.parse((shop / "routes.py").read_text()), routes, index))
     db = index.cached_model(str(shop / "db.py"))
@@ -181,6 +182,25 @@ def test_modules_modelled_for_a_lookup_go_with_the_checked_file(shop: Path, no_c
     provider = index.lookup("shop.db.get_session", routes)
     assert provider is not None and provider.function is not None and provider.function.yields_session == "async"
     assert index.modelled == modelled
+
+
+def test_a_module_modelled_for_a_lookup_is_reused_by_its_own_check(shop: Path) -> None:
+    """As flake8 runs it, the latest modules modelled for other files' lookups wait for their own check."""
+    index = ProjectIndex()
+    index.kept_lookup_models = 1
+    routes = str(shop / "routes.py")
+    checked_and_released(index, shop / "routes.py")
+    # It looked names up in both modules; the later one modelled is kept.
+    kept = {name: model for name in ("db.py", "repository.py") if (model := index.cached_model(str(shop / name)))}
+    assert len(kept) == 1
+    ((name, model),) = kept.items()
+    modelled = index.modelled
+    assert build_model(ast.parse((shop / name).read_text()), str(shop / name), index) is model
+    assert index.modelled == modelled
+    index.release(str(shop / name))
+    assert index.cached_model(str(shop / name)) is None
+    for qualname in ("shop.db.get_session", "shop.repository.count_orders"):
+        assert index.lookup(qualname, routes) is not None
 
 
 def test_module_facts_round_trip_through_json(shop: Path) -> None:

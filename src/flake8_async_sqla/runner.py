@@ -130,6 +130,9 @@ def _index(options: AnalysisOptions) -> ProjectIndex:
     from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
 
     use_options(options)
+    # A result records the files its check read, for the cache: a model kept from another file's check
+    # would have read them then. The imports-first order makes keeping them pointless here anyway.
+    DEFAULT_INDEX.kept_lookup_models = 0
     return DEFAULT_INDEX
 
 

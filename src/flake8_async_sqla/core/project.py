@@ -26,6 +26,10 @@ EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
 MAX_ENGINE_ALIASES = 32
 # How many released modules' models are kept once rebuilt (for the rules that read another module's code).
 MAX_REBUILT_MODELS = 8
+# How many modules modelled to answer another file's lookups are kept for their own check, which then
+# reuses the model (flake8 checks files in name order: a router before the services it calls). About a
+# quarter of a MiB each.
+MAX_KEPT_LOOKUP_MODELS = 64
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,9 @@ class ProjectIndex:
         self._released: dict[str, tuple[tuple[int, int], ReleasedModule]] = {}
         # Models rebuilt for a released module (a rule needing its code, not just its names): the latest few.
         self._rebuilt: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
-        # Modules modelled only to answer lookups since the last release: let go with the next (see `release`).
-        self._modelled_for_lookups: list[str] = []
+        # Modules modelled only to answer lookups, oldest first: beyond `kept_lookup_models`, let go (see `release`).
+        self._modelled_for_lookups: dict[str, None] = {}
+        self.kept_lookup_models = MAX_KEPT_LOOKUP_MODELS
         self._following: set[tuple[str, str]] = set()  # re-exports being followed, against import cycles
         self._stamps: dict[str, tuple[int, int] | None] = {}  # read during one file's check (see `refresh`)
         self._found_modules: dict[tuple[str, str], str | None] = {}
@@ -140,12 +145,17 @@ class ProjectIndex:
 
     def release(self, path: str) -> None:
         """Let the model of a checked file go, keeping what other modules look up in it: the index then
-        holds names, not trees, and its memory follows the project's names rather than its code. The
-        models built meanwhile to answer its lookups go with it: what its check asked of them (a
-        dependency's session, say) was computed while they were at hand, and need not be rebuilt."""
-        self._let_go(os.path.abspath(path))
-        while self._modelled_for_lookups:
-            self._let_go(self._modelled_for_lookups.pop())
+        holds names, not trees, and its memory follows the project's names rather than its code. Of the
+        models built meanwhile to answer lookups, the latest `kept_lookup_models` stay for their own check
+        (what was asked of them, a dependency's session say, was computed while they were at hand); the
+        others go too."""
+        path = os.path.abspath(path)
+        self._modelled_for_lookups.pop(path, None)
+        self._let_go(path)
+        while len(self._modelled_for_lookups) > self.kept_lookup_models:
+            oldest = next(iter(self._modelled_for_lookups))
+            del self._modelled_for_lookups[oldest]
+            self._let_go(oldest)
 
     def _let_go(self, path: str) -> None:
         entry = self._models.get(path)
@@ -178,7 +188,7 @@ class ProjectIndex:
                 # module's own check (which builds its model again).
                 if self.model_for(path) is None:
                     return None
-                self._modelled_for_lookups.append(path)
+                self._modelled_for_lookups[path] = None
                 built = self._models[path]
             # The file being checked, one a rule needed the code of, or one modelled for a lookup.
             return built[1].export(name) if built[1] is not None else None
