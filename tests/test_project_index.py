@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flake8_async_sqla.core.checker import build_model, check_model, may_concern_the_database
+from flake8_async_sqla.core.model import FunctionSummary
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
 
@@ -133,18 +134,24 @@ def test_released_class_summaries_keep_relationships_but_no_syntax_nodes(shop: P
         assert all(r.node is None and r.call is None for r in kept.values())
 
 
+def summary_let_go(index: ProjectIndex, path: Path, name: str) -> FunctionSummary:
+    """The summary of the function `name`, handed out by a model of `path` that is then let go (and freed)."""
+    model = index.model_for(str(path))
+    assert model is not None
+    summary = model.export(name).function
+    reference = weakref.ref(model)
+    del model
+    index.release(str(path))
+    assert reference() is None
+    return summary
+
+
 def test_a_summary_handed_out_before_release_still_answers_after_it(shop: Path, no_cyclic_collector: None) -> None:
     """What a function does through its session parameter is computed on demand: after its module's
     model was let go, from a model rebuilt for the question."""
     index = ProjectIndex()
     routes = str(shop / "routes.py")
-    model = index.model_for(str(shop / "repository.py"))
-    assert model is not None
-    summary = model.export("count_orders").function
-    reference = weakref.ref(model)
-    del model
-    index.release(str(shop / "repository.py"))
-    assert reference() is None
+    summary = summary_let_go(index, shop / "repository.py", "count_orders")
     assert summary.session_io_names == frozenset({"db"})
     assert index.lookup("shop.repository.count_orders", routes).function.session_io_names == frozenset({"db"})
 
@@ -153,13 +160,7 @@ def test_what_a_function_hands_out_is_computed_when_asked(shop: Path, no_cyclic_
     """Whether a function yields or returns a session is computed on demand too: after its module's model
     was let go, from a model rebuilt for the question."""
     index = ProjectIndex()
-    model = index.model_for(str(shop / "db.py"))
-    assert model is not None
-    summary = model.export("get_session").function
-    reference = weakref.ref(model)
-    del model
-    index.release(str(shop / "db.py"))
-    assert reference() is None
+    summary = summary_let_go(index, shop / "db.py", "get_session")
     modelled = index.modelled
     assert summary.yields_session == "async" and summary.session_expires_on_commit is False
     assert index.modelled == modelled + 1
