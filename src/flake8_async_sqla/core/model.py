@@ -376,12 +376,14 @@ class SemanticModel:
         self.local_defs: dict[str, ast.AST] = {}
         self._symbols: dict[str, Symbol | None] = {}
         self._model_relationships: dict[str, dict[str, Relationship] | None] = {}
+        self._lazy_reached: dict[str, frozenset[str]] = {}
         self._lineages: dict[str, list[tuple[str, ClassSummary | None]]] = {}
         self._visible: list[tuple[str, dict[str, str]]] | None = None
         self._resolving: set[str] = set()
         self._local_symbols: dict[tuple[Scope, str], Symbol | None] = {}
         self._qualnames: dict[ast.AST, str | None] = {}
         self._looked_up: dict[str, Symbol | None] = {}
+        self._name_annotations: dict[str, tuple[str | None, FunctionSummary | None]] = {}
         self._assignment_tables: dict[Scope, dict[str, list[ast.AST]]] = {}
         self._own_name_sets: dict[Scope, set[str]] = {}
         self._api_calls: list[tuple[ast.Call, Scope, str]] | None = None
@@ -921,6 +923,14 @@ class SemanticModel:
     # ------------------------------------------------------ annotation facts
     def annotation_session(self, node: ast.AST) -> tuple[str | None, FunctionSummary | None]:
         """(session kind, dependency provider) that an annotation declares, if it declares a session."""
+        if type(node) is ast.Name and not self._resolving:  # inside an export, a cycle may cut the answer short
+            # A plain name (`SessionDep`, `int`, `OrderDraft`) means the same in every annotation of the file.
+            if node.id not in self._name_annotations:
+                self._name_annotations[node.id] = self._declared_session(node)
+            return self._name_annotations[node.id]
+        return self._declared_session(node)
+
+    def _declared_session(self, node: ast.AST) -> tuple[str | None, FunctionSummary | None]:
         node = self._parse_string_annotation(node)
         provider = None
         if isinstance(node, ast.Subscript):
@@ -2063,6 +2073,26 @@ class SemanticModel:
         if qualname not in self._model_relationships:  # asked once per attribute access: memoise
             self._model_relationships[qualname] = self._collect_relationships(qualname)
         return self._model_relationships[qualname]
+
+    def lazy_relationships_reached(self, qualname: str) -> frozenset[str]:
+        """The names of the lazily loading relationships of a mapped class and of every class its
+        relationships lead to, transitively: memoised, as every scope that selects the class asks."""
+        if qualname not in self._lazy_reached:
+            found: set[str] = set()
+            seen: set[str] = set()
+            pending = [qualname]
+            while pending:
+                mapped = pending.pop()
+                if mapped in seen:
+                    continue
+                seen.add(mapped)
+                for name, relationship in (self.model_relationships(mapped) or {}).items():
+                    if relationship.loads_lazily:
+                        found.add(name)
+                    if relationship.target is not None:
+                        pending.append(relationship.target)
+            self._lazy_reached[qualname] = frozenset(found)
+        return self._lazy_reached[qualname]
 
     def _collect_relationships(self, qualname: str) -> dict[str, Relationship] | None:
         summaries = [summary for _, summary in self.class_lineage(qualname) if summary is not None]

@@ -460,7 +460,7 @@ def _orm_roots(model: SemanticModel, scope: Scope) -> list[str]:
         return cached
     roots = []
     added: set[str] = set()
-    for call in scope.calls:
+    for call in _root_calls(model).get(scope, ()):
         func = call.func
         if isinstance(func, ast.Attribute):  # the method name tells most calls apart without resolving them
             starts = func.attr in ("get", "get_one") or func.attr == "select" and model.api(func) == "select"
@@ -468,7 +468,7 @@ def _orm_roots(model: SemanticModel, scope: Scope) -> list[str]:
                 elements = call.args[0].elts if isinstance(call.args[0], (ast.List, ast.Tuple)) else call.args[:1]
                 added.update(element.id for element in elements if isinstance(element, ast.Name))
         else:
-            starts = model.api(func) == "select"
+            starts = True  # `select(X)`
         if starts and call.args:
             roots.append(model.qualname(call.args[0]))
     for assign in scope.assigns if added else ():
@@ -481,31 +481,46 @@ def _orm_roots(model: SemanticModel, scope: Scope) -> list[str]:
     return scope._orm_roots  # type: ignore[attr-defined]
 
 
+def _root_calls(model: SemanticModel) -> dict[Scope, list[ast.Call]]:
+    """The calls of the file that may start an ORM object or add one to a session, by scope: `x.get(...)`,
+    `x.get_one(...)`, `x.select(...)`, `x.add(...)`, `x.add_all(...)` and SQLAlchemy's `select(...)`. Found
+    once per file from the calls it groups already, not by testing every call of every scope."""
+    cached = getattr(model, "_orm_root_calls", None)
+    if cached is not None:
+        return cached
+    by_scope: dict[Scope, list[ast.Call]] = {}
+    for call, scope in model.method_calls(("get", "get_one", "select", *SESSION_ADDS)):
+        by_scope.setdefault(scope, []).append(call)
+    for call, scope, api in model.api_calls():
+        if api == "select" and isinstance(call.func, ast.Name):
+            by_scope.setdefault(scope, []).append(call)
+    model._orm_root_calls = by_scope  # type: ignore[attr-defined]
+    return by_scope
+
+
 def lazy_relationship_names(model: SemanticModel, scope: Scope) -> set[str]:
     """The names of the lazily loading relationships of every class whose objects the scope may hold: those
     its calls start, and those reached through their relationships. Reading an attribute by another name
     loads nothing lazily."""
     found: set[str] = set()
-    seen: set[str] = set()
-    pending = list(_orm_roots(model, scope))
-    while pending:
-        mapped = pending.pop()
-        if mapped in seen:
-            continue
-        seen.add(mapped)
-        for name, relationship in (model.model_relationships(mapped) or {}).items():
-            if relationship.loads_lazily:
-                found.add(name)
-            if relationship.target is not None:
-                pending.append(relationship.target)
+    for root in set(_orm_roots(model, scope)):
+        found |= model.lazy_relationships_reached(root)
     return found
 
 
-def may_expire_objects(scope: Scope) -> bool:
+def may_expire_objects(model: SemanticModel, scope: Scope) -> bool:
     """Whether the scope commits (a `commit()` call, or the end of a `with x.begin():` block): without a
     commit no object of the scope is expired."""
-    if any(isinstance(call.func, ast.Attribute) and call.func.attr == "commit" for call in scope.calls):
-        return True
+    committing = getattr(model, "_committing_scopes", None)
+    if committing is None:  # found once per file, from its few `x.commit()` calls rather than every call of every scope
+        committing = {where for _, where in model.method_calls(("commit",))}
+        committing.update(where for where in model.scopes if where.withs and _begins_block(where))
+        model._committing_scopes = committing  # type: ignore[attr-defined]
+    return scope in committing
+
+
+def _begins_block(scope: Scope) -> bool:
+    """Whether a `with` statement of the scope opens a `x.begin()` block."""
     contexts = [item.context_expr for node in scope.withs for item in node.items]  # type: ignore[attr-defined]
     return any(isinstance(context, ast.Call) and getattr(context.func, "attr", None) == "begin" for context in contexts)
 

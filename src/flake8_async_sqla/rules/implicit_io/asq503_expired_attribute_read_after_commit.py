@@ -169,7 +169,7 @@ async def add_member(engine: AsyncEngine, team_id: int, email: str) -> int:
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for scope in model.scopes:
-            if scope.kind != "function" or not scope.is_async or not may_expire_objects(scope):
+            if scope.kind != "function" or not scope.is_async or not may_expire_objects(model, scope):
                 continue
             findings = list(_expired_reads(model, scope))
             if model.is_route_handler(scope):

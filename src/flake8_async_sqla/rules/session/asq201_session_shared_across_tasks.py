@@ -12,6 +12,8 @@ SEQUENCES = (ast.List, ast.Tuple, ast.Set)
 TASK_GROUP_SPAWNERS = {"create_task", "start_soon", "start"}
 COLLECTING_METHODS = {"append", "add", "extend"}
 AWAITING_WRAPPERS = {"asyncio.wait_for", "asyncio.shield"}
+# The last names of every call the rule looks at: a method call by another name neither gathers nor spawns.
+SPAWNING_ATTRS = {*TASK_GROUP_SPAWNERS, *(qualname.rpartition(".")[2] for qualname in names.GATHER_LIKE | names.TASK_SPAWNERS)}
 
 
 @register
@@ -175,6 +177,8 @@ async def load_dashboard(factory: async_sessionmaker):
                 continue
             spawned: dict[tuple[str, int], list[ast.Call]] = {}
             for call in scope.calls:
+                if isinstance(call.func, ast.Attribute) and call.func.attr not in SPAWNING_ATTRS:
+                    continue
                 qualname = _library_name(model, call, scope)
                 if qualname in names.GATHER_LIKE:
                     shared = _shared_in_batch(model, scope, call, qualname)
