@@ -204,6 +204,26 @@ def test_a_module_modelled_for_a_lookup_is_reused_by_its_own_check(shop: Path) -
         assert index.lookup(qualname, routes) is not None
 
 
+def test_an_annotation_naming_a_class_defined_plainly_needs_no_model(shop: Path) -> None:
+    """Whether an annotation names a session alias is answered from the text of a module not modelled yet when
+    it defines the name once with a top-level `class`/`def` and binds it nowhere else; otherwise by the model."""
+    (shop / "schemas.py").write_text(
+        "from typing import TYPE_CHECKING, Annotated\n\nfrom fastapi import Depends\nfrom sqlalchemy.ext.asyncio import AsyncSession\n\n"
+        "from shop.db import get_session\n\nif TYPE_CHECKING:\n    class Hidden: ...\n\n\n"
+        "class OrderDraft:\n    item: str\n\n\nasync def make_draft() -> OrderDraft: ...\n\n\n"
+        "class Rebound: ...\n\n\nRebound = Annotated[AsyncSession, Depends(get_session)]\n"
+    )
+    index = ProjectIndex()
+    routes = str(shop / "routes.py")
+    plain = {name: index.defines_plainly(f"shop.schemas.{name}", routes) for name in ("OrderDraft", "make_draft", "Rebound", "Hidden", "get_session")}
+    assert plain == {"OrderDraft": True, "make_draft": True, "Rebound": False, "Hidden": False, "get_session": False}
+    assert index.modelled == 0 and str(shop / "schemas.py") in index.consulted
+    model = build_model(ast.parse("from shop.schemas import OrderDraft, Rebound\n"), routes, index)
+    assert model.annotation_session(ast.parse("OrderDraft", mode="eval").body) == (None, None) and index.modelled == 0
+    kind, provider = model.annotation_session(ast.parse("Rebound", mode="eval").body)
+    assert kind == "async" and provider is not None and index.modelled > 0
+
+
 def test_module_facts_round_trip_through_json(shop: Path) -> None:
     facts = ProjectIndex().facts(str(shop / "routes.py"))
     assert facts is not None

@@ -959,6 +959,8 @@ class SemanticModel:
             return names.SESSION_CLASSES[api], None
         if self.options.matches(self.options.session_types, qualname):
             return "async", None
+        if self.index is not None and qualname not in self._looked_up and self.index.defines_plainly(qualname, self.path):
+            return None, None  # a class or function of a module not modelled yet (a request schema): no alias
         symbol = self.symbol(qualname)
         if symbol is not None and symbol.kind == "alias":
             return symbol.flavour, symbol.provider

@@ -114,6 +114,8 @@ class ProjectIndex:
         # Project-wide facts, built lazily and kept per project root.
         self._project_files: dict[str, tuple[str, ...] | None] = {}
         self._namers: dict[str, dict[str, frozenset[bytes]]] = {}
+        # Per module, by its text: the names a top-level `class`/`def` defines once and nothing else binds.
+        self._plain_definitions: dict[str, tuple[tuple[int, int] | None, frozenset[bytes]]] = {}
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
@@ -224,6 +226,22 @@ class ProjectIndex:
             if scope.kind == "function" and scope.qualname == qualname:
                 return model.function_summary(scope)
         return None
+
+    def defines_plainly(self, qualname: str, from_path: str) -> bool:
+        """Whether `qualname` is, by its module's text alone, a class or function defined once at the top of
+        a project module and bound nowhere else there (so not, say, a session alias), when that module is
+        not at hand: it spares modelling the module a router imports its request schemas from only to
+        learn that an annotation names a class."""
+        module, _, name = qualname.rpartition(".")
+        path = self.find_module(module, from_path) if module else None
+        if path is None or self._released_module(path) is not None or self._built(path, self._stamp(path)) is not None:
+            return False  # its names are at hand, or it is no project module
+        self.consulted.add(path)
+        stamp = self._stamp(path)
+        known = self._plain_definitions.get(path)
+        if known is None or known[0] != stamp:
+            known = self._plain_definitions[path] = (stamp, _plain_definitions(path))
+        return name.encode() in known[1]
 
     def find_module(self, module: str, from_path: str) -> str | None:
         """The project file of `module` imported from `from_path` (none for the standard library and the
@@ -502,6 +520,21 @@ def _words(path: str) -> frozenset[bytes]:
         return frozenset(re.findall(rb"\w+", _read(path)))
     except OSError:
         return frozenset()
+
+
+def _plain_definitions(path: str) -> frozenset[bytes]:
+    """The names that one top-level `class`/`def` of the file defines and no other top-level line starts
+    with or imports (a rebinding, a `Name = ...` alias, a decorator call): read from the text alone."""
+    try:
+        text = _read(path)
+    except OSError:
+        return frozenset()
+    defined = re.findall(rb"^(?:async[ \t]+def|def|class)[ \t]+(\w+)", text, re.MULTILINE)
+    once = {name for name in defined if defined.count(name) == 1}
+    bound = set(re.findall(rb"^(\w+)", text, re.MULTILINE))
+    for line in re.findall(rb"^(?:from|import)[ \t].*", text, re.MULTILINE):
+        bound.update(re.findall(rb"\w+", line))
+    return frozenset(once - bound)
 
 
 def _read(path: str) -> bytes:
