@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import ast
-import gc
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from flake8_async_sqla.core.checker import build_model, check_model, may_concern_the_database
+from flake8_async_sqla.core.checker import build_model, check_model, collector_paused, may_concern_the_database
 from flake8_async_sqla.core.model import FunctionSummary
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
@@ -65,13 +64,8 @@ def shop(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_cyclic_collector() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def checked_and_released(index: ProjectIndex, path: Path) -> weakref.ref:

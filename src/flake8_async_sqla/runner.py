@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
-from flake8_async_sqla.core.layout import content_digest, module_file, project_root, python_files
+from flake8_async_sqla.core.layout import content_digest, file_stamp, module_file, project_root, python_files
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.rule import Finding, rule_phase
 
@@ -149,11 +149,9 @@ def _analyse_job(job: tuple[str, frozenset[str], AnalysisOptions]) -> FileOutcom
 
 
 def _stamp(path: str) -> list[int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return [info.st_mtime_ns, info.st_size]
+    """`file_stamp` as the cache stores it."""
+    stamp = file_stamp(path)
+    return list(stamp) if stamp is not None else None
 
 
 def _unreadable(error: OSError) -> str:
@@ -303,7 +301,8 @@ def _tune_collector() -> None:
 
 def _load_analysis() -> None:
     """Import the checker and every rule."""
-    from flake8_async_sqla.core.checker import all_rules
+    import flake8_async_sqla.core.checker  # noqa: F401 - imported for its effect
+    from flake8_async_sqla.core.rule import all_rules
 
     all_rules()
 

@@ -77,5 +77,14 @@ def module_file(base: str) -> str | None:
     return None
 
 
+def file_stamp(path: str) -> tuple[int, int] | None:
+    """Modification time (ns) and size: what tells a changed file from an unchanged one without reading it."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size)
+
+
 def content_digest(data: bytes) -> str:
     return blake2b(data, digest_size=16).hexdigest()

@@ -10,10 +10,13 @@ import functools
 import os
 import re
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses, state_disposals
-from flake8_async_sqla.core.layout import content_digest, module_file, project_root, python_files, search_folders
+from flake8_async_sqla.core.layout import (
+    content_digest, file_stamp, module_file, project_root, python_files, search_folders,
+)
 from flake8_async_sqla.core.model import FunctionSummary, SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
@@ -126,7 +129,7 @@ class ProjectIndex:
 
     def _stamp(self, path: str) -> tuple[int, int] | None:
         if path not in self._stamps:
-            self._stamps[path] = _stamp(path)
+            self._stamps[path] = file_stamp(path)
         return self._stamps[path]
 
     def cached_model(self, path: str) -> SemanticModel | None:
@@ -186,8 +189,8 @@ class ProjectIndex:
         if module is None:
             built = self._built(path, self._stamp(path))
             if built is None:
-                # Only names are needed here: the tree goes with the next release, not kept until the
-                # module's own check (which builds its model again).
+                # Modelled to answer lookups: let go with a later release (see `release`), unless it is among
+                # the latest few kept for the module's own check.
                 if self.model_for(path) is None:
                     return None
                 self._modelled_for_lookups[path] = None
@@ -234,10 +237,12 @@ class ProjectIndex:
         learn that an annotation names a class."""
         module, _, name = qualname.rpartition(".")
         path = self.find_module(module, from_path) if module else None
-        if path is None or self._released_module(path) is not None or self._built(path, self._stamp(path)) is not None:
-            return False  # its names are at hand, or it is no project module
-        self.consulted.add(path)
+        if path is None:
+            return False  # no project module
         stamp = self._stamp(path)
+        if self._released_module(path) is not None or self._built(path, stamp) is not None:
+            return False  # its names are at hand
+        self.consulted.add(path)
         known = self._plain_definitions.get(path)
         if known is None or known[0] != stamp:
             known = self._plain_definitions[path] = (stamp, _plain_definitions(path))
@@ -523,14 +528,14 @@ def _words(path: str) -> frozenset[bytes]:
 
 
 def _plain_definitions(path: str) -> frozenset[bytes]:
-    """The names that one top-level `class`/`def` of the file defines and no other top-level line starts
-    with or imports (a rebinding, a `Name = ...` alias, a decorator call): read from the text alone."""
+    """The names that exactly one top-level `class`/`def` of the file defines and that no other top-level
+    line starts with (`Name = ...`, `Name.attr = ...`) or imports: read from the text alone."""
     try:
         text = _read(path)
     except OSError:
         return frozenset()
-    defined = re.findall(rb"^(?:async[ \t]+def|def|class)[ \t]+(\w+)", text, re.MULTILINE)
-    once = {name for name in defined if defined.count(name) == 1}
+    defined = Counter(re.findall(rb"^(?:async[ \t]+def|def|class)[ \t]+(\w+)", text, re.MULTILINE))
+    once = {name for name, count in defined.items() if count == 1}
     bound = set(re.findall(rb"^(\w+)", text, re.MULTILINE))
     for line in re.findall(rb"^(?:from|import)[ \t].*", text, re.MULTILINE):
         bound.update(re.findall(rb"\w+", line))
@@ -549,14 +554,6 @@ def _mentions(path: str, word: bytes) -> bool:
         return False
     # The substring test is fast and rules out most files before the whole-word search.
     return word in text and re.search(rb"\b" + re.escape(word) + rb"\b", text) is not None
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_mtime_ns, info.st_size)
 
 
 DEFAULT_INDEX = ProjectIndex()
