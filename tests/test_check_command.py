@@ -185,7 +185,10 @@ def test_cache_follows_changes_in_imported_modules(tmp_path: Path) -> None:
 def test_json_output_schema(project: Path) -> None:
     found = json.loads(run_check(project, "--output-format", "json").stdout)
     assert {tuple(sorted(item)) for item in found} == {
-        ("code", "column", "end_column", "end_line", "fingerprint", "line", "message", "name", "path", "phase", "severity")
+        (
+            "code", "column", "end_column", "end_line", "fingerprint", "line", "message", "name", "path", "phase",
+            "role", "severity",
+        )
     }
     engine = next(item for item in found if item["code"] == "ASQ101")
     assert (engine["path"], engine["line"], engine["column"], engine["severity"], engine["phase"]) == (

@@ -49,7 +49,7 @@ def test_check_never_raises_on_generated_modules(program: str) -> None:
     with tempfile.TemporaryDirectory() as folder:  # `check` reads each file it analyses
         path = Path(folder, "generated.py")
         path.write_text(source, encoding="utf-8")
-        outcome = analyse(str(path), codes, Settings().analysis_options())
-        again = analyse(str(path), codes, Settings().analysis_options())
+        outcome = analyse(str(path), codes, Settings().analysis_options(), Settings().role_policy())
+        again = analyse(str(path), codes, Settings().analysis_options(), Settings().role_policy())
     assert outcome.findings == again.findings
     assert all(f.code != "ASQ000" for f in outcome.findings), outcome.findings

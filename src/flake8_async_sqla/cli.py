@@ -19,6 +19,9 @@ def codes(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+ROLES_HELP = "roles of files to report, comma-separated (application, script, example, test, migration, or all; default: application,script,example)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from flake8_async_sqla.report import FORMATS
 
@@ -35,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", type=codes, help="rule codes or prefixes to enable (replaces the config)")
     check.add_argument("--extend-select", type=codes, default=[], help="codes or prefixes to enable as well")
     check.add_argument("--ignore", type=codes, default=[], help="codes or prefixes to disable")
+    check.add_argument("--report-roles", type=codes, help=ROLES_HELP)
     check.add_argument("--phase", type=int, choices=range(1, 6), help="only rules of phases <= N fail the run")
     check.add_argument("--output-format", choices=sorted(FORMATS), default="text")
     check.add_argument("--output-file", type=Path, help="write the report here instead of standard output")
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="write the modernization plan (Markdown or JSON)")
     plan.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
     plan.add_argument("--config", type=Path, help="pyproject.toml to read (default: the nearest one)")
+    plan.add_argument("--report-roles", type=codes, help=ROLES_HELP)
     plan.add_argument("--format", choices=("md", "json", "csv"), default="md", help="csv only with --backlog")
     plan.add_argument("--backlog", action="store_true", help="export only the advisory implicit-I/O backlog")
     plan.add_argument("--output-file", type=Path, help="write the plan here instead of standard output")
@@ -75,6 +80,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
     apply(settings, "extend_ignore", settings.extend_ignore + args.ignore, "--ignore")
     if args.phase is not None:
         apply(settings, "phase", args.phase, "--phase")
+    return with_report_roles(settings, args)
+
+
+def with_report_roles(settings: Settings, args: argparse.Namespace) -> Settings:
+    if args.report_roles is not None:
+        apply(settings, "report_roles", args.report_roles, "--report-roles")
     return settings
 
 
@@ -82,7 +93,7 @@ def command_plan(args: argparse.Namespace) -> int:
     from flake8_async_sqla.plan import render
     from flake8_async_sqla.plan.builder import build_plan
 
-    settings = load_settings(args.config, args.paths[0] if args.paths else Path("."))
+    settings = with_report_roles(load_settings(args.config, args.paths[0] if args.paths else Path(".")), args)
     plan = build_plan(settings, list(Discovery(settings).files(args.paths)))
     fmt = getattr(args, "format", "md")
     if getattr(args, "backlog", False):
@@ -114,6 +125,7 @@ def command_check(args: argparse.Namespace) -> int:
             f"({outcome.confirmed} of them read to confirm); the project index parsed {outcome.modelled} module{'' if outcome.modelled == 1 else 's'}",
             file=sys.stderr,
         )
+        print_roles(outcome)
 
     if args.write_baseline:
         baseline.write(args.write_baseline, baseline.entries_of(outcome.results))
@@ -143,6 +155,16 @@ def command_check(args: argparse.Namespace) -> int:
     if outcome.errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if any(r.fails for r in outcome.results) else EXIT_CLEAN
+
+
+def print_roles(outcome: RunOutcome) -> None:
+    """How many files of each role were checked, and the role of each file with a finding."""
+    counts: dict[str, int] = {}
+    for role in outcome.roles.values():
+        counts[role] = counts.get(role, 0) + 1
+    print("roles: " + ", ".join(f"{count} {role}" for role, count in sorted(counts.items())), file=sys.stderr)
+    for path in sorted({result.path for result in outcome.results}):
+        print(f"  {path}: {outcome.roles.get(path, 'unknown')}", file=sys.stderr)
 
 
 def command_rule(args: argparse.Namespace) -> int:

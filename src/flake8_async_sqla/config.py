@@ -16,6 +16,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 from flake8_async_sqla.core.options import AnalysisOptions
+from flake8_async_sqla.core.roles import DEFAULT_REPORTED, ROLES, RolePolicy, parse_roles
 from flake8_async_sqla.core.rule import ADVISORY, rule_codes
 
 if TYPE_CHECKING:
@@ -50,10 +51,19 @@ class Settings:
     session_factories: list[str] = field(default_factory=list)
     session_dependencies: list[str] = field(default_factory=list)
     session_types: list[str] = field(default_factory=list)
+    # Roles of files (application, script, example, test, migration) whose findings are reported.
+    report_roles: list[str] = field(default_factory=lambda: sorted(DEFAULT_REPORTED))
+    role_paths: dict[str, list[str]] = field(default_factory=dict)  # role -> patterns overriding the heuristics
     root: Path = field(default_factory=Path.cwd)
 
     def analysis_options(self) -> AnalysisOptions:
         return AnalysisOptions(**{name: tuple(getattr(self, name)) for name in AnalysisOptions.names()})
+
+    def role_policy(self) -> RolePolicy:
+        return RolePolicy(
+            parse_roles(self.report_roles, "report-roles"),
+            tuple((role, tuple(patterns)) for role, patterns in self.role_paths.items()),
+        )
 
     # ------------------------------------------------------------ selection
     def selected_codes(self) -> set[str]:
@@ -92,8 +102,20 @@ class Settings:
     def fingerprint(self) -> str:
         """What the cache key must change with."""
         return repr(
-            (sorted(self.selected_codes()), sorted(self.per_file_ignores.items()), self.phase, self.analysis_options())
+            (
+                sorted(self.selected_codes()), sorted(self.per_file_ignores.items()), self.phase,
+                self.analysis_options(), sorted(self.role_policy().reported), self.role_policy().paths,
+            )
         )
+
+
+def _check_roles(entries: list[str], where: str) -> None:
+    if not all(isinstance(entry, str) for entry in entries):
+        raise ConfigError(f"{where}: expected role names ({', '.join(ROLES)}, or all)")
+    try:
+        parse_roles(entries, where)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
 
 
 def _longest_prefix(code: str, prefixes: list[str]) -> int:
@@ -161,8 +183,18 @@ def apply(settings: Settings, name: str, value: object, where: str) -> None:
             raise ConfigError(f"{where}: expected a table of pattern = [codes]")
         for pattern, codes in value.items():
             validate_codes(codes, f"{where} {pattern!r}")
+    elif name == "role_paths":
+        if not isinstance(value, dict) or not all(
+            isinstance(v, list) and all(isinstance(p, str) for p in v) for v in value.values()
+        ):
+            raise ConfigError(f"{where}: expected a table of role = [patterns]")
+        if "all" in value:
+            raise ConfigError(f"{where}: name roles one by one ({', '.join(ROLES)})")
+        _check_roles(list(value), where)
     elif not isinstance(value, expected):
         raise ConfigError(f"{where}: expected {expected.__name__}, not {type(value).__name__}")
+    elif name == "report_roles":
+        _check_roles(value, where)  # type: ignore[arg-type]
     elif name in ("select", "extend_select", "ignore", "extend_ignore"):
         validate_codes(value, where)  # type: ignore[arg-type]
     elif name in AnalysisOptions.names():

@@ -21,6 +21,7 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.layout import content_digest, file_stamp, module_file, project_root, python_files
 from flake8_async_sqla.core.options import AnalysisOptions
+from flake8_async_sqla.core.roles import RolePolicy
 from flake8_async_sqla.core.rule import Finding, rule_phase
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Result:
     path: str  # as shown: relative to the working folder when below it
     finding: Finding
     fails: bool
+    role: str  # the file's role in its project (core.roles)
     # What the fingerprint digests: path, code, enclosing function, the line's text, and which occurrence
     # of all that in the file this is; no line numbers, so it survives unrelated edits.
     basis: str
@@ -55,6 +57,7 @@ class Result:
 class FileOutcome:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    role: str = ""  # the file's role in its project (core.roles)
     # The text of each finding's line, whitespace collapsed (for its fingerprint: no file is read again).
     lines: list[str] = field(default_factory=list)
     depends_on: dict[str, list[int]] = field(default_factory=dict)  # path -> [mtime_ns, size]
@@ -76,6 +79,7 @@ class RunOutcome:
     cached: int = 0  # files whose outcome came from the cache
     confirmed: int = 0  # of those, files read and hashed because their stamp alone proved nothing
     modelled: int = 0  # modules the project index parsed (each at most once per process)
+    roles: dict[str, str] = field(default_factory=dict)  # shown path -> the file's role, for files read this run or cached
 
 
 def read_source(path: Path) -> tuple[bytes, str]:
@@ -92,9 +96,9 @@ def read_source(path: Path) -> tuple[bytes, str]:
     return data, text.removeprefix("\ufeff")
 
 
-def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileOutcome:
-    """One file: read, parse, check, drop `# noqa`ed findings. Never raises."""
-    from flake8_async_sqla.core.checker import check_tree
+def analyse(path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy) -> FileOutcome:
+    """One file: read, parse, check the rules its role reports, drop `# noqa`ed findings. Never raises."""
+    from flake8_async_sqla.core.checker import check_tree, codes_for_role
     from flake8_async_sqla.core.parsing import ParseFailure, parse
     from flake8_async_sqla.noqa import NoqaMap
 
@@ -106,10 +110,11 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileO
         return FileOutcome(error=_unreadable(error))
     except ParseFailure as failure:
         return FileOutcome(error=str(failure))
+    role = roles.role_of(path, text)
     index.consulted, index.consulted_widely = set(), set()
     index.answers = {}
     modelled_before = index.modelled
-    findings = check_tree(tree, path, text, codes)
+    findings = check_tree(tree, path, text, codes_for_role(role, roles, codes))
     kept = findings
     if findings and "noqa" in text.lower():  # tokenizing costs more than parsing: only where it can matter
         noqa = NoqaMap(text)
@@ -120,7 +125,7 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions) -> FileO
     source = text.splitlines() if kept else []
     lines = [" ".join(source[f.line - 1].split()) if 0 < f.line <= len(source) else "" for f in kept]
     return FileOutcome(
-        kept, None, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
+        kept, None, role, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
         index.modelled - modelled_before,
     )
 
@@ -144,7 +149,7 @@ def _drain_new_facts(index: ProjectIndex) -> dict[str, list]:
     return drained
 
 
-def _analyse_job(job: tuple[str, frozenset[str], AnalysisOptions]) -> FileOutcome:
+def _analyse_job(job: tuple[str, frozenset[str], AnalysisOptions, RolePolicy]) -> FileOutcome:
     return analyse(*job)
 
 
@@ -212,7 +217,7 @@ class Cache:
                     return None
             findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
             outcome = FileOutcome(
-                findings, entry["error"], entry["lines"], entry["depends_on"], entry["rests_on"], entry["answers"]
+                findings, entry["error"], entry["role"], entry["lines"], entry["depends_on"], entry["rests_on"], entry["answers"]
             )
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
@@ -264,6 +269,7 @@ class Cache:
             "stamp": stamp,
             "findings": [asdict(f) for f in outcome.findings],
             "error": outcome.error,
+            "role": outcome.role,
             "lines": outcome.lines,
             "depends_on": outcome.depends_on,
             "rests_on": outcome.rests_on,
@@ -325,7 +331,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     options = settings.analysis_options()
     outcomes: dict[str, FileOutcome] = {}
     # Only names go to the analysis (each worker reads its files): the parent holds no file's text.
-    pending: list[tuple[str, frozenset[str], AnalysisOptions]] = []
+    pending: list[tuple[str, frozenset[str], AnalysisOptions, RolePolicy]] = []
+    roles = settings.role_policy()
     stamps: dict[str, list[int]] = {}
     digests: dict[str, str] = {}
     hits = confirmed = 0
@@ -353,7 +360,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             hits += 1
             confirmed += key in digests
         else:
-            pending.append((key, codes, options))
+            pending.append((key, codes, options, roles))
     if pending:
         if index is None:
             index = _prepare_index(options, cache.stored_facts)
@@ -379,17 +386,20 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         cache.save()
     results: list[Result] = []
     errors: list[tuple[str, str]] = []
+    shown_roles: dict[str, str] = {}
     cwd = os.getcwd()
     for key in sorted(outcomes):
         outcome = outcomes[key]
         shown = display_path(key, cwd)
+        if outcome.role:
+            shown_roles[shown] = outcome.role
         if outcome.error is not None:
             errors.append((shown, outcome.error))
         ignored = tuple(settings.ignored_for_file(key))
         kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
-        results.extend(_fingerprinted(shown, kept, settings, cache.phases))
+        results.extend(_fingerprinted(shown, outcome.role, kept, settings, cache.phases))
     modelled = (index.modelled if index is not None else 0) + (sum(o.modelled for o in fresh) if parallel else 0)
-    return RunOutcome(results, errors, len(files), len(pending), hits, confirmed, modelled)
+    return RunOutcome(results, errors, len(files), len(pending), hits, confirmed, modelled, shown_roles)
 
 
 def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:
@@ -466,7 +476,7 @@ def display_path(path: str, cwd: str) -> str:
 
 
 def _fingerprinted(
-    path: str, findings: list[tuple[Finding, str]], settings: Settings, phases: dict[str, int | str]
+    path: str, role: str, findings: list[tuple[Finding, str]], settings: Settings, phases: dict[str, int | str]
 ) -> list[Result]:
     """Results of one file's findings, each with the text of its line."""
     seen: dict[str, int] = {}
@@ -474,5 +484,6 @@ def _fingerprinted(
     for finding, line in sorted(findings):
         basis = "|".join((path, finding.code, finding.context, line))
         seen[basis] = seen.get(basis, 0) + 1
-        results.append(Result(path, finding, settings.fails(phases.get(finding.code)), f"{basis}|{seen[basis]}"))
+        fails = settings.fails(phases.get(finding.code))
+        results.append(Result(path, finding, fails, role, f"{basis}|{seen[basis]}"))
     return results

@@ -8,15 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 from flake8_async_sqla import __version__
-from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.checker import check_tree, codes_for_role
 from flake8_async_sqla.core.options import OPTION_HELP, AnalysisOptions
 from flake8_async_sqla.core.project import use_options
+from flake8_async_sqla.core.roles import DEFAULT_POLICY, DEFAULT_REPORTED, ROLES, RolePolicy, parse_roles
 from flake8_async_sqla.core.rule import all_rules
 
 
 class AsyncSqlaPlugin:
     name = "flake8-async-sqla"
     version = __version__
+    roles: RolePolicy = DEFAULT_POLICY
 
     def __init__(self, tree: ast.Module, filename: str, lines: list[str]) -> None:
         self.tree = tree
@@ -37,10 +39,42 @@ class AsyncSqlaPlugin:
                 help=f"flake8-async-sqla: {help_text}",
             )
 
+        parser.add_option(
+            "--report-roles",
+            default=sorted(DEFAULT_REPORTED),
+            parse_from_config=True,
+            comma_separated_list=True,
+            help=f"flake8-async-sqla: roles of files to report ({', '.join(ROLES)}, or all; default: %(default)s)",
+        )
+        parser.add_option(
+            "--role-paths",
+            default=[],
+            parse_from_config=True,
+            comma_separated_list=True,
+            help="flake8-async-sqla: role:pattern entries that set a file's role (e.g. test:qa/**)",
+        )
+
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
         use_options(AnalysisOptions(**{name: tuple(getattr(options, name)) for name in OPTION_HELP}))
+        try:
+            cls.roles = RolePolicy(parse_roles(options.report_roles, "--report-roles"), role_paths(options.role_paths))
+        except ValueError as error:
+            raise SystemExit(f"flake8-async-sqla: error: {error}") from None
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
-        for finding in check_tree(self.tree, self.filename, "".join(self.lines)):
+        source = "".join(self.lines)
+        codes = codes_for_role(self.roles.role_of(self.filename, source), self.roles)
+        for finding in check_tree(self.tree, self.filename, source, codes):
             yield finding.line, finding.col, finding.message, type(self)
+
+
+def role_paths(entries: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """`role:pattern` entries grouped by role, in the order each role first appears."""
+    grouped: dict[str, list[str]] = {}
+    for entry in entries:
+        role, separator, pattern = entry.partition(":")
+        if not separator or role not in ROLES or not pattern:
+            raise ValueError(f"--role-paths: expected role:pattern with a role of {', '.join(ROLES)}, not {entry!r}")
+        grouped.setdefault(role, []).append(pattern)
+    return tuple((role, tuple(patterns)) for role, patterns in grouped.items())

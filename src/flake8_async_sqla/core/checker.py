@@ -13,6 +13,7 @@ from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import SemanticModel, module_path
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.project import DEFAULT_INDEX, EXTERNAL_ROOTS, ProjectIndex
+from flake8_async_sqla.core.roles import RolePolicy
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
 
 INTERNAL_ERROR = "ASQ000"
@@ -29,6 +30,14 @@ def is_relevant(source: str, options: AnalysisOptions = DEFAULT_OPTIONS) -> bool
     return any(name in source for name in wrappers)
 
 
+def codes_for_role(role: str, policy: RolePolicy, codes: Collection[str] | None = None) -> frozenset[str]:
+    """The codes in `codes` (default: all) to report in a file of `role`: none where `policy` does not report
+    the role, and only the rules that declare it."""
+    if not policy.reports(role):
+        return frozenset()
+    return frozenset(code for code, rule in all_rules().items() if (codes is None or code in codes) and role in rule.roles)
+
+
 def check_tree(
     tree: ast.Module,
     path: str,
@@ -37,6 +46,8 @@ def check_tree(
     index: ProjectIndex | None = DEFAULT_INDEX,
 ) -> list[Finding]:
     """Findings of the rules in `codes` (default: all) for one parsed file, sorted by position."""
+    if codes is not None and not codes:
+        return []
     if source is not None and not is_relevant(source, index.options if index is not None else DEFAULT_OPTIONS):
         return []
     if index is not None:

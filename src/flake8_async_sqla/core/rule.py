@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Iterator
 
+from flake8_async_sqla.core.roles import ROLES
+
 if TYPE_CHECKING:
     from flake8_async_sqla.core.model import SemanticModel
 
@@ -70,6 +72,9 @@ class Rule:
     # against real databases, and what it observed on each backend.
     runtime_proof: ClassVar[str | None] = None
     observed: ClassVar[dict[str, str]] = {}
+    # The roles of files (core.roles) whose findings of this rule mean something; a run reports a file's
+    # findings only when its role is both here and among the roles the user asked for.
+    roles: ClassVar[frozenset[str]] = frozenset(ROLES)
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         raise NotImplementedError

@@ -17,6 +17,7 @@ def as_dict(result: Result) -> dict[str, object]:
         "phase": rule.phase if rule else None,
         "severity": "error" if result.fails else "warning",
         "path": result.path,
+        "role": result.role,
         "line": finding.line,
         "column": finding.col + 1,
         "end_line": finding.end_line,
