@@ -125,8 +125,8 @@ def test_discovery_honours_gitignore_excludes_and_virtualenvs(project: Path) -> 
 
 
 def test_excluded_names_apply_at_any_depth_and_to_the_folder_walked(project: Path) -> None:
-    (project / "app" / "legacy" / "scripts").mkdir(parents=True)
-    (project / "app" / "legacy" / "scripts" / "old.py").write_text(GLOBAL_SESSION)
+    (project / "app" / "legacy" / "jobs").mkdir(parents=True)
+    (project / "app" / "legacy" / "jobs" / "old.py").write_text(GLOBAL_SESSION)
     (project / "app" / "fixtures.py").write_text(GLOBAL_SESSION)
     (project / "pyproject.toml").write_text('[tool.flake8-async-sqla]\nextend-exclude = ["legacy", "fixtures.py"]\n')
     assert codes_in(run_check(project).stdout) == ["ASQ101", "ASQ202"]

@@ -29,14 +29,14 @@ async def rename(db: DBSession, name: str) -> None:
 
 @router.post("/items")
 async def create_item(db=Depends(get_db)):
-    await db.rollback()
+    await db.commit()
 '''
 
 CASES = [
     ("engine-factories", "platform_db.make_engine", "ASQ101", 11),
     ("session-factories", "DB.session", "ASQ202", 6),
     ("session-types", "DBSession", "ASQ301", 16),
-    ("session-dependencies", "get_db", "ASQ301", 21),
+    ("session-dependencies", "get_db", "ASQ307", 21),
 ]
 
 

@@ -9,6 +9,7 @@ project index lazily, so a file with nothing database-related costs one walk.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -687,6 +688,13 @@ class SemanticModel:
         return Symbol("alias", flavour=kind, provider=provider, declares_dependency=injected)
 
     # --------------------------------------------------------- value facts
+    def _session_class_kind(self, factory_call: ast.Call) -> str | None:
+        """The kind of session a factory makes by its `class_=` (`sessionmaker(engine, class_=AsyncSession)`)."""
+        for keyword in factory_call.keywords:
+            if keyword.arg == "class_":
+                return names.SESSION_CLASSES.get(names.sqlalchemy_api(self.qualname(keyword.value)) or "")
+        return None
+
     def classify_value(self, value: ast.AST, scope: Scope) -> Symbol | None:
         """What an expression evaluates to: an app, engine, session factory or session."""
         if isinstance(value, ast.Await):
@@ -703,7 +711,7 @@ class SemanticModel:
             if self.options.matches(self.options.session_factories, func_qualname):
                 return Symbol("session", flavour="async")
             if api in names.SESSION_FACTORY_CLASSES:
-                flavour = names.SESSION_FACTORY_CLASSES[api]
+                flavour = self._session_class_kind(value) or names.SESSION_FACTORY_CLASSES[api]
                 return Symbol("factory", flavour=flavour, expires_on_commit=expire_on_commit_setting(value))
             if api in names.SCOPED_REGISTRIES:
                 return Symbol("factory", flavour=names.SCOPED_REGISTRIES[api], registry=True)
@@ -717,6 +725,8 @@ class SemanticModel:
             if factory is not None:
                 return Symbol("session", flavour=factory.flavour or "async", expires_on_commit=factory.expires_on_commit)
             symbol = self.symbol(func_qualname)
+            if symbol is not None and symbol.klass is not None and self._subclasses_app(func_qualname):
+                return Symbol("app")  # a project's own router class (`class APIRouter(fastapi.APIRouter)`)
             if symbol is not None and symbol.function is not None and symbol.function.returns_session:
                 function = symbol.function
                 return Symbol("session", flavour=function.returns_session, expires_on_commit=function.session_expires_on_commit)
@@ -1073,6 +1083,7 @@ class SemanticModel:
             return found
         if scope.kind == "function":
             self._param_sessions(scope, found)
+            self._awaited_sessions_are_async(scope, found)
         for with_node in scope.withs:
             for item in with_node.items:  # type: ignore[attr-defined]
                 if not isinstance(item.optional_vars, ast.Name):
@@ -1099,6 +1110,18 @@ class SemanticModel:
                 for name in targets:
                     found.setdefault(name, SessionBinding(name, symbol.flavour, origin, assign, expires_on_commit=symbol.expires_on_commit))
         return found
+
+    def _awaited_sessions_are_async(self, scope: Scope, found: dict[str, SessionBinding]) -> None:
+        """A parameter annotated with the sync `Session` whose methods the function awaits holds an AsyncSession:
+        the awaits prove it, whatever the annotation says."""
+        synchronous = {name for name, binding in found.items() if binding.kind == "sync"}
+        if not synchronous:
+            return
+        for call in scope.calls:
+            receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+            if isinstance(receiver, ast.Name) and receiver.id in synchronous and isinstance(self.parents.get(call), ast.Await):
+                found[receiver.id] = dataclasses.replace(found[receiver.id], kind="async")
+                synchronous.discard(receiver.id)
 
     def opens_session(self, call: ast.Call, scope: Scope) -> str | None:
         """The kind of session a call opens anew: `AsyncSession(...)` / `Session(...)`, a session factory's
@@ -1233,6 +1256,8 @@ class SemanticModel:
         for assign in scope.assigns:
             value = getattr(assign, "value", None)
             if isinstance(value, ast.Call):
+                if not self._builds_holder(value):
+                    continue
                 parts = [*value.args, *(kw.value for kw in value.keywords)]
             elif isinstance(value, ast.Attribute):
                 parts = [value]  # `fetch = session.get`
@@ -1246,6 +1271,18 @@ class SemanticModel:
                             scope._holders[name] = binding
                     break
         return scope._holders
+
+    def _builds_holder(self, call: ast.Call) -> bool:
+        """Whether a call's result keeps what it is given: a class constructed with it (`Repo(session)`) or a
+        `partial`; a function's result (`user = crud.create(session, ...)`, an ORM object) is a value it read."""
+        qualname = self.qualname(call.func)
+        if qualname == "functools.partial":
+            return True
+        symbol = self.symbol(qualname)
+        if symbol is not None and (symbol.klass is not None or symbol.function is not None):
+            return symbol.klass is not None
+        parts = dotted(call.func)
+        return bool(parts) and parts[-1][:1].isupper()
 
     def _bound_method_session(self, node: ast.AST, scope: Scope) -> SessionBinding | None:
         """`session.get` (a session's I/O method, not called): the session it is bound to."""
@@ -1541,6 +1578,30 @@ class SemanticModel:
     def in_begin_block(self, node: ast.AST, binding: SessionBinding, scope: Scope) -> bool:
         """Whether `node` sits inside `with <binding>.begin():` (or the session was opened by `.begin()`)."""
         return binding.transactional or any(self.transaction_blocks_around(node, binding, scope))
+
+    def handling_except(self, node: ast.AST, scope: Scope) -> ast.ExceptHandler | None:
+        """The `except` handler of `scope` that `node` runs in, if any (innermost)."""
+        for ancestor in self.ancestors(node):
+            if ancestor is scope.node:
+                return None
+            if isinstance(ancestor, ast.ExceptHandler):
+                return ancestor
+        return None
+
+    def rollback_then_raises(self, call: ast.Call, scope: Scope) -> bool:
+        """A `rollback()` in an `except` handler that raises (the error, or another): the transaction ends in
+        failure either way, and whoever owns it sees the exception."""
+        handler = self.handling_except(call, scope)
+        return handler is not None and any(isinstance(node, ast.Raise) for node in statements_in(handler.body))
+
+    def in_loop(self, node: ast.AST, scope: Scope) -> bool:
+        """Whether `node` runs in a loop of its own function."""
+        for ancestor in self.ancestors(node):
+            if ancestor is scope.node:
+                return False
+            if isinstance(ancestor, (ast.For, ast.AsyncFor, ast.While)):
+                return True
+        return False
 
     def transaction_blocks_around(self, node: ast.AST, binding: SessionBinding, scope: Scope) -> Iterator[str]:
         """"begin" / "begin_nested" for each `with <binding>.begin():` / `.begin_nested():` around `node` in `scope`."""
@@ -2171,6 +2232,10 @@ class SemanticModel:
             for name, reads in summary.fields.items():
                 fields.setdefault(name, reads)
         return fields
+
+    def _subclasses_app(self, qualname: str | None) -> bool:
+        """Whether a project class derives from FastAPI's or Starlette's app or router classes."""
+        return any(names.fastapi_api(name) in names.APP_CLASSES for name, summary in self.class_lineage(qualname) if summary is None)
 
     def has_base(self, qualname: str | None, api: str) -> bool:
         """Whether a class has the SQLAlchemy class `api` (`AsyncAttrs`) among its bases, transitively."""

@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from flake8_async_sqla.core.layout import project_root
+from flake8_async_sqla.core.layout import ROOT_MARKERS, project_root
 
 APPLICATION, SCRIPT, EXAMPLE, TEST, MIGRATION = "application", "script", "example", "test", "migration"
 ROLES = (APPLICATION, SCRIPT, EXAMPLE, TEST, MIGRATION)
@@ -84,9 +84,15 @@ class RolePolicy:
 
 
 def relative_to_root(path: str) -> str:
-    """`path` below its project root, `/`-separated: a project checked out under a `tests` folder is not test code."""
+    """`path` below its project root, `/`-separated: a project checked out under a `tests` folder is not test code.
+    Without a root marker above it (pyproject.toml, setup.cfg, .git), below the working folder when it is there."""
     absolute = os.path.abspath(path)
-    return os.path.relpath(absolute, project_root(absolute)).replace(os.sep, "/")
+    root = project_root(absolute)
+    if root == os.path.dirname(absolute) and not any(os.path.exists(os.path.join(root, m)) for m in ROOT_MARKERS):
+        cwd = os.getcwd()
+        if absolute.startswith(cwd + os.sep):
+            root = cwd
+    return os.path.relpath(absolute, root).replace(os.sep, "/")
 
 
 def parse_roles(entries: list[str] | tuple[str, ...], where: str) -> frozenset[str]:

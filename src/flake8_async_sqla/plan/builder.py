@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
-from flake8_async_sqla.core.checker import build_model, check_model, is_relevant
+from flake8_async_sqla.core.checker import build_model, check_model, codes_for_role, is_relevant
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
 from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
@@ -108,6 +108,7 @@ def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], li
     use_options(settings.analysis_options())
     codes = settings.selected_codes()
     rules = all_rules()
+    roles = settings.role_policy()
     for path in sorted(files, key=lambda p: relative_path(p, settings.root)):
         shown = relative_path(path, settings.root)
         try:
@@ -119,13 +120,15 @@ def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], li
         except ParseFailure as failure:
             errors.append((shown, str(failure)))
             continue
-        if not is_relevant(text, settings.analysis_options()):
+        role = roles.role_of(str(path), text)
+        # Test code and migrations are no production work: not in the inventory, the checklist or the matrix.
+        if not roles.reports(role) or not is_relevant(text, settings.analysis_options()):
             continue
         model = build_model(tree, str(path))
         surveys.append(survey(model, shown))
         noqa = NoqaMap(text)
         ignored = tuple(settings.ignored_for_file(path))
-        for finding in check_model(model, codes):
+        for finding in check_model(model, codes_for_role(role, roles, codes)):
             if noqa.suppresses(finding.line, finding.code) or (ignored and finding.code.startswith(ignored)):
                 continue
             rule = rules.get(finding.code)
@@ -157,7 +160,7 @@ def build_plan(settings: Settings, files: list[Path]) -> Plan:
     plan.declared = [str(d) for d in declared.values()]
     plan.decisions = decisions(surveys, findings, declared, plan)
     plan.architecture, plan.skeleton = architecture(surveys, plan)
-    plan.phases = phases(findings, plan.decisions)
+    plan.phases = phases(findings, plan.decisions, [site for item in surveys for site in item.request_state_sessions])
     plan.risks = risks(findings, plan.decisions)
     plan.verification = verification(surveys, findings)
     plan.backlog = backlog(findings)
@@ -423,7 +426,13 @@ BRANCH_NOTES = {
 }
 
 
-def phases(findings: list[PlanFinding], found: list[Decision]) -> list[PhasePlan]:
+REQUEST_STATE_ITEM = (
+    "a middleware keeps a session on `request.state` for each request: hand it out from the yield session "
+    "dependency instead, and move the handlers that read `request.state` onto it"
+)
+
+
+def phases(findings: list[PlanFinding], found: list[Decision], request_state_sessions: list[Site]) -> list[PhasePlan]:
     by_topic = {d.topic: d for d in found}
     result = []
     for number in range(1, 6):
@@ -437,6 +446,11 @@ def phases(findings: list[PlanFinding], found: list[Decision]) -> list[PhasePlan
         if number == 5:
             notes.append("drop the baseline and gate CI on `check --phase 5`; advisory rules stay in the backlog")
         items = tuple(f for f in findings if f.phase == str(number))
+        if number == 2:
+            items += tuple(
+                PlanFinding(site.path, site.line, "", "request-state-session", "2", REQUEST_STATE_ITEM)
+                for site in request_state_sessions
+            )
         result.append(PhasePlan(number, PHASE_TITLES[number], tuple(notes), items, COMPLETION[number]))
     return result
 
@@ -449,7 +463,7 @@ RISKS = (
      "introduce the request-scoped dependency behind the same interface first"),
     (("ASQ101", "ASQ102", "ASQ106"), "Connection exhaustion from engines created per request or never disposed", "medium", "high",
      "single engine in the lifespan; watch pool checked-out connections"),
-    (("ASQ301", "ASQ302", "ASQ303", "ASQ304"), "Lost or partial writes while transaction ownership moves", "medium", "high",
+    (("ASQ301", "ASQ302", "ASQ303", "ASQ304", "ASQ307"), "Lost or partial writes while transaction ownership moves", "medium", "high",
      "write-path tests that assert the row from a second session, and rollback on failure"),
     (("ASQ501", "ASQ502", "ASQ503", "ASQ504"), "MissingGreenlet on code paths the tests do not cover", "high", "medium",
      "eager-load or await relationships; set lazy=\"raise\" in tests to surface the rest"),

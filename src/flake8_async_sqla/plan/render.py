@@ -63,7 +63,9 @@ def markdown(plan: Plan) -> str:
     for phase in plan.phases:
         out += [f"### Phase {phase.number}: {phase.title}", ""]
         out += [f"> {note}" for note in phase.notes] + ([""] if phase.notes else [])
-        out += [f"- [ ] {f.path}:{f.line} {f.code} {f.message}" for f in phase.items] or ["- [x] nothing to do"]
+        out += [f"- [ ] {f.path}:{f.line} {f.code + ' ' if f.code else ''}{f.message}" for f in phase.items] or [
+            "- [x] nothing to do"
+        ]
         out += ["", f"Completion check: {phase.completion_check}", ""]
 
     out += ["## 5. Risk register and rollback", ""]

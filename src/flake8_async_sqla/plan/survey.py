@@ -81,6 +81,8 @@ class FileSurvey:
     query_api: list[Site] = field(default_factory=list)
     select_api: list[Site] = field(default_factory=list)
     background: list[tuple[Site, str]] = field(default_factory=list)
+    # Sessions a middleware keeps on `request.state`: a per-request source the yield dependency replaces.
+    request_state_sessions: list[Site] = field(default_factory=list)
     settings_names: list[str] = field(default_factory=list)
 
 
@@ -93,6 +95,7 @@ def survey(model: SemanticModel, path: str) -> FileSurvey:
             continue
         if model.is_lifespan(scope):
             result.lifespans.append(Site(path, scope.node.lineno))  # type: ignore[attr-defined]
+        result.request_state_sessions += [Site(path, node.lineno) for node in _request_state_sessions(model, scope)]
         if model.is_route_handler(scope):
             result.routes.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
         summary = model.function_summary(scope)
@@ -114,6 +117,20 @@ def survey(model: SemanticModel, path: str) -> FileSurvey:
         ):
             result.settings_names.append(name)
     return result
+
+
+def _request_state_sessions(model: SemanticModel, scope: Scope) -> list[ast.AST]:
+    """Assignments of a session to `request.state.<name>` in a function."""
+    found = []
+    for assign in scope.assigns:
+        targets = getattr(assign, "targets", None) or [getattr(assign, "target", None)]
+        value = getattr(assign, "value", None)
+        if value is None or not any((dotted(t) or [])[:2] == ["request", "state"] for t in targets if t is not None):
+            continue
+        symbol = model.classify_value(value, scope)
+        if symbol is not None and symbol.kind == "session":
+            found.append(assign)
+    return found
 
 
 def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: FileSurvey) -> None:

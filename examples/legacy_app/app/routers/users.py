@@ -42,7 +42,7 @@ async def update_user(user_id: int, payload: UserUpdate, db: AsyncSession = Depe
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     user.full_name = payload.full_name
     db.add(user)
-    await db.commit()  # error: ASQ301
+    await db.commit()  # error: ASQ307
     db.refresh(user)  # error: ASQ209
     return UserOut.of(user)
 

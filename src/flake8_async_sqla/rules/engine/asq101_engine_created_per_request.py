@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import FUNCTION_NODES, Scope, SemanticModel, dotted
 from flake8_async_sqla.core.per_request import how_reached, is_memoised, local_name
+from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 LOOP_STATEMENTS = (ast.For, ast.AsyncFor, ast.While)
@@ -60,6 +61,7 @@ class EngineCreatedPerRequest(Rule):
     }
     name = "engine-created-per-request"
     phase = 1
+    roles = SERVING_ROLES
     message = "{factory}() {where} creates an engine per call: create one engine in the app's lifespan and reuse it"
     invalid = (
         '''\

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import SemanticModel, call_method, dotted
+from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 LIST_ADDERS = {"append", "extend", "insert"}
@@ -46,6 +47,7 @@ class StartupShutdownEvents(Rule):
     code = "ASQ103"
     name = "startup-shutdown-events"
     phase = 1
+    roles = SERVING_ROLES
     message = "{what} is a deprecated startup/shutdown event, skipped once the app has a lifespan: move the setup and teardown into the app's `lifespan`"
     invalid = (
         '''\

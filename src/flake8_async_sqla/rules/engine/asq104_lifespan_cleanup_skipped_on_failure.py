@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import TRY_NODES, Scope, SemanticModel, call_method, dotted
+from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 
@@ -43,6 +44,7 @@ class LifespanCleanupSkippedOnFailure(Rule):
     code = "ASQ104"
     name = "lifespan-cleanup-skipped-on-failure"
     phase = 1
+    roles = SERVING_ROLES
     message = "`{release}` after the lifespan's `yield` is skipped when the app fails: register it on an AsyncExitStack or move it into a `finally:` block"
     invalid = (
         '''\

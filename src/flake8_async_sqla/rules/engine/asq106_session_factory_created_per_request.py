@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 # The per-request reach and the memoisation patterns are ASQ101's, so both rules agree on them.
@@ -47,6 +48,7 @@ class SessionFactoryCreatedPerRequest(Rule):
     code = "ASQ106"
     name = "session-factory-created-per-request"
     phase = 1
+    roles = SERVING_ROLES
     message = "{factory}() {where} builds a session factory on every request: create it once at startup (module level or the lifespan) and reuse it"
     invalid = (
         '''\

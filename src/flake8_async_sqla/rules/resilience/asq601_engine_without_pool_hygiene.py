@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import SemanticModel, engine_url
+from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 
 # Keywords that show the pool was configured on purpose (a `pool_pre_ping=False` too).
@@ -46,6 +47,7 @@ class EngineWithoutPoolHygiene(Rule):
     code = "ASQ601"
     name = "engine-without-pool-hygiene"
     phase = ADVISORY
+    roles = SERVING_ROLES
     message = "{factory}() for {dialect} keeps the default pool, which hands out dead connections after a restart or idle timeout: pass pool_pre_ping=True and set pool_recycle/pool_size for the database"
     invalid = (
         '''\

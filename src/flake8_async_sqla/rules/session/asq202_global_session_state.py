@@ -4,9 +4,12 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import Scope, SemanticModel, dotted
+from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 CONTAINER_STORES = {"append", "add", "setdefault", "insert", "extend", "update"}
+CONTAINER_TYPES = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "WeakValueDictionary", "WeakSet"}
+CONTAINER_DISPLAYS = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
 
 
 @register
@@ -15,10 +18,15 @@ class GlobalSessionState(Rule):
     ## What it does
     Finds a session object stored where it outlives one unit of work: assigned at
     module level, through a `global` statement, as a class attribute, on `app.state`,
-    `request.state` or any `.state`, or into a module-level object or container.
-    A module-level session *factory* (`async_sessionmaker(...)`) is fine, and so is a
-    repository that keeps the session it was given on `self`, a `ContextVar`, and a
-    script's session under `if __name__ == "__main__":`.
+    `websocket.state` or another `.state` that outlives a request, or into a module-level
+    object or container (`sessions.append(session)` where `sessions` is a list, dict or
+    set). A module-level session *factory* (`async_sessionmaker(...)`) is fine, and so
+    are a repository that keeps the session it was given on `self`, a `ContextVar`, a
+    script's session under `if __name__ == "__main__":`, a session kept on
+    `request.state` (it lives exactly as long as its request: the plan lists such a
+    middleware as a session source to replace with a yield dependency), and a method
+    of a module-level object that takes the session (`await user_dao.update(session,
+    ...)`).
 
     ## Why is this bad?
     A session is a unit of work: it holds a connection, a transaction and an identity
@@ -29,6 +37,15 @@ class GlobalSessionState(Rule):
     ## Use instead
     Keep only the session factory global; open one session per request in a `yield`
     dependency and pass it down explicitly.
+
+    ## Known false alarms
+    A module-level object whose `append`/`add`/`update` method is not awaited and that
+    its module builds with a container constructor of its own name is taken for a
+    container only when the constructor is `dict`, `list`, `set`, `defaultdict`,
+    `OrderedDict`, `deque`, `WeakValueDictionary` or `WeakSet`; a session stored in a
+    container of another kind is missed rather than guessed. A session kept on purpose
+    for a single-threaded script outside a main guard: `# noqa: ASQ202`, or mark the
+    file a script with `role-paths`.
 
     ## Fix safety
     No automatic fix.
@@ -47,6 +64,7 @@ class GlobalSessionState(Rule):
     }
     name = "global-session-state"
     phase = 4
+    roles = SERVING_ROLES
     message = "session stored {where} outlives its unit of work: keep the session factory global and open a session per request in a yield dependency"
     invalid = (
         '''\
@@ -173,13 +191,29 @@ async def create_user(email: str, session: Annotated[AsyncSession, Depends(get_s
             if not (isinstance(call.func, ast.Attribute) and call.func.attr in CONTAINER_STORES):
                 continue
             where = _long_lived(model, call.func.value, scope) if call.args else None
-            if where is not None and any(_is_session(model, arg, scope) for arg in call.args):
+            if where is not None and _is_container_store(model, call) and any(_is_session(model, arg, scope) for arg in call.args):
                 yield report(call, where=where)
 
 
 def _is_session(model: SemanticModel, value: ast.AST, scope: Scope) -> bool:
     symbol = model.classify_value(value, scope)
     return symbol is not None and symbol.kind == "session"
+
+
+def _is_container_store(model: SemanticModel, call: ast.Call) -> bool:
+    """Whether `x.add(session)` stores into a container: not an awaited call (`await dao.update(session, ...)` is a
+    method taking the session), and a module-level name is a container where its module defines it."""
+    if isinstance(model.parents.get(call), ast.Await):
+        return False
+    receiver = call.func.value  # type: ignore[attr-defined]
+    if not isinstance(receiver, ast.Name):
+        return True  # `app.state.x.append(...)`, `cls.cache.add(...)`: the place alone says it outlives the call
+    definition = model.local_defs.get(receiver.id)
+    value = getattr(definition, "value", None)
+    if isinstance(value, CONTAINER_DISPLAYS):
+        return True
+    constructor = dotted(value.func) if isinstance(value, ast.Call) else None
+    return bool(constructor) and constructor[-1] in CONTAINER_TYPES
 
 
 def _long_lived(model: SemanticModel, target: ast.AST, scope: Scope) -> str | None:
@@ -195,7 +229,8 @@ def _long_lived(model: SemanticModel, target: ast.AST, scope: Scope) -> str | No
         return None
     shown = ".".join(parts)
     if "state" in parts[1:]:
-        return f"on `{shown}`"
+        # `request.state` lives exactly as long as its request, like the session kept there.
+        return None if parts[: parts.index("state", 1)] == ["request"] else f"on `{shown}`"
     root = parts[0]
     if root == "cls" and len(parts) > 1:
         return f"as class attribute `{shown}`"

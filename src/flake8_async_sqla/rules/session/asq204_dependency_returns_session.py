@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import TRY_NODES, Scope, SemanticModel, call_method, dotted
+from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 
@@ -44,6 +45,7 @@ class DependencyReturnsSession(Rule):
     code = "ASQ204"
     name = "dependency-returns-session"
     phase = 2
+    roles = SERVING_ROLES
     message = "dependency `{dependency}` returns a session instead of yielding it, so {fate}: open it with `{context}` and `yield` it, and FastAPI closes it after the request"
     invalid = (
         '''\

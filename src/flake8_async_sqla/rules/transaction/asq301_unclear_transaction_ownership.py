@@ -146,6 +146,13 @@ async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspac
                     continue
                 session = ".".join(dotted(call.func.value) or [binding.name])  # type: ignore[attr-defined]
                 if method in TRANSACTION_ENDS:
+                    # A handler ending its own request session's transaction is no helper's doing (ASQ307 says
+                    # how to frame it), unless that transaction is its dependency's; a rollback that raises on, or
+                    # that keeps a worker's session usable, is error handling that leaves nothing half-committed.
+                    if is_handler and binding.origin == "dependency" and (method == "commit" or not binding.transactional):
+                        continue
+                    if method == "rollback" and _recovers(model, scope, call, binding):
+                        continue
                     if not _frames_transaction(model, scope, call, binding):
                         yield report(call, what=f"`{method}()`", session=session)
                 elif is_handler and _is_write(model, scope, call, method):
@@ -163,6 +170,14 @@ def _frames_transaction(model: SemanticModel, scope: Scope, call: ast.Call, bind
     if scope.yields or scope.klass is not None and scope.name in CONTEXT_EXITS:
         return True
     return any(model.transaction_blocks_around(call, binding, scope))
+
+
+def _recovers(model: SemanticModel, scope: Scope, call: ast.Call, binding: SessionBinding) -> bool:
+    """A rollback in an `except` that raises on, or in the `except` of a loop over a session the object holds
+    (a long-running worker keeping its own session usable for the next round)."""
+    if model.rollback_then_raises(call, scope):
+        return True
+    return binding.origin == "attribute" and model.handling_except(call, scope) is not None and model.in_loop(call, scope)
 
 
 def _request_has_no_transaction(model: SemanticModel, scope: Scope, binding: SessionBinding) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core.model import WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted, statements_in
+from flake8_async_sqla.core.model import WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 
@@ -145,7 +145,7 @@ async def tag_all(session: AsyncSession, tags: list[str]) -> None:
                 if method not in ("commit", "rollback"):
                     continue
                 blocks = _owning_blocks(model, call, binding, scope)
-                if not blocks or (method == "rollback" and _rollback_then_raise(model, call, scope)):
+                if not blocks or (method == "rollback" and model.rollback_then_raises(call, scope)):
                     continue
                 # A savepoint alone on a session handed in: ASQ301 already reports the call.
                 if binding.borrowed and all(kind == "begin_nested" for kind, _ in blocks):
@@ -170,16 +170,6 @@ def _owning_blocks(model: SemanticModel, call: ast.Call, binding: SessionBinding
             if ancestor is opened_by or model.session_binding(method[0], scope) is binding:
                 blocks.append((method[1], f"{_text(method[0], binding.name)}.{method[1]}()"))
     return blocks
-
-
-def _rollback_then_raise(model: SemanticModel, call: ast.Call, scope: Scope) -> bool:
-    """A `rollback()` in an `except` handler that raises: redundant, but the block still ends by raising."""
-    for ancestor in model.ancestors(call):
-        if ancestor is scope.node:
-            return False
-        if isinstance(ancestor, ast.ExceptHandler):
-            return any(isinstance(node, ast.Raise) for node in statements_in(ancestor.body))
-    return False
 
 
 def _text(node: ast.AST, fallback: str) -> str:
