@@ -79,6 +79,10 @@ IMPLIED_STRATEGIES = {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic
 COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "MutableSequence", "MutableSet"}
 # How many project modules (a file and what it imports, transitively) a file's project facts read.
 MAX_VISIBLE_MODULES = 50
+# Calls that hand out a connection their caller already holds (`session.connection()`, Alembic's `op.get_bind()`).
+CONNECTION_HANDOUTS = {"connection", "get_bind"}
+# Parameter names that, unannotated, hold a connection handed in.
+CONNECTION_NAMES = {"connection", "conn", "connectable"}
 
 
 @dataclass
@@ -87,7 +91,9 @@ class SessionBinding:
 
     name: str
     kind: str | None  # "async", "sync", or None when unknown
-    origin: str  # "created", "param", "dependency", "global", "attribute", "closure"
+    # "created", "param", "dependency", "global", "attribute", "closure", or "bound" (created on a connection that
+    # someone else opened: that owner closes and commits it, so the session is neither owned nor borrowed)
+    origin: str
     node: ast.AST
     # True when whoever handed the session out also runs its transaction
     # (`factory.begin()`, or a dependency that yields inside `begin()`, commits, or hands
@@ -1107,6 +1113,8 @@ class SemanticModel:
             symbol = self.classify_value(value, scope)
             if symbol is not None and symbol.kind == "session":
                 origin = "global" if targets[0] in scope.global_names - scope.nonlocal_names else "created"
+                if origin == "created" and self._binds_existing_connection(value, scope):
+                    origin = "bound"
                 for name in targets:
                     found.setdefault(name, SessionBinding(name, symbol.flavour, origin, assign, expires_on_commit=symbol.expires_on_commit))
         return found
@@ -1122,6 +1130,23 @@ class SemanticModel:
             if isinstance(receiver, ast.Name) and receiver.id in synchronous and isinstance(self.parents.get(call), ast.Await):
                 found[receiver.id] = dataclasses.replace(found[receiver.id], kind="async")
                 synchronous.discard(receiver.id)
+
+    def _binds_existing_connection(self, value: ast.AST, scope: Scope) -> bool:
+        """`Session(bind=connection)`, `factory(bind=op.get_bind())`, `Session(bind=session.connection())`: a session
+        on a connection that someone else opened, and closes or commits."""
+        if not isinstance(value, ast.Call):
+            return False
+        bind = keyword(value, "bind")
+        if bind is None and value.args and names.SESSION_CLASSES.get(self.api(value.func) or ""):
+            bind = value.args[0]
+        if bind is None:
+            return False
+        method = call_method(bind)
+        if method is not None:
+            return method[1] in CONNECTION_HANDOUTS  # not `engine.connect()`, which opens one nobody else closes
+        if self.is_connection(bind, scope):
+            return True
+        return isinstance(bind, ast.Name) and bind.id in CONNECTION_NAMES and self.engine_kind(bind, scope) is None
 
     def opens_session(self, call: ast.Call, scope: Scope) -> str | None:
         """The kind of session a call opens anew: `AsyncSession(...)` / `Session(...)`, a session factory's

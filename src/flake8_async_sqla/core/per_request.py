@@ -24,12 +24,19 @@ def is_memoised(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
     """The engine is stored where it outlives the call (a global, an attribute, an item of a module-level
     dict) under a check that it is not there yet: `if x is None: x = ...`, or `if x: return x` before it."""
     store = model.parents.get(call)
+    alternative = store if isinstance(store, ast.BoolOp) and isinstance(store.op, ast.Or) else None
+    if alternative is not None:  # `x = x or create_engine(...)`
+        store = model.parents.get(alternative)
     if not isinstance(store, (ast.Assign, ast.AnnAssign)):
         return False
     targets = store.targets if isinstance(store, ast.Assign) else [store.target]
     kept = [target for target in targets if _outlives_call(model, target, function)]
+    if alternative is not None:
+        return any(_same(alternative.values[0], target) for target in kept)
     if not kept:
-        return False
+        kept = _kept_later(model, store, targets, function)
+        if not kept:
+            return False
     child: ast.AST = store
     for ancestor in model.ancestors(store):
         if ancestor is function.node:
@@ -44,6 +51,22 @@ def is_memoised(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
         and any(_tests_set(statement.test, target) for target in kept)
         for statement in function.node.body  # type: ignore[attr-defined]
     )
+
+
+def _kept_later(model: SemanticModel, store: ast.Assign | ast.AnnAssign, targets: list[ast.expr], function: Scope) -> list[ast.expr]:
+    """For a local name assigned the engine, the names among `targets` that a later statement of the same block
+    stores where it outlives the call (`engine = create_engine(url)` then `cache[url] = engine`)."""
+    block = next((body for body in _bodies(model.parents.get(store)) if store in body), [])
+    kept = []
+    for statement in block[block.index(store) + 1 :] if store in block else []:
+        if isinstance(statement, ast.Assign) and any(_same(statement.value, t) for t in targets):
+            if any(_outlives_call(model, other, function) for other in statement.targets):
+                kept.extend(t for t in targets if _same(statement.value, t))
+    return kept
+
+
+def _bodies(node: ast.AST | None) -> list[list[ast.stmt]]:
+    return [getattr(node, field) for field in ("body", "orelse", "finalbody") if isinstance(getattr(node, field, None), list)]
 
 
 def _outlives_call(model: SemanticModel, target: ast.AST, function: Scope) -> bool:
