@@ -3,9 +3,11 @@
 Usage: python benchmarks/realworld/layout.py [--mirror DIR] [--apps DIR] [NAME ...]
 
 Each snapshot is a bare git directory as the search tool's `fetch` leaves it
-(`<mirror>/<owner>+<name>/repo`, or `.../repo/.git`). The pinned commit's tree under the app's
-`root` is written to `<apps>/<name>/`, Python sources and the files that configure a project
-(pyproject.toml, setup.cfg, .gitignore, alembic.ini, requirements) only. Nothing here is committed.
+(`<mirror>/<owner>+<name>/repo`, or `.../repo/.git`). The pinned commit's whole tree is written to
+`<apps>/<name>/` as a checkout would have it (an empty `.git` folder marks its top), Python sources and
+the files that configure a project (pyproject.toml, setup.cfg, .gitignore, alembic.ini, requirements)
+only; runs check the app's `root` folder inside it, as a user would in that checkout. Nothing here is
+committed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def load_corpus(path: Path = HERE / "corpus.toml") -> list[dict[str, str]]:
         return tomllib.load(handle)["app"]
 
 
+def app_folder(apps: Path, app: dict[str, str]) -> Path:
+    """Where the app's own code is in its laid-out checkout: the folder a run checks."""
+    return apps / app["name"] / app.get("root", "").strip("/")
+
+
 def git_dir(mirror: Path, repo: str) -> Path | None:
     folder = mirror / repo.replace("/", "+") / "repo"
     for candidate in (folder / ".git", folder):
@@ -54,8 +61,7 @@ def lay_out(app: dict[str, str], mirror: Path, apps: Path) -> str:
     source = git_dir(mirror, app["repo"])
     if source is None:
         return f"{app['name']}: no snapshot of {app['repo']} under {mirror} (fetch it first)"
-    root = app.get("root", "").strip("/")
-    treeish = f"{app['commit']}:{root}" if root else app["commit"]
+    treeish = app["commit"]
     # ls-tree and cat-file, not git archive: a snapshot lacks its largest blobs, which archive fails on.
     listing = subprocess.run(
         ["git", f"--git-dir={source}", "ls-tree", "-r", "-z", treeish], capture_output=True, check=False
@@ -76,7 +82,7 @@ def lay_out(app: dict[str, str], mirror: Path, apps: Path) -> str:
     ).stdout
     target = apps / app["name"]
     shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
+    (target / ".git").mkdir(parents=True)  # the checkout's top: where a user's project root is found
     count = 0
     stream = io.BytesIO(contents)
     for _, name in blobs:

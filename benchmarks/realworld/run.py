@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from layout import APPS, HERE, load_corpus  # noqa: E402
+from layout import APPS, HERE, app_folder, load_corpus  # noqa: E402
 
 
 def run_app(app_dir: Path, jobs: int, extra: list[str]) -> tuple[list[dict], float]:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     for app in load_corpus():
         if args.names and app["name"] not in args.names:
             continue
-        app_dir = args.apps / app["name"]
+        app_dir = app_folder(args.apps, app)
         if not app_dir.is_dir():
             print(f"{app['name']}: not laid out (run layout.py)")
             continue

@@ -1819,7 +1819,8 @@ class SemanticModel:
                 if scope in found:
                     continue
                 found[scope] = root
-                for callee in [*self.called_functions(scope), *(c for c in scope.children if c.kind == "function")]:
+                called = (self.called_function(call, scope) for call in scope.calls if not self.is_memoised(call, scope))
+                for callee in [*filter(None, called), *(c for c in scope.children if c.kind == "function")]:
                     if callee not in found and not self.is_cached(callee) and not self.is_lifespan(callee):
                         pending.append((callee, root))
             self._per_request = found
@@ -1831,6 +1832,12 @@ class SemanticModel:
             target = self.called_function(call, scope)
             if target is not None:
                 yield target
+
+    def is_memoised(self, call: ast.Call, scope: Scope) -> bool:
+        """Whether the call's result is kept where it outlives `scope`, under a check that it is not there yet: it
+        runs once, not on every call of `scope`."""
+        function = scope.function_scope
+        return function is not None and _memoised(self, call, function)
 
     def called_function(self, call: ast.Call, scope: Scope) -> Scope | None:
         """The function of this module a call runs: by name, a class's `__init__` as `Cls(...)`, and
@@ -2265,6 +2272,110 @@ class SemanticModel:
     def has_base(self, qualname: str | None, api: str) -> bool:
         """Whether a class has the SQLAlchemy class `api` (`AsyncAttrs`) among its bases, transitively."""
         return any(names.sqlalchemy_api(name) == api for name, summary in self.class_lineage(qualname) if summary is None)
+
+
+def _memoised(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
+    """The engine is stored where it outlives the call (a global, an attribute, an item of a module-level
+    dict) under a check that it is not there yet: `if x is None: x = ...`, or `if x: return x` before it."""
+    store = model.parents.get(call)
+    alternative = store if isinstance(store, ast.BoolOp) and isinstance(store.op, ast.Or) else None
+    if alternative is not None:  # `x = x or create_engine(...)`
+        store = model.parents.get(alternative)
+    if not isinstance(store, (ast.Assign, ast.AnnAssign)):
+        return False
+    targets = store.targets if isinstance(store, ast.Assign) else [store.target]
+    kept = [target for target in targets if _outlives_call(model, target, function)]
+    if alternative is not None:
+        return any(_same(alternative.values[0], target) for target in kept)
+    if not kept:
+        kept = _kept_later(model, store, targets, function)
+        if not kept:
+            return False
+    child: ast.AST = store
+    for ancestor in model.ancestors(store):
+        if ancestor is function.node:
+            break
+        if isinstance(ancestor, ast.If) and child in ancestor.body and any(_tests_unset(ancestor.test, t) for t in targets):
+            return True
+        child = ancestor
+    return any(
+        isinstance(statement, ast.If)
+        and statement.lineno < store.lineno
+        and isinstance(statement.body[-1], ast.Return)
+        and any(_tests_set(statement.test, target) for target in kept)
+        for statement in function.node.body  # type: ignore[attr-defined]
+    )
+
+
+def _kept_later(model: SemanticModel, store: ast.Assign | ast.AnnAssign, targets: list[ast.expr], function: Scope) -> list[ast.expr]:
+    """For a local name assigned the engine, the names among `targets` that a later statement of the same block
+    stores where it outlives the call (`engine = create_engine(url)` then `cache[url] = engine`)."""
+    block = next((body for body in _bodies(model.parents.get(store)) if store in body), [])
+    kept = []
+    for statement in block[block.index(store) + 1 :] if store in block else []:
+        if isinstance(statement, ast.Assign) and any(_same(statement.value, t) for t in targets):
+            if any(_outlives_call(model, other, function) for other in statement.targets):
+                kept.extend(t for t in targets if _same(statement.value, t))
+    return kept
+
+
+def _bodies(node: ast.AST | None) -> list[list[ast.stmt]]:
+    return [getattr(node, field) for field in ("body", "orelse", "finalbody") if isinstance(getattr(node, field, None), list)]
+
+
+def _outlives_call(model: SemanticModel, target: ast.AST, function: Scope) -> bool:
+    if isinstance(target, ast.Name):
+        return target.id in function.global_names
+    if isinstance(target, ast.Subscript):
+        container = target.value
+        if isinstance(container, ast.Name):
+            return container.id in model.local_defs and not model.binds_locally(container.id, function)
+        return isinstance(container, ast.Attribute)
+    return isinstance(target, ast.Attribute)
+
+
+def _tests_unset(test: ast.AST, target: ast.AST) -> bool:
+    """`x is None`, `not x`, `not hasattr(obj, "x")`, `key not in cache`, or one of them in an `or`."""
+    pending = [test]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            pending.extend(node.values)
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) and _tests_set(node.operand, target):
+            return True
+        elif isinstance(node, ast.Compare) and _compares(node, target, ast.Is, ast.NotIn):
+            return True
+    return False
+
+
+def _tests_set(test: ast.AST, target: ast.AST) -> bool:
+    """`x`, `x is not None`, `hasattr(obj, "x")`, `key in cache`."""
+    if isinstance(test, ast.Compare):
+        return _compares(test, target, ast.IsNot, ast.In)
+    if isinstance(test, ast.Call) and dotted(test.func) == ["hasattr"] and len(test.args) == 2:
+        owner, attr = test.args
+        stored = dotted(target)
+        return stored is not None and isinstance(attr, ast.Constant) and dotted(owner) == stored[:-1] and attr.value == stored[-1]
+    return _same(test, target)
+
+
+def _compares(test: ast.Compare, target: ast.AST, against_none: type, membership: type) -> bool:
+    """`target <against_none> None` for a name or attribute, `key <membership> cache` for `cache[key]`."""
+    if len(test.ops) != 1:
+        return False
+    op, right = test.ops[0], test.comparators[0]
+    if isinstance(op, against_none):
+        return isinstance(right, ast.Constant) and right.value is None and _same(test.left, target)
+    if isinstance(op, membership) and isinstance(target, ast.Subscript):
+        return _same(right, target.value) and _same(test.left, target.slice)
+    return False
+
+
+def _same(left: ast.AST, right: ast.AST) -> bool:
+    """The same name, attribute chain or constant."""
+    if isinstance(left, ast.Constant) and isinstance(right, ast.Constant):
+        return left.value == right.value
+    return dotted(left) is not None and dotted(left) == dotted(right)
 
 
 def assigned_names(assign: ast.AST) -> list[str]:

@@ -4,7 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.model import FUNCTION_NODES, Scope, SemanticModel, dotted
-from flake8_async_sqla.core.per_request import how_reached, is_memoised, local_name
+from flake8_async_sqla.core.per_request import how_reached, local_name
 from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
@@ -191,7 +191,7 @@ async def daily_report(engine: ReportingEngine): ...
         startup = _reachable(model, [model.module_scope, *(s for s in model.scopes if model.is_lifespan(s))])
         for call, scope, factory in engine_calls:
             function = scope.function_scope
-            if _shadowed(model, call, scope) or is_memoised(model, call, function):
+            if _shadowed(model, call, scope) or model.is_memoised(call, function):
                 continue
             root = per_request.get(function)
             where = how_reached(model, function, root) if root is not None else None

@@ -9,7 +9,7 @@ from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 # The per-request reach and the memoisation patterns are ASQ101's, so both rules agree on them.
-from flake8_async_sqla.core.per_request import how_reached, is_memoised
+from flake8_async_sqla.core.per_request import how_reached
 
 
 @register
@@ -108,7 +108,7 @@ async def read_user(user_id: int, session: Annotated[AsyncSession, Depends(get_s
             return  # no factory is created in this file: which functions run per request does not matter
         for function, root in model.per_request_functions().items():
             for call, factory in _factory_calls(model, function):
-                if not is_memoised(model, call, function):
+                if not model.is_memoised(call, function):
                     yield report(call, factory=factory, where=how_reached(model, function, root))
 
 
