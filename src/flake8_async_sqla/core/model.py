@@ -141,11 +141,20 @@ class FunctionSummary:
     # modules, and most functions are never asked).
     session_io_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
     handout_probe: Callable[[], SessionHandout] | None = field(default=None, repr=False, compare=False)
+    transaction_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def session_io_names(self) -> frozenset[str]:
         """Parameters (`db`) and `self` attributes (`self.db`) the function does session I/O through."""
         return self.session_io_probe() if self.session_io_probe is not None else frozenset()
+
+    @cached_property
+    def ends_transactions(self) -> frozenset[str]:
+        """Parameters whose session the function may commit or roll back: itself, or through code it hands
+        the session to (code it cannot see counts as doing so)."""
+        # Dropped while it runs, as `handout`'s: a recursive call finds nothing ended (the rest of the cycle decides).
+        probe, self.transaction_probe = self.transaction_probe, None
+        return probe() if probe is not None else frozenset()
 
     @cached_property
     def handout(self) -> SessionHandout:
@@ -165,10 +174,16 @@ class FunctionSummary:
             summary = rebuilt()
             return summary.handout if summary is not None else NO_HANDOUT
 
+        def ends_transactions() -> frozenset[str]:
+            summary = rebuilt()
+            return summary.ends_transactions if summary is not None else frozenset(self.parameters)
+
         if "session_io_names" not in vars(self):
             self.session_io_probe = session_io_names
         if "handout" not in vars(self):
             self.handout_probe = handout
+        if "ends_transactions" not in vars(self):
+            self.transaction_probe = ends_transactions
 
     @property
     def yields_session(self) -> str | None:
@@ -1170,6 +1185,11 @@ class SemanticModel:
         symbol = self.classify_value(expr, scope) if isinstance(expr, ast.Call) else None
         if symbol is not None and symbol.kind == "session":
             return symbol.flavour, False, symbol.expires_on_commit
+        # A project generator that yields a session, entered with `with`: a context manager handing it out.
+        provider = self.symbol(self.qualname(expr.func)) if isinstance(expr, ast.Call) else None
+        function = provider.function if provider is not None else None
+        if function is not None and function.yields_session:
+            return function.yields_session, function.provides_transaction, function.session_expires_on_commit
         return None
 
     def _param_sessions(self, scope: Scope, found: dict[str, SessionBinding]) -> None:
@@ -1614,10 +1634,15 @@ class SemanticModel:
         return None
 
     def rollback_then_raises(self, call: ast.Call, scope: Scope) -> bool:
-        """A `rollback()` in an `except` handler that raises (the error, or another): the transaction ends in
-        failure either way, and whoever owns it sees the exception."""
+        """A `rollback()` in an `except` handler that raises (the error, or another) and never carries on: the
+        transaction ends in failure either way, and whoever owns it sees the exception. A handler that may
+        return or loop on instead (a fallback after a race) has thrown the owner's pending work away."""
         handler = self.handling_except(call, scope)
-        return handler is not None and any(isinstance(node, ast.Raise) for node in statements_in(handler.body))
+        if handler is None:
+            return False
+        statements = list(statements_in(handler.body))
+        carries_on = (ast.Return, ast.Continue, ast.Break)
+        return any(isinstance(node, ast.Raise) for node in statements) and not any(isinstance(node, carries_on) for node in statements)
 
     def in_loop(self, node: ast.AST, scope: Scope) -> bool:
         """Whether `node` runs in a loop of its own function."""
@@ -1671,14 +1696,15 @@ class SemanticModel:
             pending.extend(child for child in current.children if child.kind in ("function", "lambda"))
 
     def passes_session_on(self, binding: SessionBinding, scope: Scope) -> bool:
-        """Whether a call in `scope` (nested functions included) takes the session as an argument:
-        code this file may not see then uses it, and may end its transaction."""
+        """Whether a call in `scope` (nested functions included) hands the session to code that may end its
+        transaction: a project function that commits or rolls it back (or passes it on to one that may), or
+        code this analysis cannot follow. A helper that only reads, writes or closes it does not."""
         for call, where in self.calls_within(scope):
             for arg in (*call.args, *(kw.value for kw in call.keywords)):
                 if isinstance(arg, ast.Starred):
                     arg = arg.value
                 passed = self.session_binding(arg, where)
-                if passed is not None and passed.name == binding.name:
+                if passed is not None and passed.name == binding.name and self._may_end_transaction(call, arg, where):
                     return True
         return False
 
@@ -1957,7 +1983,37 @@ class SemanticModel:
         summary.bound = scope.klass is not None and bool(positional) and positional[0].arg in ("self", "cls")
         summary.session_io_probe = lambda: self.session_io_names(scope)
         summary.handout_probe = lambda: self.session_handout(scope)
+        summary.transaction_probe = lambda: self._ended_parameters(scope, summary.parameters)
         return summary
+
+    def _ended_parameters(self, scope: Scope, parameters: tuple[str, ...]) -> frozenset[str]:
+        """The parameters of a function whose `commit()`/`rollback()` it calls, or that it hands to code that
+        may call them (see `hands_session_on`)."""
+        ended = set()
+        for call, where in self.calls_within(scope):
+            func = call.func
+            if isinstance(func, ast.Attribute) and func.attr in ("commit", "rollback") and isinstance(func.value, ast.Name):
+                if func.value.id in parameters:
+                    ended.add(func.value.id)
+                continue
+            for arg in (*call.args, *(kw.value for kw in call.keywords)):
+                name = arg.value if isinstance(arg, ast.Starred) else arg
+                if isinstance(name, ast.Name) and name.id in parameters and name.id not in ended:
+                    if self._may_end_transaction(call, arg, where):
+                        ended.add(name.id)
+        return frozenset(ended)
+
+    def _may_end_transaction(self, call: ast.Call, argument: ast.expr, scope: Scope) -> bool:
+        """Whether the code `call` runs may end the transaction of the session passed as `argument`: a project
+        function that commits or rolls back that parameter (or passes it on to one that may), and any code
+        this analysis cannot follow."""
+        if isinstance(call.func, ast.Attribute) and self.session_binding(call.func.value, scope) is not None:
+            return False  # a method of the session itself (`session.add(obj)`), judged as such elsewhere
+        summary = self.call_summary(call, scope)
+        if summary is None or isinstance(argument, ast.Starred):
+            return True
+        parameter = summary.parameter_for(call, argument)
+        return parameter is None or parameter in summary.ends_transactions
 
     def session_handout(self, scope: Scope) -> SessionHandout:
         """The session a function yields or returns (the last one, when several)."""

@@ -41,6 +41,16 @@ class EngineCreatedPerRequest(Rule):
     there (`stack.push_async_callback(engine.dispose)`), and hand sessions out through
     a dependency.
 
+    ## Known false alarms
+    Only the memoising shapes above are recognised: an engine cached under `try:` /
+    `except KeyError:`, or by a caching decorator other than `functools`' (`async_lru`'s
+    `@alru_cache`), is reported as an engine per call, and so is an engine built per request
+    on purpose (one per tenant, disposed in a `finally:`). A wrapper listed under
+    `engine-factories` is taken to create an engine on every call, so list only wrappers
+    that do, not a cached `get_engine()`. Silence a deliberate one with `# noqa: ASQ101`;
+    scripts are not reported (application and example files only), and `role-paths` can mark
+    a file that is really a script.
+
     ## Fix safety
     No automatic fix: where the engine should live depends on the application.
 

@@ -46,6 +46,15 @@ class EngineNeverDisposed(Rule):
     creating it (or `await engine.dispose()` in a `finally:`); in a script, dispose it
     before the event loop ends.
 
+    ## Known false alarms
+    Only a disposal or a `poolclass=NullPool` written where the rule looks counts: a
+    `poolclass` given through a variable or `**options`, or a disposal made by code outside
+    the project, leaves the engine reported. A wrapper listed under `engine-factories` is
+    taken to create a new engine on every call, so binding a cached `get_engine()` in the
+    lifespan without disposing it is reported. An engine in a script whose process ends
+    right after its work is reported too. Silence a deliberate one with `# noqa: ASQ102` on
+    the engine's line, or a folder of scripts with `per-file-ignores`.
+
     ## Fix safety
     No automatic fix: where the engine's life ends depends on the application.
 

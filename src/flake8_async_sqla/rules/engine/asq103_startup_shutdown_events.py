@@ -35,6 +35,14 @@ class StartupShutdownEvents(Rule):
     engine before its `yield`, and register its disposal on an `AsyncExitStack` so that
     it runs whatever happens.
 
+    ## Known false alarms
+    Every handler is reported, whatever it does and whether or not the app has a lifespan: a
+    library's `install(app: FastAPI)` that registers handlers to serve apps without one is
+    reported too, and so is a handler list held in a variable (`on_startup=hooks`) even when
+    it is empty, as only a literal `[]`, `()` or `None` is exempt. Silence a deliberate one
+    with `# noqa: ASQ103`, or the module with `per-file-ignores`; scripts are not reported
+    (application and example files only).
+
     ## Fix safety
     No automatic fix: merging handlers into a lifespan means moving code between functions.
 

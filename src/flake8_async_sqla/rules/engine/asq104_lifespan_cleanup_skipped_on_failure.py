@@ -31,6 +31,14 @@ class LifespanCleanupSkippedOnFailure(Rule):
     Register each release on an `AsyncExitStack` right after creating the resource, or
     put the release code in a `finally:` block around the `yield`.
 
+    ## Known false alarms
+    Each release after the `yield` is judged alone: a lifespan that releases in an
+    `except BaseException:` handler that re-raises and again after the `try` has the second
+    release reported, though every path releases once. Any `@asynccontextmanager` whose name
+    contains `lifespan` is judged as an app's lifespan, whether an app uses it or not. Move
+    the release into a `finally:`, or silence a deliberate one with `# noqa: ASQ104`;
+    scripts are not reported (application and example files only).
+
     ## Fix safety
     No automatic fix: the release code may depend on state set up before the `yield`.
 

@@ -34,6 +34,14 @@ class DriverEngineMismatch(Rule):
     `sqlite+aiosqlite://`, `mysql+aiomysql://` for `create_async_engine`; a sync driver
     such as `postgresql+psycopg://` for `create_engine` (Alembic, scripts).
 
+    ## Known false alarms
+    Few: the scheme as written decides, so only code that changes the URL where the rule
+    does not look (a module-level URL constant that another module rebinds before the engine
+    is built) or a wrong URL written on purpose (a docs example of the error: example files
+    are reported) gives one. Silence it with `# noqa: ASQ105` on the URL's line (the finding
+    points at the URL argument), or a file with `per-file-ignores`; test files are not
+    reported by default.
+
     ## Fix safety
     No automatic fix: the other driver has to be installed first.
 

@@ -36,6 +36,14 @@ class SessionFactoryCreatedPerRequest(Rule):
     lifespan, next to the engine, or at module level) and open sessions from it in a
     `yield` dependency.
 
+    ## Known false alarms
+    It shares ASQ101's memoising shapes, so a factory cached under `try:` /
+    `except KeyError:` or by a caching decorator other than `functools`' is reported, and so
+    is a factory built per request on purpose because its `bind` depends on the request (one
+    database per tenant); one factory called as `factory(bind=engine)` avoids that. Silence
+    a deliberate one with `# noqa: ASQ106`; scripts are not reported (application and
+    example files only).
+
     ## Fix safety
     No automatic fix: the factory's arguments may depend on the request.
 

@@ -36,6 +36,13 @@ class LazyLoadUnderAsyncio(Rule):
     or await it explicitly: `await user.awaitable_attrs.addresses` (the model needs
     the `AsyncAttrs` mixin) or `await session.refresh(user, ["addresses"])`.
 
+    ## Known false alarms
+    Loads are followed per query, not through the session's identity map: a relationship
+    that an earlier query of the same session loaded eagerly for objects still held, or a
+    many-to-one whose target object the session already holds (SQLAlchemy answers it without
+    SQL), is reported as a lazy load. Load it in the query that binds the name, or silence
+    one access with `# noqa: ASQ501`; this advisory rule reports in scripts too.
+
     ## Fix safety
     No automatic fix.
 

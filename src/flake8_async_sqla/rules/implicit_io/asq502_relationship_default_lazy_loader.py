@@ -40,6 +40,14 @@ class RelationshipDefaultLazyLoader(Rule):
     load the relationship where it is needed with `selectinload()` / `joinedload()`, or
     choose an eager strategy (`lazy="selectin"`) for a relationship that is always read.
 
+    ## Known false alarms
+    The declaration alone is judged: a relationship that async code only reads after an
+    eager-loading option, or that only synchronous scripts and `run_sync` callbacks read, is
+    reported. `AsyncAttrs` is recognised only as a base class in a class statement: a base
+    made with `declarative_base(cls=AsyncAttrs)` does not exempt its models. Declare the
+    strategy you rely on (an explicit `lazy="select"` is not reported), or silence one with
+    `# noqa: ASQ502`.
+
     ## Fix safety
     No automatic fix: code that relies on lazy loading (in synchronous scripts, tests or
     `run_sync` callbacks) must load the relationship explicitly first.

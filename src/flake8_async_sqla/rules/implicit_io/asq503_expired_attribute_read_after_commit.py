@@ -51,6 +51,14 @@ class ExpiredAttributeReadAfterCommit(Rule):
     or create the session factory with `expire_on_commit=False` (see ASQ205), as
     SQLAlchemy's asyncio guide recommends.
 
+    ## Known false alarms
+    The session's `expire_on_commit` is read from its factory only: a session opened with an
+    override (`async with Factory(expire_on_commit=False) as session:`) still counts as
+    expiring. A `refresh()` clears only the name it is called on, so refreshing the object
+    under another name (`u = user`, then `await session.refresh(u)`) leaves reads of `user`
+    reported. Pass the setting to the factory, refresh the name you read, or silence one
+    read with `# noqa: ASQ503`.
+
     ## Fix safety
     No automatic fix.
 

@@ -41,6 +41,14 @@ class UnloadedRelationshipSerialized(Rule):
     `await session.refresh(order, ["items"])` for an object the handler created. Or use a
     response model without the relationship field.
 
+    ## Known false alarms
+    Fields come from the response model's annotations, not its validators: a
+    `@model_validator(mode="before")` that builds the data without reading the relationship
+    does not exempt the field. Loads are followed per query, not through the session's
+    identity map, so a relationship that an earlier query of the same session loaded for
+    objects still held is reported as unloaded. Silence one with `# noqa: ASQ504` on the
+    `return`.
+
     ## Fix safety
     No automatic fix.
 

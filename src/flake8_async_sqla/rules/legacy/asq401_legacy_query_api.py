@@ -29,6 +29,15 @@ class LegacyQueryApi(Rule):
     `session.execute(stmt)` (awaited on an `AsyncSession`); `session.get(Model, pk)` for a
     lookup by primary key.
 
+    ## Known false alarms
+    Every `query()` on a known session is reported, also in code that stays on a synchronous
+    `Session` on purpose (scripts, jobs, code shared with a 1.x codebase) and on a `Session`
+    subclass with a `query()` of its own made by `sessionmaker(class_=...)`. A sync session
+    known only through `session-types`, `session-factories` or `session-dependencies` is
+    taken to be an `AsyncSession`, so its `query()` is reported as an `AttributeError`.
+    Silence legacy modules with `per-file-ignores` until they move, or one line with
+    `# noqa: ASQ401`.
+
     ## Fix safety
     No automatic fix: `Query` methods (`filter_by`, `first`, `count`, `update`) map onto
     `select()` and result methods case by case.

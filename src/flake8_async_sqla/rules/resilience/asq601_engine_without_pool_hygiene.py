@@ -35,6 +35,14 @@ class EngineWithoutPoolHygiene(Rule):
     and size the pool for the database: `pool_recycle` below the server's idle timeout,
     `pool_size`/`max_overflow` within its connection limit, a short `pool_timeout`.
 
+    ## Known false alarms
+    Only the pool keywords of the call count: an engine whose connections are kept healthy
+    another way (keepalives or timeouts in `connect_args`, a `"checkout"` pool event that
+    pings) is reported, and so is a short-lived engine in application code (a health check
+    or one-off task that disposes it right away). Silence one with `# noqa: ASQ601`; scripts
+    are not reported (application and example files only), and `role-paths` can mark a
+    one-off tool as a script.
+
     ## Fix safety
     No automatic fix: the right settings depend on the database and its proxies.
 

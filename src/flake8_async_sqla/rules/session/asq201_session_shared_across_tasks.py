@@ -46,6 +46,14 @@ class SessionSharedAcrossTasks(Rule):
     each concurrent task its own session from the session factory (one transaction
     each).
 
+    ## Known false alarms
+    The session only has to appear in the tasks' arguments, so tasks that merely read
+    `session.bind` or `session.info` are reported. Tasks are taken to overlap unless one is
+    awaited where it is created (`await asyncio.create_task(...)`):
+    `task = asyncio.create_task(f(session, x))` followed by `await task` in a loop is
+    reported, and so are two spawns in branches of which one ends in `return` instead of an
+    `else:`. Silence a deliberate one with `# noqa: ASQ201`.
+
     ## Fix safety
     No automatic fix.
 

@@ -50,6 +50,15 @@ class SessionNeverClosed(Rule):
     Open the session as an `async with` context (`with` for a synchronous `Session`), or
     close it in a `finally:` block.
 
+    ## Known false alarms
+    A close counts for every path only in a `finally:` block: a session closed in an
+    `except BaseException:` handler that re-raises and again after the `try` is reported as
+    not closed on every path, and a session a script never closes because its process ends
+    right after is reported too. A wrapper listed under `session-factories` is taken to open
+    a new session that the caller must close, so list only callables that do, not an
+    accessor of a current session. Silence a deliberate one with `# noqa: ASQ203` on the
+    line that opens it, or a folder of scripts with `per-file-ignores`.
+
     ## Fix safety
     No automatic fix: the block that should own the session depends on the code around it.
 

@@ -32,6 +32,14 @@ class DependencyReturnsSession(Rule):
     Open the session with `async with` and `yield` it; FastAPI resumes the dependency and
     closes the session after the response.
 
+    ## Known false alarms
+    Only where the session goes is read, not what else closes it: a dependency that returns
+    a session after registering its close elsewhere
+    (`request.state.exit_stack.push_async_callback(session.close)`, or a middleware that
+    closes `request.state.session`) is reported. Silence a deliberate one with
+    `# noqa: ASQ204` on the `return`; scripts are not reported (application and example
+    files only).
+
     ## Fix safety
     No automatic fix: turning the function into a generator changes what its other
     callers receive.

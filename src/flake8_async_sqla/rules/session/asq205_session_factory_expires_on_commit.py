@@ -29,6 +29,14 @@ class SessionFactoryExpiresOnCommit(Rule):
     Pass `expire_on_commit=False` to the factory, and `await session.refresh(obj)` where
     you do want fresh values after a commit.
 
+    ## Known false alarms
+    Only a `configure(expire_on_commit=False)` on the factory's own name in its own module
+    counts: one made in another module (`Factory.configure(...)` after
+    `from app.db import Factory`, or `db.Factory.configure(...)`) is not seen, nor is the
+    setting passed to each session instead (`Factory(expire_on_commit=False)`). A factory
+    whose code never reads an object after a commit is reported too: the rule judges the
+    factory, not its uses. Silence it with `# noqa: ASQ205` on the factory's line.
+
     ## Fix safety
     No automatic fix: code that relies on reloading after a commit has to refresh
     explicitly.

@@ -28,6 +28,13 @@ class ScopedSessionRegistry(Rule):
     a parameter (an `Annotated[AsyncSession, Depends(get_session)]` alias keeps that
     short).
 
+    ## Known false alarms
+    Every registry is reported, wherever it is used: a `scoped_session` kept on purpose for
+    synchronous code that runs in threads (a worker, a job queue, a WSGI part of the
+    project) and calls `remove()` after each unit of work is reported too, and so is one in
+    a script, since this rule reports in scripts as well. Silence it with `# noqa: ASQ206`
+    on the line of the call, or the worker's modules with `per-file-ignores`.
+
     ## Fix safety
     No automatic fix: every use of the registry has to receive the session instead.
 

@@ -54,6 +54,15 @@ class SyncSessionIoInAsyncFunction(Rule):
     methods. Until then, make the route handler or dependency a plain `def` (FastAPI
     runs it in a worker thread), or hand the sync code to `run_in_threadpool`.
 
+    ## Known false alarms
+    A session handed to a function the project does not define is assumed to be queried
+    there unless the callee belongs to the standard library, FastAPI, Starlette, Pydantic,
+    SQLAlchemy, anyio or structlog: `sentry_sdk.set_context("db", db)`, or a third-party
+    hook that only stores the session, is reported. So is blocking I/O in an `async def`
+    that runs alone on its loop (a script's `asyncio.run(main())`), where nothing else
+    waits. Silence a deliberate one with `# noqa: ASQ208`, or a folder of scripts with
+    `per-file-ignores`.
+
     ## Fix safety
     No automatic fix: the session's kind comes from the session factory and the
     dependency, and every helper it reaches must change with it.

@@ -43,6 +43,13 @@ class AsyncDbCallNotAwaited(Rule):
     ## Use instead
     `await` the call where it is made, or hand the coroutine to something that awaits it.
 
+    ## Known false alarms
+    Sessions and engines known only through the wrapper options are taken to be
+    asynchronous: a sync `Session` wrapper listed under `session-types`, `session-factories`
+    or `session-dependencies`, or a sync engine wrapper under `engine-factories`, gets its
+    plain `db.commit()` or `engine.dispose()` reported as an unawaited coroutine. List only
+    async wrappers there, and silence a deliberate call with `# noqa: ASQ209`.
+
     ## Fix safety
     No automatic fix: adding `await` inside a synchronous function is a syntax error, and
     the function has to become `async` first.

@@ -38,6 +38,15 @@ class UnclearTransactionOwnership(Rule):
     open one explicit `async with session.begin():` block around the writes; helpers
     take the session and never commit (`flush()` when they need generated keys).
 
+    ## Known false alarms
+    Who owns a session is decided from one function: a unit-of-work class whose own
+    `commit()` method commits the `self.session` it was given is reported, and so is a job
+    function whose runner opens a fresh session for it. A route handler's writes are
+    reported when its session dependency runs no transaction, even if another dependency of
+    the same request commits the shared session after its `yield`
+    (`dependencies=[Depends(commit_on_exit)]`). Silence a deliberate owner with
+    `# noqa: ASQ301`.
+
     ## Fix safety
     No automatic fix.
 

@@ -48,6 +48,14 @@ class WriteNeverCommitted(Rule):
     Open the session with `factory.begin()`, or wrap the writes in `async with
     session.begin():`, which commits when the block ends and rolls back if it raises.
 
+    ## Known false alarms
+    Only a `commit()` or `rollback()` in the same block counts: statements committed by the
+    database itself (an engine with `isolation_level="AUTOCOMMIT"`) or by the context
+    manager of a wrapper listed under `session-factories` that commits on exit are reported.
+    A preview that discards its writes on purpose is reported too; an explicit `rollback()`
+    says so and is not. List under `session-factories` only calls that open a plain session,
+    and silence a deliberate one with `# noqa: ASQ302`.
+
     ## Fix safety
     No automatic fix: where the unit of work ends is a decision about the code around it.
 

@@ -37,6 +37,13 @@ class CommitInsideBeginBlock(Rule):
     rollback, open a savepoint with `async with session.begin_nested():` around the part
     that may fail.
 
+    ## Known false alarms
+    Sessions are matched by name within the function: a name rebound inside the block to
+    another session (`async with Audit() as session:` nested in
+    `async with session.begin():`, or `session = Audit()`) has its `commit()` reported
+    against the outer block. Give the inner session its own name, or silence a deliberate
+    one with `# noqa: ASQ303`.
+
     ## Fix safety
     No automatic fix: removing a commit changes what is persisted when a later statement fails.
 

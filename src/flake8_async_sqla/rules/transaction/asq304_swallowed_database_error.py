@@ -46,6 +46,15 @@ class SwallowedDatabaseError(Rule):
     that may fail in `async with session.begin_nested():`: the savepoint rolls back
     alone and the outer transaction goes on.
 
+    ## Known false alarms
+    The handler is judged in its own function: a helper that swallows the error and tells
+    its caller (`except IntegrityError: return False`), leaving the rollback to the caller,
+    is reported, and so is a rollback done by a helper called without the session
+    (`await reset_session()`). The exemption for a session discarded after the handler
+    covers only one the function opened with `async with`, and a route handler's session
+    from a dependency that runs no transaction. Pass the session to the helper, or silence a
+    deliberate one with `# noqa: ASQ304`.
+
     ## Fix safety
     No automatic fix: whether to re-raise or roll back depends on the handler's intent.
 

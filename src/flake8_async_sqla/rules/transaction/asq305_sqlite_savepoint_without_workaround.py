@@ -39,6 +39,14 @@ class SqliteSavepointWithoutWorkaround(Rule):
     `conn.exec_driver_sql("BEGIN")` (pass `engine` itself for a sync engine). On Python
     3.12+, `connect_args={"autocommit": False}` does the same.
 
+    ## Known false alarms
+    Only the file and the project modules it imports are read: a workaround installed in a
+    module the file does not import, or given through a variable (`connect_args=ARGS`), is
+    not seen, and a file that imports only a development SQLite engine while the production
+    engine lives in a module it does not import is judged SQLite-only. Silence it with
+    `# noqa: ASQ305`, or the file with `per-file-ignores`; test files are not reported by
+    default.
+
     ## Fix safety
     No automatic fix: the listeners belong where the engine is created.
 

@@ -38,6 +38,14 @@ class IsolationLevelPerOperation(Rule):
     own `async_sessionmaker`, and give the handlers that need it a dependency for that
     factory.
 
+    ## Known false alarms
+    Any function that works on a session it is handed counts as request code, also in a
+    script or a maintenance job, and a level set on any connection there is reported, even
+    one it opens itself for statements that cannot run in a transaction
+    (`isolation_level="AUTOCOMMIT"` for `VACUUM` or `CREATE INDEX CONCURRENTLY`). Silence a
+    deliberate one with `# noqa: ASQ306`, or the maintenance modules with
+    `per-file-ignores`; migrations are not reported by default.
+
     ## Fix safety
     No automatic fix: the dedicated engine and session factory belong in the app's setup.
 
