@@ -81,6 +81,9 @@ COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "Mut
 MAX_VISIBLE_MODULES = 50
 # Calls that hand out a connection their caller already holds (`session.connection()`, Alembic's `op.get_bind()`).
 CONNECTION_HANDOUTS = {"connection", "get_bind"}
+# Parameter names that, unannotated and without a default, hold a session in a module that uses SQLAlchemy
+# (`def _query(self, session, cls)` in a data-access class).
+UNANNOTATED_SESSION_NAMES = {"session", "db_session"}
 # Parameter names that, unannotated, hold a connection handed in.
 CONNECTION_NAMES = {"connection", "conn", "connectable"}
 
@@ -1134,10 +1137,26 @@ class SemanticModel:
                     found.setdefault(name, SessionBinding(name, symbol.flavour, origin, assign, expires_on_commit=symbol.expires_on_commit))
         return found
 
+    @cached_property
+    def _uses_sqlalchemy(self) -> bool:
+        return any(imported.partition(".")[0] in names.SQLALCHEMY_ROOTS for imported in self.imports.values())
+
+    def _used_as_session(self, name: str, scope: Scope) -> bool:
+        """An unannotated parameter named like a session (`session`, `db_session`) in a module that uses SQLAlchemy,
+        on which the function calls a method only a session has (`query`, `commit`, `flush`, ...): an HTTP
+        client named `session` calls `get`/`post`, which prove nothing."""
+        if name not in UNANNOTATED_SESSION_NAMES or not self._uses_sqlalchemy:
+            return False
+        return any(
+            isinstance(call.func, ast.Attribute) and call.func.attr in names.SESSION_ONLY_METHODS
+            and isinstance(call.func.value, ast.Name) and call.func.value.id == name
+            for call in scope.calls
+        )
+
     def _awaited_sessions_are_async(self, scope: Scope, found: dict[str, SessionBinding]) -> None:
-        """A parameter annotated with the sync `Session` whose methods the function awaits holds an AsyncSession:
-        the awaits prove it, whatever the annotation says."""
-        synchronous = {name for name, binding in found.items() if binding.kind == "sync"}
+        """A parameter annotated with the sync `Session`, or not annotated, whose methods the function awaits holds
+        an AsyncSession: the awaits prove it, whatever the annotation says."""
+        synchronous = {name for name, binding in found.items() if binding.kind != "async" and binding.origin == "param"}
         if not synchronous:
             return
         for call in scope.calls:
@@ -1213,6 +1232,8 @@ class SemanticModel:
                     found[arg.arg] = SessionBinding(arg.arg, kind, "dependency", arg)
                     continue
             if kind is None:
+                if arg.annotation is None and default is None and self._used_as_session(arg.arg, scope):
+                    found[arg.arg] = SessionBinding(arg.arg, None, "param", arg)  # its kind: from its awaits, if any
                 continue
             if provider is not None:
                 found[arg.arg] = SessionBinding(

@@ -46,6 +46,11 @@ SERVER_DIALECTS = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "Mar
 # transaction control), so SAVEPOINT needs the documented "connect"/"begin" listener workaround.
 SQLITE_STDLIB_SCHEMES = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
 SESSION_CLASSES = {"AsyncSession": "async", "Session": "sync"}
+# Methods that, called on a name, tell a SQLAlchemy session from an HTTP client or a DB-API connection.
+SESSION_ONLY_METHODS = {
+    "query", "flush", "add_all", "scalars", "merge", "refresh", "expunge", "expire", "begin_nested",
+    "bulk_save_objects", "bulk_insert_mappings", "bulk_update_mappings", "commit", "rollback",
+}
 # Session methods that do I/O: `session.get` handed around is the session itself.
 SESSION_IO_METHODS = {
     "get", "get_one", "execute", "scalar", "scalars", "stream", "stream_scalars", "refresh",

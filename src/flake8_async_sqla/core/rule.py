@@ -29,7 +29,7 @@ PHASE_TITLES = {
 
 # The docstring's sections; the docs page adds "Example" (the first `invalid` snippet) after
 # "Why is this bad?" and the first `valid` snippet under "Use instead".
-DOC_SECTIONS = ("What it does", "Why is this bad?", "Use instead", "Fix safety", "References")
+DOC_SECTIONS = ("What it does", "Why is this bad?", "Use instead", "Known false alarms", "Fix safety", "References")
 RULE_MODULE = re.compile(r"asq\d{3}_\w+\.py")
 
 

@@ -103,7 +103,7 @@ async def find_user(session: AsyncSession, email: str):
     def check(self, model: SemanticModel) -> Iterator[Report]:
         for scope in model.scopes:
             for call, (binding, method) in model.session_calls(scope).items():
-                if method != "query" or binding.kind not in ("async", "sync"):
+                if method != "query":
                     continue
                 session = ".".join(dotted(call.func.value))  # type: ignore[arg-type, attr-defined]  # a name or `self.x`
                 if binding.kind == "async":

@@ -60,8 +60,10 @@ class SyncSessionIoInAsyncFunction(Rule):
     SQLAlchemy, anyio or structlog: `sentry_sdk.set_context("db", db)`, or a third-party
     hook that only stores the session, is reported. So is blocking I/O in an `async def`
     that runs alone on its loop (a script's `asyncio.run(main())`), where nothing else
-    waits. Silence a deliberate one with `# noqa: ASQ208`, or a folder of scripts with
-    `per-file-ignores`.
+    waits. Code that only the lifespan reaches through another module (seeding sample data
+    at startup, before any request is served) is reported too: the lifespan exemption does
+    not follow calls across modules yet. Silence a deliberate one with `# noqa: ASQ208`, or
+    a folder of scripts with `per-file-ignores`.
 
     ## Fix safety
     No automatic fix: the session's kind comes from the session factory and the

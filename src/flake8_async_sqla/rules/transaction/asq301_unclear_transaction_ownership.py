@@ -22,9 +22,16 @@ class UnclearTransactionOwnership(Rule):
     when the handler neither commits nor rolls that session back nor hands it to other
     code. Fine: writes inside `async with session.begin():`, commits in the function
     that created the session, and a yield dependency that commits the session it
-    wraps (or a class's `__aexit__`). A `begin_nested()` savepoint is not the request's
-    transaction: writes in it still need a commit. A commit inside a `begin()` or
-    `begin_nested()` block is ASQ303's finding, not this rule's.
+    wraps (or a class's `__aexit__`), a session bound to a connection someone else owns
+    (`Session(bind=connection)`, `bind=op.get_bind()`), a `rollback()` in an `except`
+    that raises and never carries on (a `return` after it throws the caller's pending work
+    away, and is reported), a rollback in the `except` of a loop over a session the
+    object holds (a worker keeping its own session usable), and a route handler ending
+    its own dependency's session (a commit there is ASQ307's). A helper that only reads,
+    writes or closes the session it is handed is not taken for the transaction's owner.
+    A `begin_nested()` savepoint is not the request's transaction: writes in it still
+    need a commit. A commit inside a `begin()` or `begin_nested()` block is ASQ303's
+    finding, not this rule's.
 
     ## Why is this bad?
     When helpers commit sessions they were handed, nobody owns the transaction: a

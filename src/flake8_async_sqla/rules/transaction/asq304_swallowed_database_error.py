@@ -29,7 +29,8 @@ class SwallowedDatabaseError(Rule):
     a handler that hands the session to other code. A session that is discarded after the
     handler is not reported either: one the function opened with `async with factory() as
     session:`, or a route handler's session from a dependency that only yields and closes
-    it, when the handler returns or nothing uses the session after the `try` (closing it
+    it (itself or through a helper that does not commit), when the handler returns,
+    breaks out of the loop, or nothing uses the session after the `try` (closing it
     rolls back).
 
     ## Why is this bad?
@@ -51,9 +52,11 @@ class SwallowedDatabaseError(Rule):
     its caller (`except IntegrityError: return False`), leaving the rollback to the caller,
     is reported, and so is a rollback done by a helper called without the session
     (`await reset_session()`). The exemption for a session discarded after the handler
-    covers only one the function opened with `async with`, and a route handler's session
-    from a dependency that runs no transaction. Pass the session to the helper, or silence a
-    deliberate one with `# noqa: ASQ304`.
+    covers one the function opened with `with`/`async with` (also block after block under
+    one name, and when the handler breaks out of a loop that ends the block), and a route
+    handler's session from a dependency that runs no transaction; a helper called last in
+    a handler's `finally:`, whose session is closed right after, is still reported. Pass
+    the session to the helper, or silence a deliberate one with `# noqa: ASQ304`.
 
     ## Fix safety
     No automatic fix: whether to re-raise or roll back depends on the handler's intent.
@@ -191,6 +194,9 @@ def _ends_transaction(model: SemanticModel, with_node: ast.AST, binding: Session
     if model.parents.get(binding.node) is with_node and binding.origin == "created":
         return True
     for item in with_node.items:  # type: ignore[attr-defined]
+        # Another `with` opening a session under the same name (`with get_session() as db` block after block).
+        if binding.origin == "created" and isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == binding.name:
+            return True
         method = call_method(item.context_expr)
         if method is not None and method[1] in ("begin", "begin_nested") and model.session_binding(method[0], scope) is binding:
             return True
@@ -253,8 +259,8 @@ def _discarded_after(model: SemanticModel, handler: ast.ExceptHandler, try_node:
     the function opened it with `with factory() as session:` around the `try`, or it is a route handler's
     session from a dependency that yields it and runs no transaction. The handler returns, or no loop
     runs the `try` again and no code after it uses the session."""
-    opened_by = model.parents.get(binding.node)
-    if binding.origin == "created" and not binding.transactional and isinstance(opened_by, WITH_NODES):
+    opened_by = _opening_with(model, try_node, binding, scope)
+    if binding.origin == "created" and not binding.transactional and opened_by is not None:
         container = opened_by
     elif binding.origin == "dependency" and binding.provider is not None and not binding.transactional and model.is_route_handler(scope):
         container = scope.node
@@ -262,19 +268,36 @@ def _discarded_after(model: SemanticModel, handler: ast.ExceptHandler, try_node:
         return False
     if isinstance(handler.body[-1], ast.Return):
         return True
+    resumes_after = try_node  # where the code goes on after the handler
     for ancestor in model.ancestors(try_node):
         if ancestor is container:
             break
-        if isinstance(ancestor, LOOP_NODES) or ancestor is scope.node:
+        if isinstance(ancestor, LOOP_NODES) and isinstance(handler.body[-1], ast.Break) and resumes_after is try_node:
+            resumes_after = ancestor  # the handler leaves the loop
+        elif isinstance(ancestor, LOOP_NODES) or ancestor is scope.node:
             return False
-    after, until = try_node.end_lineno or try_node.lineno, container.end_lineno or container.lineno
+    after, until = resumes_after.end_lineno or resumes_after.lineno, container.end_lineno or container.lineno
     for node in (*scope.attributes, *scope.calls):
         if not after < node.lineno <= until:
             continue
         used = [node.value] if isinstance(node, ast.Attribute) else [*node.args, *(kw.value for kw in node.keywords)]
         if any(isinstance(value, ast.Name) and value.id == binding.name for value in used):
-            return False
+            if _opening_with(model, node, binding, scope) in (container, None):
+                return False  # not a fresh session opened under the same name after the handler
     return True
+
+
+def _opening_with(model: SemanticModel, node: ast.AST, binding: SessionBinding, scope: Scope) -> ast.AST | None:
+    """The innermost `with` around `node` that opened the session under its name (a name can be reused by
+    block after block: `with get_session() as db:`)."""
+    for ancestor in model.ancestors(node):
+        if ancestor is scope.node:
+            return None
+        if isinstance(ancestor, WITH_NODES) and any(
+            isinstance(item.optional_vars, ast.Name) and item.optional_vars.id == binding.name for item in ancestor.items
+        ):
+            return ancestor
+    return None
 
 
 def _fix(model: SemanticModel, try_node: ast.AST, session: str, binding: SessionBinding, scope: Scope) -> str:
