@@ -1843,6 +1843,48 @@ class SemanticModel:
                     self._lifespans.add(s)
         return scope in self._lifespans
 
+    def runs_at_startup(self, scope: Scope) -> bool:
+        """The app's lifespan, or a startup event handler (`@app.on_event("startup")`,
+        `add_event_handler("startup", f)`, `on_startup=[f]`)."""
+        return self.is_lifespan(scope) or scope in self._startup_handlers
+
+    @cached_property
+    def _startup_handlers(self) -> frozenset[Scope]:
+        found = set()
+        for scope in self.scopes:
+            for call in scope.calls:
+                method = call_method(call)
+                handlers: list[ast.expr] = []
+                if method is not None and method[1] in names.EVENT_HANDLER_METHODS and call.args:
+                    first = call.args[0]
+                    if isinstance(first, ast.Constant) and first.value == "startup":
+                        handlers = call.args[1:2]
+                        parent = self.parents.get(call)
+                        if isinstance(parent, FUNCTION_NODES) and call in parent.decorator_list:
+                            found.add(self.scope_of[parent])
+                startup = keyword(call, "on_startup")
+                if isinstance(startup, (ast.List, ast.Tuple)):
+                    handlers = list(startup.elts)
+                for handler in handlers:
+                    node = self.local_defs.get(handler.id) if isinstance(handler, ast.Name) else None
+                    if isinstance(node, FUNCTION_NODES):
+                        found.add(self.scope_of[node])
+        return frozenset(found)
+
+    def runs_only_at_startup(self, scope: Scope) -> bool:
+        """Whether a function is called, across the project, only at startup (see `ProjectIndex.runs_only_at_startup`)."""
+        return self.index is not None and self.index.runs_only_at_startup(scope.qualname, self.path)
+
+    @cached_property
+    def project_roots(self) -> frozenset[str]:
+        """The top-level names of this module's project packages among what it is and what it imports."""
+        roots = {self.module.partition(".")[0]}
+        for imported in self.imports.values():
+            root = imported.partition(".")[0]
+            if root and root not in roots and self.index is not None and self.index.find_module(root, self.path) is not None:
+                roots.add(root)
+        return frozenset(roots)
+
     def is_cached(self, scope: Scope) -> bool:
         return any(q in names.CACHING_DECORATORS for q in self.decorator_qualnames(scope))
 

@@ -45,18 +45,32 @@ class ModuleFacts:
     dependency_targets: frozenset[str] = frozenset()
     disposed_state: frozenset[str] = frozenset()
     disposes_untraced: bool = False
+    # Project functions this module calls, each with the functions calling it here ("" for module level).
+    callers: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Its functions that run at startup: the app's lifespan and startup event handlers.
+    startup: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, model: SemanticModel) -> ModuleFacts:
         targets: set[str] = set()
+        callers: dict[str, set[str]] = {}
         for scope in model.scopes:
+            function = scope.function_scope
+            caller = function.qualname if function is not None else ""
             for call in scope.calls:
                 target = model.dependency_target(call)
                 qualname = model.qualname(target) if target is not None else None
                 if qualname:
                     targets.add(qualname)
+                callee = model.qualname(call.func)
+                if callee and callee.partition(".")[0] not in EXTERNAL_ROOTS and callee.partition(".")[0] in model.project_roots:
+                    callers.setdefault(callee, set()).add(caller)
         disposed, untraced = state_disposals(model)
-        return cls(dict(model.imports), frozenset(targets), disposed, untraced)
+        startup = frozenset(s.qualname for s in model.scopes if s.kind == "function" and model.runs_at_startup(s))
+        return cls(
+            dict(model.imports), frozenset(targets), disposed, untraced,
+            {callee: frozenset(found) for callee, found in callers.items()}, startup,
+        )
 
     def to_json(self) -> dict:
         return {
@@ -64,6 +78,8 @@ class ModuleFacts:
             "dependency_targets": sorted(self.dependency_targets),
             "disposed_state": sorted(self.disposed_state),
             "disposes_untraced": self.disposes_untraced,
+            "callers": {callee: sorted(found) for callee, found in sorted(self.callers.items())},
+            "startup": sorted(self.startup),
         }
 
     @classmethod
@@ -73,6 +89,8 @@ class ModuleFacts:
             frozenset(map(str, data["dependency_targets"])),
             frozenset(map(str, data["disposed_state"])),
             bool(data["disposes_untraced"]),
+            {str(callee): frozenset(map(str, found)) for callee, found in data["callers"].items()},
+            frozenset(map(str, data["startup"])),
         )
 
 
@@ -370,6 +388,25 @@ class ProjectIndex:
         question = ("dependency_targets", os.path.abspath(path), "\n".join(sorted(qualnames)))
         return self._answered(question)  # type: ignore[return-value]
 
+    def runs_only_at_startup(self, qualname: str, path: str) -> bool:
+        """Whether every call of the function `qualname` in `path`'s project is made at startup: from a lifespan
+        or a startup event handler, or from functions that are themselves called only at startup."""
+        return self._answered(("startup_only", os.path.abspath(path), qualname))  # type: ignore[return-value]
+
+    def _startup_only(self, qualname: str, path: str, following: frozenset[str]) -> bool:
+        callers: list[tuple[str, ModuleFacts]] = []
+        for file in self.files_mentioning(path, qualname.rpartition(".")[2]) or ():
+            facts = self.facts(file)
+            if facts is not None:
+                callers.extend((caller, facts) for caller in facts.callers.get(qualname, ()))
+        if not callers:
+            return False  # never called where this can see it (a callback, a task runner): may run any time
+        return all(
+            caller in facts.startup
+            or bool(caller) and caller not in following and self._startup_only(caller, path, following | {caller})
+            for caller, facts in callers
+        )
+
     def _dependency_namers(self, path: str) -> dict[str, frozenset[bytes]]:
         """The project files that mention `Depends` or `Security`, each with the words in it."""
         root = project_root(path)
@@ -394,6 +431,8 @@ class ProjectIndex:
             return [qualname for qualname in qualnames if qualname in found]
         if kind == "project_files":
             return _listing_digest(self.project_files(path))
+        if kind == "startup_only":
+            return self._startup_only(name, path, frozenset({name}))
         raise ValueError(f"unknown project question {kind!r}")
 
     def _answered(self, question: tuple[str, str, str]) -> object:

@@ -38,8 +38,9 @@ class SyncSessionIoInAsyncFunction(Rule):
     do no I/O (`add`, `add_all`, `expunge`, `expire`, `is_active`, ...), handing the
     session to a constructor (`UserRepo(db)`), to an async function, to an awaited call,
     or to the standard library, FastAPI, Starlette, Pydantic or SQLAlchemy, methods of
-    objects whose class is not known here, and the app's `lifespan`, which runs before
-    any request is served, and test functions (`test_*`). A plain `def` route handler or dependency is fine: FastAPI
+    objects whose class is not known here, the app's `lifespan` and startup handlers,
+    which run before any request is served, `async def` functions that the whole project
+    calls only from those (seeding sample data at startup), and test functions (`test_*`). A plain `def` route handler or dependency is fine: FastAPI
     runs it in a worker thread.
 
     ## Why is this bad?
@@ -60,10 +61,10 @@ class SyncSessionIoInAsyncFunction(Rule):
     SQLAlchemy, anyio or structlog: `sentry_sdk.set_context("db", db)`, or a third-party
     hook that only stores the session, is reported. So is blocking I/O in an `async def`
     that runs alone on its loop (a script's `asyncio.run(main())`), where nothing else
-    waits. Code that only the lifespan reaches through another module (seeding sample data
-    at startup, before any request is served) is reported too: the lifespan exemption does
-    not follow calls across modules yet. Silence a deliberate one with `# noqa: ASQ208`, or
-    a folder of scripts with `per-file-ignores`.
+    waits. Code reached from the lifespan or a startup handler is exempt only when every call
+    of it that the project makes can be seen to run at startup: a function also passed as a
+    callback, or called from a module-level statement, is reported. Silence a deliberate
+    one with `# noqa: ASQ208`, or a folder of scripts with `per-file-ignores`.
 
     ## Fix safety
     No automatic fix: the session's kind comes from the session factory and the
@@ -209,9 +210,14 @@ async def stats_async(db: Session = Depends(get_db)):
         for scope in model.scopes:
             if scope.kind != "function" or not scope.is_async or model.is_lifespan(scope) or model.is_test(scope):
                 continue
+            startup_only: bool | None = None  # asked of the whole project, once, when there is something to report
             for call in scope.calls:
                 session = _blocking_session(model, call, scope)
-                if session is not None:
+                if session is None:
+                    continue
+                if startup_only is None:
+                    startup_only = model.runs_only_at_startup(scope)
+                if not startup_only:  # before the app serves a request, nothing waits on the loop
                     yield report(call, what=f"`{_shown(call)}()`", session=session, function=scope.name)
 
 
