@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import gc
 import re
 from collections.abc import Collection, Iterable, Iterator
@@ -35,6 +36,11 @@ def codes_for_role(role: str, policy: RolePolicy, codes: Collection[str] | None 
     the role, and only the rules that declare it."""
     if not policy.reports(role):
         return frozenset()
+    return _codes_declaring(role, None if codes is None else frozenset(codes))
+
+
+@functools.lru_cache(maxsize=64)
+def _codes_declaring(role: str, codes: frozenset[str] | None) -> frozenset[str]:
     return frozenset(code for code, rule in all_rules().items() if (codes is None or code in codes) and role in rule.roles)
 
 
