@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ast
+import io
 import sys
 import threading
+import tokenize
+
+from flake8_async_sqla.core.newer_syntax import downgrade
 
 # CPython refuses to build the AST of a deeply nested expression (a 5,000-term sum, a
 # 3,000-link attribute chain) under the default recursion limit. Such files are retried
@@ -23,9 +27,28 @@ def parse(data: bytes | str, filename: str) -> ast.Module:
     except RecursionError:
         return _parse_deep(data, filename)
     except SyntaxError as error:
-        raise ParseFailure(_explain(error)) from error
+        tree = _parse_newer_syntax(data, filename)
+        if tree is None:
+            raise ParseFailure(_explain(error)) from error
+        return tree
     except (ValueError, MemoryError) as error:
         raise ParseFailure(f"cannot parse: {type(error).__name__}: {error}") from error
+
+
+def _parse_newer_syntax(data: bytes | str, filename: str) -> ast.Module | None:
+    """The tree of a file written for a newer Python, read through `newer_syntax.downgrade`; None when that
+    does not make it parse (a real syntax error, or syntax that does not even tokenize here)."""
+    try:
+        text = data if isinstance(data, str) else data.decode(tokenize.detect_encoding(io.BytesIO(data).readline)[0])
+    except (SyntaxError, LookupError, UnicodeDecodeError):
+        return None
+    rewritten = downgrade(text.removeprefix("\ufeff"))
+    if rewritten is None:
+        return None
+    try:
+        return ast.parse(rewritten, filename=filename)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _parse_deep(data: bytes | str, filename: str) -> ast.Module:
@@ -65,5 +88,6 @@ def _explain(error: SyntaxError) -> str:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     return (
         f"parse failed under Python {version}: {where}{error.msg}; "
-        "if the project uses newer syntax, run the tool with the project's Python"
+        "if the project uses syntax newer than the tool can rewrite (3.12 f-strings reusing their quotes), "
+        "run the tool with the project's Python"
     )
