@@ -105,3 +105,23 @@ def test_consistent_rename_of_a_local_keeps_the_reported_lines(program: str, dat
 @given(program=st.sampled_from(PROGRAMS))
 def test_runs_are_deterministic(program: str) -> None:
     assert positions(program) == positions(program)
+
+
+PACKAGES = sorted(path for path in FIXTURES.iterdir() if path.is_dir() and not path.name.startswith((".", "__")))
+
+
+def package_findings(files: list) -> set[tuple[str, int, str]]:
+    index = ProjectIndex()
+    found = set()
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        found.update((str(path), f.line, f.code) for f in check_tree(ast.parse(source), str(path), source, index=index))
+    return found
+
+
+@settings(max_examples=25, deadline=None)
+@given(package=st.sampled_from(PACKAGES), data=st.data())
+def test_findings_do_not_depend_on_the_order_files_are_checked_in(package, data) -> None:
+    files = sorted(package.rglob("*.py"))
+    shuffled = data.draw(st.permutations(files))
+    assert package_findings(shuffled) == package_findings(files)
