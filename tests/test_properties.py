@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.model import UNANNOTATED_SESSION_NAMES
 from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.rule import all_rules
 
@@ -41,7 +42,9 @@ def local_names(tree: ast.Module) -> list[str]:
     # A parameter some call passes by keyword (`record_audit(..., db=db)`) is part of its function's
     # interface: renaming it without the keyword would break the call.
     keywords = {k.arg for k in ast.walk(tree) if isinstance(k, ast.keyword) and k.arg}
-    return sorted(found - shared - keywords - names_bound_outside_functions(tree) - {"self", "cls"})
+    # An unannotated `session` parameter is known by its name alone (UNANNOTATED_SESSION_NAMES): by design.
+    named = UNANNOTATED_SESSION_NAMES | {"self", "cls"}
+    return sorted(found - shared - keywords - names_bound_outside_functions(tree) - named)
 
 
 def names_bound_outside_functions(tree: ast.Module) -> set[str]:

@@ -17,6 +17,7 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.layout import ROOT_MARKERS, project_root
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 
 if TYPE_CHECKING:
@@ -84,8 +85,6 @@ CONNECTION_HANDOUTS = {"connection", "get_bind"}
 # Parameter names that, unannotated and without a default, hold a session in a module that uses SQLAlchemy
 # (`def _query(self, session, cls)` in a data-access class).
 UNANNOTATED_SESSION_NAMES = {"session", "db_session"}
-# Parameter names that, unannotated, hold a connection handed in.
-CONNECTION_NAMES = {"connection", "conn", "connectable"}
 
 
 @dataclass
@@ -306,19 +305,37 @@ class Scope:
 
 
 def module_name_for(path: str) -> str:
-    """Dotted module name of a file: its name plus every enclosing package folder."""
+    """Dotted module name of a file: its name plus every enclosing package folder. A file in a folder without
+    `__init__.py` (a namespace package, as many applications' `app/` is) is named from the project root down
+    (`app/db.py` is `app.db`, as its importers write it), leaving out a `src` folder at the top."""
     import os
 
     path = os.path.abspath(path)
     folder, filename = os.path.split(path)
     stem = filename[:-3] if filename.endswith(".py") else filename
     parts = [] if stem == "__init__" else [stem]
+    if not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return ".".join([*_namespace_packages(folder), *parts]) or stem
     while os.path.isfile(os.path.join(folder, "__init__.py")):
         folder, package = os.path.split(folder)
         parts.insert(0, package)
         if not package:
             break
     return ".".join(parts) or stem
+
+
+def _namespace_packages(folder: str) -> list[str]:
+    """The folders from a marked project root (pyproject.toml, setup.cfg, .git) down to `folder`, when they are
+    all names an import can spell."""
+    import os
+
+    root = project_root(os.path.join(folder, "_"))
+    if root == folder or not any(os.path.exists(os.path.join(root, marker)) for marker in ROOT_MARKERS):
+        return []
+    packages = os.path.relpath(folder, root).split(os.sep)
+    if packages[0] == "src":
+        packages = packages[1:]
+    return packages if all(part.isidentifier() for part in packages) else []
 
 
 def dotted(node: ast.AST) -> list[str] | None:
@@ -1180,7 +1197,12 @@ class SemanticModel:
             return method[1] in CONNECTION_HANDOUTS  # not `engine.connect()`, which opens one nobody else closes
         if self.is_connection(bind, scope):
             return True
-        return isinstance(bind, ast.Name) and bind.id in CONNECTION_NAMES and self.engine_kind(bind, scope) is None
+        # A parameter handed in that nothing says is an engine: the caller's connection (or its session's).
+        return isinstance(bind, ast.Name) and self._is_parameter(bind.id, scope) and self.engine_kind(bind, scope) is None
+
+    @staticmethod
+    def _is_parameter(name: str, scope: Scope) -> bool:
+        return scope.kind in ("function", "lambda") and any(arg.arg == name for arg in all_args(scope.node))
 
     def opens_session(self, call: ast.Call, scope: Scope) -> str | None:
         """The kind of session a call opens anew: `AsyncSession(...)` / `Session(...)`, a session factory's

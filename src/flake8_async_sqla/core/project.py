@@ -20,6 +20,7 @@ from flake8_async_sqla.core.layout import (
 from flake8_async_sqla.core.model import FunctionSummary, SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
+from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES
 
 EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
     "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
@@ -484,6 +485,8 @@ class ProjectIndex:
             if naming is None or importing is None:
                 return None
             for path in importing.intersection(naming) | {home}:
+                if path != home and not _runs_in_the_app(path):
+                    continue  # tests, migrations and scripts run in processes of their own: not the app's engine
                 other = self.model_for(path)
                 # Another project's module of the same name (a sibling example app, a vendored copy) is not it.
                 if other is None or path != home and self.find_module(module, path) != home:
@@ -508,7 +511,7 @@ class ProjectIndex:
             return None
         found = []
         for file in sorted(files):
-            facts = self.facts(file) if file != path else None
+            facts = self.facts(file) if file != path and _runs_in_the_app(file) else None
             if facts is not None and self._imports_file(facts.imports, file, model):
                 found.append(file)
         return found
@@ -579,6 +582,12 @@ def _plain_definitions(path: str) -> frozenset[bytes]:
     for line in re.findall(rb"^(?:from|import)[ \t].*", text, re.MULTILINE):
         bound.update(re.findall(rb"\w+", line))
     return frozenset(once - bound)
+
+
+def _runs_in_the_app(path: str) -> bool:
+    """Whether a project file is application (or example) code, by its path: a test, a migration or a script
+    runs in a process of its own, so what it does with a module's engine is not what the app does."""
+    return DEFAULT_POLICY.role_of(path) in SERVING_ROLES
 
 
 def _read(path: str) -> bytes:
