@@ -1646,6 +1646,10 @@ class SemanticModel:
                     pending.append((path, other))
         return found
 
+    def project_uses_asyncio_only(self) -> bool:
+        """Whether the whole project uses only the asyncio extension for its database (see the index)."""
+        return self.index is not None and self.index.uses_asyncio_only(self.path)
+
     def imports_asyncio_extension(self) -> bool:
         """Whether this file, or a project module it imports (directly or through others), imports
         SQLAlchemy's or SQLModel's asyncio extension: its classes are used with `AsyncSession`s."""

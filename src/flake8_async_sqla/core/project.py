@@ -26,6 +26,13 @@ EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
     "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
     "typing_extensions", "greenlet", "asyncpg", "aiosqlite", "psycopg", "psycopg2", "httpx", "alembic",
 }
+# Import lines that make a module use the asyncio extension, or a synchronous session or engine.
+ASYNCIO_IMPORT = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:sqlalchemy|sqlmodel)\.ext\.asyncio\b", re.MULTILINE)
+SYNC_DATABASE_IMPORT = re.compile(
+    rb"^[ \t]*from[ \t]+(?:sqlalchemy|sqlalchemy\.orm|sqlmodel)[ \t]+import[ \t]+\(?[^)\n]*"
+    rb"\b(?:Session|sessionmaker|scoped_session|create_engine)\b",
+    re.MULTILINE,
+)
 # How many names a module-level engine is followed under (re-exports: `from .db import engine`).
 MAX_ENGINE_ALIASES = 32
 # How many released modules' models are kept once rebuilt (for the rules that read another module's code).
@@ -408,6 +415,27 @@ class ProjectIndex:
             for caller, facts in callers
         )
 
+    def uses_asyncio_only(self, path: str) -> bool:
+        """Whether `path`'s project talks to its database through SQLAlchemy's (or SQLModel's) asyncio extension
+        alone: an application module imports it, and none imports a sync `Session`, `sessionmaker`,
+        `scoped_session` or `create_engine`. Read from the import lines of the files that mention them."""
+        return self._answered(("asyncio_only", os.path.abspath(path), ""))  # type: ignore[return-value]
+
+    def _asyncio_only(self, path: str) -> bool:
+        files = {*(self.files_mentioning(path, "sqlalchemy") or ()), *(self.files_mentioning(path, "sqlmodel") or ())}
+        uses_asyncio = False
+        for file in sorted(files):
+            if not _runs_in_the_app(file):
+                continue
+            try:
+                text = _read(file)
+            except OSError:
+                continue
+            if SYNC_DATABASE_IMPORT.search(text):
+                return False
+            uses_asyncio = uses_asyncio or ASYNCIO_IMPORT.search(text) is not None
+        return uses_asyncio
+
     def _dependency_namers(self, path: str) -> dict[str, frozenset[bytes]]:
         """The project files that mention `Depends` or `Security`, each with the words in it."""
         root = project_root(path)
@@ -432,6 +460,8 @@ class ProjectIndex:
             return [qualname for qualname in qualnames if qualname in found]
         if kind == "project_files":
             return _listing_digest(self.project_files(path))
+        if kind == "asyncio_only":
+            return self._asyncio_only(path)
         if kind == "startup_only":
             return self._startup_only(name, path, frozenset({name}))
         raise ValueError(f"unknown project question {kind!r}")

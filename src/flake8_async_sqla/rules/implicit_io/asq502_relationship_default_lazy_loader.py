@@ -13,11 +13,14 @@ class RelationshipDefaultLazyLoader(Rule):
     ## What it does
     Finds a `relationship()` (or SQLModel `Relationship()`) of a mapped class that does
     not choose its loader strategy: no `lazy=` (nor `sa_relationship_kwargs={"lazy": ...}`),
-    in an asyncio project. The project counts as one when the module, or a project module
+    in an asyncio project. The project counts as one when its application code imports
+    the asyncio extension and no synchronous `Session`, `sessionmaker`, `scoped_session` or
+    `create_engine` anywhere, or when the module, or a project module
     it imports (directly or through other project modules), imports
     `sqlalchemy.ext.asyncio` or `sqlmodel.ext.asyncio`: the models are loaded with the
     code that creates `AsyncSession`s. Models in a module that imports neither (a
-    `models.py` with its own declarative base) are not judged.
+    `models.py` with its own declarative base) are judged only in a project that uses
+    the asyncio extension alone.
 
     Not reported: relationships with an explicit `lazy=` (even `"select"`, a deliberate
     choice), a computed one, `WriteOnlyMapped` / `DynamicMapped` annotations (they never
@@ -176,7 +179,7 @@ class Book(Base):
             for relationship in model.class_summary(scope).own_relationships.values()
             if relationship.lazy is None and relationship.call is not None
         ]
-        if not candidates or not model.imports_asyncio_extension():
+        if not candidates or not (model.imports_asyncio_extension() or model.project_uses_asyncio_only()):
             return
         for class_name, qualname, relationship in candidates:
             if not _mapped_here(model, qualname) or model.has_base(qualname, "AsyncAttrs"):
