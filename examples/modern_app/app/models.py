@@ -18,7 +18,7 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     last_login_at: Mapped[datetime | None]
 
-    orders: Mapped[list["Order"]] = relationship(back_populates="user")
+    orders: Mapped[list["Order"]] = relationship(back_populates="user", lazy="raise")
 
 
 class Product(Base):
@@ -39,8 +39,8 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
-    user: Mapped[User] = relationship(back_populates="orders")
-    items: Mapped[list["OrderItem"]] = relationship(back_populates="order", cascade="all, delete-orphan")
+    user: Mapped[User] = relationship(back_populates="orders", lazy="raise")
+    items: Mapped[list["OrderItem"]] = relationship(back_populates="order", cascade="all, delete-orphan", lazy="raise")
 
 
 class OrderItem(Base):
@@ -52,5 +52,5 @@ class OrderItem(Base):
     quantity: Mapped[int]
     unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
 
-    order: Mapped[Order] = relationship(back_populates="items")
-    product: Mapped[Product] = relationship()
+    order: Mapped[Order] = relationship(back_populates="items", lazy="raise")
+    product: Mapped[Product] = relationship(lazy="raise")
