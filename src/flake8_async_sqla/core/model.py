@@ -253,6 +253,8 @@ class ClassSummary:
     is_table: bool = False  # `__tablename__` / `__table__`, or SQLModel's `table=True`
     aliases_unknown: bool = False  # an alias generator (or a config this cannot read) renames its fields
     defines_init: bool = False
+    # `self.x = <session>` in its methods: attribute -> (kind, origin), for subclasses in other modules.
+    session_attributes: dict[str, tuple[str | None, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -434,10 +436,23 @@ class SemanticModel:
         self._session_names: set[str] | None = None
         self._calls_by_method: dict[str, list[tuple[ast.Call, Scope]]] | None = None
         self._walk()
+        self._follow_reexported_api_names()
         self._route_handlers: set[Scope] | None = None
         self._dependencies: set[Scope] | None = None
         self._lifespans: set[Scope] | None = None
         self._per_request: dict[Scope, Scope] | None = None
+
+    def _follow_reexported_api_names(self) -> None:
+        """`from app.db import AsyncSession` where `app/db.py` imports it from SQLAlchemy: the name means
+        SQLAlchemy's class, as if imported from there (asked of the project index, from the module's text)."""
+        if self.index is None:
+            return
+        for local, imported in self.imports.items():
+            module, _, name = imported.rpartition(".")
+            if name in names.REEXPORTED_API_NAMES and module and module.partition(".")[0] not in names.SQLALCHEMY_ROOTS:
+                original = self.index.reexported_api(module, name, self.path)
+                if original is not None:
+                    self.imports[local] = original
 
     # ------------------------------------------------------------------ walk
     def _walk(self) -> None:
@@ -1287,12 +1302,25 @@ class SemanticModel:
         return None
 
     def class_session_attributes(self, klass: Scope) -> dict[str, SessionBinding]:
-        """`self.x = <session>` assignments in any method of the class."""
+        """`self.x = <session>` assignments in any method of the class or of a base class (in any module of the
+        project: `BaseRepository.__init__` keeping the session it is given)."""
         cached = getattr(klass, "_session_attrs", None)
         if cached is not None:
             return cached
-        attrs: dict[str, SessionBinding] = {}
+        attrs = dict(self._own_session_attributes(klass))
         klass._session_attrs = attrs  # type: ignore[attr-defined]
+        for _, base in self.class_lineage(f"{self.module}.{klass.name}")[1:]:
+            for name, (kind, origin) in (base.session_attributes if base is not None else {}).items():
+                attrs.setdefault(name, SessionBinding(name, kind, origin, klass.node))
+        return attrs
+
+    def _own_session_attributes(self, klass: Scope) -> dict[str, SessionBinding]:
+        """`self.x = <session>` assignments in the class's own methods."""
+        cached = getattr(klass, "_own_session_attrs", None)
+        if cached is not None:
+            return cached
+        attrs: dict[str, SessionBinding] = {}
+        klass._own_session_attrs = attrs  # type: ignore[attr-defined]
         for method in klass.children:
             if method.kind != "function":
                 continue
@@ -2142,7 +2170,8 @@ class SemanticModel:
             return cached
         node = scope.node
         assert isinstance(node, ast.ClassDef)
-        bases = tuple(q for q in (self.qualname(b) for b in node.bases) if q)
+        # `CRUDService[Invoice]`: the generic class itself is the base.
+        bases = tuple(q for q in (self.qualname(b.value if isinstance(b, ast.Subscript) else b) for b in node.bases) if q)
         root = any(names.sqlalchemy_api(q) in ("DeclarativeBase", "DeclarativeBaseNoMeta") for q in bases)
         relationships: dict[str, Relationship] = {}
         for assign in scope.assigns:
@@ -2173,6 +2202,9 @@ class SemanticModel:
             or any(not {"__tablename__", "__table__"}.isdisjoint(assigned_names(statement)) for statement in body),
             aliases_unknown=self._renames_fields(scope, body),
             defines_init=nested_def(scope, "__init__") is not None,
+            session_attributes={
+                name: (binding.kind, binding.origin) for name, binding in self._own_session_attributes(scope).items()
+            },
         )
         scope._class_summary = summary  # type: ignore[attr-defined]
         return summary

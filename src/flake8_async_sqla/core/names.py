@@ -46,6 +46,11 @@ SERVER_DIALECTS = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "Mar
 # transaction control), so SAVEPOINT needs the documented "connect"/"begin" listener workaround.
 SQLITE_STDLIB_SCHEMES = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
 SESSION_CLASSES = {"AsyncSession": "async", "Session": "sync"}
+# API names a project module may re-export (`from app.db import AsyncSession`): followed to the original.
+REEXPORTED_API_NAMES = frozenset({
+    "AsyncSession", "Session", "async_sessionmaker", "sessionmaker", "async_scoped_session", "scoped_session",
+    "create_async_engine", "create_engine", "AsyncEngine", "Engine", "Depends", "Security", "FastAPI", "APIRouter",
+})
 # Methods that, called on a name, tell a SQLAlchemy session from an HTTP client or a DB-API connection.
 SESSION_ONLY_METHODS = {
     "query", "flush", "add_all", "scalars", "merge", "refresh", "expunge", "expire", "begin_nested",

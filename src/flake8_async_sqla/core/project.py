@@ -26,6 +26,11 @@ EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
     "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
     "typing_extensions", "greenlet", "asyncpg", "aiosqlite", "psycopg", "psycopg2", "httpx", "alembic",
 }
+# `from <framework module> import a, b as c, (d, e)`: the names a module may re-export (an `as` rename is not).
+API_IMPORT = re.compile(
+    rb"^[ \t]*from[ \t]+((?:sqlalchemy|sqlmodel|fastapi|starlette)(?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)",
+    re.MULTILINE,
+)
 # Import lines that make a module use the asyncio extension, or a synchronous session or engine.
 ASYNCIO_IMPORT = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:sqlalchemy|sqlmodel)\.ext\.asyncio\b", re.MULTILINE)
 SYNC_DATABASE_IMPORT = re.compile(
@@ -146,6 +151,7 @@ class ProjectIndex:
         # Per module, by its text: the names a top-level `class`/`def` defines once and nothing else binds.
         self._plain_definitions: dict[str, tuple[tuple[int, int] | None, frozenset[bytes]]] = {}
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
+        self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
     def refresh(self) -> None:
@@ -435,6 +441,27 @@ class ProjectIndex:
                 return False
             uses_asyncio = uses_asyncio or ASYNCIO_IMPORT.search(text) is not None
         return uses_asyncio
+
+    def reexported_api(self, module: str, name: str, from_path: str) -> str | None:
+        """The qualified name of a SQLAlchemy, SQLModel, FastAPI or Starlette API that the project module
+        `module` imports as `name` and so re-exports (`from sqlalchemy.ext.asyncio import AsyncSession` in
+        `app/db.py`), read from the module's import lines; None for anything else."""
+        path = self.find_module(module, from_path)
+        if path is None:
+            return None
+        key = (path, name)
+        if key not in self._reexports:
+            self._reexports[key] = None
+            try:
+                text = _read(path)
+            except OSError:
+                text = b""
+            for source, imported in API_IMPORT.findall(text):
+                if re.search(rb"(?:^|[\s,(])" + name.encode() + rb"(?:$|[\s,)])", imported):
+                    self._reexports[key] = f"{source.decode()}.{name}"
+                    break
+        self.consulted.add(path)
+        return self._reexports[key]
 
     def _dependency_namers(self, path: str) -> dict[str, frozenset[bytes]]:
         """The project files that mention `Depends` or `Security`, each with the words in it."""
