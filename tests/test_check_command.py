@@ -461,3 +461,15 @@ def test_cache_trusts_a_stamp_only_when_it_predates_the_cache(project: Path) -> 
     routes.write_text(ENGINE_IN_HANDLER.replace("= create_async_engine(", "= xreate_async_engine("))
     os.utime(routes, ns=(later, later))
     assert codes_in(run_check(project).stdout) == ["ASQ202"]
+
+
+def test_a_package_named_build_is_checked_unless_named(project: Path) -> None:
+    for folder in ("build/lib/app", "app/features/build"):
+        (project / folder).mkdir(parents=True)
+        (project / folder / "mod.py").write_text(GLOBAL_SESSION)
+    (project / "app" / "features" / "build" / "__init__.py").write_text("")
+    paths = {line.split(":")[0] for line in run_check(project).stdout.splitlines() if ": ASQ" in line}
+    assert paths == {"app/db.py", "app/routes.py", "app/features/build/mod.py"}
+    (project / "pyproject.toml").write_text('[tool.flake8-async-sqla]\nextend-exclude = ["build"]\n')
+    paths = {line.split(":")[0] for line in run_check(project).stdout.splitlines() if ": ASQ" in line}
+    assert paths == {"app/db.py", "app/routes.py"}

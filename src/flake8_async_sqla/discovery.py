@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flake8_async_sqla.config import Settings, relative_path
+from flake8_async_sqla.config import DEFAULT_EXCLUDE, Settings, relative_path
 
 if TYPE_CHECKING:
     import pathspec
 
 # A pattern without these is a plain name: it excludes any file or folder of that name, at any depth.
 NOT_PLAIN = re.compile(r"[*?\[\]!/\\#\s]")
+
+
+OUTPUT_FOLDERS = ("build", "dist")
 
 
 class Discovery:
@@ -25,6 +28,10 @@ class Discovery:
         # Plain names (all the defaults) are a set lookup per name; pathspec, imported only when a pattern
         # or a .gitignore needs it, would try every pattern's regex on every path.
         self.excluded_names = {p for p in patterns if p and not NOT_PLAIN.search(p)}
+        # Default names of build output (`build`, `dist`) that a project also uses for a package of its own code
+        # (`app/features/build/__init__.py`): such a package is checked unless the user names it.
+        defaults = list(settings.exclude) == list(DEFAULT_EXCLUDE)
+        self.output_names = {name for name in OUTPUT_FOLDERS if defaults and name not in settings.extend_exclude}
         self.exclude = _spec([p for p in patterns if p not in self.excluded_names])
         self._gitignores: dict[str, pathspec.GitIgnoreSpec | None] = {}
         self._chains: dict[str, list[tuple[str, pathspec.GitIgnoreSpec]]] = {}
@@ -46,7 +53,7 @@ class Discovery:
                 continue
             seen.add(real)
             relative = relative_path(folder, self.root)
-            if not self.excluded_names.isdisjoint(relative.split("/")):  # the walk started inside one
+            if not (self.excluded_names - self.output_names).isdisjoint(relative.split("/")):  # the walk started inside one
                 subfolders[:] = []
                 continue
             absolute = os.path.abspath(folder)
@@ -58,7 +65,7 @@ class Discovery:
     def _skipped(self, folder: str, relative_folder: str, name: str, is_dir: bool) -> bool:
         """Whether `name` in `folder` (absolute, and as relative_path gives it) is left out."""
         if name in self.excluded_names:
-            return True
+            return not (is_dir and name in self.output_names and os.path.isfile(os.path.join(folder, name, "__init__.py")))
         slash = "/" if is_dir else ""
         relative = name if relative_folder == "." else f"{relative_folder}/{name}"
         if self.exclude is not None and (self.exclude.match_file(relative + slash) or self.exclude.match_file(name + slash)):
