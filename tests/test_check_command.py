@@ -473,3 +473,10 @@ def test_a_package_named_build_is_checked_unless_named(project: Path) -> None:
     (project / "pyproject.toml").write_text('[tool.flake8-async-sqla]\nextend-exclude = ["build"]\n')
     paths = {line.split(":")[0] for line in run_check(project).stdout.splitlines() if ": ASQ" in line}
     assert paths == {"app/db.py", "app/routes.py"}
+
+
+def test_a_namespace_package_named_build_inside_a_package_is_checked(project: Path) -> None:
+    (project / "app" / "__init__.py").write_text("")
+    (project / "app" / "build").mkdir()
+    (project / "app" / "build" / "mod.py").write_text(GLOBAL_SESSION)
+    assert "app/build/mod.py" in {line.split(":")[0] for line in run_check(project).stdout.splitlines()}

@@ -29,7 +29,7 @@ class Discovery:
         # or a .gitignore needs it, would try every pattern's regex on every path.
         self.excluded_names = {p for p in patterns if p and not NOT_PLAIN.search(p)}
         # Default names of build output (`build`, `dist`) that a project also uses for a package of its own code
-        # (`app/features/build/__init__.py`): such a package is checked unless the user names it.
+        # (`app/features/build/`, inside a package): such a package is checked unless the user names it.
         defaults = list(settings.exclude) == list(DEFAULT_EXCLUDE)
         self.output_names = {name for name in OUTPUT_FOLDERS if defaults and name not in settings.extend_exclude}
         self.exclude = _spec([p for p in patterns if p not in self.excluded_names])
@@ -65,7 +65,7 @@ class Discovery:
     def _skipped(self, folder: str, relative_folder: str, name: str, is_dir: bool) -> bool:
         """Whether `name` in `folder` (absolute, and as relative_path gives it) is left out."""
         if name in self.excluded_names:
-            return not (is_dir and name in self.output_names and os.path.isfile(os.path.join(folder, name, "__init__.py")))
+            return not (is_dir and name in self.output_names and _in_a_package(os.path.join(folder, name)))
         slash = "/" if is_dir else ""
         relative = name if relative_folder == "." else f"{relative_folder}/{name}"
         if self.exclude is not None and (self.exclude.match_file(relative + slash) or self.exclude.match_file(name + slash)):
@@ -110,6 +110,11 @@ class Discovery:
                 lines = []
             self._gitignores[folder] = _spec(lines)
         return self._gitignores[folder]
+
+
+def _in_a_package(folder: str) -> bool:
+    """A package, or a folder of one (a namespace subpackage): project code, not build output."""
+    return any(os.path.isfile(os.path.join(path, "__init__.py")) for path in (folder, os.path.dirname(folder)))
 
 
 def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec | None:
