@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                       # generated 50k-line project + the stdlib
     python benchmarks/run.py --corpus DIR ...      # these folders instead
+    python benchmarks/run.py --realworld           # the laid-out real apps, and a size ladder of the largest
     python benchmarks/run.py --repeat 3 --profile 25
 
 Every figure is a ratio measured in this one run on the same files, the median of
@@ -45,6 +46,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from generate_corpus import write_corpus  # noqa: E402 - a sibling script, not a package
 
+sys.path.insert(0, str(HERE / "realworld"))
+from layout import APPS, app_folder, load_corpus  # noqa: E402 - the real-app corpus's own script
+
 STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
 
 # Goals of the issue. G1 depends on the corpus: a project where every module touches
@@ -66,6 +70,8 @@ class Corpus:
     name: str
     path: Path
     kind: str  # "project" (G1 goal 2.0x, whole-process figures) or "stdlib"
+    compare_flake8: bool = True  # G4 runs flake8 over the whole corpus: minutes on the largest real apps
+    cpu_seconds: tuple[float, float] = (0.0, 0.0)  # floor script and check --jobs 1, once measured
 
 
 @dataclass
@@ -413,13 +419,13 @@ def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: P
     }
     select = Command("check --select ASQ", [*tool, "--select", "ASQ", "--no-cache", "."])
     flake8 = Command("flake8 --select ASQ", [sys.executable, "-m", "flake8", "--isolated", "--select", "ASQ", "."])
-    commands = [floor, jobs1, jobs2, warm, edited, ignoring, select, flake8]
+    commands = [floor, jobs1, jobs2, warm, edited, ignoring, *([select, flake8] if corpus.compare_flake8 else [])]
 
     parsed = subprocess.run(floor.argv, cwd=corpus.path, env=env, capture_output=True, text=True, check=True)
     if int(parsed.stdout) != len(files):
         print(f"  note: the floor script parses {parsed.stdout.strip()} files, check reads {len(files)}")
     # Warm-up, not recorded: bytecode of both tools, the OS file cache, and the check cache.
-    for command in (warm, flake8):
+    for command in (warm, flake8) if corpus.compare_flake8 else (warm,):
         run_once(command, corpus.path, env, record=False)
     # Interleaved, so that a burst of load from elsewhere hits every command alike.
     for _ in range(repeat):
@@ -438,6 +444,7 @@ def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: P
     name = corpus.name
     g2 = median(jobs1.wall) / median(floor.wall)
     g2_cpu = median(jobs1.cpu) / median(floor.cpu)
+    corpus.cpu_seconds = (median(floor.cpu), median(jobs1.cpu))
     report.add(name, "G2 check --jobs 1 / floor script", f"{g2:.2f}x (cpu {g2_cpu:.2f}x)", f"<= {G2_GOAL}x", g2 <= G2_GOAL)
     speedup = median(jobs1.wall) / median(jobs2.wall)
     report.add(
@@ -460,9 +467,10 @@ def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: P
         name, "check after one file edited (warm cache) / floor script",
         f"{one_edit:.2f}x ({fmt_s(median(edited.wall))}; {edited_file.relative_to(corpus.path)})",
     )
-    g4 = median(select.wall) / median(flake8.wall)
-    both = f"{fmt_s(median(select.wall))} / {fmt_s(median(flake8.wall))}"
-    report.add(name, "G4 check / flake8, both --select ASQ", f"{g4:.2f}x ({both})")
+    if corpus.compare_flake8:
+        g4 = median(select.wall) / median(flake8.wall)
+        both = f"{fmt_s(median(select.wall))} / {fmt_s(median(flake8.wall))}"
+        report.add(name, "G4 check / flake8, both --select ASQ", f"{g4:.2f}x ({both})")
     g5 = median(jobs1.rss) / median(floor.rss)
     report.add(
         name, "G5 peak RSS check --jobs 1 / floor script", f"{g5:.2f}x ({median(jobs1.rss):.0f} / {median(floor.rss):.0f} MiB)",
@@ -547,10 +555,39 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
     return files
 
 
+LADDER_PREFIX = "ladder "
+GROWTH_GOAL = 1.1
+
+
+def realworld_corpora(scratch: Path) -> list[Corpus]:
+    """Every laid-out app of the real-app corpus, and the largest one again as a quarter and a half of its
+    files (the first ones in path order, copied with the project's configuration) and whole."""
+    apps = [(app["name"], app_folder(APPS, app)) for app in load_corpus()]
+    apps = [(name, folder) for name, folder in apps if folder.is_dir()]
+    if not apps:
+        raise SystemExit(f"no real app is laid out under {APPS}: see benchmarks/realworld/README.md")
+    corpora = [Corpus(name, folder, "project", compare_flake8=False) for name, folder in apps]
+    name, folder = max(apps, key=lambda app: sum(1 for _ in app[1].rglob("*.py")))
+    files = sorted(path.relative_to(folder) for path in folder.rglob("*.py"))
+    for label, share in (("quarter", 4), ("half", 2)):
+        target = scratch / f"{name}-{label}"
+        for relative in files[: len(files) // share]:
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folder / relative, target / relative)
+        (target / "pyproject.toml").write_text("")
+        corpora.append(Corpus(f"{LADDER_PREFIX}{name} {label}", target, "project", compare_flake8=False))
+    corpora.append(Corpus(f"{LADDER_PREFIX}{name} all", folder, "project", compare_flake8=False))
+    return corpora
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--corpus", type=Path, action="append", help="folder to measure (repeatable); default: generated + stdlib"
+    )
+    parser.add_argument(
+        "--realworld", action="store_true",
+        help=f"the real-app corpus laid out under {APPS} (benchmarks/realworld), and a quarter/half/all ladder of its largest app",
     )
     parser.add_argument("--repeat", type=int, default=5, help="repetitions of each measurement; the median is reported")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated corpus")
@@ -565,7 +602,9 @@ def main() -> None:
     load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="asq-bench-") as temporary:
         scratch = Path(temporary)
-        if args.corpus:
+        if args.realworld:
+            corpora = realworld_corpora(scratch)
+        elif args.corpus:
             corpora = [
                 Corpus(p.resolve().name, p.resolve(), "stdlib" if p.resolve() == STDLIB else "project") for p in args.corpus
             ]
@@ -584,6 +623,14 @@ def main() -> None:
             del files
             gc.collect()
 
+        ladder = [c for c in corpora if c.name.startswith(LADDER_PREFIX)]
+        if len(ladder) == 3 and all(c.cpu_seconds[0] for c in ladder):
+            (floor_half, check_half), (floor_all, check_all) = ladder[1].cpu_seconds, ladder[2].cpu_seconds
+            growth = (check_all / check_half) / (floor_all / floor_half)
+            report.add(
+                ladder[2].name, "growth: check all/half over floor all/half (cpu)", f"{growth:.2f}x",
+                f"<= {GROWTH_GOAL}x", growth <= GROWTH_GOAL,
+            )
         cores = os.cpu_count() or 1
         load = os.getloadavg()[0]
         print(f"\n{cores} cores, Python {platform.python_version()} ({platform.python_implementation()}), "

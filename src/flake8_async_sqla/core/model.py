@@ -2487,7 +2487,7 @@ def _memoised(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
 def _kept_later(model: SemanticModel, store: ast.Assign | ast.AnnAssign, targets: list[ast.expr], function: Scope) -> list[ast.expr]:
     """For a local name assigned the engine, the names among `targets` that a later statement of the same block
     stores where it outlives the call (`engine = create_engine(url)` then `cache[url] = engine`)."""
-    block = next((body for body in _bodies(model.parents.get(store)) if store in body), [])
+    block = next((body for body in statement_blocks(model.parents.get(store)) if store in body), [])
     kept = []
     for statement in block[block.index(store) + 1 :] if store in block else []:
         if isinstance(statement, ast.Assign) and any(_same(statement.value, t) for t in targets):
@@ -2496,7 +2496,8 @@ def _kept_later(model: SemanticModel, store: ast.Assign | ast.AnnAssign, targets
     return kept
 
 
-def _bodies(node: ast.AST | None) -> list[list[ast.stmt]]:
+def statement_blocks(node: ast.AST | None) -> list[list[ast.stmt]]:
+    """The statement lists of a compound statement: its body, `else` and `finally` blocks."""
     return [getattr(node, field) for field in ("body", "orelse", "finalbody") if isinstance(getattr(node, field, None), list)]
 
 

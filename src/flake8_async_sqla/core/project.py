@@ -531,7 +531,8 @@ class ProjectIndex:
 
     def _follow_module_engine(self, qualname: str, model: SemanticModel) -> EngineFate | None:
         fate = EngineFate()
-        pending = [(qualname, os.path.abspath(model.path))]
+        origin = os.path.abspath(model.path)
+        pending = [(qualname, origin)]
         followed = {qualname}
         while pending:
             name, home = pending.pop()
@@ -542,14 +543,14 @@ class ProjectIndex:
             if naming is None or importing is None:
                 return None
             for path in importing.intersection(naming) | {home}:
-                if path != home and not _runs_in_the_app(path):
-                    continue  # tests, migrations and scripts run in processes of their own: not the app's engine
                 other = self.model_for(path)
                 # Another project's module of the same name (a sibling example app, a vendored copy) is not it.
                 if other is None or path != home and self.find_module(module, path) != home:
                     continue
                 found = engine_fate(other, module_uses(other, name))
-                fate.handed_on |= found.handed_on
+                # A test, migration or script runs in a process of its own: what it hands the engine to is not the
+                # app's (an Alembic env borrowing it); a disposal there still says who is meant to dispose it.
+                fate.handed_on |= found.handed_on and (path == origin or _runs_in_the_app(path))
                 fate.disposed |= found.disposed
                 if found.state_attributes and self.disposes_state(other, found.state_attributes):
                     fate.disposed = True

@@ -3,13 +3,15 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core.model import Scope, SemanticModel, dotted
+from flake8_async_sqla.core import names
+from flake8_async_sqla.core.model import Scope, SemanticModel, all_args, dotted
 from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 CONTAINER_STORES = {"append", "add", "setdefault", "insert", "extend", "update"}
 CONTAINER_TYPES = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "WeakValueDictionary", "WeakSet"}
 CONTAINER_DISPLAYS = (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
+REQUEST_CLASSES = {"Request", "HTTPConnection"}
 
 
 @register
@@ -230,7 +232,8 @@ def _long_lived(model: SemanticModel, target: ast.AST, scope: Scope) -> str | No
     shown = ".".join(parts)
     if "state" in parts[1:]:
         # `request.state` lives exactly as long as its request, like the session kept there.
-        return None if parts[: parts.index("state", 1)] == ["request"] else f"on `{shown}`"
+        holder = parts[: parts.index("state", 1)]
+        return None if len(holder) == 1 and _holds_request(model, holder[0], scope) else f"on `{shown}`"
     root = parts[0]
     if root == "cls" and len(parts) > 1:
         return f"as class attribute `{shown}`"
@@ -239,6 +242,22 @@ def _long_lived(model: SemanticModel, target: ast.AST, scope: Scope) -> str | No
     if root in model.local_defs or root in model.imports:
         return f"on module-level `{shown}`"
     return None
+
+
+def _holds_request(model: SemanticModel, name: str, scope: Scope) -> bool:
+    """A parameter holding the HTTP request: annotated `Request`, or the first parameter of an HTTP middleware
+    function (`@app.middleware("http")`)."""
+    function = scope.function_scope
+    if function is None:
+        return False
+    arguments = all_args(function.node)
+    for position, arg in enumerate(arguments):
+        if arg.arg != name:
+            continue
+        if arg.annotation is not None:
+            return names.fastapi_api(model.qualname(arg.annotation)) in REQUEST_CLASSES
+        return position == 0 and any(q.endswith(".middleware") for q in model.decorator_qualnames(function))
+    return False
 
 
 def _under_main_guard(model: SemanticModel, node: ast.AST) -> bool:

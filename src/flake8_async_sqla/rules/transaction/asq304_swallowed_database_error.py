@@ -4,7 +4,9 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import LOOP_NODES, TRY_NODES, WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted, statements_in
+from flake8_async_sqla.core.model import (
+    LOOP_NODES, TRY_NODES, WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted, statement_blocks, statements_in,
+)
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 # What a handler may call instead of raising to leave the session usable.
@@ -30,8 +32,8 @@ class SwallowedDatabaseError(Rule):
     handler is not reported either: one the function opened with `async with factory() as
     session:`, or a route handler's session from a dependency that only yields and closes
     it (itself or through a helper that does not commit), when the handler returns,
-    breaks out of the loop, or nothing uses the session after the `try` (closing it
-    rolls back).
+    breaks out of the loop, the code after the `try` returns before using the session, or
+    nothing uses the session after the `try` (closing it rolls back).
 
     ## Why is this bad?
     After a failed flush the session's transaction is inactive, and on PostgreSQL any
@@ -55,8 +57,11 @@ class SwallowedDatabaseError(Rule):
     covers one the function opened with `with`/`async with` (also block after block under
     one name, and when the handler breaks out of a loop that ends the block), and a route
     handler's session from a dependency that runs no transaction; a helper called last in
-    a handler's `finally:`, whose session is closed right after, is still reported. Pass
-    the session to the helper, or silence a deliberate one with `# noqa: ASQ304`.
+    a handler's `finally:`, whose session is closed right after, is still reported, and so
+    is a generator handed the session by a caller that closes it when the stream ends. A
+    nested function's handler on its enclosing function's session is not reported (whether
+    that function uses the session again is not followed). Pass the session to the helper,
+    or silence a deliberate one with `# noqa: ASQ304`.
 
     ## Fix safety
     No automatic fix: whether to re-raise or roll back depends on the handler's intent.
@@ -154,7 +159,8 @@ async def register(session: AsyncSession, email: str) -> User:
                 continue
             reported: set[ast.ExceptHandler] = set()
             for call, (binding, method) in model.session_calls(scope).items():
-                if method not in FAILING_IO:
+                # A nested function cannot tell what the function whose session it uses does next.
+                if method not in FAILING_IO or binding.origin == "closure":
                     continue
                 for handler, try_node in _swallowing_handlers(model, call, binding, scope):
                     if handler in reported or _discarded_after(model, handler, try_node, binding, scope):
@@ -266,7 +272,7 @@ def _discarded_after(model: SemanticModel, handler: ast.ExceptHandler, try_node:
         container = scope.node
     else:
         return False
-    if isinstance(handler.body[-1], ast.Return):
+    if isinstance(handler.body[-1], ast.Return) or _returns_before_use(model, try_node, binding, container, scope):
         return True
     resumes_after = try_node  # where the code goes on after the handler
     for ancestor in model.ancestors(try_node):
@@ -285,6 +291,27 @@ def _discarded_after(model: SemanticModel, handler: ast.ExceptHandler, try_node:
             if _opening_with(model, node, binding, scope) in (container, None):
                 return False  # not a fresh session opened under the same name after the handler
     return True
+
+
+def _returns_before_use(
+    model: SemanticModel, try_node: ast.AST, binding: SessionBinding, container: ast.AST, scope: Scope
+) -> bool:
+    """The code after the `try`, block by enclosing block up to `container`, reaches a `return` without using the
+    session (by its name, or through an object holding it) and without running the `try` again in a loop."""
+    names = {binding.name, *(name for name, held in model.holders(scope).items() if held.name == binding.name)}
+    node: ast.AST = try_node
+    while node is not container:
+        parent = model.parents.get(node)
+        if parent is None or isinstance(parent, LOOP_NODES):
+            return False
+        block = next((body for body in statement_blocks(parent) if node in body), [])
+        for statement in block[block.index(node) + 1 :] if node in block else []:
+            if any(isinstance(found, ast.Name) and found.id in names for found in ast.walk(statement)):
+                return False
+            if isinstance(statement, ast.Return):
+                return True
+        node = parent
+    return False
 
 
 def _opening_with(model: SemanticModel, node: ast.AST, binding: SessionBinding, scope: Scope) -> ast.AST | None:
