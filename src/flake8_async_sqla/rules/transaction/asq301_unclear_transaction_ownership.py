@@ -73,7 +73,7 @@ class UnclearTransactionOwnership(Rule):
     }
     name = "unclear-transaction-ownership"
     phase = 3
-    message = "{what} on session `{session}` that this function does not own: wrap the unit of work in `async with {session}.begin():` where the session is created"
+    message = "{what} on session `{session}` that this function does not own: wrap the unit of work in `{block}` where the session is created"
     invalid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -170,12 +170,15 @@ async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspac
                     if method == "rollback" and _recovers(model, scope, call, binding):
                         continue
                     if not _frames_transaction(model, scope, call, binding):
-                        yield report(call, what=f"`{method}()`", session=session)
+                        yield report(call, what=f"`{method}()`", session=session, block=_block(binding, session))
                 elif is_handler and _is_write(model, scope, call, method):
                     if binding.name not in unframed:
                         unframed[binding.name] = _request_has_no_transaction(model, scope, binding)
                     if unframed[binding.name] and "begin" not in model.transaction_blocks_around(call, binding, scope):
-                        yield report(call, what=f"write `{method}()` with no transaction boundary", session=session)
+                        yield report(
+                            call, what=f"write `{method}()` with no transaction boundary", session=session,
+                            block=_block(binding, session),
+                        )
 
 
 def _frames_transaction(model: SemanticModel, scope: Scope, call: ast.Call, binding: SessionBinding) -> bool:
@@ -186,6 +189,11 @@ def _frames_transaction(model: SemanticModel, scope: Scope, call: ast.Call, bind
     if scope.yields or scope.klass is not None and scope.name in CONTEXT_EXITS:
         return True
     return any(model.transaction_blocks_around(call, binding, scope))
+
+
+def _block(binding: SessionBinding, session: str) -> str:
+    """The transaction block to suggest: `with` for a sync session, `async with` otherwise."""
+    return f"{'with' if binding.kind == 'sync' else 'async with'} {session}.begin():"
 
 
 def _recovers(model: SemanticModel, scope: Scope, call: ast.Call, binding: SessionBinding) -> bool:
