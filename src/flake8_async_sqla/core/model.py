@@ -2009,7 +2009,26 @@ class SemanticModel:
             constructs = target.name == "__init__" and not (isinstance(call.func, ast.Attribute) and call.func.attr == "__init__")
             return None if constructs else self.function_summary(target)
         symbol = self.symbol_of(call.func)
-        return symbol.function if symbol is not None else None
+        if symbol is not None:
+            return symbol.function
+        return self._project_method_summary(call, scope)
+
+    def _project_method_summary(self, call: ast.Call, scope: Scope) -> FunctionSummary | None:
+        """`Projects().verify(db)`, or `service.verify(db)` after `service = Projects()`, where the class is one of
+        the project's, defined in another module: that method's summary (its class or a base's)."""
+        if not isinstance(call.func, ast.Attribute) or self.index is None:
+            return None
+        receiver = call.func.value
+        if isinstance(receiver, ast.Name) and self.binds_locally(receiver.id, scope):
+            values = [getattr(a, "value", None) for a in self._assignments(scope).get(receiver.id, [])]
+            receiver = values[0] if len(values) == 1 else None
+        if not isinstance(receiver, ast.Call):
+            return None
+        klass = self.qualname(receiver.func)
+        symbol = self.symbol(klass) if klass else None
+        if symbol is None or symbol.klass is None:
+            return None
+        return self.index.method_summary(symbol.klass.qualname, call.func.attr, self.path)
 
     def may_use_session(self, call: ast.Call, scope: Scope) -> bool:
         """Whether a call handed a session may do I/O with it, judged by the callee: a synchronous function

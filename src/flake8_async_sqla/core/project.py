@@ -262,6 +262,29 @@ class ProjectIndex:
                 return model.function_summary(scope)
         return None
 
+    def method_summary(
+        self, class_qualname: str, method: str, from_path: str, seen: frozenset[str] = frozenset()
+    ) -> FunctionSummary | None:
+        """The summary of the method `method` of the project class `class_qualname`, or of the nearest of its bases
+        in the project that defines it; None when it cannot be found."""
+        module = class_qualname.rpartition(".")[0]
+        path = self.find_module(module, from_path) if module and class_qualname not in seen else None
+        model = self.model_for(path) if path is not None else None
+        if model is None:
+            return None
+        self.consulted.add(path)
+        klass = next((s for s in model.scopes if s.kind == "class" and s.qualname == class_qualname), None)
+        if klass is None:
+            return None
+        for child in klass.children:
+            if child.kind == "function" and child.name == method:
+                return model.function_summary(child)
+        for base in model.class_summary(klass).base_qualnames:
+            found = self.method_summary(base, method, path, seen | {class_qualname})
+            if found is not None:
+                return found
+        return None
+
     def defines_plainly(self, qualname: str, from_path: str) -> bool:
         """Whether `qualname` is, by its module's text alone, a class or function defined once at the top of
         a project module and bound nowhere else there (so not, say, a session alias), when that module is
