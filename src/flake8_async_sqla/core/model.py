@@ -255,6 +255,8 @@ class ClassSummary:
     defines_init: bool = False
     # `self.x = <session>` in its methods: attribute -> (kind, origin), for subclasses in other modules.
     session_attributes: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    # Class-level attributes annotated as sessions (`session: ClassVar[scoped_session[Session]]`): name -> kind.
+    class_sessions: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -1008,9 +1010,10 @@ class SemanticModel:
                     provider = provider or self.dependency_provider(meta)
                 kind, inner_provider = self.annotation_session(elements[0])
                 return kind, provider or inner_provider
-            if tail == "Optional" and elements:
+            if tail in ("Optional", "ClassVar") and elements:
                 return self.annotation_session(elements[0])
-            return None, None
+            registry = names.SCOPED_REGISTRIES.get(names.sqlalchemy_api(head) or "")
+            return (registry, None) if registry else (None, None)  # `scoped_session[Session]` proxies its sessions
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
             for side in (node.left, node.right):
                 kind, provider = self.annotation_session(side)
@@ -1299,6 +1302,30 @@ class SemanticModel:
             klass = function.klass if function is not None else None
             if klass is not None:
                 return self.class_session_attributes(klass).get(node.attr)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in self._class_session_names:
+            return self._class_session(node)
+        return None
+
+    @cached_property
+    def _class_session_names(self) -> frozenset[str]:
+        """Attributes read off a class of this file or an imported one (`Trade.session`) that the class declares
+        as a session: what `session_binding` looks up for `<Class>.<attr>`."""
+        return frozenset(
+            node.attr
+            for scope in self.scopes
+            for node in scope.attributes
+            if isinstance(node.value, ast.Name) and self._class_session(node) is not None
+        )
+
+    def _class_session(self, node: ast.Attribute) -> SessionBinding | None:
+        """`Cls.attr` where `Cls` (or a base) declares `attr` at class level as a session or a scoped registry."""
+        name = node.value.id  # type: ignore[attr-defined]
+        if not name[:1].isupper() and not name.lstrip("_")[:1].isupper():
+            return None  # classes by convention: spares a lookup for every `module.attr`
+        qualname = self.qualname(node.value)
+        for _, summary in self.class_lineage(qualname) if qualname else ():
+            if summary is not None and node.attr in summary.class_sessions:
+                return SessionBinding(node.attr, summary.class_sessions[node.attr], "attribute", node)
         return None
 
     def class_session_attributes(self, klass: Scope) -> dict[str, SessionBinding]:
@@ -1356,7 +1383,7 @@ class SemanticModel:
         """The names and `self` attributes the file binds to sessions in any scope: a call on a receiver by
         another name is on no session `session_binding` knows."""
         if self._session_names is None:
-            self._session_names = {name for table in self._session_tables() for name in table}
+            self._session_names = {name for table in self._session_tables() for name in table} | self._class_session_names
         return self._session_names
 
     def _session_tables(self) -> Iterator[dict[str, SessionBinding]]:
@@ -2223,6 +2250,13 @@ class SemanticModel:
             defines_init=nested_def(scope, "__init__") is not None,
             session_attributes={
                 name: (binding.kind, binding.origin) for name, binding in self._own_session_attributes(scope).items()
+            },
+            class_sessions={
+                statement.target.id: kind
+                for statement in body
+                if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+                for kind in [self.annotation_session(statement.annotation)[0]]
+                if kind is not None
             },
         )
         scope._class_summary = summary  # type: ignore[attr-defined]

@@ -198,6 +198,8 @@ async def create_user(email: str, session: Annotated[AsyncSession, Depends(get_s
 
 
 def _is_session(model: SemanticModel, value: ast.AST, scope: Scope) -> bool:
+    if isinstance(value, ast.Attribute) and (dotted(value) or ["self"])[0] not in ("self", "cls"):
+        return False  # `Order.session = Trade.session`: the same holder's session (or registry) shared, not a new one
     symbol = model.classify_value(value, scope)
     return symbol is not None and symbol.kind == "session"
 
