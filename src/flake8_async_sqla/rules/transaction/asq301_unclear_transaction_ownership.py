@@ -46,9 +46,10 @@ class UnclearTransactionOwnership(Rule):
     take the session and never commit (`flush()` when they need generated keys).
 
     ## Known false alarms
-    Who owns a session is decided from one function: a unit-of-work class whose own
-    `commit()` method commits the `self.session` it was given is reported, and so is a job
-    function whose runner opens a fresh session for it. A route handler's writes are
+    Who owns a session is decided from one function. A method named `commit`/`rollback` that
+    passes the call on to its session is not reported (its callers decide), but a job
+    function whose runner opens a fresh session for it is, and so are the callers of such
+    a `commit()` wrapper, which are not followed. A route handler's writes are
     reported when its session dependency runs no transaction, even if another dependency of
     the same request commits the shared session after its `yield`
     (`dependencies=[Depends(commit_on_exit)]`). Silence a deliberate owner with
@@ -169,6 +170,8 @@ async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspac
                         continue
                     if method == "rollback" and _recovers(model, scope, call, binding):
                         continue
+                    if scope.klass is not None and scope.name == method:
+                        continue  # `Trade.commit()` passing the call on: its callers decide when work ends
                     if not _frames_transaction(model, scope, call, binding):
                         yield report(call, what=f"`{method}()`", session=session, block=_block(binding, session))
                 elif is_handler and _is_write(model, scope, call, method):
