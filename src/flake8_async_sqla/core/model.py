@@ -80,6 +80,8 @@ IMPLIED_STRATEGIES = {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic
 COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "MutableSequence", "MutableSet"}
 # How many project modules (a file and what it imports, transitively) a file's project facts read.
 MAX_VISIBLE_MODULES = 50
+# ExitStack methods that enter a context manager and hand back what it yields.
+EXIT_STACK_ENTERS = {"enter_context", "enter_async_context"}
 # Calls that hand out a connection their caller already holds (`session.connection()`, Alembic's `op.get_bind()`).
 CONNECTION_HANDOUTS = {"connection", "get_bind"}
 # Parameter names that, unannotated and without a default, hold a session in a module that uses SQLAlchemy
@@ -757,6 +759,10 @@ class SemanticModel:
         """What an expression evaluates to: an app, engine, session factory or session."""
         if isinstance(value, ast.Await):
             value = value.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in EXIT_STACK_ENTERS:
+            # `stack.enter_async_context(factory())`: the session the context manager opens, closed by the stack.
+            opened = self._opened_session(value.args[0], scope) if value.args else None
+            return Symbol("session", flavour=opened[0], expires_on_commit=opened[2]) if opened else None
         if isinstance(value, ast.Call):
             func_qualname = self.qualname(value.func)
             if func_qualname is None and not isinstance(value.func, ast.Name):
