@@ -1175,7 +1175,9 @@ class SemanticModel:
                 if origin == "created" and self._binds_existing_connection(value, scope):
                     origin = "bound"
                 for name in targets:
-                    found.setdefault(name, SessionBinding(name, symbol.flavour, origin, assign, expires_on_commit=symbol.expires_on_commit))
+                    # Opened here on one path, handed in on another (`db = session or factory()`): the function may own it.
+                    if name not in found or origin == "created" and found[name].borrowed:
+                        found[name] = SessionBinding(name, symbol.flavour, origin, assign, expires_on_commit=symbol.expires_on_commit)
         return found
 
     @cached_property
