@@ -146,6 +146,7 @@ class FunctionSummary:
     session_io_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
     handout_probe: Callable[[], SessionHandout] | None = field(default=None, repr=False, compare=False)
     transaction_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
+    engine_probe: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def session_io_names(self) -> frozenset[str]:
@@ -159,6 +160,13 @@ class FunctionSummary:
         # Dropped while it runs, as `handout`'s: a recursive call finds nothing ended (the rest of the cycle decides).
         probe, self.transaction_probe = self.transaction_probe, None
         return probe() if probe is not None else frozenset()
+
+    @cached_property
+    def returns_new_engine(self) -> str | None:
+        """The kind of engine ("async"/"sync") the function creates and returns to its caller on every call (a
+        wrapper of `create_async_engine`), None when it returns none or one it keeps (a memoised getter)."""
+        probe, self.engine_probe = self.engine_probe, None
+        return probe() if probe is not None else None
 
     @cached_property
     def handout(self) -> SessionHandout:
@@ -182,12 +190,18 @@ class FunctionSummary:
             summary = rebuilt()
             return summary.ends_transactions if summary is not None else frozenset(self.parameters)
 
+        def returns_new_engine() -> str | None:
+            summary = rebuilt()
+            return summary.returns_new_engine if summary is not None else None
+
         if "session_io_names" not in vars(self):
             self.session_io_probe = session_io_names
         if "handout" not in vars(self):
             self.handout_probe = handout
         if "ends_transactions" not in vars(self):
             self.transaction_probe = ends_transactions
+        if "returns_new_engine" not in vars(self):
+            self.engine_probe = returns_new_engine
 
     @property
     def yields_session(self) -> str | None:
@@ -645,6 +659,13 @@ class SemanticModel:
             else:  # SQLAlchemy's factories only: among the calls of SQLAlchemy APIs, found once
                 calls = ((call, scope) for call, scope, api in self.api_calls() if api in names.ENGINE_FACTORIES)
             self._engine_calls = [(call, scope, factory) for call, scope in calls if (factory := self.engine_factory(call)) is not None]
+            # The project's own engine factories (`make_engine()`), judged by what the function returns.
+            self._engine_calls += [
+                (call, scope, dotted(call.func)[-1])  # type: ignore[index]
+                for scope in self.scopes
+                for call in scope.calls
+                if _names_an_engine(call) and self.engine_factory(call) is None and self.creates_engine(call, scope)
+            ]
         return self._engine_calls
 
     def symbol(self, qualname: str | None) -> Symbol | None:
@@ -2155,7 +2176,31 @@ class SemanticModel:
         summary.session_io_probe = lambda: self.session_io_names(scope)
         summary.handout_probe = lambda: self.session_handout(scope)
         summary.transaction_probe = lambda: self._ended_parameters(scope, summary.parameters)
+        summary.engine_probe = lambda: self._returned_new_engine(scope)
         return summary
+
+    def _returned_new_engine(self, scope: Scope) -> str | None:
+        """What `FunctionSummary.returns_new_engine` says: a returned engine-factory call, a local name assigned one
+        in this function, or the call of another function that returns a new engine."""
+        assigned = self._assignments(scope)
+        for returned in scope.returns:
+            value = returned.value.value if isinstance(returned.value, ast.Await) else returned.value
+            if isinstance(value, ast.Name) and value.id not in scope.global_names and len(assigned.get(value.id, [])) == 1:
+                value = getattr(assigned[value.id][0], "value", None)
+            if isinstance(value, ast.Call):
+                kind = self.creates_engine(value, scope)
+                if kind is not None:
+                    return kind
+        return None
+
+    def creates_engine(self, call: ast.Call, scope: Scope) -> str | None:
+        """The kind of engine a call creates anew: SQLAlchemy's factories and configured ones, and the project's
+        functions that return a new engine (`make_engine()`)."""
+        factory = self.engine_factory(call)
+        if factory is not None:
+            return names.ENGINE_FACTORIES.get(factory, "async")
+        summary = self.call_summary(call, scope) if _names_an_engine(call) else None
+        return summary.returns_new_engine if summary is not None else None
 
     def _ended_parameters(self, scope: Scope, parameters: tuple[str, ...]) -> frozenset[str]:
         """The parameters of a function whose `commit()`/`rollback()` it calls, or that it hands to code that
@@ -2615,6 +2660,13 @@ def _same(left: ast.AST, right: ast.AST) -> bool:
     if isinstance(left, ast.Constant) and isinstance(right, ast.Constant):
         return left.value == right.value
     return dotted(left) is not None and dotted(left) == dotted(right)
+
+
+def _names_an_engine(call: ast.Call) -> bool:
+    """Whether a call's function is named like an engine factory (`make_engine`, `create_db_engine`): the
+    project functions worth asking whether they return a new engine (asking of every call would cost lookups)."""
+    parts = dotted(call.func)
+    return bool(parts) and "engine" in parts[-1].lower()
 
 
 def assigned_names(assign: ast.AST) -> list[str]:

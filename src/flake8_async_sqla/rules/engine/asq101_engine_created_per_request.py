@@ -203,6 +203,8 @@ async def daily_report(engine: ReportingEngine): ...
             function = scope.function_scope
             if _shadowed(model, call, scope) or model.is_memoised(call, function):
                 continue
+            if model.engine_factory(call) is None and model.called_function(call, scope) is not None:
+                continue  # a wrapper of this file: reported where it calls SQLAlchemy's factory
             root = per_request.get(function)
             where = how_reached(model, function, root) if root is not None else None
             if where is None and function not in startup and _rebuilt_each_round(model, call, function):
