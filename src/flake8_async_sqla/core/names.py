@@ -10,6 +10,7 @@ ENGINE_FACTORIES = {
     "async_engine_from_config": "async",
     "create_engine": "sync",
     "engine_from_config": "sync",
+    "AsyncEngine": "async",  # `AsyncEngine(create_engine(url))`, as SQLModel's docs once wrote it
 }
 # The engine factories that take a URL, and the engine kind they build.
 URL_ENGINE_FACTORIES = {"create_async_engine": "async", "create_engine": "sync"}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
@@ -94,7 +95,7 @@ migration_engine = create_engine("postgresql+psycopg://app@db/app", pool_pre_pin
             url = engine_url(call) if engine_kind else None
             scheme = model.url_scheme(url, scope) if url is not None else None
             driver_kind = names.URL_SCHEME_KINDS.get(scheme or "")
-            if driver_kind is None or driver_kind == engine_kind:
+            if driver_kind is None or driver_kind == engine_kind or _wrapped_async(model, call):
                 continue
             dialect = scheme.partition("+")[0]
             yield report(
@@ -105,3 +106,9 @@ migration_engine = create_engine("postgresql+psycopg://app@db/app", pool_pre_pin
                 needed=engine_kind,
                 suggestion=names.DIALECT_DRIVERS[dialect][engine_kind],
             )
+
+
+def _wrapped_async(model: SemanticModel, call: ast.Call) -> bool:
+    """`AsyncEngine(create_engine("postgresql+asyncpg://..."))`: the sync factory builds the async engine's core."""
+    parent = model.parents.get(call)
+    return isinstance(parent, ast.Call) and call in parent.args and model.api(parent.func) == "AsyncEngine"
