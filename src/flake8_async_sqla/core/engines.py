@@ -86,7 +86,8 @@ def engine_fate(model: SemanticModel, uses: list[ast.expr]) -> EngineFate:
             continue
         elif isinstance(parent, (ast.Call, ast.keyword)):
             call = parent if isinstance(parent, ast.Call) else model.parents.get(parent)
-            fate.handed_on |= not (isinstance(call, ast.Call) and _borrows_engine(model, call))
+            lent = isinstance(call, ast.Call) and (_borrows_engine(model, call) or model.lends(call, use))
+            fate.handed_on |= not lent
         elif isinstance(parent, (ast.Assign, ast.AnnAssign)) and use is parent.value:
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
             for target in targets:

@@ -80,6 +80,8 @@ IMPLIED_STRATEGIES = {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic
 COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "MutableSequence", "MutableSet"}
 # How many project modules (a file and what it imports, transitively) a file's project facts read.
 MAX_VISIBLE_MODULES = 50
+# Where reading a parameter only looks at it or uses it in place.
+BORROWING_PARENTS = (ast.Compare, ast.UnaryOp, ast.If, ast.While, ast.Assert, ast.Expr, ast.FormattedValue, ast.withitem, ast.BoolOp)
 # ExitStack methods that enter a context manager and hand back what it yields.
 EXIT_STACK_ENTERS = {"enter_context", "enter_async_context"}
 # Calls that hand out a connection their caller already holds (`session.connection()`, Alembic's `op.get_bind()`).
@@ -147,6 +149,7 @@ class FunctionSummary:
     handout_probe: Callable[[], SessionHandout] | None = field(default=None, repr=False, compare=False)
     transaction_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
     engine_probe: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
+    borrow_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def session_io_names(self) -> frozenset[str]:
@@ -159,6 +162,13 @@ class FunctionSummary:
         the session to (code it cannot see counts as doing so)."""
         # Dropped while it runs, as `handout`'s: a recursive call finds nothing ended (the rest of the cycle decides).
         probe, self.transaction_probe = self.transaction_probe, None
+        return probe() if probe is not None else frozenset()
+
+    @cached_property
+    def borrowed_parameters(self) -> frozenset[str]:
+        """Parameters the function only uses while it runs: it neither disposes, keeps, returns nor hands them to
+        code that might (an engine passed to `create_tables(engine)` stays its caller's to dispose)."""
+        probe, self.borrow_probe = self.borrow_probe, None
         return probe() if probe is not None else frozenset()
 
     @cached_property
@@ -194,6 +204,10 @@ class FunctionSummary:
             summary = rebuilt()
             return summary.returns_new_engine if summary is not None else None
 
+        def borrowed_parameters() -> frozenset[str]:
+            summary = rebuilt()
+            return summary.borrowed_parameters if summary is not None else frozenset()
+
         if "session_io_names" not in vars(self):
             self.session_io_probe = session_io_names
         if "handout" not in vars(self):
@@ -202,6 +216,8 @@ class FunctionSummary:
             self.transaction_probe = ends_transactions
         if "returns_new_engine" not in vars(self):
             self.engine_probe = returns_new_engine
+        if "borrowed_parameters" not in vars(self):
+            self.borrow_probe = borrowed_parameters
 
     @property
     def yields_session(self) -> str | None:
@@ -2177,7 +2193,44 @@ class SemanticModel:
         summary.handout_probe = lambda: self.session_handout(scope)
         summary.transaction_probe = lambda: self._ended_parameters(scope, summary.parameters)
         summary.engine_probe = lambda: self._returned_new_engine(scope)
+        summary.borrow_probe = lambda: self._borrowed_parameters(scope, summary.parameters)
         return summary
+
+    def _borrowed_parameters(self, scope: Scope, parameters: tuple[str, ...]) -> frozenset[str]:
+        """What `FunctionSummary.borrowed_parameters` says: every read of the parameter in the function calls a
+        method on it other than `dispose`, looks at it, or lends it to SQLAlchemy's API or to a function that
+        borrows it in turn."""
+        kept: set[str] = set()
+        for node in ast.walk(scope.node):
+            if not (isinstance(node, ast.Name) and node.id in parameters and isinstance(node.ctx, ast.Load)):
+                continue
+            if node.id in kept or self.scope_of.get(node) not in (scope, None) and not self._inside(node, scope):
+                continue
+            parent = self.parents.get(node)
+            if isinstance(parent, ast.Attribute):
+                if parent.attr == "dispose":
+                    kept.add(node.id)
+            elif isinstance(parent, ast.Call) and node is parent.func or isinstance(parent, BORROWING_PARENTS):
+                continue
+            elif isinstance(parent, (ast.Call, ast.keyword)):
+                call = parent if isinstance(parent, ast.Call) else self.parents.get(parent)
+                if not (isinstance(call, ast.Call) and self.lends(call, node)):
+                    kept.add(node.id)
+            else:
+                kept.add(node.id)
+        return frozenset(parameters) - kept
+
+    def _inside(self, node: ast.AST, scope: Scope) -> bool:
+        return any(ancestor is scope.node for ancestor in self.ancestors(node))
+
+    def lends(self, call: ast.Call, argument: ast.expr) -> bool:
+        """Whether `call` only borrows `argument` for its run: SQLAlchemy's own API (`async_sessionmaker(engine)`),
+        or a project function whose parameter receiving it is borrowed."""
+        if self.api(call.func.value if isinstance(call.func, ast.Subscript) else call.func) is not None:
+            return True
+        scope = self.scope_of.get(call) or self.module_scope
+        summary = self.call_summary(call, scope)
+        return summary is not None and summary.parameter_for(call, argument) in summary.borrowed_parameters
 
     def _returned_new_engine(self, scope: Scope) -> str | None:
         """What `FunctionSummary.returns_new_engine` says: a returned engine-factory call, a local name assigned one
