@@ -82,6 +82,10 @@ COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "Mut
 MAX_VISIBLE_MODULES = 50
 # Where reading a parameter only looks at it or uses it in place.
 BORROWING_PARENTS = (ast.Compare, ast.UnaryOp, ast.If, ast.While, ast.Assert, ast.Expr, ast.FormattedValue, ast.withitem, ast.BoolOp)
+# Session methods whose receiver may be a class-level session (`Trade.session.commit()`).
+SESSION_METHOD_NAMES = frozenset(
+    {*names.SESSION_IO_METHODS, *names.SESSION_ONLY_METHODS, "add", "delete", "close", "begin", "remove"}
+)
 # ExitStack methods that enter a context manager and hand back what it yields.
 EXIT_STACK_ENTERS = {"enter_context", "enter_async_context"}
 # Calls that hand out a connection their caller already holds (`session.connection()`, Alembic's `op.get_bind()`).
@@ -1359,7 +1363,17 @@ class SemanticModel:
             node.attr
             for scope in self.scopes
             for node in scope.attributes
-            if isinstance(node.value, ast.Name) and self._class_session(node) is not None
+            if isinstance(node.value, ast.Name) and self._receives_session_call(node) and self._class_session(node) is not None
+        )
+
+    def _receives_session_call(self, node: ast.Attribute) -> bool:
+        """`Cls.attr.query(...)`: the attribute is the receiver of a call of a session method (the only reads of a
+        class-level session the rules look at), not `User.id` in a query."""
+        method = self.parents.get(node)
+        return (
+            isinstance(method, ast.Attribute)
+            and method.attr in SESSION_METHOD_NAMES
+            and isinstance(self.parents.get(method), ast.Call)
         )
 
     def _class_session(self, node: ast.Attribute) -> SessionBinding | None:
@@ -2718,8 +2732,9 @@ def _same(left: ast.AST, right: ast.AST) -> bool:
 def _names_an_engine(call: ast.Call) -> bool:
     """Whether a call's function is named like an engine factory (`make_engine`, `create_db_engine`): the
     project functions worth asking whether they return a new engine (asking of every call would cost lookups)."""
-    parts = dotted(call.func)
-    return bool(parts) and "engine" in parts[-1].lower()
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return "ngine" in name and "engine" in name.lower()
 
 
 def assigned_names(assign: ast.AST) -> list[str]:
