@@ -2218,8 +2218,8 @@ class SemanticModel:
         for node in ast.walk(scope.node):
             if not (isinstance(node, ast.Name) and node.id in parameters and isinstance(node.ctx, ast.Load)):
                 continue
-            if node.id in kept or self.scope_of.get(node) not in (scope, None) and not self._inside(node, scope):
-                continue
+            if node.id in kept:
+                continue  # reads in nested functions count too: what they do with it, the function does
             parent = self.parents.get(node)
             if isinstance(parent, ast.Attribute):
                 if parent.attr == "dispose":
@@ -2233,9 +2233,6 @@ class SemanticModel:
             else:
                 kept.add(node.id)
         return frozenset(parameters) - kept
-
-    def _inside(self, node: ast.AST, scope: Scope) -> bool:
-        return any(ancestor is scope.node for ancestor in self.ancestors(node))
 
     def lends(self, call: ast.Call, argument: ast.expr) -> bool:
         """Whether `call` only borrows `argument` for its run: SQLAlchemy's own API (`async_sessionmaker(engine)`),
