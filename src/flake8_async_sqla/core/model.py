@@ -118,6 +118,10 @@ class SessionBinding:
     def owned(self) -> bool:
         return self.origin == "created"
 
+    def begin_statement(self, shown: str) -> str:
+        """The block that frames a transaction on this session, written as `shown`: `with` for a sync one."""
+        return f"{'with' if self.kind == 'sync' else 'async with'} {shown}.begin():"
+
     @property
     def borrowed(self) -> bool:
         """Handed to the function (a parameter, a dependency, `self.session`): its transaction is the caller's."""
@@ -487,7 +491,8 @@ class SemanticModel:
             return
         for local, imported in self.imports.items():
             module, _, name = imported.rpartition(".")
-            if name in names.REEXPORTED_API_NAMES and module and module.partition(".")[0] not in names.SQLALCHEMY_ROOTS:
+            root = module.partition(".")[0]
+            if name in names.REEXPORTED_API_NAMES and root and root not in names.SQLALCHEMY_ROOTS + names.FASTAPI_ROOTS:
                 original = self.index.reexported_api(module, name, self.path)
                 if original is not None:
                     self.imports[local] = original

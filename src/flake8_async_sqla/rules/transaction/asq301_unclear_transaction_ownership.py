@@ -173,14 +173,14 @@ async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspac
                     if scope.klass is not None and scope.name == method:
                         continue  # `Trade.commit()` passing the call on: its callers decide when work ends
                     if not _frames_transaction(model, scope, call, binding):
-                        yield report(call, what=f"`{method}()`", session=session, block=_block(binding, session))
+                        yield report(call, what=f"`{method}()`", session=session, block=binding.begin_statement(session))
                 elif is_handler and _is_write(model, scope, call, method):
                     if binding.name not in unframed:
                         unframed[binding.name] = _request_has_no_transaction(model, scope, binding)
                     if unframed[binding.name] and "begin" not in model.transaction_blocks_around(call, binding, scope):
                         yield report(
                             call, what=f"write `{method}()` with no transaction boundary", session=session,
-                            block=_block(binding, session),
+                            block=binding.begin_statement(session),
                         )
 
 
@@ -192,11 +192,6 @@ def _frames_transaction(model: SemanticModel, scope: Scope, call: ast.Call, bind
     if scope.yields or scope.klass is not None and scope.name in CONTEXT_EXITS:
         return True
     return any(model.transaction_blocks_around(call, binding, scope))
-
-
-def _block(binding: SessionBinding, session: str) -> str:
-    """The transaction block to suggest: `with` for a sync session, `async with` otherwise."""
-    return f"{'with' if binding.kind == 'sync' else 'async with'} {session}.begin():"
 
 
 def _recovers(model: SemanticModel, scope: Scope, call: ast.Call, binding: SessionBinding) -> bool:

@@ -137,5 +137,4 @@ async def create_note(text: str, session: AsyncSession = Depends(get_session)) -
                 if any(model.transaction_blocks_around(call, binding, handler)):
                     continue  # ASQ303's finding
                 session = ".".join(dotted(call.func.value) or [binding.name])  # type: ignore[attr-defined]
-                block = f"{'with' if binding.kind == 'sync' else 'async with'} {session}.begin():"
-                yield report(call, session=session, handler=handler.name, block=block)
+                yield report(call, session=session, handler=handler.name, block=binding.begin_statement(session))
