@@ -34,6 +34,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 async def count_orders(db: AsyncSession) -> int:
     return (await db.execute(text("select count(*) from orders"))).scalar_one()
+
+
+class OrderRepository:
+    def count(self, db):
+        return db.execute(text("select count(*) from orders")).scalar_one()
 '''
 ROUTES = '''\
 from fastapi import APIRouter, Depends
@@ -141,23 +146,37 @@ def summary_let_go(index: ProjectIndex, path: Path, name: str) -> FunctionSummar
 
 
 def test_a_summary_handed_out_before_release_still_answers_after_it(shop: Path, no_cyclic_collector: None) -> None:
-    """What a function does through its session parameter is computed on demand: after its module's
-    model was let go, from a model rebuilt for the question."""
+    """What a function does through its session parameter is settled when its module's model is let go:
+    afterwards it answers without the model, and without building it again."""
     index = ProjectIndex()
     routes = str(shop / "routes.py")
     summary = summary_let_go(index, shop / "repository.py", "count_orders")
+    modelled = index.modelled
     assert summary.session_io_names == frozenset({"db"})
     assert index.lookup("shop.repository.count_orders", routes).function.session_io_names == frozenset({"db"})
+    assert index.modelled == modelled
 
 
-def test_what_a_function_hands_out_is_computed_when_asked(shop: Path, no_cyclic_collector: None) -> None:
-    """Whether a function yields or returns a session is computed on demand too: after its module's model
-    was let go, from a model rebuilt for the question."""
+def test_what_a_function_hands_out_is_settled_at_release(shop: Path, no_cyclic_collector: None) -> None:
+    """Whether a function yields or returns a session is settled at release too: no model is rebuilt to tell."""
     index = ProjectIndex()
     summary = summary_let_go(index, shop / "db.py", "get_session")
     modelled = index.modelled
     assert summary.yields_session == "async" and summary.session_expires_on_commit is False
-    assert index.modelled == modelled + 1
+    assert index.modelled == modelled
+
+
+def test_a_released_class_keeps_its_method_summaries(shop: Path, no_cyclic_collector: None) -> None:
+    """A method of a class in a released module is found from what the index kept, without a model."""
+    index = ProjectIndex()
+    routes = str(shop / "routes.py")
+    checked_and_released(index, shop / "repository.py")
+    modelled = index.modelled
+    klass = index.lookup("shop.repository.OrderRepository", routes)
+    assert klass is not None and klass.klass is not None and klass.klass.methods
+    method = index.method_summary("shop.repository.OrderRepository", "count", routes)
+    assert method is klass.klass.methods["count"] and method.session_io_names == frozenset({"db"})
+    assert index.modelled == modelled
 
 
 def test_modules_modelled_for_a_lookup_go_with_the_checked_file(shop: Path, no_cyclic_collector: None) -> None:
@@ -171,8 +190,8 @@ def test_modules_modelled_for_a_lookup_go_with_the_checked_file(shop: Path, no_c
     assert db is not None
     reference = weakref.ref(db)
     del db
-    modelled = index.modelled
     index.release(routes)
+    modelled = index.modelled
     assert reference() is None and index.cached_model(str(shop / "repository.py")) is None
     provider = index.lookup("shop.db.get_session", routes)
     assert provider is not None and provider.function is not None and provider.function.yields_session == "async"

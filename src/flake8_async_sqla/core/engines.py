@@ -1,5 +1,6 @@
 """Engine lifecycle facts of one file: where an engine bound to a name goes (disposed, handed on to other
-code, kept on an app's `state`), and which `.dispose` calls may reach an engine kept on an app's state.
+code, kept on an app's `state`), which `.dispose` calls may reach an engine kept on an app's state, and
+what the file says about SQLite savepoints.
 
 The project index (core/project.py) reduces these facts over the files of the project.
 """
@@ -10,7 +11,9 @@ import ast
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, all_args, assigned_names, dotted
+from flake8_async_sqla.core.model import (
+    Scope, SemanticModel, all_args, assigned_names, dotted, engine_url, keyword, literal_str,
+)
 
 # `engine.sync_engine.dispose()` and `engine.pool.dispose()` close the engine's pooled connections too.
 ENGINE_PARTS = {"sync_engine", "pool"}
@@ -21,6 +24,8 @@ INSPECTING_PARENTS = (
 )
 # How many assignments back a `.dispose` receiver is followed (`engine = app.state.engine`).
 MAX_ORIGIN_DEPTH = 4
+# DBAPI connection attributes whose value makes `sqlite3` leave transactions to SQLAlchemy.
+SQLITE_TRANSACTION_SETTINGS = {("isolation_level", None), ("autocommit", False)}
 
 
 @dataclass
@@ -207,3 +212,43 @@ def _traced(model: SemanticModel, origin: ast.expr, scope: Scope) -> bool:
         return model.engine_factory(origin) is not None
     parts = dotted(origin)
     return parts is not None and model.qualname(origin) is not None and not model.binds_locally(parts[0], scope)
+
+
+@dataclass(frozen=True)
+class SqliteFacts:
+    """What a module says about SQLite savepoints, kept by the project index after the module's model is
+    let go: for each engine it creates, whether its URL is written as a stdlib-driver SQLite URL; and
+    whether it installs the documented workaround (a `"begin"` listener, `isolation_level = None` or
+    `autocommit = False` on a DBAPI connection, `connect_args={"autocommit": ...}`)."""
+
+    sqlite_engines: tuple[bool, ...] = ()
+    begin_workaround: bool = False
+
+
+def sqlite_facts(model: SemanticModel) -> SqliteFacts:
+    engines = tuple(
+        url is not None and model.url_scheme(url, scope) in names.SQLITE_STDLIB_SCHEMES
+        for call, scope, factory in model.engine_calls()  # a configured wrapper counts, with a URL of unknown dialect
+        for url in [engine_url(call) if factory in names.URL_ENGINE_FACTORIES else None]
+    )
+    return SqliteFacts(engines, _installs_begin_workaround(model))
+
+
+def _installs_begin_workaround(model: SemanticModel) -> bool:
+    for scope in model.scopes:
+        for call in scope.calls:
+            api = model.api(call.func)
+            if api in names.EVENT_REGISTRATIONS:
+                identifier = call.args[1] if len(call.args) > 1 else keyword(call, "identifier")
+                if literal_str(identifier) == "begin":
+                    return True
+            elif api in names.ENGINE_FACTORIES:
+                connect_args = keyword(call, "connect_args")
+                if isinstance(connect_args, ast.Dict) and "autocommit" in map(literal_str, connect_args.keys):
+                    return True
+        for assign in scope.assigns:
+            if isinstance(assign, ast.Assign) and isinstance(assign.value, ast.Constant):
+                settings = {(target.attr, assign.value.value) for target in assign.targets if isinstance(target, ast.Attribute)}
+                if settings & SQLITE_TRANSACTION_SETTINGS:
+                    return True
+    return False

@@ -193,39 +193,13 @@ class FunctionSummary:
         probe, self.handout_probe = self.handout_probe, None
         return probe() if probe is not None else NO_HANDOUT
 
-    def answer_from(self, rebuilt: Callable[[], FunctionSummary | None]) -> None:
-        """Compute what is not computed yet from `rebuilt()`, not from the model about to be let go."""
-
-        def session_io_names() -> frozenset[str]:
-            summary = rebuilt()
-            return summary.session_io_names if summary is not None else frozenset()
-
-        def handout() -> SessionHandout:
-            summary = rebuilt()
-            return summary.handout if summary is not None else NO_HANDOUT
-
-        def ends_transactions() -> frozenset[str]:
-            summary = rebuilt()
-            return summary.ends_transactions if summary is not None else frozenset(self.parameters)
-
-        def returns_new_engine() -> str | None:
-            summary = rebuilt()
-            return summary.returns_new_engine if summary is not None else None
-
-        def borrowed_parameters() -> frozenset[str]:
-            summary = rebuilt()
-            return summary.borrowed_parameters if summary is not None else frozenset()
-
-        if "session_io_names" not in vars(self):
-            self.session_io_probe = session_io_names
-        if "handout" not in vars(self):
-            self.handout_probe = handout
-        if "ends_transactions" not in vars(self):
-            self.transaction_probe = ends_transactions
-        if "returns_new_engine" not in vars(self):
-            self.engine_probe = returns_new_engine
-        if "borrowed_parameters" not in vars(self):
-            self.borrow_probe = borrowed_parameters
+    def settle(self) -> None:
+        """Compute every effect not computed yet, while the model the probes ask is still at hand, and drop
+        the probes: the summary then outlives its model (a released module keeps it) and holds no tree."""
+        for effect in ("session_io_names", "handout", "ends_transactions", "returns_new_engine", "borrowed_parameters"):
+            getattr(self, effect)
+        self.session_io_probe = self.handout_probe = self.transaction_probe = None
+        self.engine_probe = self.borrow_probe = None
 
     @property
     def yields_session(self) -> str | None:
@@ -297,6 +271,7 @@ class ClassSummary:
     session_attributes: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     # Class-level attributes annotated as sessions (`session: ClassVar[scoped_session[Session]]`): name -> kind.
     class_sessions: dict[str, str | None] = field(default_factory=dict)
+    methods: dict[str, FunctionSummary] = field(default_factory=dict)  # the functions its body defines, by name
 
 
 @dataclass
@@ -732,17 +707,21 @@ class SemanticModel:
         this file's own check reports on, so that the index keeps no piece of the tree."""
         return {name: _without_nodes(self.export(name)) for name in self.local_defs}
 
-    def detach(self, rebuilt_summary: Callable[[str], FunctionSummary | None]) -> None:
+    def detach(self) -> None:
         """Free this model to be reclaimed as soon as the index lets it go, without waiting for the
-        cyclic collector: the function summaries handed out so far ask `rebuilt_summary(qualname)`
-        (the same function's summary in a model built again) for what they have not computed yet
-        instead of this model, and the model and its scopes drop everything they hold (scopes link to
-        each other, and the facts memoised on them and on the model link back to it). The model must
+        cyclic collector: the function summaries handed out so far compute what they have not computed yet
+        (see `FunctionSummary.settle`), and the model and its scopes drop everything they hold (scopes link
+        to each other, and the facts memoised on them and on the model link back to it). The model must
         not be used afterwards."""
+        settled: set[int] = set()
+        while True:  # settling one summary may make others (of the functions it calls)
+            summaries = [s for scope in self.scopes if (s := getattr(scope, "_summary", None)) and id(s) not in settled]
+            if not summaries:
+                break
+            for summary in summaries:
+                summary.settle()
+                settled.add(id(summary))
         for scope in self.scopes:
-            summary = getattr(scope, "_summary", None)
-            if summary is not None:
-                summary.answer_from(partial(rebuilt_summary, summary.qualname))
             vars(scope).clear()
         vars(self).clear()
 
@@ -1725,19 +1704,16 @@ class SemanticModel:
         return None
 
     # ------------------------------------------------------- project facts
-    def visible_modules(self) -> list[SemanticModel]:
+    def visible_paths(self) -> list[str]:
         """This file and the project modules it imports, directly or through each other (at most
         MAX_VISIBLE_MODULES; each is recorded as consulted, for the result cache)."""
-        found = [self]
-        if self.index is not None:
-            found.extend(m for path, _ in self._visible_paths()[1:] if (m := self.index.model_for(path)) is not None)
-        return found
+        return [path for path, _ in self._visible_paths()]
 
     def _visible_imports(self) -> Iterator[dict[str, str]]:
         return (imports for _, imports in self._visible_paths())
 
     def _visible_paths(self) -> list[tuple[str, dict[str, str]]]:
-        """`visible_modules` as paths, each with what it imports: no module needs to be modelled for it."""
+        """`visible_paths`, each with what it imports: no module needs to be modelled for it."""
         if self._visible is not None:
             return self._visible
         found = [(os.path.abspath(self.path), self.imports)]
@@ -2380,6 +2356,7 @@ class SemanticModel:
                 for kind in [self.annotation_session(statement.annotation)[0]]
                 if kind is not None
             },
+            methods={child.name: self.function_summary(child) for child in scope.children if child.kind == "function"},
         )
         scope._class_summary = summary  # type: ignore[attr-defined]
         return summary

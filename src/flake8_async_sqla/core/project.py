@@ -6,14 +6,15 @@ that imports nothing from the project costs nothing here.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses, state_disposals
+from flake8_async_sqla.core.engines import (
+    EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
+)
 from flake8_async_sqla.core.layout import (
     content_digest, file_stamp, module_file, project_root, python_files, search_folders,
 )
@@ -115,6 +116,7 @@ class ReleasedModule:
     module: str
     imports: dict[str, str]
     symbols: dict[str, Symbol | None]
+    sqlite: SqliteFacts
 
 
 class ProjectIndex:
@@ -177,8 +179,12 @@ class ProjectIndex:
         path = os.path.abspath(model.path)
         stamp = self._stamp(path)
         if stamp is not None:
+            replaced = self._models.get(path, (None, None))[1]
             self._models[path] = (stamp, model)
             self._released.pop(path, None)
+            self._modelled_for_lookups.pop(path, None)
+            if replaced is not None and replaced is not model:
+                replaced.detach()  # one modelled for lookups: else it lingers as cyclic garbage
 
     def release(self, path: str) -> None:
         """Let the model of a checked file go, keeping what other modules look up in it: the index then
@@ -199,9 +205,9 @@ class ProjectIndex:
         if entry is None or entry[1] is None:
             return
         stamp, model = entry
-        self._released[path] = (stamp, ReleasedModule(model.module, model.imports, model.defined_symbols()))
+        self._released[path] = (stamp, ReleasedModule(model.module, model.imports, model.defined_symbols(), sqlite_facts(model)))
         del self._models[path]
-        model.detach(functools.partial(self.rebuilt_summary, path))
+        model.detach()
 
     def lookup(self, qualname: str, from_path: str) -> Symbol | None:
         parts = qualname.split(".")
@@ -220,15 +226,9 @@ class ProjectIndex:
         module = self._released_module(path)
         if module is None:
             built = self._built(path, self._stamp(path))
-            if built is None:
-                # Modelled to answer lookups: let go with a later release (see `release`), unless it is among
-                # the latest few kept for the module's own check.
-                if self.model_for(path) is None:
-                    return None
-                self._modelled_for_lookups[path] = None
-                built = self._models[path]
+            model = built[1] if built is not None else self._model_for_lookups(path)
             # The file being checked, one a rule needed the code of, or one modelled for a lookup.
-            return built[1].export(name) if built[1] is not None else None
+            return model.export(name) if model is not None else None
         if name in module.symbols:
             return module.symbols[name]
         if name not in module.imports or (path, name) in self._following:
@@ -239,13 +239,30 @@ class ProjectIndex:
         finally:
             self._following.discard((path, name))
 
+    def _model_for_lookups(self, path: str) -> SemanticModel | None:
+        """A model built to answer lookups: let go with a later release (see `release`), unless it is among the
+        latest few kept for the module's own check."""
+        model = self.model_for(path)
+        if model is not None and self._released_module(path) is None:
+            self._modelled_for_lookups[path] = None
+        return model
+
+    def sqlite_facts(self, path: str) -> SqliteFacts | None:
+        """What a project module says about SQLite savepoints (see `engines.SqliteFacts`)."""
+        path = os.path.abspath(path)
+        module = self._released_module(path)
+        if module is not None:
+            return module.sqlite
+        model = self._model_for_lookups(path)
+        return sqlite_facts(model) if model is not None else None
+
     def imports_of(self, path: str) -> dict[str, str] | None:
         """What a project module imports (local name -> qualified name); None when it does not parse."""
         path = os.path.abspath(path)
         module = self._released_module(path)
         if module is not None:
             return module.imports
-        model = self.model_for(path)
+        model = self._model_for_lookups(path)
         return model.imports if model is not None else None
 
     def _released_module(self, path: str) -> ReleasedModule | None:
@@ -253,34 +270,19 @@ class ProjectIndex:
         released = self._released.get(path)
         return released[1] if released is not None and released[0] == self._stamp(path) else None
 
-    def rebuilt_summary(self, path: str, qualname: str) -> FunctionSummary | None:
-        """The summary of a function of a released module, from a rebuilt model: for the facts its
-        summary had not computed when the module was let go."""
-        model = self.model_for(path)
-        for scope in model.scopes if model is not None else ():
-            if scope.kind == "function" and scope.qualname == qualname:
-                return model.function_summary(scope)
-        return None
-
     def method_summary(
         self, class_qualname: str, method: str, from_path: str, seen: frozenset[str] = frozenset()
     ) -> FunctionSummary | None:
         """The summary of the method `method` of the project class `class_qualname`, or of the nearest of its bases
         in the project that defines it; None when it cannot be found."""
-        module = class_qualname.rpartition(".")[0]
-        path = self.find_module(module, from_path) if module and class_qualname not in seen else None
-        model = self.model_for(path) if path is not None else None
-        if model is None:
-            return None
-        self.consulted.add(path)
-        klass = next((s for s in model.scopes if s.kind == "class" and s.qualname == class_qualname), None)
+        symbol = self.lookup(class_qualname, from_path) if class_qualname not in seen else None
+        klass = symbol.klass if symbol is not None else None
         if klass is None:
             return None
-        for child in klass.children:
-            if child.kind == "function" and child.name == method:
-                return model.function_summary(child)
-        for base in model.class_summary(klass).base_qualnames:
-            found = self.method_summary(base, method, path, seen | {class_qualname})
+        if method in klass.methods:
+            return klass.methods[method]
+        for base in klass.base_qualnames:
+            found = self.method_summary(base, method, from_path, seen | {class_qualname})
             if found is not None:
                 return found
         return None
@@ -356,7 +358,7 @@ class ProjectIndex:
         except ParseFailure:
             return None
         facts = ModuleFacts.of(model)
-        model.detach(functools.partial(self.rebuilt_summary, path))
+        model.detach()
         return facts
 
     def _build(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
@@ -367,7 +369,9 @@ class ProjectIndex:
         self.modelled += 1
         if self._released_module(path) is not None:
             while len(self._rebuilt) >= MAX_REBUILT_MODELS:
-                del self._rebuilt[next(iter(self._rebuilt))]
+                evicted = self._rebuilt.pop(next(iter(self._rebuilt)))[1]
+                if evicted is not None:
+                    evicted.detach()  # else it lingers as cyclic garbage, which the runner collects seldom
             self._rebuilt[path] = (stamp, model)
         else:
             self._models[path] = (stamp, model)

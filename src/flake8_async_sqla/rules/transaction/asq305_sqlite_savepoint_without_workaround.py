@@ -3,8 +3,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted, engine_url, keyword, literal_str
+from flake8_async_sqla.core.engines import sqlite_facts
+from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 
 
@@ -113,9 +113,11 @@ async def add_tags(session: AsyncSession, tags: list[Tag]) -> None:
         savepoints = [call for call, scope in model.method_calls(["begin_nested"]) if _opens_savepoint(model, call, scope)]
         if not savepoints:
             return
-        visible = model.visible_modules()
-        engines = [is_sqlite for module in visible for is_sqlite in _engines_are_sqlite(module)]
-        if not engines or not all(engines) or any(_has_workaround(module) for module in visible):
+        visible = [sqlite_facts(model)]
+        if model.index is not None:  # and the project modules it imports, as the index keeps them
+            visible += [facts for path in model.visible_paths()[1:] if (facts := model.index.sqlite_facts(path)) is not None]
+        engines = [is_sqlite for facts in visible for is_sqlite in facts.sqlite_engines]
+        if not engines or not all(engines) or any(facts.begin_workaround for facts in visible):
             return
         for call in savepoints:
             yield report(call, call=".".join(dotted(call.func) or ["begin_nested"]) + "()")
@@ -126,35 +128,3 @@ def _opens_savepoint(model: SemanticModel, call: ast.Call, scope: Scope) -> bool
     if method is None or method[1] != "begin_nested":
         return False
     return model.session_binding(method[0], scope) is not None or model.is_connection(method[0], scope)
-
-
-def _engines_are_sqlite(model: SemanticModel) -> Iterator[bool]:
-    """For each engine a module creates: whether its URL is written as a stdlib-driver SQLite URL."""
-    for call, scope, factory in model.engine_calls():  # a configured wrapper counts, with a URL of unknown dialect
-        url = engine_url(call) if factory in names.URL_ENGINE_FACTORIES else None
-        yield url is not None and model.url_scheme(url, scope) in names.SQLITE_STDLIB_SCHEMES
-
-
-def _has_workaround(model: SemanticModel) -> bool:
-    """A `"begin"` listener, `isolation_level = None` / `autocommit = False` set on a DBAPI connection,
-    or `connect_args={"autocommit": ...}` on an engine."""
-    for scope in model.scopes:
-        for call in scope.calls:
-            api = model.api(call.func)
-            if api in names.EVENT_REGISTRATIONS:
-                identifier = call.args[1] if len(call.args) > 1 else keyword(call, "identifier")
-                if literal_str(identifier) == "begin":
-                    return True
-            elif api in names.ENGINE_FACTORIES:
-                connect_args = keyword(call, "connect_args")
-                if isinstance(connect_args, ast.Dict) and "autocommit" in map(literal_str, connect_args.keys):
-                    return True
-        for assign in scope.assigns:
-            if isinstance(assign, ast.Assign) and isinstance(assign.value, ast.Constant):
-                for target in assign.targets:
-                    if isinstance(target, ast.Attribute) and (target.attr, assign.value.value) in (
-                        ("isolation_level", None),
-                        ("autocommit", False),
-                    ):
-                        return True
-    return False
