@@ -42,7 +42,7 @@ def binding_uses(model: SemanticModel, name: str, scope: Scope) -> list[ast.Name
     """Loads of `name` that read its binding in `scope` (a function, or the module): in `scope` and in the
     functions nested in it that do not bind the name themselves (`global name` reads the module's)."""
     uses = []
-    for load in _name_loads(model).get(name, ()):
+    for load in model.name_loads.get(name, ()):
         current: Scope | None = model.scope_of[load]
         while current is not None and current is not scope and not model.binds_itself(name, current):
             current = current.parent
@@ -132,18 +132,6 @@ def state_disposals(model: SemanticModel) -> tuple[frozenset[str], bool]:
     result = (frozenset(attributes), untraced)
     model._state_disposals = result  # type: ignore[attr-defined]
     return result
-
-
-def _name_loads(model: SemanticModel) -> dict[str, list[ast.Name]]:
-    """Every read of a plain name in the file, by name (built once per file)."""
-    loads = getattr(model, "_name_loads", None)
-    if loads is None:
-        loads = {}
-        for node in model.scope_of:
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                loads.setdefault(node.id, []).append(node)
-        model._name_loads = loads  # type: ignore[attr-defined]
-    return loads
 
 
 def _borrows_engine(model: SemanticModel, call: ast.Call) -> bool:

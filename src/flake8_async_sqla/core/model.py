@@ -2064,6 +2064,15 @@ class SemanticModel:
         return self.scope_of[node] if isinstance(node, FUNCTION_NODES) else None
 
     @cached_property
+    def name_loads(self) -> dict[str, list[ast.Name]]:
+        """Every read of a plain name in the file, by name."""
+        loads: dict[str, list[ast.Name]] = {}
+        for node in self.scope_of:
+            if type(node) is ast.Name and type(node.ctx) is ast.Load:
+                loads.setdefault(node.id, []).append(node)
+        return loads
+
+    @cached_property
     def _method_names(self) -> frozenset[str]:
         """The names of the methods the classes of this file define."""
         return frozenset(child.name for klass in self.scopes if klass.kind == "class" for child in klass.children if child.kind == "function")
@@ -2196,10 +2205,8 @@ class SemanticModel:
         method on it other than `dispose`, looks at it, or lends it to SQLAlchemy's API or to a function that
         borrows it in turn."""
         kept: set[str] = set()
-        for node in ast.walk(scope.node):
-            if not (isinstance(node, ast.Name) and node.id in parameters and isinstance(node.ctx, ast.Load)):
-                continue
-            if node.id in kept:
+        for node in (load for name in parameters for load in self.name_loads.get(name, ())):
+            if node.id in kept or not self._reads_within(node, scope):
                 continue  # reads in nested functions count too: what they do with it, the function does
             parent = self.parents.get(node)
             if isinstance(parent, ast.Attribute):
@@ -2214,6 +2221,13 @@ class SemanticModel:
             else:
                 kept.add(node.id)
         return frozenset(parameters) - kept
+
+    def _reads_within(self, node: ast.AST, function: Scope) -> bool:
+        """Whether `node` is read in `function` or in a scope nested in it."""
+        scope: Scope | None = self.scope_of[node]
+        while scope is not None and scope is not function:
+            scope = scope.parent
+        return scope is function
 
     def lends(self, call: ast.Call, argument: ast.expr) -> bool:
         """Whether `call` only borrows `argument` for its run: SQLAlchemy's own API (`async_sessionmaker(engine)`),

@@ -11,6 +11,7 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from flake8_async_sqla.core.engines import (
     EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
@@ -39,6 +40,9 @@ SYNC_DATABASE_IMPORT = re.compile(
     rb"\b(?:Session|sessionmaker|scoped_session|create_engine)\b",
     re.MULTILINE,
 )
+# A word as `files_mentioning` looks for it, and the width of the filter that says which files may hold one.
+WORD = re.compile(rb"\w+")
+WORD_BITS = 4096
 # How many names a module-level engine is followed under (re-exports: `from .db import engine`).
 MAX_ENGINE_ALIASES = 32
 # How many released modules' models are kept once rebuilt (for the rules that read another module's code).
@@ -149,10 +153,11 @@ class ProjectIndex:
         self.modelled = 0  # files read and modelled, for `check --verbose`
         # Project-wide facts, built lazily and kept per project root.
         self._project_files: dict[str, tuple[str, ...] | None] = {}
-        self._namers: dict[str, dict[str, frozenset[bytes]]] = {}
+        self._namers: dict[str, list[str]] = {}
         # Per module, by its text: the names a top-level `class`/`def` defines once and nothing else binds.
         self._plain_definitions: dict[str, tuple[tuple[int, int] | None, frozenset[bytes]]] = {}
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
+        self._file_words: dict[str, int] = {}  # path -> `_word_bits` of its words
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
@@ -419,8 +424,22 @@ class ProjectIndex:
         key = (root, word)
         if key not in self._mentions:
             files = self.project_files(path)
+            if files is not None and WORD.fullmatch(word.encode()):
+                wanted = _word_bits([word.encode()])
+                files = tuple(f for f in files if self._word_bits(f) & wanted == wanted)
             self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
         return self._mentions[key]
+
+    def _word_bits(self, path: str) -> int:
+        """A digest of the words in a file (see `_word_bits`): each file is read once for every question asked
+        of the project's text, not once per question."""
+        bits = self._file_words.get(path)
+        if bits is None:
+            try:
+                bits = self._file_words[path] = _word_bits(set(WORD.findall(_read(path))))
+            except OSError:
+                bits = self._file_words[path] = 0
+        return bits
 
     def dependency_targets_among(self, qualnames: list[str], path: str) -> list[str]:
         """Which of `qualnames` some module of `path`'s project names in `Depends(...)`/`Security(...)`,
@@ -490,12 +509,12 @@ class ProjectIndex:
         self.consulted.add(path)
         return self._reexports[key]
 
-    def _dependency_namers(self, path: str) -> dict[str, frozenset[bytes]]:
-        """The project files that mention `Depends` or `Security`, each with the words in it."""
+    def _dependency_namers(self, path: str) -> list[str]:
+        """The project files that mention `Depends` or `Security`."""
         root = project_root(path)
         if root not in self._namers:
             files = {*(self.files_mentioning(path, "Depends") or ()), *(self.files_mentioning(path, "Security") or ())}
-            self._namers[root] = {file: _words(file) for file in sorted(files)}
+            self._namers[root] = sorted(files)
         return self._namers[root]
 
     def answer(self, question: tuple[str, str, str]) -> object:
@@ -505,10 +524,11 @@ class ProjectIndex:
             qualnames = name.split("\n")
             # A module naming `deps.get_db` in Depends mentions `get_db` (in the call or in its import),
             # so only such modules need their facts.
-            short = {qualname.rpartition(".")[2].encode() for qualname in qualnames}
+            short = [_word_bits([qualname.rpartition(".")[2].encode()]) for qualname in qualnames]
             found: set[str] = set()
-            for file, words in self._dependency_namers(path).items():
-                facts = self.facts(file) if words & short else None
+            for file in self._dependency_namers(path):
+                words = self._word_bits(file)
+                facts = self.facts(file) if any(words & bits == bits for bits in short) else None
                 if facts is not None:
                     found |= facts.dependency_targets
             return [qualname for qualname in qualnames if qualname in found]
@@ -647,11 +667,14 @@ def _listing_digest(files: tuple[str, ...] | None) -> str | None:
     return None if files is None else content_digest("\n".join(files).encode("utf-8", "surrogateescape"))
 
 
-def _words(path: str) -> frozenset[bytes]:
-    try:
-        return frozenset(re.findall(rb"\w+", _read(path)))
-    except OSError:
-        return frozenset()
+def _word_bits(words: Iterable[bytes]) -> int:
+    """A Bloom filter of `words`, WORD_BITS wide with two bits per word: a file's filter holding a word's bits
+    may mention the word (about one file in a hundred that does not), one lacking them does not."""
+    bits = 0
+    for word in words:
+        digest = hash(word)
+        bits |= 1 << (digest % WORD_BITS) | 1 << (digest // WORD_BITS % WORD_BITS)
+    return bits
 
 
 def _plain_definitions(path: str) -> frozenset[bytes]:
