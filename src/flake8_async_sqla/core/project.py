@@ -20,7 +20,7 @@ from flake8_async_sqla.core.layout import (
 from flake8_async_sqla.core.model import FunctionSummary, SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
-from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES
+from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
 
 EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
     "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
@@ -118,8 +118,9 @@ class ReleasedModule:
 
 
 class ProjectIndex:
-    def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS) -> None:
+    def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS, roles: RolePolicy = DEFAULT_POLICY) -> None:
         self.options = options
+        self.roles = roles  # where the project's tests, migrations and scripts are, for what runs in the app
         self._models: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
         self._released: dict[str, tuple[tuple[int, int], ReleasedModule]] = {}
         # Models rebuilt for a released module (a rule needing its code, not just its names): the latest few.
@@ -454,7 +455,7 @@ class ProjectIndex:
         files = {*(self.files_mentioning(path, "sqlalchemy") or ()), *(self.files_mentioning(path, "sqlmodel") or ())}
         uses_asyncio = False
         for file in sorted(files):
-            if not _runs_in_the_app(file):
+            if not self._runs_in_the_app(file):
                 continue
             try:
                 text = _read(file)
@@ -573,7 +574,7 @@ class ProjectIndex:
                 found = engine_fate(other, module_uses(other, name))
                 # A test, migration or script runs in a process of its own: what it hands the engine to is not the
                 # app's (an Alembic env borrowing it); a disposal there still says who is meant to dispose it.
-                fate.handed_on |= found.handed_on and (path == origin or _runs_in_the_app(path))
+                fate.handed_on |= found.handed_on and (path == origin or self._runs_in_the_app(path))
                 fate.disposed |= found.disposed
                 if found.state_attributes and self.disposes_state(other, found.state_attributes):
                     fate.disposed = True
@@ -592,7 +593,7 @@ class ProjectIndex:
             return None
         found = []
         for file in sorted(files):
-            facts = self.facts(file) if file != path and _runs_in_the_app(file) else None
+            facts = self.facts(file) if file != path and self._runs_in_the_app(file) else None
             if facts is not None and self._imports_file(facts.imports, file, model):
                 found.append(file)
         return found
@@ -633,6 +634,12 @@ class ProjectIndex:
             imported == module or imported.startswith(module + ".") for imported in imports.values()
         ) and self.find_module(module, path) == os.path.abspath(target.path)
 
+    def _runs_in_the_app(self, path: str) -> bool:
+        """Whether a project file is application (or example) code, by its path and the project's `role-paths`: a
+        test, a migration or a script runs in a process of its own, so what it does with a module's engine is
+        not what the app does."""
+        return self.roles.role_of(path) in SERVING_ROLES
+
     def _consult_project(self, path: str) -> None:
         """A result built from project-wide facts depends on every file of the project, and on which they are."""
         self.consulted_widely.update(self.project_files(path) or ())
@@ -665,12 +672,6 @@ def _plain_definitions(path: str) -> frozenset[bytes]:
     return frozenset(once - bound)
 
 
-def _runs_in_the_app(path: str) -> bool:
-    """Whether a project file is application (or example) code, by its path: a test, a migration or a script
-    runs in a process of its own, so what it does with a module's engine is not what the app does."""
-    return DEFAULT_POLICY.role_of(path) in SERVING_ROLES
-
-
 def _read(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
@@ -688,7 +689,7 @@ def _mentions(path: str, word: bytes) -> bool:
 DEFAULT_INDEX = ProjectIndex()
 
 
-def use_options(options: AnalysisOptions) -> None:
-    """Configure the process-wide index; facts computed under other options are dropped."""
-    if DEFAULT_INDEX.options != options:
-        DEFAULT_INDEX.__init__(options)  # type: ignore[misc]
+def use_options(options: AnalysisOptions, roles: RolePolicy = DEFAULT_POLICY) -> None:
+    """Configure the process-wide index; facts computed under other options or roles are dropped."""
+    if DEFAULT_INDEX.options != options or DEFAULT_INDEX.roles != roles:
+        DEFAULT_INDEX.__init__(options, roles)  # type: ignore[misc]
