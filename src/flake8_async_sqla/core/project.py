@@ -6,6 +6,7 @@ that imports nothing from the project costs nothing here.
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
 import re
@@ -17,7 +18,7 @@ from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses,
 from flake8_async_sqla.core.layout import (
     content_digest, file_stamp, module_file, project_root, python_files, search_folders,
 )
-from flake8_async_sqla.core.model import FunctionSummary, SemanticModel, Symbol
+from flake8_async_sqla.core.model import FunctionSummary, Scope, SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
@@ -52,7 +53,8 @@ MAX_KEPT_LOOKUP_MODELS = 64
 class ModuleFacts:
     """What the project-wide questions need of one module, read from its text alone (its path gives
     its module name), so that it can be cached by content: the names it imports, the callables it
-    names in `Depends(...)`/`Security(...)`, and what its `.dispose` calls reach on an app's state."""
+    names in `Depends(...)`/`Security(...)`, what its `.dispose` calls reach on an app's state, who
+    calls which project function, what runs at startup and where it hands an app to a function."""
 
     imports: dict[str, str] = field(default_factory=dict)
     dependency_targets: frozenset[str] = frozenset()
@@ -62,11 +64,14 @@ class ModuleFacts:
     callers: dict[str, frozenset[str]] = field(default_factory=dict)
     # Its functions that run at startup: the app's lifespan and startup event handlers.
     startup: frozenset[str] = frozenset()
+    # Project functions this module passes an app to, each with where: positions ("0") and keyword names.
+    app_arguments: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: SemanticModel) -> ModuleFacts:
         targets: set[str] = set()
         callers: dict[str, set[str]] = {}
+        app_arguments: dict[str, set[str]] = {}
         for scope in model.scopes:
             function = scope.function_scope
             caller = function.qualname if function is not None else ""
@@ -78,11 +83,15 @@ class ModuleFacts:
                 callee = model.qualname(call.func)
                 if callee and callee.partition(".")[0] not in EXTERNAL_ROOTS and callee.partition(".")[0] in model.project_roots:
                     callers.setdefault(callee, set()).add(caller)
+                    keys = _app_argument_keys(model, call, scope)
+                    if keys:
+                        app_arguments.setdefault(callee, set()).update(keys)
         disposed, untraced = state_disposals(model)
         startup = frozenset(s.qualname for s in model.scopes if s.kind == "function" and model.runs_at_startup(s))
         return cls(
             dict(model.imports), frozenset(targets), disposed, untraced,
             {callee: frozenset(found) for callee, found in callers.items()}, startup,
+            {callee: frozenset(keys) for callee, keys in app_arguments.items()},
         )
 
     def to_json(self) -> dict:
@@ -93,6 +102,7 @@ class ModuleFacts:
             "disposes_untraced": self.disposes_untraced,
             "callers": {callee: sorted(found) for callee, found in sorted(self.callers.items())},
             "startup": sorted(self.startup),
+            "app_arguments": {callee: sorted(keys) for callee, keys in sorted(self.app_arguments.items())},
         }
 
     @classmethod
@@ -104,7 +114,20 @@ class ModuleFacts:
             bool(data["disposes_untraced"]),
             {str(callee): frozenset(map(str, found)) for callee, found in data["callers"].items()},
             frozenset(map(str, data["startup"])),
+            {str(callee): frozenset(map(str, keys)) for callee, keys in data["app_arguments"].items()},
         )
+
+
+def _app_argument_keys(model: SemanticModel, call: ast.Call, scope: Scope) -> set[str]:
+    """Where `call` passes an app (by the module's text): positions ("0") and keyword names."""
+    keys = set()
+    for position, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            break  # the positions after it are unknown
+        if model.holds_app_by_its_text(arg, scope):
+            keys.add(str(position))
+    keys.update(kw.arg for kw in call.keywords if kw.arg is not None and model.holds_app_by_its_text(kw.value, scope))
+    return keys
 
 
 @dataclass(frozen=True)
@@ -445,6 +468,19 @@ class ProjectIndex:
             for caller, facts in callers
         )
 
+    def app_argument_keys(self, qualname: str, path: str) -> list[str]:
+        """Where some call in `path`'s project passes an app to the function `qualname`: positions ("0") and
+        keyword names."""
+        return self._answered(("app_arguments", os.path.abspath(path), qualname))  # type: ignore[return-value]
+
+    def _app_arguments(self, qualname: str, path: str) -> list[str]:
+        keys: set[str] = set()
+        for file in self.files_mentioning(path, qualname.rpartition(".")[2]) or ():
+            facts = self.facts(file)
+            if facts is not None:
+                keys.update(facts.app_arguments.get(qualname, ()))
+        return sorted(keys)
+
     def uses_asyncio_only(self, path: str) -> bool:
         """Whether `path`'s project talks to its database through SQLAlchemy's (or SQLModel's) asyncio extension
         alone: an application module imports it, and none imports a sync `Session`, `sessionmaker`,
@@ -515,6 +551,8 @@ class ProjectIndex:
             return self._asyncio_only(path)
         if kind == "startup_only":
             return self._startup_only(name, path, frozenset({name}))
+        if kind == "app_arguments":
+            return self._app_arguments(name, path)
         raise ValueError(f"unknown project question {kind!r}")
 
     def _answered(self, question: tuple[str, str, str]) -> object:
