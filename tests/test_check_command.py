@@ -359,6 +359,24 @@ def test_cache_follows_dependencies_named_in_other_modules(tmp_path: Path) -> No
     assert codes_in(run_check(tmp_path).stdout) == ["ASQ101"]
 
 
+def test_cache_follows_the_app_another_module_hands_a_function(tmp_path: Path) -> None:
+    """events.py is unchanged, but whether its parameter holds an app is decided by main.py's call."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "db.py").write_text(
+        "from sqlalchemy.ext.asyncio import create_async_engine\n\nengine = create_async_engine('sqlite+aiosqlite:///app.db')\n"
+    )
+    (tmp_path / "events.py").write_text(
+        "from db import engine\n\n\ndef register(target):\n    target.add_event_handler('shutdown', engine.dispose)\n"
+    )
+    main = "from fastapi import FastAPI\n\nfrom events import register\n\napp = FastAPI()\nregister({})\n"
+    (tmp_path / "main.py").write_text(main.format("app"))
+    assert codes_in(run_check(tmp_path, "--select", "ASQ103").stdout) == ["ASQ103"]
+    (tmp_path / "main.py").write_text(main.format("print"))
+    assert codes_in(run_check(tmp_path, "--select", "ASQ103").stdout) == []
+    (tmp_path / "main.py").write_text(main.format("app"))
+    assert codes_in(run_check(tmp_path, "--select", "ASQ103").stdout) == ["ASQ103"]
+
+
 def test_cache_follows_what_an_imported_alias_rests_on(tmp_path: Path) -> None:
     """`api.py` and `admin.py` use `SessionDep` from `types_.py`, whose dependency lives in `db.py`: when the dependency
     starts running a transaction, the handlers' write-without-a-transaction findings go, though neither handler

@@ -245,6 +245,18 @@ def test_module_facts_round_trip_through_json(shop: Path) -> None:
     assert ModuleFacts.from_json(facts.to_json()) == facts
 
 
+def test_module_facts_record_where_an_app_is_handed_to_a_project_function(shop: Path) -> None:
+    (shop / "events.py").write_text("def register(target, *, admin=None):\n    target.on_event('startup')\n")
+    (shop / "main.py").write_text(
+        "from fastapi import FastAPI\n\nfrom shop import events\nfrom shop.db import engine\n\napp = FastAPI()\n"
+        "events.register(app, admin=FastAPI())\nevents.register(engine, admin=None)\n"
+    )
+    facts = ProjectIndex().facts(str(shop / "main.py"))
+    assert facts is not None and facts.app_arguments == {"shop.events.register": frozenset({"0", "admin"})}
+    assert ModuleFacts.from_json(facts.to_json()) == facts
+    assert ProjectIndex().app_argument_keys("shop.events.register", str(shop / "events.py")) == ["0", "admin"]
+
+
 def test_stored_facts_spare_the_parse_and_a_changed_file_is_parsed_again(shop: Path) -> None:
     db, candidates = str(shop / "db.py"), ["shop.db.get_session", "shop.db.SessionFactory"]
     first = ProjectIndex()

@@ -161,3 +161,65 @@ def test_the_plan_leaves_out_test_code_and_migrations(project: Path) -> None:
     text = result.stdout
     assert "app/db.py" in text
     assert "tests/test_db.py" not in text and "alembic/versions" not in text
+
+
+# Models that leave a relationship's loading to the default, in a project whose application code talks to the
+# database through the asyncio extension alone (ASQ502), but for a job that opens sync sessions.
+ASYNC_DATABASE = '''\
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+factory = async_sessionmaker(expire_on_commit=False)
+'''
+MODELS = '''\
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    customer: Mapped["Customer"] = relationship()
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+'''
+SYNC_JOB = '''\
+from sqlalchemy.orm import Session
+'''
+
+
+@pytest.fixture
+def asyncio_project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'shop'\n")
+    for relative, source in (("app/db.py", ASYNC_DATABASE), ("app/models.py", MODELS), ("jobs/export.py", SYNC_JOB)):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    return tmp_path
+
+
+def test_role_paths_decide_what_runs_in_the_app_for_project_wide_facts(asyncio_project: Path) -> None:
+    # By default `jobs/` is application code: its sync sessions make this no asyncio-only project.
+    assert reported(check(asyncio_project, "--select", "ASQ502")) == set()
+    (asyncio_project / "pyproject.toml").write_text('[tool.flake8-async-sqla.role-paths]\nscript = ["jobs/**"]\n')
+    assert reported(check(asyncio_project, "--select", "ASQ502")) == {("app/models.py", "ASQ502", "application")}
+
+
+def test_flake8_role_paths_decide_what_runs_in_the_app(asyncio_project: Path) -> None:
+    def flake8(*args: str) -> set[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "flake8", "--isolated", "--select", "ASQ502", *args, "."],
+            cwd=asyncio_project, capture_output=True, text=True, check=False,
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        return {line.split(":")[0].removeprefix("./") for line in result.stdout.splitlines()}
+
+    assert flake8() == set()
+    assert flake8("--role-paths", "script:jobs/**") == {"app/models.py"}

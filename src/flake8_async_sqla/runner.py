@@ -102,7 +102,7 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions, roles: R
     from flake8_async_sqla.core.parsing import ParseFailure, parse
     from flake8_async_sqla.noqa import NoqaMap
 
-    index = _index(options)
+    index = _index(options, roles)
     try:
         data, text = read_source(Path(path))
         tree = parse(data, path)
@@ -130,11 +130,11 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions, roles: R
     )
 
 
-def _index(options: AnalysisOptions) -> ProjectIndex:
-    """The process's project index, configured with `options`."""
+def _index(options: AnalysisOptions, roles: RolePolicy) -> ProjectIndex:
+    """The process's project index, configured with `options` and the project's roles."""
     from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
 
-    use_options(options)
+    use_options(options, roles)
     # A result records the files its check read, for the cache: a model kept from another file's check
     # would have read them then. The imports-first order makes keeping them pointless here anyway.
     DEFAULT_INDEX.kept_lookup_models = 0
@@ -313,13 +313,13 @@ def _load_analysis() -> None:
     all_rules()
 
 
-def _start_worker(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleFacts]]) -> None:
+def _start_worker(options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]]) -> None:
     _tune_collector()
-    _prepare_index(options, facts)
+    _prepare_index(options, roles, facts)
 
 
-def _prepare_index(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleFacts]]) -> ProjectIndex:
-    index = _index(options)
+def _prepare_index(options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]]) -> ProjectIndex:
+    index = _index(options, roles)
     index.stored_facts.update(facts)
     return index
 
@@ -342,7 +342,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     project = cache.current = project_stamps(files) if cache.path is not None else {}
     answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
     # Otherwise cached results are checked against the index's answers.
-    index = None if answers_hold else _prepare_index(options, cache.stored_facts)
+    index = None if answers_hold else _prepare_index(options, roles, cache.stored_facts)
     for path in files:
         key = str(path)
         try:
@@ -363,7 +363,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             pending.append((key, codes, options, roles))
     if pending:
         if index is None:
-            index = _prepare_index(options, cache.stored_facts)
+            index = _prepare_index(options, roles, cache.stored_facts)
         position = {job[0]: job for job in pending}
         pending = [position[path] for path in imports_first(list(position), index)]
     parallel = jobs > 1 and len(pending) > 1
@@ -371,7 +371,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         from concurrent.futures import ProcessPoolExecutor  # only here: a warm run starts no process
 
         _load_analysis()  # before the pool forks its workers, which then start with it loaded
-        initargs = (options, cache.stored_facts)
+        initargs = (options, roles, cache.stored_facts)
         with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=initargs) as pool:
             fresh = list(pool.map(_analyse_job, pending, chunksize=max(1, len(pending) // (jobs * 8))))
     else:

@@ -56,11 +56,11 @@ class AsyncSqlaPlugin:
 
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
-        use_options(AnalysisOptions(**{name: tuple(getattr(options, name)) for name in OPTION_HELP}))
         try:
             cls.roles = RolePolicy(parse_roles(options.report_roles, "--report-roles"), role_paths(options.role_paths))
         except ValueError as error:
             raise SystemExit(f"flake8-async-sqla: error: {error}") from None
+        use_options(AnalysisOptions(**{name: tuple(getattr(options, name)) for name in OPTION_HELP}), cls.roles)
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self.lines)

@@ -931,9 +931,10 @@ class SemanticModel:
             current = current.parent
         return False
 
-    def is_app(self, node: ast.AST, scope: Scope) -> bool:
+    def is_app(self, node: ast.AST, scope: Scope, across_project: bool = True) -> bool:
         """Whether an expression holds a FastAPI/Starlette app or router: a module-level or imported
-        instance, a local `app = FastAPI()`, a parameter annotated `FastAPI`, or `<app>.router`."""
+        instance, a local `app = FastAPI()`, `<app>.router`, or a parameter that is one (see `is_app_parameter`;
+        without `across_project`, what the project's calls pass it is not asked)."""
         if isinstance(node, ast.Attribute) and node.attr == "router":
             node = node.value
         if not (isinstance(node, ast.Name) and self.binds_locally(node.id, scope)):
@@ -944,14 +945,77 @@ class SemanticModel:
             if current.kind in ("function", "lambda"):
                 for arg in all_args(current.node):
                     if arg.arg == node.id:
-                        annotation = self._parse_string_annotation(arg.annotation) if arg.annotation else None
-                        return names.fastapi_api(self.qualname(annotation) if annotation else None) in names.APP_CLASSES
+                        return self.is_app_parameter(current, arg, across_project)
                 values = [getattr(a, "value", None) for a in current.assigns if node.id in assigned_names(a)]
                 if values:
                     symbols = [self.classify_value(v, current) if v is not None else None for v in values]
                     return all(s is not None and s.kind == "app" for s in symbols)
             current = current.parent
         return False
+
+    def is_app_parameter(self, function: Scope, parameter: ast.arg, across_project: bool = True) -> bool:
+        """Whether a parameter holds an app or router: annotated `FastAPI` (or `Starlette`, `APIRouter`), or,
+        unannotated, used as one by its function (see `_parameters_used_as_apps`) or, `across_project`, handed
+        an app by some call of the project (`register_events(app)` where `app = FastAPI()`)."""
+        if parameter.annotation is not None:
+            annotation = self._parse_string_annotation(parameter.annotation)
+            return names.fastapi_api(self.qualname(annotation)) in names.APP_CLASSES
+        if (function, parameter.arg) in self._parameters_used_as_apps:
+            return True
+        if not across_project or self.index is None or function.parent is not self.module_scope or function.kind != "function":
+            return False  # the project's calls are looked up for module-level functions alone
+        arguments = function.node.args  # type: ignore[attr-defined]
+        positional = [*arguments.posonlyargs, *arguments.args]
+        keys = {str(positional.index(parameter))} if parameter in positional else set()
+        if parameter not in arguments.posonlyargs:
+            keys.add(parameter.arg)
+        return not keys.isdisjoint(self.index.app_argument_keys(function.qualname, self.path))
+
+    def holds_app_by_its_text(self, node: ast.AST, scope: Scope) -> bool:
+        """Whether an expression holds an app or router by this file's text alone (what module facts may rest
+        on): a call of FastAPI, Starlette or a router class, a name of this file bound only to such calls, or
+        a parameter its annotation or its function's use makes one."""
+        if isinstance(node, ast.Call):
+            return names.fastapi_api(self.qualname(node.func)) in names.APP_CLASSES
+        if not isinstance(node, ast.Name) or node.id in self.imports:
+            return False
+        function = self.binding_function(node.id, scope)
+        if function is not None:
+            for arg in all_args(function.node):
+                if arg.arg == node.id:
+                    return self.is_app_parameter(function, arg, across_project=False)
+        values = [getattr(a, "value", None) for a in self._assignments(function or self.module_scope).get(node.id, ())]
+        return bool(values) and all(isinstance(v, ast.Call) and self.holds_app_by_its_text(v, scope) for v in values)
+
+    @cached_property
+    def _parameters_used_as_apps(self) -> frozenset[tuple[Scope, str]]:
+        """The unannotated parameters (with their function) that their function uses as an app or router: it
+        includes a router in one or sets its `router.lifespan_context`, or does two different things of
+        `names.APP_METHOD_USES` and storing on its `state`."""
+        uses: dict[tuple[Scope, str], set[str]] = {}
+
+        def note(receiver: ast.AST, scope: Scope, use: str) -> None:
+            if not isinstance(receiver, ast.Name):
+                return
+            function = self.binding_function(receiver.id, scope)
+            if function is not None and any(a.arg == receiver.id and a.annotation is None for a in all_args(function.node)):
+                uses.setdefault((function, receiver.id), set()).add(use)
+
+        for call, scope in self.method_calls(names.APP_METHOD_USES):
+            receiver, method = call_method(call)  # type: ignore[misc]
+            use = names.APP_METHOD_USES[method]
+            event = (call.args[0] if call.args else keyword(call, "event_type")) if use == "event" else None
+            # Not socketio's `on_event("connect")`, nor a task broker's `add_event_handler(Events.X, f)`.
+            if use != "event" or isinstance(event, ast.Constant) and event.value in names.EVENT_NAMES:
+                note(receiver, scope, use)
+        for scope in self.scopes:
+            for attribute in scope.attributes:
+                owner = attribute.value
+                if isinstance(owner, ast.Attribute) and owner.attr == "router" and attribute.attr == "lifespan_context":
+                    note(owner.value, scope, "app")
+                elif isinstance(owner, ast.Attribute) and owner.attr == "state" and isinstance(attribute.ctx, ast.Store):
+                    note(owner.value, scope, "state")
+        return frozenset(key for key, found in uses.items() if "app" in found or len(found) > 1)
 
     def url_scheme(self, node: ast.AST, scope: Scope) -> str | None:
         """The `dialect+driver` of a database URL whose scheme is written in the code: a string literal,
@@ -1950,11 +2014,18 @@ class SemanticModel:
         return scope in self._dependencies
 
     def is_lifespan(self, scope: Scope) -> bool:
+        """The app's lifespan: a function of this module passed as `lifespan=` or set as an app's
+        `router.lifespan_context`, or an async context manager named after it."""
         if self._lifespans is None:
             self._lifespans = set()
             for s in self.scopes:
-                for call in s.calls:
-                    value = keyword(call, "lifespan")
+                values = [keyword(call, "lifespan") for call in s.calls]
+                values.extend(
+                    assign.value
+                    for assign in s.assigns
+                    if isinstance(assign, ast.Assign) and any(_sets_lifespan_context(target) for target in assign.targets)
+                )
+                for value in values:
                     if isinstance(value, ast.Name) and isinstance(self.local_defs.get(value.id), FUNCTION_NODES):
                         self._lifespans.add(self.scope_of[self.local_defs[value.id]])
             for s in self.scopes:
@@ -2728,6 +2799,16 @@ def _names_an_engine(call: ast.Call) -> bool:
     func = call.func
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
     return "ngine" in name and "engine" in name.lower()
+
+
+def _sets_lifespan_context(target: ast.AST) -> bool:
+    """`<app>.router.lifespan_context = ...`: Starlette's lifespan, set after the app is made."""
+    return (
+        isinstance(target, ast.Attribute)
+        and target.attr == "lifespan_context"
+        and isinstance(target.value, ast.Attribute)
+        and target.value.attr == "router"
+    )
 
 
 def assigned_names(assign: ast.AST) -> list[str]:

@@ -147,6 +147,16 @@ DEPENDENCY_MARKERS = {"Depends", "Security"}
 # constructor keywords / router attributes that hold handler lists.
 EVENT_HANDLER_METHODS = {"on_event", "add_event_handler"}
 EVENT_HANDLER_LISTS = {"on_startup", "on_shutdown"}
+EVENT_NAMES = {"startup", "shutdown"}
+# What a function's calls of these methods on an unannotated parameter show it holds: an app or router
+# ("app"), or one of the things an app does that look-alikes do too (an event bus's `on_event("startup")`,
+# a static-files `mount`), of which two different ones are needed.
+APP_METHOD_USES = {
+    "include_router": "app", **{method: "event" for method in EVENT_HANDLER_METHODS},
+    "add_middleware": "middleware", "middleware": "middleware", "mount": "mount",
+    "add_exception_handler": "exception handler", "exception_handler": "exception handler",
+    **{method: "route" for method in ROUTE_REGISTRATIONS},
+}
 # Methods that release a resource (engine, client, pool, executor) at shutdown.
 RELEASE_METHODS = {"dispose", "close", "aclose", "shutdown", "disconnect"}
 

@@ -6,6 +6,7 @@ that imports nothing from the project costs nothing here.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -19,10 +20,10 @@ from flake8_async_sqla.core.engines import (
 from flake8_async_sqla.core.layout import (
     content_digest, file_stamp, module_file, project_root, python_files, search_folders,
 )
-from flake8_async_sqla.core.model import FunctionSummary, SemanticModel, Symbol
+from flake8_async_sqla.core.model import FunctionSummary, Scope, SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
-from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES
+from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
 
 EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
     "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
@@ -57,7 +58,8 @@ MAX_KEPT_LOOKUP_MODELS = 64
 class ModuleFacts:
     """What the project-wide questions need of one module, read from its text alone (its path gives
     its module name), so that it can be cached by content: the names it imports, the callables it
-    names in `Depends(...)`/`Security(...)`, and what its `.dispose` calls reach on an app's state."""
+    names in `Depends(...)`/`Security(...)`, what its `.dispose` calls reach on an app's state, who
+    calls which project function, what runs at startup and where it hands an app to a function."""
 
     imports: dict[str, str] = field(default_factory=dict)
     dependency_targets: frozenset[str] = frozenset()
@@ -67,11 +69,14 @@ class ModuleFacts:
     callers: dict[str, frozenset[str]] = field(default_factory=dict)
     # Its functions that run at startup: the app's lifespan and startup event handlers.
     startup: frozenset[str] = frozenset()
+    # Project functions this module passes an app to, each with where: positions ("0") and keyword names.
+    app_arguments: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: SemanticModel) -> ModuleFacts:
         targets: set[str] = set()
         callers: dict[str, set[str]] = {}
+        app_arguments: dict[str, set[str]] = {}
         for scope in model.scopes:
             function = scope.function_scope
             caller = function.qualname if function is not None else ""
@@ -83,11 +88,15 @@ class ModuleFacts:
                 callee = model.qualname(call.func)
                 if callee and callee.partition(".")[0] not in EXTERNAL_ROOTS and callee.partition(".")[0] in model.project_roots:
                     callers.setdefault(callee, set()).add(caller)
+                    keys = _app_argument_keys(model, call, scope)
+                    if keys:
+                        app_arguments.setdefault(callee, set()).update(keys)
         disposed, untraced = state_disposals(model)
         startup = frozenset(s.qualname for s in model.scopes if s.kind == "function" and model.runs_at_startup(s))
         return cls(
             dict(model.imports), frozenset(targets), disposed, untraced,
             {callee: frozenset(found) for callee, found in callers.items()}, startup,
+            {callee: frozenset(keys) for callee, keys in app_arguments.items()},
         )
 
     def to_json(self) -> dict:
@@ -98,6 +107,7 @@ class ModuleFacts:
             "disposes_untraced": self.disposes_untraced,
             "callers": {callee: sorted(found) for callee, found in sorted(self.callers.items())},
             "startup": sorted(self.startup),
+            "app_arguments": {callee: sorted(keys) for callee, keys in sorted(self.app_arguments.items())},
         }
 
     @classmethod
@@ -109,7 +119,20 @@ class ModuleFacts:
             bool(data["disposes_untraced"]),
             {str(callee): frozenset(map(str, found)) for callee, found in data["callers"].items()},
             frozenset(map(str, data["startup"])),
+            {str(callee): frozenset(map(str, keys)) for callee, keys in data["app_arguments"].items()},
         )
+
+
+def _app_argument_keys(model: SemanticModel, call: ast.Call, scope: Scope) -> set[str]:
+    """Where `call` passes an app (by the module's text): positions ("0") and keyword names."""
+    keys = set()
+    for position, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            break  # the positions after it are unknown
+        if model.holds_app_by_its_text(arg, scope):
+            keys.add(str(position))
+    keys.update(kw.arg for kw in call.keywords if kw.arg is not None and model.holds_app_by_its_text(kw.value, scope))
+    return keys
 
 
 @dataclass(frozen=True)
@@ -124,8 +147,9 @@ class ReleasedModule:
 
 
 class ProjectIndex:
-    def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS) -> None:
+    def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS, roles: RolePolicy = DEFAULT_POLICY) -> None:
         self.options = options
+        self.roles = roles  # where the project's tests, migrations and scripts are, for what runs in the app
         self._models: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
         self._released: dict[str, tuple[tuple[int, int], ReleasedModule]] = {}
         # Models rebuilt for a released module (a rule needing its code, not just its names): the latest few.
@@ -467,6 +491,19 @@ class ProjectIndex:
             for caller, facts in callers
         )
 
+    def app_argument_keys(self, qualname: str, path: str) -> list[str]:
+        """Where some call in `path`'s project passes an app to the function `qualname`: positions ("0") and
+        keyword names."""
+        return self._answered(("app_arguments", os.path.abspath(path), qualname))  # type: ignore[return-value]
+
+    def _app_arguments(self, qualname: str, path: str) -> list[str]:
+        keys: set[str] = set()
+        for file in self.files_mentioning(path, qualname.rpartition(".")[2]) or ():
+            facts = self.facts(file)
+            if facts is not None:
+                keys.update(facts.app_arguments.get(qualname, ()))
+        return sorted(keys)
+
     def uses_asyncio_only(self, path: str) -> bool:
         """Whether `path`'s project talks to its database through SQLAlchemy's (or SQLModel's) asyncio extension
         alone: an application module imports it, and none imports a sync `Session`, `sessionmaker`,
@@ -477,7 +514,7 @@ class ProjectIndex:
         files = {*(self.files_mentioning(path, "sqlalchemy") or ()), *(self.files_mentioning(path, "sqlmodel") or ())}
         uses_asyncio = False
         for file in sorted(files):
-            if not _runs_in_the_app(file):
+            if not self._runs_in_the_app(file):
                 continue
             try:
                 text = _read(file)
@@ -538,6 +575,8 @@ class ProjectIndex:
             return self._asyncio_only(path)
         if kind == "startup_only":
             return self._startup_only(name, path, frozenset({name}))
+        if kind == "app_arguments":
+            return self._app_arguments(name, path)
         raise ValueError(f"unknown project question {kind!r}")
 
     def _answered(self, question: tuple[str, str, str]) -> object:
@@ -597,7 +636,7 @@ class ProjectIndex:
                 found = engine_fate(other, module_uses(other, name))
                 # A test, migration or script runs in a process of its own: what it hands the engine to is not the
                 # app's (an Alembic env borrowing it); a disposal there still says who is meant to dispose it.
-                fate.handed_on |= found.handed_on and (path == origin or _runs_in_the_app(path))
+                fate.handed_on |= found.handed_on and (path == origin or self._runs_in_the_app(path))
                 fate.disposed |= found.disposed
                 if found.state_attributes and self.disposes_state(other, found.state_attributes):
                     fate.disposed = True
@@ -616,7 +655,7 @@ class ProjectIndex:
             return None
         found = []
         for file in sorted(files):
-            facts = self.facts(file) if file != path and _runs_in_the_app(file) else None
+            facts = self.facts(file) if file != path and self._runs_in_the_app(file) else None
             if facts is not None and self._imports_file(facts.imports, file, model):
                 found.append(file)
         return found
@@ -657,6 +696,12 @@ class ProjectIndex:
             imported == module or imported.startswith(module + ".") for imported in imports.values()
         ) and self.find_module(module, path) == os.path.abspath(target.path)
 
+    def _runs_in_the_app(self, path: str) -> bool:
+        """Whether a project file is application (or example) code, by its path and the project's `role-paths`: a
+        test, a migration or a script runs in a process of its own, so what it does with a module's engine is
+        not what the app does."""
+        return self.roles.role_of(path) in SERVING_ROLES
+
     def _consult_project(self, path: str) -> None:
         """A result built from project-wide facts depends on every file of the project, and on which they are."""
         self.consulted_widely.update(self.project_files(path) or ())
@@ -692,12 +737,6 @@ def _plain_definitions(path: str) -> frozenset[bytes]:
     return frozenset(once - bound)
 
 
-def _runs_in_the_app(path: str) -> bool:
-    """Whether a project file is application (or example) code, by its path: a test, a migration or a script
-    runs in a process of its own, so what it does with a module's engine is not what the app does."""
-    return DEFAULT_POLICY.role_of(path) in SERVING_ROLES
-
-
 def _read(path: str) -> bytes:
     with open(path, "rb") as handle:
         return handle.read()
@@ -715,7 +754,7 @@ def _mentions(path: str, word: bytes) -> bool:
 DEFAULT_INDEX = ProjectIndex()
 
 
-def use_options(options: AnalysisOptions) -> None:
-    """Configure the process-wide index; facts computed under other options are dropped."""
-    if DEFAULT_INDEX.options != options:
-        DEFAULT_INDEX.__init__(options)  # type: ignore[misc]
+def use_options(options: AnalysisOptions, roles: RolePolicy = DEFAULT_POLICY) -> None:
+    """Configure the process-wide index; facts computed under other options or roles are dropped."""
+    if DEFAULT_INDEX.options != options or DEFAULT_INDEX.roles != roles:
+        DEFAULT_INDEX.__init__(options, roles)  # type: ignore[misc]

@@ -105,10 +105,10 @@ class Plan:
 def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], list[PlanFinding], list[tuple[str, str]]]:
     """Survey and check every file once: one parse, one model, both uses."""
     surveys, findings, errors = [], [], []
-    use_options(settings.analysis_options())
+    roles = settings.role_policy()
+    use_options(settings.analysis_options(), roles)
     codes = settings.selected_codes()
     rules = all_rules()
-    roles = settings.role_policy()
     for path in sorted(files, key=lambda p: relative_path(p, settings.root)):
         shown = relative_path(path, settings.root)
         try:

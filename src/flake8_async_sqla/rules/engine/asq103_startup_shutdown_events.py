@@ -21,7 +21,11 @@ class StartupShutdownEvents(Rule):
     `APIRouter(on_shutdown=[...])` and `app.router.on_startup.append(f)`. The receiver must
     be a real app or router (created here, imported from another module, a local
     `app = FastAPI()` or a parameter annotated `FastAPI`), not just any object with an
-    `on_event` method. Empty handler lists (`on_startup=[]`) are fine.
+    `on_event` method. An unannotated parameter counts when some call of the project hands
+    it an app (`register_events(app)` where `app = FastAPI()`), or when its function
+    includes a router in it or does two things an app does (adds a middleware or an
+    exception handler, mounts, registers an event or a route, stores on its `state`).
+    Empty handler lists (`on_startup=[]`) are fine.
 
     ## Why is this bad?
     Startup and shutdown events are deprecated in FastAPI and gone from Starlette 1.0.
@@ -39,7 +43,9 @@ class StartupShutdownEvents(Rule):
     Every handler is reported, whatever it does and whether or not the app has a lifespan: a
     library's `install(app: FastAPI)` that registers handlers to serve apps without one is
     reported too, and so is a handler list held in a variable (`on_startup=hooks`) even when
-    it is empty, as only a literal `[]`, `()` or `None` is exempt. Silence a deliberate one
+    it is empty, as only a literal `[]`, `()` or `None` is exempt. An unannotated parameter of
+    another framework's object that both mounts and registers a `"startup"` event is taken for
+    an app. Silence a deliberate one
     with `# noqa: ASQ103`, or the module with `per-file-ignores`; scripts are not reported
     (application and example files only).
 

@@ -13,12 +13,13 @@ from flake8_async_sqla.core.rule import Report, Rule, register, report
 class LifespanCleanupSkippedOnFailure(Rule):
     """
     ## What it does
-    Finds release code after the `yield` of an app's `lifespan` (`await engine.dispose()`,
-    `.close()`, `.aclose()`, `.shutdown()`, `.disconnect()`) that is not in a `finally:`
-    block around the `yield`. Cleanup registered on an `AsyncExitStack`
-    (`stack.push_async_callback(engine.dispose)`) or left to an `async with` is fine, and
-    so is release code in an `except` handler around the `yield`, or after a `try` whose
-    handler swallows the error (it then runs either way).
+    Finds release code (`await engine.dispose()`, `.close()`, `.aclose()`, `.shutdown()`,
+    `.disconnect()`) after the `yield` of an app's `lifespan` (passed as `lifespan=` or set as
+    `app.router.lifespan_context`) that is not in a `finally:` block around the `yield`.
+    Cleanup registered on an `AsyncExitStack` (`stack.push_async_callback(engine.dispose)`)
+    or left to an `async with` is fine, and so is release code in an `except` handler
+    around the `yield`, or after a `try` whose handler swallows the error (it then runs
+    either way).
 
     ## Why is this bad?
     Code after a bare `yield` only runs when the body of the context manager ends
