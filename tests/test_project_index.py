@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flake8_async_sqla.core.checker import build_model, check_model, collector_paused, may_concern_the_database
-from flake8_async_sqla.core.model import FunctionSummary
+from flake8_async_sqla.core.summaries import FunctionSummary
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
 

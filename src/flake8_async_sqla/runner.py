@@ -15,7 +15,7 @@ import re
 import tokenize
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Collection
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
@@ -27,6 +27,8 @@ from flake8_async_sqla.core.rule import Finding, rule_phase
 if TYPE_CHECKING:
     from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
 
+# Below this many files to analyse, starting worker processes costs more than it saves.
+MIN_PARALLEL_FILES = 16
 # An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`.
 IMPORT_STATEMENT = re.compile(
     rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+([\w., \t]*)|import[ \t]+([\w., \t]+))", re.MULTILINE
@@ -68,6 +70,10 @@ class FileOutcome:
     # Module facts the index built while analysing this file: path -> [digest, facts as JSON].
     new_facts: dict[str, list] = field(default_factory=dict)
     modelled: int = 0  # modules the index parsed while it was analysed (its own model, when checked later, is reused)
+    # What other files may learn of this one through the project index (`ProjectIndex.interface_digest`), and
+    # that of each file in `rests_on` when it was read: while those hold, an edit there leaves this result as it is.
+    interface: str | None = None
+    interfaces: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,8 +102,11 @@ def read_source(path: Path) -> tuple[bytes, str]:
     return data, text.removeprefix("\ufeff")
 
 
-def analyse(path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy) -> FileOutcome:
-    """One file: read, parse, check the rules its role reports, drop `# noqa`ed findings. Never raises."""
+def analyse(
+    path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy, rested_on: bool = False
+) -> FileOutcome:
+    """One file: read, parse, check the rules its role reports, drop `# noqa`ed findings. Never raises. When
+    stored results rest on the file (`rested_on`), its interface is computed even if its check needed no model."""
     from flake8_async_sqla.core.checker import check_tree, codes_for_role
     from flake8_async_sqla.core.parsing import ParseFailure, parse
     from flake8_async_sqla.noqa import NoqaMap
@@ -124,9 +133,11 @@ def analyse(path: str, codes: frozenset[str], options: AnalysisOptions, roles: R
     answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
     source = text.splitlines() if kept else []
     lines = [" ".join(source[f.line - 1].split()) if 0 < f.line <= len(source) else "" for f in kept]
+    interfaces = {other: index.interface_digest(other) for other in sorted(index.consulted)}
+    interface = index.interface_digest(path, build=rested_on)
     return FileOutcome(
         kept, None, role, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
-        index.modelled - modelled_before,
+        index.modelled - modelled_before, interface, interfaces,
     )
 
 
@@ -149,7 +160,10 @@ def _drain_new_facts(index: ProjectIndex) -> dict[str, list]:
     return drained
 
 
-def _analyse_job(job: tuple[str, frozenset[str], AnalysisOptions, RolePolicy]) -> FileOutcome:
+Job = tuple[str, frozenset[str], AnalysisOptions, RolePolicy, bool]  # `analyse`'s arguments
+
+
+def _analyse_job(job: Job) -> FileOutcome:
     return analyse(*job)
 
 
@@ -205,7 +219,9 @@ class Cache:
     def get(self, path: str, stamp: list[int], digest: str | None, index: ProjectIndex | None) -> FileOutcome | None:
         """The stored outcome, if the file (same content: same digest, or when `digest` is None, the same
         modification time and size), the files it consulted, and the project-wide answers it rests on, as
-        `index` gives them (no index: they all hold, as no project file changed), are all unchanged."""
+        `index` gives them (no index: they all hold, as no project file changed), are all unchanged. A file its
+        names were resolved through may have changed if it recorded that file's interface: the caller then
+        compares interfaces (see `interface_holds`)."""
         entry = self.entries.get(path)
         if entry is None or (not self.proves(stamp, entry.get("stamp")) if digest is None else entry.get("digest") != digest):
             return None
@@ -217,7 +233,8 @@ class Cache:
                     return None
             findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
             outcome = FileOutcome(
-                findings, entry["error"], entry["role"], entry["lines"], entry["depends_on"], entry["rests_on"], entry["answers"]
+                findings, entry["error"], entry["role"], entry["lines"], entry["depends_on"], entry["rests_on"],
+                entry["answers"], interface=entry["interface"], interfaces=entry["interfaces"],
             )
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
@@ -228,36 +245,53 @@ class Cache:
 
     @functools.cached_property
     def stale(self) -> set[str]:
-        """The stored outcomes that no longer hold: a file they consulted changed, or a file their names were
-        resolved through rests, in turn, on a changed one (what a module exports can rest on another module,
-        an alias's dependency say, which only its own check consulted). Files read for project-wide facts
-        matter only for the outcome that read them: they do not change what its module exports."""
+        """The stored outcomes that no longer hold: a file they consulted changed, unless the outcome recorded
+        that file's interface (then it holds while the interface does: see `interface_holds`)."""
         stamps = dict(self.current)
-        dependents: dict[str, list[str]] = {}
         stale: set[str] = set()
-        changed: set[str] = set()
         for path, entry in self.entries.items():
             try:
-                consulted, rests_on = list(entry["depends_on"].items()), list(entry["rests_on"])
-            except (KeyError, AttributeError, TypeError):
+                consulted, interfaces = list(entry["depends_on"].items()), dict(entry["interfaces"])
+            except (KeyError, AttributeError, TypeError, ValueError):
                 stale.add(path)
                 continue
             for other, recorded in consulted:
                 if other not in stamps:
                     stamps[other] = _stamp(other)
-                if stamps[other] != recorded:
+                if stamps[other] != recorded and interfaces.get(other) is None:
                     stale.add(path)
-                    changed.add(other)
-            for other in rests_on:
-                dependents.setdefault(other, []).append(path)
-        pending = list(changed)
-        while pending:
-            for dependent in dependents.get(pending.pop(), ()):
-                if dependent not in changed:
-                    changed.add(dependent)
-                    stale.add(dependent)
-                    pending.append(dependent)
         return stale
+
+    @functools.cached_property
+    def rested_on(self) -> set[str]:
+        """The files some stored outcome resolved names through."""
+        return {other for entry in self.entries.values() for other in entry.get("rests_on", ())}
+
+    def interface_holds(
+        self, path: str, outcome: FileOutcome, interface_now: Callable[[str], str | None], analysed: Collection[str]
+    ) -> bool:
+        """Whether every file the stored outcome resolved names through and that changed since, or was
+        `analysed` again in this run, still has the interface the outcome recorded (`interface_now(file)`
+        tells it); when so, the outcome is stored as read against the files as they are."""
+        moved = {}
+        for other in outcome.rests_on:
+            stamp = _stamp(other)
+            if stamp == outcome.depends_on.get(other) and other not in analysed:
+                continue
+            recorded = outcome.interfaces.get(other)
+            if recorded is None or interface_now(other) != recorded:
+                return False
+            if stamp is not None:
+                moved[other] = stamp
+        if moved:
+            self.entries[path]["depends_on"].update(moved)
+            self.changed = True
+        return True
+
+    def stamp_proves(self, path: str, stamp: list[int]) -> bool:
+        """Whether the file's stored outcome was computed from the content it has now, by its stamp alone."""
+        entry = self.entries.get(path)
+        return entry is not None and self.proves(stamp, entry.get("stamp"))
 
     def proves(self, stamp: list[int], stored: object) -> bool:
         """Whether an unchanged stamp proves unchanged content: it was taken before the cache was written."""
@@ -274,6 +308,8 @@ class Cache:
             "depends_on": outcome.depends_on,
             "rests_on": outcome.rests_on,
             "answers": outcome.answers,
+            "interface": outcome.interface,
+            "interfaces": outcome.interfaces,
         }
         self.facts.update(outcome.new_facts)
         for finding in outcome.findings:
@@ -331,11 +367,12 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     options = settings.analysis_options()
     outcomes: dict[str, FileOutcome] = {}
     # Only names go to the analysis (each worker reads its files): the parent holds no file's text.
-    pending: list[tuple[str, frozenset[str], AnalysisOptions, RolePolicy]] = []
+    pending: list[str] = []
+    # Stored outcomes that hold if the files their names were resolved through keep their interfaces.
+    provisional: dict[str, FileOutcome] = {}
     roles = settings.role_policy()
     stamps: dict[str, list[int]] = {}
     digests: dict[str, str] = {}
-    hits = confirmed = 0
     # When no file of the project changed since the cache was written, every project-wide answer a
     # cached result rests on still holds, and an unchanged stamp means unchanged content: a warm run
     # then reads no file it has no finding for.
@@ -348,40 +385,48 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         try:
             info = os.stat(key)
             stamps[key] = [info.st_mtime_ns, info.st_size]
-            cached = cache.get(os.path.abspath(key), stamps[key], None, None) if answers_hold else None
-            if cached is None:
+            # Its content is read only when its stamp proves nothing.
+            if not cache.stamp_proves(os.path.abspath(key), stamps[key]):
                 digests[key] = content_digest(path.read_bytes())
-                cached = cache.get(os.path.abspath(key), stamps[key], digests[key], index)
+            cached = cache.get(os.path.abspath(key), stamps[key], digests.get(key), None if answers_hold else index)
+            if cached is None:
+                digests.setdefault(key, content_digest(path.read_bytes()))
+                pending.append(key)
+            else:
+                provisional[key] = cached
         except OSError as error:
             outcomes[key] = FileOutcome(error=_unreadable(error))
-            continue
-        if cached is not None:
-            outcomes[key] = cached
-            hits += 1
-            confirmed += key in digests
-        else:
-            pending.append((key, codes, options, roles))
-    if pending:
+    analysed: dict[str, str | None] = {}  # absolute path -> its interface, for the files analysed in this run
+    modelled_in_workers = 0
+    while pending:
+        # The files analysed first, then the stored outcomes resting on a file whose interface that changed.
         if index is None:
             index = _prepare_index(options, roles, cache.stored_facts)
-        position = {job[0]: job for job in pending}
-        pending = [position[path] for path in imports_first(list(position), index)]
-    parallel = jobs > 1 and len(pending) > 1
-    if parallel:
-        from concurrent.futures import ProcessPoolExecutor  # only here: a warm run starts no process
+        work = [
+            (key, codes, options, roles, os.path.abspath(key) in cache.rested_on) for key in imports_first(pending, index)
+        ]
+        fresh, parallel = _analyse_all(work, jobs, options, roles, cache)
+        for job, outcome in zip(work, fresh):
+            outcomes[job[0]] = outcome
+            cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome)
+            analysed[os.path.abspath(job[0])] = outcome.interface
+            modelled_in_workers += outcome.modelled if parallel else 0
 
-        _load_analysis()  # before the pool forks its workers, which then start with it loaded
-        initargs = (options, roles, cache.stored_facts)
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=initargs) as pool:
-            fresh = list(pool.map(_analyse_job, pending, chunksize=max(1, len(pending) // (jobs * 8))))
-    else:
-        fresh = [_analyse_job(job) for job in pending]
-    for job, outcome in zip(pending, fresh):
-        outcomes[job[0]] = outcome
-        cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome)
+        def interface_now(other: str, index: ProjectIndex = index) -> str | None:
+            return analysed[other] if other in analysed else index.interface_digest(other, build=True)
+
+        pending = [
+            key for key, outcome in provisional.items()
+            if not cache.interface_holds(os.path.abspath(key), outcome, interface_now, analysed)
+        ]
+        for key in pending:
+            del provisional[key]
+            digests.setdefault(key, content_digest(Path(key).read_bytes()))
+    outcomes.update(provisional)
+    hits, confirmed = len(provisional), sum(key in digests for key in provisional)
     built_here = _drain_new_facts(index) if index is not None else {}  # while checking cached results
     cache.facts.update(built_here)
-    if pending or built_here or cache.changed or not answers_hold:
+    if analysed or built_here or cache.changed or not answers_hold:
         cache.project = project
         cache.save()
     results: list[Result] = []
@@ -398,8 +443,20 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         ignored = tuple(settings.ignored_for_file(key))
         kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
         results.extend(_fingerprinted(shown, outcome.role, kept, settings, cache.phases))
-    modelled = (index.modelled if index is not None else 0) + (sum(o.modelled for o in fresh) if parallel else 0)
-    return RunOutcome(results, errors, len(files), len(pending), hits, confirmed, modelled, shown_roles)
+    modelled = (index.modelled if index is not None else 0) + modelled_in_workers
+    return RunOutcome(results, errors, len(files), len(analysed), hits, confirmed, modelled, shown_roles)
+
+
+def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], bool]:
+    """The outcomes of `work`, in its order, and whether worker processes computed them."""
+    if jobs <= 1 or len(work) < MIN_PARALLEL_FILES:
+        return [_analyse_job(job) for job in work], False
+    from concurrent.futures import ProcessPoolExecutor  # only here: a warm run starts no process
+
+    _load_analysis()  # before the pool forks its workers, which then start with it loaded
+    initargs = (options, roles, cache.stored_facts)
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=initargs) as pool:
+        return list(pool.map(_analyse_job, work, chunksize=max(1, len(work) // (jobs * 8)))), True
 
 
 def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:

@@ -14,11 +14,14 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.layout import ROOT_MARKERS, project_root
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
+from flake8_async_sqla.core.summaries import (
+    NO_HANDOUT, ClassSummary, FunctionSummary, Relationship, SessionHandout, Symbol, without_nodes,
+)
 
 if TYPE_CHECKING:
     from flake8_async_sqla.core.project import ProjectIndex
@@ -126,168 +129,6 @@ class SessionBinding:
     def borrowed(self) -> bool:
         """Handed to the function (a parameter, a dependency, `self.session`): its transaction is the caller's."""
         return self.origin in ("param", "dependency", "attribute")
-
-
-@dataclass(frozen=True)
-class SessionHandout:
-    """The session a function hands its caller, if any."""
-
-    yields: str | None = None  # kind of session it yields, if it does
-    returns: str | None = None
-    provides_transaction: bool = False
-    expires_on_commit: bool | None = None  # of the session it yields or returns, when known
-
-
-NO_HANDOUT = SessionHandout()
-
-
-@dataclass
-class FunctionSummary:
-    """What other modules need to know about a function."""
-
-    qualname: str
-    is_async: bool
-    # Its named parameters, positional ones first, and how many are positional.
-    parameters: tuple[str, ...] = ()
-    positional_count: int = 0
-    bound: bool = False  # a method whose first parameter (`self`/`cls`) the call fills in
-    # Compute `session_io_names` and `handout` when first asked (they may look callees up in other
-    # modules, and most functions are never asked).
-    session_io_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
-    handout_probe: Callable[[], SessionHandout] | None = field(default=None, repr=False, compare=False)
-    transaction_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
-    engine_probe: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
-    borrow_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
-
-    @cached_property
-    def session_io_names(self) -> frozenset[str]:
-        """Parameters (`db`) and `self` attributes (`self.db`) the function does session I/O through."""
-        return self.session_io_probe() if self.session_io_probe is not None else frozenset()
-
-    @cached_property
-    def ends_transactions(self) -> frozenset[str]:
-        """Parameters whose session the function may commit or roll back: itself, or through code it hands
-        the session to (code it cannot see counts as doing so)."""
-        # Dropped while it runs, as `handout`'s: a recursive call finds nothing ended (the rest of the cycle decides).
-        probe, self.transaction_probe = self.transaction_probe, None
-        return probe() if probe is not None else frozenset()
-
-    @cached_property
-    def borrowed_parameters(self) -> frozenset[str]:
-        """Parameters the function only uses while it runs: it neither disposes, keeps, returns nor hands them to
-        code that might (an engine passed to `create_tables(engine)` stays its caller's to dispose)."""
-        probe, self.borrow_probe = self.borrow_probe, None
-        return probe() if probe is not None else frozenset()
-
-    @cached_property
-    def returns_new_engine(self) -> str | None:
-        """The kind of engine ("async"/"sync") the function creates and returns to its caller on every call (a
-        wrapper of `create_async_engine`), None when it returns none or one it keeps (a memoised getter)."""
-        probe, self.engine_probe = self.engine_probe, None
-        return probe() if probe is not None else None
-
-    @cached_property
-    def handout(self) -> SessionHandout:
-        """The session the function yields or returns to its caller."""
-        # The probe is dropped while it runs: a recursive ask (`return get_session()`) finds nothing handed out.
-        probe, self.handout_probe = self.handout_probe, None
-        return probe() if probe is not None else NO_HANDOUT
-
-    def settle(self) -> None:
-        """Compute every effect not computed yet, while the model the probes ask is still at hand, and drop
-        the probes: the summary then outlives its model (a released module keeps it) and holds no tree."""
-        for effect in ("session_io_names", "handout", "ends_transactions", "returns_new_engine", "borrowed_parameters"):
-            getattr(self, effect)
-        self.session_io_probe = self.handout_probe = self.transaction_probe = None
-        self.engine_probe = self.borrow_probe = None
-
-    @property
-    def yields_session(self) -> str | None:
-        return self.handout.yields
-
-    @property
-    def returns_session(self) -> str | None:
-        return self.handout.returns
-
-    @property
-    def provides_transaction(self) -> bool:
-        return self.handout.provides_transaction
-
-    @property
-    def session_expires_on_commit(self) -> bool | None:
-        return self.handout.expires_on_commit
-
-    def parameter_for(self, call: ast.Call, argument: ast.expr) -> str | None:
-        """The parameter of this function that receives `argument` of `call`, when it can be told."""
-        for item in call.keywords:
-            if item.value is argument:
-                return item.arg if item.arg in self.parameters else None
-        for position, passed in enumerate(call.args):
-            if isinstance(passed, ast.Starred):
-                return None  # the positions after it are unknown
-            if passed is argument:
-                position += self.bound
-                return self.parameters[position] if position < self.positional_count else None
-        return None
-
-
-@dataclass
-class Relationship:
-    name: str
-    lazy: str | None  # the declared loader strategy, None when not given (UNKNOWN_STRATEGY when computed)
-    target: str | None  # target class qualname, when known
-    node: ast.AST | None = None
-    back_populates: str | None = None  # the relationship on the target that points back
-    collection: bool | None = None  # a list of objects (True) or one object (False), when declared
-    call: ast.Call | None = None  # the `relationship(...)` call
-
-    @property
-    def loads_lazily(self) -> bool:
-        return self.lazy is None or self.lazy in ("select", "True")
-
-
-def _without_nodes(symbol: Symbol | None) -> Symbol | None:
-    klass = symbol.klass if symbol is not None else None
-    if klass is None or not klass.own_relationships:
-        return symbol
-    relationships = {name: replace(rel, node=None, call=None) for name, rel in klass.own_relationships.items()}
-    return replace(symbol, klass=replace(klass, own_relationships=relationships))
-
-
-@dataclass
-class ClassSummary:
-    qualname: str
-    base_qualnames: tuple[str, ...]
-    own_relationships: dict[str, Relationship]
-    is_declarative_root: bool = False
-    columns: frozenset[str] = frozenset()  # attributes it maps to columns (`Mapped[...]`, `mapped_column()`, `Column()`)
-    # Annotated class attributes (a Pydantic/SQLModel class's fields), each with the attribute that
-    # validation from an object reads for it (its alias; None when the alias is computed).
-    fields: dict[str, str | None] = field(default_factory=dict)
-    is_table: bool = False  # `__tablename__` / `__table__`, or SQLModel's `table=True`
-    aliases_unknown: bool = False  # an alias generator (or a config this cannot read) renames its fields
-    defines_init: bool = False
-    # `self.x = <session>` in its methods: attribute -> (kind, origin), for subclasses in other modules.
-    session_attributes: dict[str, tuple[str | None, str]] = field(default_factory=dict)
-    # Class-level attributes annotated as sessions (`session: ClassVar[scoped_session[Session]]`): name -> kind.
-    class_sessions: dict[str, str | None] = field(default_factory=dict)
-    methods: dict[str, FunctionSummary] = field(default_factory=dict)  # the functions its body defines, by name
-
-
-@dataclass
-class Symbol:
-    """What a module-level name is, as far as the rules care."""
-
-    kind: str  # "app", "factory", "engine", "session", "alias", "function", "class"
-    flavour: str | None = None  # async/sync for factories, engines, sessions and aliases
-    function: FunctionSummary | None = None
-    klass: ClassSummary | None = None
-    provider: FunctionSummary | None = None  # for an alias: the dependency in it
-    # For an alias: `Annotated[T, Depends(f)]`, so a parameter annotated with it is injected.
-    declares_dependency: bool = False
-    expires_on_commit: bool | None = None  # for a session factory or session, when known
-    # For a factory: a `scoped_session` registry, whose call returns the scope's current session.
-    registry: bool = False
 
 
 @dataclass(eq=False)
@@ -705,7 +546,7 @@ class SemanticModel:
         """What each name defined at module level here is (its imports aside: they are followed where
         they lead), for the index to keep once this model is let go: without syntax nodes, which only
         this file's own check reports on, so that the index keeps no piece of the tree."""
-        return {name: _without_nodes(self.export(name)) for name in self.local_defs}
+        return {name: without_nodes(self.export(name)) for name in self.local_defs}
 
     def detach(self) -> None:
         """Free this model to be reclaimed as soon as the index lets it go, without waiting for the

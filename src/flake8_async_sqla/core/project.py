@@ -7,6 +7,7 @@ that imports nothing from the project costs nothing here.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import sys
@@ -20,7 +21,8 @@ from flake8_async_sqla.core.engines import (
 from flake8_async_sqla.core.layout import (
     content_digest, file_stamp, module_file, project_root, python_files, search_folders,
 )
-from flake8_async_sqla.core.model import FunctionSummary, Scope, SemanticModel, Symbol
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.summaries import FunctionSummary, Symbol, symbol_to_json
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
@@ -145,6 +147,14 @@ class ReleasedModule:
     symbols: dict[str, Symbol | None]
     sqlite: SqliteFacts
 
+    def to_json(self) -> dict:
+        return {
+            "module": self.module,
+            "imports": self.imports,
+            "symbols": {name: symbol_to_json(symbol) for name, symbol in sorted(self.symbols.items())},
+            "sqlite": [list(self.sqlite.sqlite_engines), self.sqlite.begin_workaround],
+        }
+
 
 class ProjectIndex:
     def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS, roles: RolePolicy = DEFAULT_POLICY) -> None:
@@ -182,6 +192,7 @@ class ProjectIndex:
         self._plain_definitions: dict[str, tuple[tuple[int, int] | None, frozenset[bytes]]] = {}
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._file_words: dict[str, int] = {}  # path -> `_word_bits` of its words
+        self._interfaces: dict[str, tuple[ReleasedModule, str]] = {}  # path -> (module, `interface_digest`)
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
 
@@ -275,6 +286,25 @@ class ProjectIndex:
         if model is not None and self._released_module(path) is None:
             self._modelled_for_lookups[path] = None
         return model
+
+    def interface_digest(self, path: str, build: bool = False) -> str | None:
+        """A digest of everything other modules may learn of a project module through the index: what it kept
+        of the module when it let its model go (its names, their summaries), and which names its text defines
+        plainly. A result resting on the module holds while this digest does, whatever else changed in it (a
+        comment, a function body with the same effects). None when the module was not modelled here, unless
+        `build`: then it is, for this question."""
+        path = os.path.abspath(path)
+        module = self._released_module(path)
+        if module is None and build and self._model_for_lookups(path) is not None:
+            self.release(path)
+            module = self._released_module(path)
+        if module is None:
+            return None
+        known = self._interfaces.get(path)
+        if known is None or known[0] is not module:
+            interface = {**module.to_json(), "plain": sorted(name.decode() for name in _plain_definitions(path))}
+            known = self._interfaces[path] = (module, content_digest(json.dumps(interface, sort_keys=True).encode()))
+        return known[1]
 
     def sqlite_facts(self, path: str) -> SqliteFacts | None:
         """What a project module says about SQLite savepoints (see `engines.SqliteFacts`)."""
