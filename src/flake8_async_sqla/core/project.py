@@ -418,6 +418,16 @@ class ProjectIndex:
             self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
         return self._mentions[key]
 
+    def modules_mentioning(self, path: str, word: str, most: int) -> list[SemanticModel] | None:
+        """The models of `path`'s project files that mention `word` (where a function of that name may be called);
+        None when more than `most` do, or the project is too big to read. A result built on them depends on
+        every file of the project (a new caller may appear anywhere)."""
+        files = self.files_mentioning(path, word)
+        self._consult_project(path)
+        if files is None or len(files) > most:
+            return None
+        return [model for file in files if (model := self.model_for(file)) is not None]
+
     def dependency_targets_among(self, qualnames: list[str], path: str) -> list[str]:
         """Which of `qualnames` some module of `path`'s project names in `Depends(...)`/`Security(...)`,
         resolved in the module that names it, so a dependency defined in one module and used from
