@@ -166,6 +166,7 @@ class ProjectIndex:
         self._rebuilt: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
         # Modules modelled only to answer lookups, oldest first: beyond `kept_lookup_models`, let go (see `release`).
         self._modelled_for_lookups: dict[str, None] = {}
+        self._held_for_this_check: list[SemanticModel] = []  # see `_model_for_this_check`
         self.kept_lookup_models = MAX_KEPT_LOOKUP_MODELS
         self._following: set[tuple[str, str]] = set()  # re-exports being followed, against import cycles
         self._stamps: dict[str, tuple[int, int] | None] = {}  # read during one file's check (see `refresh`)
@@ -235,6 +236,9 @@ class ProjectIndex:
         path = os.path.abspath(path)
         self._modelled_for_lookups.pop(path, None)
         self._let_go(path)
+        for held in self._held_for_this_check:
+            held.detach()
+        self._held_for_this_check.clear()
         while len(self._modelled_for_lookups) > self.kept_lookup_models:
             oldest = next(iter(self._modelled_for_lookups))
             del self._modelled_for_lookups[oldest]
@@ -495,6 +499,31 @@ class ProjectIndex:
                 bits = self._file_words[path] = 0
         return bits
 
+    def modules_mentioning(self, path: str, word: str, most: int) -> list[SemanticModel] | None:
+        """The models of `path`'s project files that mention `word` (where a function of that name may be called);
+        None when more than `most` do, or the project is too big to read. A result built on them depends on
+        every file of the project (a new caller may appear anywhere)."""
+        files = self.files_mentioning(path, word)
+        self._consult_project(path)
+        if files is None or len(files) > most:
+            return None
+        return [model for file in files if (model := self._model_for_this_check(file)) is not None]
+
+    def _model_for_this_check(self, path: str) -> SemanticModel | None:
+        """A project file's model that stays usable until the file being checked is released: a released
+        module's is built afresh and let go then (not among the few rebuilt ones, which a later rebuild may
+        let go while the caller still holds it)."""
+        path = os.path.abspath(path)
+        if self._released_module(path) is None:
+            return self._model_for_lookups(path)
+        try:
+            model = SemanticModel(parse(_read(path), path), path, index=self)
+        except (OSError, ParseFailure):
+            return None
+        self.modelled += 1
+        self._held_for_this_check.append(model)
+        return model
+
     def dependency_targets_among(self, qualnames: list[str], path: str) -> list[str]:
         """Which of `qualnames` some module of `path`'s project names in `Depends(...)`/`Security(...)`,
         resolved in the module that names it, so a dependency defined in one module and used from
@@ -544,7 +573,7 @@ class ProjectIndex:
         files = {*(self.files_mentioning(path, "sqlalchemy") or ()), *(self.files_mentioning(path, "sqlmodel") or ())}
         uses_asyncio = False
         for file in sorted(files):
-            if not self._runs_in_the_app(file):
+            if not self.runs_in_the_app(file):
                 continue
             try:
                 text = _read(file)
@@ -666,7 +695,7 @@ class ProjectIndex:
                 found = engine_fate(other, module_uses(other, name))
                 # A test, migration or script runs in a process of its own: what it hands the engine to is not the
                 # app's (an Alembic env borrowing it); a disposal there still says who is meant to dispose it.
-                fate.handed_on |= found.handed_on and (path == origin or self._runs_in_the_app(path))
+                fate.handed_on |= found.handed_on and (path == origin or self.runs_in_the_app(path))
                 fate.disposed |= found.disposed
                 if found.state_attributes and self.disposes_state(other, found.state_attributes):
                     fate.disposed = True
@@ -685,7 +714,7 @@ class ProjectIndex:
             return None
         found = []
         for file in sorted(files):
-            facts = self.facts(file) if file != path and self._runs_in_the_app(file) else None
+            facts = self.facts(file) if file != path and self.runs_in_the_app(file) else None
             if facts is not None and self._imports_file(facts.imports, file, model):
                 found.append(file)
         return found
@@ -726,7 +755,7 @@ class ProjectIndex:
             imported == module or imported.startswith(module + ".") for imported in imports.values()
         ) and self.find_module(module, path) == os.path.abspath(target.path)
 
-    def _runs_in_the_app(self, path: str) -> bool:
+    def runs_in_the_app(self, path: str) -> bool:
         """Whether a project file is application (or example) code, by its path and the project's `role-paths`: a
         test, a migration or a script runs in a process of its own, so what it does with a module's engine is
         not what the app does."""

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import (
-    LOOP_NODES, TRY_NODES, WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted, statement_blocks, statements_in,
+    LOOP_NODES, TRY_NODES, WITH_NODES, FunctionSummary, Scope, SemanticModel, SessionBinding, all_args, assigned_names,
+    call_method, dotted, statement_blocks, statements_in,
 )
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
@@ -13,6 +14,11 @@ from flake8_async_sqla.core.rule import Report, Rule, register, report
 CLEANUPS = {"rollback", "close", "invalidate"}
 # Session I/O whose failure taints the transaction (ending or closing it is the cleanup itself).
 FAILING_IO = names.SESSION_IO_METHODS - CLEANUPS
+# A session handed in is followed up its callers: through at most this many functions, and only when at most
+# this many project files name the function (a common name is too costly to follow, and likely ambiguous).
+MAX_HANDOFFS = 3
+MAX_CALLER_MODULES = 16
+PROTOCOLS = {"typing.Protocol", "typing_extensions.Protocol"}
 
 
 @register
@@ -33,7 +39,13 @@ class SwallowedDatabaseError(Rule):
     session:`, or a route handler's session from a dependency that only yields and closes
     it (itself or through a helper that does not commit), when the handler returns,
     breaks out of the loop, the code after the `try` returns before using the session, or
-    nothing uses the session after the `try` (closing it rolls back).
+    nothing uses the session after the `try` (closing it rolls back). A session the function
+    is handed (a parameter, or a `self` attribute set from one) is judged at its callers in
+    the same way: when each call of the function in the project is its caller's last use of
+    the session, and that caller discards the session as above or was handed it by callers
+    that do, the handler is not reported: a helper run last in a route handler's `finally:`,
+    a generator streaming a response that the code which opened the session iterates to its
+    end.
 
     ## Why is this bad?
     After a failed flush the session's transaction is inactive, and on PostgreSQL any
@@ -50,18 +62,23 @@ class SwallowedDatabaseError(Rule):
     alone and the outer transaction goes on.
 
     ## Known false alarms
-    The handler is judged in its own function: a helper that swallows the error and tells
-    its caller (`except IntegrityError: return False`), leaving the rollback to the caller,
-    is reported, and so is a rollback done by a helper called without the session
-    (`await reset_session()`). The exemption for a session discarded after the handler
-    covers one the function opened with `with`/`async with` (also block after block under
-    one name, and when the handler breaks out of a loop that ends the block), and a route
-    handler's session from a dependency that runs no transaction; a helper called last in
-    a handler's `finally:`, whose session is closed right after, is still reported, and so
-    is a generator handed the session by a caller that closes it when the stream ends. A
-    nested function's handler on its enclosing function's session is not reported (whether
-    that function uses the session again is not followed). Pass the session to the helper,
-    or silence a deliberate one with `# noqa: ASQ304`.
+    The handler is judged in its own function, and a session handed in at the function's
+    callers: a helper that swallows the error and tells its caller (`except IntegrityError:
+    return False`), leaving the rollback to the caller, is reported when a caller goes on
+    with the session, and so is a rollback done by a helper called without the session
+    (`await reset_session()`). Callers are followed through at most three functions, and only
+    when every mention of the function is a call this can follow; otherwise the handler is
+    reported: the function handed on as a value (`background_tasks.add_task(helper,
+    session)`), decorated, called on an object whose class is not written where it is made
+    or annotated, named in more than 16 files (a common method name), or called nowhere in
+    the project. For application code, calls in tests do not count. The exemption for a
+    session discarded after the handler covers one the function opened with
+    `with`/`async with` (also block after block under one name, and when the handler breaks
+    out of a loop that ends the block), and a route handler's session from a dependency
+    that runs no transaction. A nested function's handler on its enclosing function's
+    session is not reported (whether that function uses the session again is not
+    followed). Pass the session to the helper, or silence a deliberate one with
+    `# noqa: ASQ304`.
 
     ## Fix safety
     No automatic fix: whether to re-raise or roll back depends on the handler's intent.
@@ -261,57 +278,302 @@ def _inside(model: SemanticModel, node: ast.AST, body: list[ast.stmt]) -> bool:
 
 
 def _discarded_after(model: SemanticModel, handler: ast.ExceptHandler, try_node: ast.AST, binding: SessionBinding, scope: Scope) -> bool:
-    """Nothing uses the session after the handler, and whoever holds it only closes it (which rolls back):
-    the function opened it with `with factory() as session:` around the `try`, or it is a route handler's
-    session from a dependency that yields it and runs no transaction. The handler returns, or no loop
-    runs the `try` again and no code after it uses the session."""
-    opened_by = _opening_with(model, try_node, binding, scope)
-    if binding.origin == "created" and not binding.transactional and opened_by is not None:
-        container = opened_by
-    elif binding.origin == "dependency" and binding.provider is not None and not binding.transactional and model.is_route_handler(scope):
-        container = scope.node
-    else:
+    """Nothing uses the session after the handler (its `finally:` included), and whoever holds it only closes it
+    (which rolls back): the function opened it with `with factory() as session:` around the `try`, or it is a route
+    handler's session from a dependency that yields it and runs no transaction, or it was handed in by callers
+    that each use it no more and close it in turn (see `_released_by_callers`)."""
+    container = _releasing_container(model, try_node, binding, scope)
+    handed_in = container is None and _handed_in(model, binding, scope)
+    if container is None and not handed_in:
         return False
-    if isinstance(handler.body[-1], ast.Return) or _returns_before_use(model, try_node, binding, container, scope):
+    own, holders = _session_names(model, binding, scope)
+    if _uses_session(model, getattr(try_node, "finalbody", []), own, holders, scope):
+        return False
+    if not _unused_after(model, try_node, handler.body[-1], binding, container or scope.node, scope):
+        return False
+    return not handed_in or _released_by_callers(model, scope, binding, frozenset())
+
+
+def _releasing_container(model: SemanticModel, node: ast.AST, binding: SessionBinding, scope: Scope) -> ast.AST | None:
+    """The block at whose end the session is closed without a commit: the `with factory() as session:` around
+    `node` that opened it, or a route handler whose session comes from a dependency that runs no transaction."""
+    if binding.transactional:
+        return None
+    if binding.origin == "created":
+        return _opening_with(model, node, binding, scope)
+    if binding.origin == "dependency" and binding.provider is not None and model.is_route_handler(scope):
+        return scope.node
+    return None
+
+
+def _handed_in(model: SemanticModel, binding: SessionBinding, scope: Scope) -> bool:
+    """A session the function's callers hand it: a parameter, or a `self` attribute set from one (not a class-level
+    session that every instance shares)."""
+    if binding.origin == "param":
         return True
-    resumes_after = try_node  # where the code goes on after the handler
-    for ancestor in model.ancestors(try_node):
+    function = scope.function_scope
+    klass = function.klass if function is not None else None
+    return binding.origin == "attribute" and klass is not None and model.class_session_attributes(klass).get(binding.name) is binding
+
+
+def _session_names(model: SemanticModel, binding: SessionBinding, scope: Scope) -> tuple[set[str], set[str]]:
+    """The names through which code reaches the session: its own (`self`, for a `self` attribute), and those of the
+    objects built on it (`repo = Repo(session)`)."""
+    if binding.origin == "attribute":
+        return {"self"}, set()
+    return {binding.name}, {name for name, held in model.holders(scope).items() if held.name == binding.name}
+
+
+def _holder_may_use(model: SemanticModel, attribute: ast.Attribute, scope: Scope) -> bool:
+    """Whether `holder.attr` may use the session the holder was built on: anything but the call of a method that
+    does no session I/O through `self` (`manager.clear_deadline()`)."""
+    call = model.parents.get(attribute)
+    if not (isinstance(call, ast.Call) and call.func is attribute):
+        return True
+    summary = model.call_summary(call, scope)
+    return summary is None or any(name.startswith("self.") for name in summary.session_io_names)
+
+
+def _unused_after(
+    model: SemanticModel, node: ast.AST, last: ast.stmt | None, binding: SessionBinding, container: ast.AST, scope: Scope
+) -> bool:
+    """Whether the code after `node` (a statement; `last` is the last one run in it, a handler's) up to the end of
+    `container` leaves the session alone: it returns first, or no loop runs `node` again and no code after it
+    uses the session."""
+    own, holders = _session_names(model, binding, scope)
+    if isinstance(last, ast.Return) or _returns_before_use(model, node, own, holders, container, scope):
+        return True
+    resumes_after = node  # where the code goes on after `node`
+    for ancestor in model.ancestors(node):
         if ancestor is container:
             break
-        if isinstance(ancestor, LOOP_NODES) and isinstance(handler.body[-1], ast.Break) and resumes_after is try_node:
+        if isinstance(ancestor, LOOP_NODES) and isinstance(last, ast.Break) and resumes_after is node:
             resumes_after = ancestor  # the handler leaves the loop
         elif isinstance(ancestor, LOOP_NODES) or ancestor is scope.node:
             return False
-    after, until = resumes_after.end_lineno or resumes_after.lineno, container.end_lineno or container.lineno
-    for node in (*scope.attributes, *scope.calls):
-        if not after < node.lineno <= until:
+    after, until = resumes_after.end_lineno or resumes_after.lineno, container.end_lineno or container.lineno  # type: ignore[attr-defined]
+    for used_at in (*scope.attributes, *scope.calls):
+        if not after < used_at.lineno <= until:
             continue
-        used = [node.value] if isinstance(node, ast.Attribute) else [*node.args, *(kw.value for kw in node.keywords)]
-        if any(isinstance(value, ast.Name) and value.id == binding.name for value in used):
-            if _opening_with(model, node, binding, scope) in (container, None):
-                return False  # not a fresh session opened under the same name after the handler
+        used = [used_at.value] if isinstance(used_at, ast.Attribute) else [*used_at.args, *(kw.value for kw in used_at.keywords)]
+        if any(isinstance(value, ast.Name) and value.id in own for value in used):
+            if _opening_with(model, used_at, binding, scope) in (container, None):
+                return False  # not a fresh session opened under the same name after `node`
+        if isinstance(used_at, ast.Attribute) and isinstance(used_at.value, ast.Name) and used_at.value.id in holders:
+            if _holder_may_use(model, used_at, scope):
+                return False
     return True
 
 
 def _returns_before_use(
-    model: SemanticModel, try_node: ast.AST, binding: SessionBinding, container: ast.AST, scope: Scope
+    model: SemanticModel, node: ast.AST, own: set[str], holders: set[str], container: ast.AST, scope: Scope
 ) -> bool:
-    """The code after the `try`, block by enclosing block up to `container`, reaches a `return` without using the
-    session (by its name, or through an object holding it) and without running the `try` again in a loop."""
-    names = {binding.name, *(name for name, held in model.holders(scope).items() if held.name == binding.name)}
-    node: ast.AST = try_node
+    """The code after `node`, block by enclosing block up to `container`, reaches a `return` without using the
+    session (see `_uses_session`) and without running `node` again in a loop."""
     while node is not container:
         parent = model.parents.get(node)
         if parent is None or isinstance(parent, LOOP_NODES):
             return False
         block = next((body for body in statement_blocks(parent) if node in body), [])
         for statement in block[block.index(node) + 1 :] if node in block else []:
-            if any(isinstance(found, ast.Name) and found.id in names for found in ast.walk(statement)):
+            if _uses_session(model, [statement], own, holders, scope):
                 return False
             if isinstance(statement, ast.Return):
                 return True
         node = parent
     return False
+
+
+def _released_by_callers(model: SemanticModel, function: Scope, binding: SessionBinding, seen: frozenset[str]) -> bool:
+    """Every call of `function` in the project hands it the session (`binding`) as the caller's last use of it, and
+    the caller closes the session (see `_releasing_container`) or was handed it by callers that do in turn: a
+    helper run last in a route handler's `finally:`, a generator streaming a response that the code which opened
+    the session iterates to its end. Whatever the function leaves the session in, nobody uses it again."""
+    if function.qualname in seen or len(seen) >= MAX_HANDOFFS:
+        return False
+    sites = _call_sites(model, function)
+    if not sites:
+        return False  # never called where this can see it: its callers may go on with the session
+    summary = model.function_summary(function)
+    for other, call in sites:
+        caller = other.scope_of.get(call)
+        if caller is None or caller.kind != "function":
+            return False
+        session = _session_handed(other, call, caller, summary, binding)
+        if session is None or not _released_at(other, call, session, caller, function, seen | {function.qualname}):
+            return False
+    return True
+
+
+def _session_handed(
+    model: SemanticModel, call: ast.Call, caller: Scope, summary: FunctionSummary, binding: SessionBinding
+) -> SessionBinding | None:
+    """The caller's session that `call` hands the function as `binding`: the argument of that parameter, or, for a
+    `self` attribute, the session the receiver holds (`manager = Manager(session)`; `self` in a method)."""
+    if binding.origin == "param":
+        passed = (*call.args, *(item.value for item in call.keywords))
+        argument = next((arg for arg in passed if summary.parameter_for(call, arg) == binding.name), None)
+        return model.session_binding(argument, caller) if argument is not None else None
+    receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+    if not isinstance(receiver, ast.Name):
+        return None
+    if receiver.id == "self":
+        return model.class_session_attributes(caller.klass).get(binding.name) if caller.klass is not None else None
+    return model.holders(caller).get(receiver.id)
+
+
+def _released_at(
+    model: SemanticModel, call: ast.Call, session: SessionBinding, caller: Scope, function: Scope, seen: frozenset[str]
+) -> bool:
+    """Whether the caller neither uses `session` while or after `call` runs `function` nor runs it again, and
+    closes the session or was handed it by callers that release it (see `_released_by_callers`)."""
+    unit = _run_in(model, call, function)
+    if unit is None:
+        return False
+    container = _releasing_container(model, unit, session, caller)
+    handed_in = container is None and _handed_in(model, session, caller)
+    # A generator returned unstarted runs after its caller's callers went on.
+    if container is None and (not handed_in or isinstance(unit, ast.Return) and function.yields):
+        return False
+    own, holders = _session_names(model, session, caller)
+    if _uses_session(model, [unit], own, holders, caller, besides=call) or not _unused_after(model, unit, None, session, container or caller.node, caller):
+        return False
+    return not handed_in or _released_by_callers(model, caller, session, seen)
+
+
+def _run_in(model: SemanticModel, call: ast.Call, function: Scope) -> ast.stmt | None:
+    """The statement during which `call` runs `function`'s body: the call's own (awaited, for a coroutine
+    function), the `for` loop iterating a generator, or the statement delegating to it (`yield from`) or returning
+    it; None when the body may run later (a coroutine or generator kept), or again (in a comprehension)."""
+    parent = model.parents.get(call)
+    if function.yields:
+        if isinstance(parent, (ast.For, ast.AsyncFor)) and parent.iter is call:
+            return parent
+        if not isinstance(parent, ast.YieldFrom) and not isinstance(_statement_of(model, call), ast.Return):
+            return None
+    elif function.is_async and not isinstance(parent, ast.Await):
+        return None
+    return _statement_of(model, call)
+
+
+def _statement_of(model: SemanticModel, node: ast.AST) -> ast.stmt | None:
+    """The statement an expression belongs to, unless a comprehension or lambda in between may evaluate it again or later."""
+    for ancestor in model.ancestors(node):
+        if isinstance(ancestor, ast.stmt):
+            return ancestor
+        if isinstance(ancestor, (*LOOP_NODES, ast.Lambda)):
+            return None
+    return None
+
+
+def _uses_session(
+    model: SemanticModel, statements: list[ast.stmt], own: set[str], holders: set[str], scope: Scope, besides: ast.AST | None = None
+) -> bool:
+    """Whether the statements (a `for` loop's body too), outside the node `besides`, may use the session: they name
+    it, or an object built on it other than to call a method that does no session I/O (see `_holder_may_use`)."""
+    pending: list[ast.AST] = list(statements)
+    while pending:
+        node = pending.pop()
+        if node is besides:
+            continue
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in holders:
+            if _holder_may_use(model, node, scope):
+                return True
+            continue
+        if isinstance(node, ast.Name) and node.id in own | holders:
+            return True
+        pending.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _call_sites(model: SemanticModel, function: Scope) -> list[tuple[SemanticModel, ast.Call]] | None:
+    """The calls of a module-level function or a method in the project (in its app code, when the function is app
+    code: a test calling it is not the app); None when a mention of it may be a call this cannot follow (the
+    function handed on as a value, a method called on an object of unknown class, a decorator that may register
+    it), or too many files name it."""
+    home = function.parent
+    if model.index is None or home is None or not (home.kind == "module" or home.kind == "class" and home.parent is model.module_scope):
+        return None
+    if function.node.decorator_list:  # type: ignore[attr-defined]
+        return None
+    modules = model.index.modules_mentioning(model.path, function.name, MAX_CALLER_MODULES)
+    if modules is None:
+        return None
+    in_app = model.index.runs_in_the_app(model.path)
+    found = []
+    for other in modules:
+        if in_app and not model.index.runs_in_the_app(other.path):
+            continue
+        if any(isinstance(s, ast.ImportFrom) and any(a.name == "*" for a in s.names) for s in other.tree.body):
+            return None  # any name may come from the star
+        for node in ast.walk(other.tree):
+            if isinstance(node, ast.Attribute):
+                named = node.attr
+            elif isinstance(node, ast.Name) and home.kind == "module":
+                named = node.id
+            else:
+                continue
+            if named != function.name or not isinstance(node.ctx, ast.Load):
+                continue
+            calls = _names_function(other, node, function, model)
+            if calls is False:
+                continue
+            parent = other.parents.get(node)
+            if calls is None or not (isinstance(parent, ast.Call) and parent.func is node):
+                return None
+            found.append((other, parent))
+    return found
+
+
+def _names_function(model: SemanticModel, node: ast.Name | ast.Attribute, function: Scope, home: SemanticModel) -> bool | None:
+    """Whether a mention of `function`'s name (in `model`; `function` is `home`'s) refers to it; None when this
+    cannot tell."""
+    klass = function.klass
+    if klass is None:
+        qualname = model.qualname(node)
+        if qualname is None:
+            return False if isinstance(node, ast.Name) else None  # a local name; `obj.name` on an object of unknown kind
+        if qualname == function.qualname:
+            return True
+        symbol = model.symbol(qualname)  # a re-export
+        return symbol is not None and symbol.function is not None and symbol.function.qualname == function.qualname
+    if not isinstance(node, ast.Attribute):
+        return False
+    receiver = _instance_class(model, node.value, model.scope_of.get(node))
+    if receiver is None:
+        return None
+    lineage = model.class_lineage(receiver)
+    if klass.qualname in (summary.qualname for _, summary in lineage if summary is not None):
+        return True
+    if not lineage or lineage[0][1] is None:
+        # Not a class this can read: a project name may be anything, a library's class has none of its methods.
+        return None if receiver.partition(".")[0] in model.project_roots else False
+    if any(name in PROTOCOLS for name, _ in lineage):
+        return None  # the method's class may implement it without naming it
+    bases = {summary.qualname for _, summary in home.class_lineage(klass.qualname) if summary is not None}
+    return None if lineage[0][1].qualname in bases else False  # a base's instance may be one of the method's class
+
+
+def _instance_class(model: SemanticModel, receiver: ast.AST, scope: Scope | None) -> str | None:
+    """The qualified name of the class an object is an instance of: `self` in a method, `Cls(...)`, or a name of
+    its function annotated `Cls`, or assigned only `Cls(...)`."""
+    if isinstance(receiver, ast.Call):
+        return model.qualname(receiver.func)
+    function = scope.function_scope if scope is not None else None
+    if not isinstance(receiver, ast.Name) or function is None:
+        return None
+    if receiver.id == "self":
+        return function.klass.qualname if function.klass is not None else None
+    for arg in all_args(function.node):
+        if arg.arg == receiver.id:
+            return model.qualname(arg.annotation) if arg.annotation is not None else None
+    classes = set()
+    for assign in function.assigns:
+        if receiver.id in assigned_names(assign):
+            value = getattr(assign, "value", None)
+            typed = assign.annotation if isinstance(assign, ast.AnnAssign) else value.func if isinstance(value, ast.Call) else None
+            classes.add(model.qualname(typed) if typed is not None else None)
+    return classes.pop() if len(classes) == 1 else None
 
 
 def _opening_with(model: SemanticModel, node: ast.AST, binding: SessionBinding, scope: Scope) -> ast.AST | None:
