@@ -207,3 +207,9 @@ def _traced(model: SemanticModel, origin: ast.expr, scope: Scope) -> bool:
         return model.engine_factory(origin) is not None
     parts = dotted(origin)
     return parts is not None and model.qualname(origin) is not None and not model.binds_locally(parts[0], scope)
+
+
+def wrapped_in_async_engine(model: SemanticModel, call: ast.Call) -> bool:
+    """`AsyncEngine(create_engine("postgresql+asyncpg://..."))`: the sync factory builds the async engine's core."""
+    parent = model.parents.get(call)
+    return isinstance(parent, ast.Call) and call in parent.args and model.api(parent.func) == "AsyncEngine"

@@ -17,10 +17,12 @@ from flake8_async_sqla.core.engines import EngineFate, engine_fate, module_uses,
 from flake8_async_sqla.core.layout import (
     content_digest, file_stamp, module_file, project_root, python_files, search_folders,
 )
+from flake8_async_sqla.core.manifests import declared_dialects, manifest_files
 from flake8_async_sqla.core.model import FunctionSummary, SemanticModel, Symbol
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES
+from flake8_async_sqla.core.urls import UrlFacts
 
 EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
     "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
@@ -62,6 +64,7 @@ class ModuleFacts:
     callers: dict[str, frozenset[str]] = field(default_factory=dict)
     # Its functions that run at startup: the app's lifespan and startup event handlers.
     startup: frozenset[str] = frozenset()
+    urls: UrlFacts = field(default_factory=UrlFacts)  # what it says about database URLs
 
     @classmethod
     def of(cls, model: SemanticModel) -> ModuleFacts:
@@ -82,7 +85,7 @@ class ModuleFacts:
         startup = frozenset(s.qualname for s in model.scopes if s.kind == "function" and model.runs_at_startup(s))
         return cls(
             dict(model.imports), frozenset(targets), disposed, untraced,
-            {callee: frozenset(found) for callee, found in callers.items()}, startup,
+            {callee: frozenset(found) for callee, found in callers.items()}, startup, UrlFacts.of(model),
         )
 
     def to_json(self) -> dict:
@@ -93,6 +96,7 @@ class ModuleFacts:
             "disposes_untraced": self.disposes_untraced,
             "callers": {callee: sorted(found) for callee, found in sorted(self.callers.items())},
             "startup": sorted(self.startup),
+            "urls": self.urls.to_json(),
         }
 
     @classmethod
@@ -104,6 +108,7 @@ class ModuleFacts:
             bool(data["disposes_untraced"]),
             {str(callee): frozenset(map(str, found)) for callee, found in data["callers"].items()},
             frozenset(map(str, data["startup"])),
+            UrlFacts.from_json(data["urls"]),
         )
 
 
@@ -444,6 +449,11 @@ class ProjectIndex:
             for caller, facts in callers
         )
 
+    def declared_dialects(self, path: str) -> frozenset[str]:
+        """The databases whose drivers `path`'s project declares, in any group of its dependencies (see
+        core.manifests)."""
+        return frozenset(self._answered(("declared_dialects", os.path.abspath(path), "")))  # type: ignore[arg-type]
+
     def uses_asyncio_only(self, path: str) -> bool:
         """Whether `path`'s project talks to its database through SQLAlchemy's (or SQLModel's) asyncio extension
         alone: an application module imports it, and none imports a sync `Session`, `sessionmaker`,
@@ -514,6 +524,10 @@ class ProjectIndex:
             return self._asyncio_only(path)
         if kind == "startup_only":
             return self._startup_only(name, path, frozenset({name}))
+        if kind == "declared_dialects":
+            manifests = manifest_files(path)
+            self.consulted_widely.update(manifests)  # a result depends on what they declare
+            return sorted(declared_dialects(manifests))
         raise ValueError(f"unknown project question {kind!r}")
 
     def _answered(self, question: tuple[str, str, str]) -> object:

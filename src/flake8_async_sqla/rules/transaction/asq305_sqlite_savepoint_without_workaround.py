@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted, engine_url, keyword, literal_str
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
+from flake8_async_sqla.core.urls import url_scheme
 
 
 @register
@@ -15,7 +16,8 @@ class SqliteSavepointWithoutWorkaround(Rule):
     Finds `begin_nested()` on a session or connection when every engine the file can see
     (in the file itself and in the project modules it imports, directly or through other
     modules) is SQLite on the stdlib driver (`sqlite://`, `sqlite+pysqlite://`,
-    `sqlite+aiosqlite://`, written as a literal, an f-string or a module constant), and
+    `sqlite+aiosqlite://`, written as a literal, an f-string or a module constant of any
+    project module), and
     none of those modules applies the documented workaround: a `"begin"` event listener
     that emits `BEGIN` (with a `"connect"` listener setting
     `dbapi_connection.isolation_level = None`; on `engine.sync_engine` for aiosqlite), or
@@ -132,7 +134,7 @@ def _engines_are_sqlite(model: SemanticModel) -> Iterator[bool]:
     """For each engine a module creates: whether its URL is written as a stdlib-driver SQLite URL."""
     for call, scope, factory in model.engine_calls():  # a configured wrapper counts, with a URL of unknown dialect
         url = engine_url(call) if factory in names.URL_ENGINE_FACTORIES else None
-        yield url is not None and model.url_scheme(url, scope) in names.SQLITE_STDLIB_SCHEMES
+        yield url is not None and url_scheme(model, url, scope) in names.SQLITE_STDLIB_SCHEMES
 
 
 def _has_workaround(model: SemanticModel) -> bool:
