@@ -91,9 +91,10 @@ def test_a_function_local_url_is_followed_when_bound_once(tmp_path: Path) -> Non
     )
     model = build_model(ast.parse(path.read_text()), str(path))
     function = next(s for s in model.scopes if s.name == "make")
-    schemes = [database_url(model, call.args[0], function) for call in function.calls if getattr(call.func, "id", "") == "use"]
-    assert [s.text if s else None for s in schemes] == ["mysql+aiomysql", None, None]
-    assert [url_scheme(model, call.args[0], function) for call in function.calls if getattr(call.func, "id", "") == "use"] == [None] * 3
+    uses = [call.args[0] for call in function.calls if getattr(call.func, "id", "") == "use"]
+    found = [database_url(model, use, function) for use in uses]
+    assert [value.text if value else None for value in found] == ["mysql+aiomysql", None, None]
+    assert [url_scheme(model, use, function) for use in uses] == [None] * 3
 
 
 def test_module_facts_carry_the_urls_through_json(tmp_path: Path) -> None:
@@ -141,7 +142,7 @@ MANIFESTS = {
         """,
     "setup.cfg": "[options]\ninstall_requires =\n    psycopg[binary]\n[options.extras_require]\nlite = pysqlite3\n",
     "Pipfile": '[packages]\nasyncmy = "*"\n[dev-packages]\naiosqlite = "*"\n',
-    "requirements-dev.txt": "# via asyncpg, not a requirement\n-r requirements.txt\npsycopg2-binary==2.9 ; python_version > '3.8'\n",
+    "requirements-dev.txt": "# via asyncpg: a comment\n-r requirements.txt\npsycopg2-binary==2.9 ; python_version > '3.8'\n",
     "requirements/base.txt": "pg8000\n",
 }
 # Where each manifest's declared drivers lead (the `databases[sqlite]` extra names a database).
@@ -170,5 +171,6 @@ def test_manifests_are_read_from_the_file_up_to_the_project_root(tmp_path: Path)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "requirements.txt").write_text("pymssql\n")  # beside the path: not read
     found = manifest_files(str(service / "app" / "db.py"))
-    assert found == [str(service / "requirements.txt"), str(tmp_path / "services" / "requirements.txt"), str(tmp_path / "pyproject.toml")]
+    expected = [service / "requirements.txt", tmp_path / "services" / "requirements.txt", tmp_path / "pyproject.toml"]
+    assert found == [str(path) for path in expected]
     assert declared_dialects(found) == {"postgresql", "sqlite", "mysql"}

@@ -87,7 +87,10 @@ def _requirements(path: str) -> Iterator[str]:
             table = tomllib.loads(text)
         except tomllib.TOMLDecodeError:
             return
-        yield from _pyproject_requirements(table) if name == "pyproject.toml" else _package_tables(table, "packages", "dev-packages")
+        if name == "pyproject.toml":
+            yield from _pyproject_requirements(table)
+        else:
+            yield from _package_tables(table, "packages", "dev-packages")
         return
     for line in text.splitlines():
         if line.strip() and not line.lstrip().startswith(("#", "-")):

@@ -83,7 +83,7 @@ class UrlFacts:
         classes: dict[str, tuple[str, ...]] = {}
         for name, node in model.local_defs.items():
             if isinstance(node, FUNCTION_NODES):
-                found = _returned(model, model.scope_of[node])
+                found = _returned(model, model.scope_of[node], 0)
                 if found is not None:
                     values[f"{name}()"] = found
             elif isinstance(node, ast.ClassDef):
@@ -359,8 +359,12 @@ def _agreed(values: list[UrlValue | None]) -> UrlValue | None:
     return UrlValue(DIALECT, dialects.pop(), written) if len(dialects) == 1 and None not in dialects else None
 
 
-def _returned(model: SemanticModel, function: Scope) -> UrlValue | None:
-    """What a function (or a property) returns: what its returns agree on, else what its annotation says."""
+def _returned(model: SemanticModel, function: Scope, implicit: int) -> UrlValue | None:
+    """What a getter (a function taking no arguments but its `implicit` ones: a method's instance or class)
+    returns: what its returns agree on, else what its annotation says. Handlers and factories, which take
+    arguments, are left out: they hold no configuration's URL, and the facts stay small."""
+    if len(all_args(function.node)) > implicit:
+        return None
     returned = _agreed([interpret(model, r.value, function) for r in function.returns if r.value is not None])
     annotation = function.node.returns  # type: ignore[attr-defined]
     return returned or (_annotated(model, annotation) if annotation is not None else None)
@@ -372,8 +376,8 @@ def _annotated(model: SemanticModel, annotation: ast.AST) -> UrlValue | None:
     node = annotation
     if isinstance(node, ast.Subscript) and (model.qualname(node.value) or "").rpartition(".")[2] in ("Optional", "Annotated"):
         node = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr) and isinstance(node.right, ast.Constant) and node.right.value is None:
-        node = node.left  # `PostgresDsn | None`
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr) and isinstance(node.right, ast.Constant):
+        node = node.left if node.right.value is None else node  # `PostgresDsn | None`
     qualname = model.qualname(node) or ""
     if qualname.startswith("pydantic.") and qualname.rpartition(".")[2] in names.DSN_DIALECTS:
         return UrlValue(DIALECT, names.DSN_DIALECTS[qualname.rpartition(".")[2]])
@@ -390,7 +394,7 @@ def _read_class(model: SemanticModel, klass: Scope, values: dict[str, UrlValue],
     found = False
     for statement in node.body:
         if isinstance(statement, FUNCTION_NODES):
-            value = _returned(model, model.scope_of[statement])
+            value = _returned(model, model.scope_of[statement], 1)
             name = statement.name
         elif isinstance(statement, (ast.Assign, ast.AnnAssign)) and len(assigned_names(statement)) == 1:
             value = _attribute_value(model, statement, klass)

@@ -109,4 +109,3 @@ migration_engine = create_engine("postgresql+psycopg://app@db/app", pool_pre_pin
                 needed=engine_kind,
                 suggestion=names.DIALECT_DRIVERS[dialect][engine_kind],
             )
-

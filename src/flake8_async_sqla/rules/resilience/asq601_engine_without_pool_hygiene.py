@@ -136,7 +136,8 @@ def _for_tests(model: SemanticModel, call: ast.Call, url: ast.expr) -> bool:
     serves no request from its pool."""
     target = model.assignment_target(call)
     nodes = [*ast.walk(url), *([target] if target is not None else [])]
-    return any(_names_a_test(n.id if isinstance(n, ast.Name) else n.attr) for n in nodes if isinstance(n, (ast.Name, ast.Attribute)))
+    names_ = [n.id if isinstance(n, ast.Name) else n.attr for n in nodes if isinstance(n, (ast.Name, ast.Attribute))]
+    return any(map(_names_a_test, names_))
 
 
 def _names_a_test(identifier: str) -> bool:
