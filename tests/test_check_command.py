@@ -524,3 +524,23 @@ def test_a_namespace_package_named_build_inside_a_package_is_checked(project: Pa
     (project / "app" / "build").mkdir()
     (project / "app" / "build" / "mod.py").write_text(GLOBAL_SESSION)
     assert "app/build/mod.py" in {line.split(":")[0] for line in run_check(project).stdout.splitlines()}
+
+
+def test_cache_follows_urls_and_drivers_declared_elsewhere(tmp_path: Path) -> None:
+    """db.py is unchanged, but what its engine's URL names is set in config.py, and, without a default, told
+    by the drivers pyproject.toml declares."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\ndependencies = ["asyncpg", "aiosqlite"]\n')
+    (tmp_path / "config.py").write_text('import os\n\nDATABASE_URL = os.getenv("DATABASE_URL", "sqlite+aiosqlite:///app.db")\n')
+    (tmp_path / "db.py").write_text(
+        "from sqlalchemy.ext.asyncio import create_async_engine\n\nfrom config import DATABASE_URL\n\n"
+        "engine = create_async_engine(DATABASE_URL)\n"
+    )
+    assert codes_in(run_check(tmp_path).stdout) == []
+    time.sleep(0.01)
+    (tmp_path / "config.py").write_text('import os\n\nDATABASE_URL = os.getenv("DATABASE_URL", "postgresql+asyncpg://db/app")\n')
+    assert codes_in(run_check(tmp_path).stdout) == ["ASQ601"]
+    (tmp_path / "config.py").write_text('import os\n\nDATABASE_URL = os.environ["DATABASE_URL"]\n')
+    assert codes_in(run_check(tmp_path).stdout) == []
+    time.sleep(0.01)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\ndependencies = ["asyncpg"]\n')
+    assert codes_in(run_check(tmp_path).stdout) == ["ASQ601"]

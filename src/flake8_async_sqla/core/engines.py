@@ -14,6 +14,7 @@ from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import (
     Scope, SemanticModel, all_args, assigned_names, dotted, engine_url, keyword, literal_str,
 )
+from flake8_async_sqla.core.urls import url_scheme
 
 # `engine.sync_engine.dispose()` and `engine.pool.dispose()` close the engine's pooled connections too.
 ENGINE_PARTS = {"sync_engine", "pool"}
@@ -202,6 +203,12 @@ def _traced(model: SemanticModel, origin: ast.expr, scope: Scope) -> bool:
     return parts is not None and model.qualname(origin) is not None and not model.binds_locally(parts[0], scope)
 
 
+def wrapped_in_async_engine(model: SemanticModel, call: ast.Call) -> bool:
+    """`AsyncEngine(create_engine("postgresql+asyncpg://..."))`: the sync factory builds the async engine's core."""
+    parent = model.parents.get(call)
+    return isinstance(parent, ast.Call) and call in parent.args and model.api(parent.func) == "AsyncEngine"
+
+
 @dataclass(frozen=True)
 class SqliteFacts:
     """What a module says about SQLite savepoints, kept by the project index after the module's model is
@@ -215,7 +222,7 @@ class SqliteFacts:
 
 def sqlite_facts(model: SemanticModel) -> SqliteFacts:
     engines = tuple(
-        url is not None and model.url_scheme(url, scope) in names.SQLITE_STDLIB_SCHEMES
+        url is not None and url_scheme(model, url, scope) in names.SQLITE_STDLIB_SCHEMES
         for call, scope, factory in model.engine_calls()  # a configured wrapper counts, with a URL of unknown dialect
         for url in [engine_url(call) if factory in names.URL_ENGINE_FACTORIES else None]
     )

@@ -858,36 +858,7 @@ class SemanticModel:
                     note(owner.value, scope, "state")
         return frozenset(key for key, found in uses.items() if "app" in found or len(found) > 1)
 
-    def url_scheme(self, node: ast.AST, scope: Scope) -> str | None:
-        """The `dialect+driver` of a database URL whose scheme is written in the code: a string literal,
-        an f-string, concatenation or `.format()` that starts with one, `make_url(...)` of one,
-        `URL.create("dialect+driver", ...)`, or a module-level name bound once to any of these."""
-        for _ in range(8):  # a constant may name another constant; never loop forever
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                scheme, separator, _ = node.value.partition("://")
-                return scheme if separator else None
-            if isinstance(node, ast.Name):
-                node = self._module_constant(node.id, scope)
-            elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
-                node = node.left
-            elif isinstance(node, ast.JoinedStr) and node.values:
-                node = node.values[0]
-            elif isinstance(node, ast.Call):
-                method = call_method(node)
-                if method is not None and method[1] == "create" and self.api(method[0]) == "URL":
-                    driver = node.args[0] if node.args else keyword(node, "drivername")
-                    return driver.value if isinstance(driver, ast.Constant) and isinstance(driver.value, str) else None
-                if method is not None and method[1] == "format":
-                    node = method[0]
-                elif self.api(node.func) == "make_url" and node.args:
-                    node = node.args[0]
-                else:
-                    return None
-            else:
-                return None
-        return None
-
-    def _module_constant(self, name: str, scope: Scope) -> ast.expr | None:
+    def module_constant(self, name: str, scope: Scope) -> ast.expr | None:
         """The value of a module-level name assigned exactly once and never rebound (locally, in a
         class body around `scope`, or via `global`)."""
         if self.binds_locally(name, scope) or any(name in s.global_names for s in self.scopes):
@@ -1603,7 +1574,7 @@ class SemanticModel:
             api = self.api(node)
             if api is not None or not isinstance(node, ast.Name):
                 return api
-            node = self._module_constant(node.id, self.module_scope)
+            node = self.module_constant(node.id, self.module_scope)
             if node is None:
                 return None
         return None

@@ -46,6 +46,28 @@ SERVER_DIALECTS = {"postgresql": "PostgreSQL", "mysql": "MySQL", "mariadb": "Mar
 # SQLite URL schemes whose driver is the stdlib sqlite3 module, which emits BEGIN itself (legacy
 # transaction control), so SAVEPOINT needs the documented "connect"/"begin" listener workaround.
 SQLITE_STDLIB_SCHEMES = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"}
+# Dialect names SQLAlchemy no longer accepts, as older URLs (Heroku's `postgres://`) still spell them.
+DIALECT_ALIASES = {"postgres": "postgresql"}
+# Pydantic's URL types that accept one database's schemes alone.
+DSN_DIALECTS = {"PostgresDsn": "postgresql", "MySQLDsn": "mysql", "MariaDBDsn": "mariadb"}
+# The settings classes whose fields the environment fills in.
+SETTINGS_BASES = {"pydantic.BaseSettings", "pydantic_settings.BaseSettings", "pydantic_settings.main.BaseSettings"}
+# Reads of the environment: (qualified name, position of the default among the arguments; None: keyword only).
+ENVIRONMENT_READS = {"os.getenv": 1, "os.environ.get": 1, "os.environ.setdefault": 1, "decouple.config": None}
+# Distributions that are database drivers (names normalised), with their database; `sqlalchemy` and
+# `databases` extras name a driver or a database too (`sqlalchemy[postgresql-asyncpg]`).
+DRIVER_DIALECTS = {
+    **dict.fromkeys((
+        "asyncpg", "psycopg", "psycopg-binary", "psycopg-c", "psycopg-pool", "psycopg2", "psycopg2-binary",
+        "psycopg2cffi", "pg8000",
+    ), "postgresql"),
+    **dict.fromkeys(("aiosqlite", "pysqlite3", "pysqlite3-binary", "sqlcipher3", "sqlcipher3-binary"), "sqlite"),
+    **dict.fromkeys(("aiomysql", "asyncmy", "pymysql", "mysqlclient", "mysql-connector-python", "cymysql"), "mysql"),
+    "mariadb": "mariadb",
+    **dict.fromkeys(("pyodbc", "aioodbc", "pymssql"), "mssql"),
+    **dict.fromkeys(("oracledb", "cx-oracle"), "oracle"),
+}
+DRIVER_EXTRAS_PACKAGES = {"sqlalchemy", "databases"}
 SESSION_CLASSES = {"AsyncSession": "async", "Session": "sync"}
 # API names a project module may re-export (`from app.db import AsyncSession`): followed to the original.
 REEXPORTED_API_NAMES = frozenset({

@@ -21,11 +21,13 @@ from flake8_async_sqla.core.engines import (
 from flake8_async_sqla.core.layout import (
     content_digest, file_stamp, module_file, project_root, python_files, search_folders,
 )
+from flake8_async_sqla.core.manifests import declared_dialects, manifest_files
 from flake8_async_sqla.core.model import Scope, SemanticModel
-from flake8_async_sqla.core.summaries import FunctionSummary, Symbol, symbol_to_json
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
+from flake8_async_sqla.core.summaries import FunctionSummary, Symbol, symbol_to_json
+from flake8_async_sqla.core.urls import UrlFacts
 
 EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
     "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
@@ -73,6 +75,7 @@ class ModuleFacts:
     startup: frozenset[str] = frozenset()
     # Project functions this module passes an app to, each with where: positions ("0") and keyword names.
     app_arguments: dict[str, frozenset[str]] = field(default_factory=dict)
+    urls: UrlFacts = field(default_factory=UrlFacts)  # what it says about database URLs
 
     @classmethod
     def of(cls, model: SemanticModel) -> ModuleFacts:
@@ -98,7 +101,7 @@ class ModuleFacts:
         return cls(
             dict(model.imports), frozenset(targets), disposed, untraced,
             {callee: frozenset(found) for callee, found in callers.items()}, startup,
-            {callee: frozenset(keys) for callee, keys in app_arguments.items()},
+            {callee: frozenset(keys) for callee, keys in app_arguments.items()}, UrlFacts.of(model),
         )
 
     def to_json(self) -> dict:
@@ -110,6 +113,7 @@ class ModuleFacts:
             "callers": {callee: sorted(found) for callee, found in sorted(self.callers.items())},
             "startup": sorted(self.startup),
             "app_arguments": {callee: sorted(keys) for callee, keys in sorted(self.app_arguments.items())},
+            "urls": self.urls.to_json(),
         }
 
     @classmethod
@@ -122,6 +126,7 @@ class ModuleFacts:
             {str(callee): frozenset(map(str, found)) for callee, found in data["callers"].items()},
             frozenset(map(str, data["startup"])),
             {str(callee): frozenset(map(str, keys)) for callee, keys in data["app_arguments"].items()},
+            UrlFacts.from_json(data["urls"]),
         )
 
 
@@ -562,6 +567,10 @@ class ProjectIndex:
             if facts is not None:
                 keys.update(facts.app_arguments.get(qualname, ()))
         return sorted(keys)
+    def declared_dialects(self, path: str) -> frozenset[str]:
+        """The databases whose drivers `path`'s project declares, in any group of its dependencies (see
+        core.manifests)."""
+        return frozenset(self._answered(("declared_dialects", os.path.abspath(path), "")))  # type: ignore[arg-type]
 
     def uses_asyncio_only(self, path: str) -> bool:
         """Whether `path`'s project talks to its database through SQLAlchemy's (or SQLModel's) asyncio extension
@@ -636,6 +645,10 @@ class ProjectIndex:
             return self._startup_only(name, path, frozenset({name}))
         if kind == "app_arguments":
             return self._app_arguments(name, path)
+        if kind == "declared_dialects":
+            manifests = manifest_files(path)
+            self.consulted_widely.update(manifests)  # a result depends on what they declare
+            return sorted(declared_dialects(manifests))
         raise ValueError(f"unknown project question {kind!r}")
 
     def _answered(self, question: tuple[str, str, str]) -> object:

@@ -7,12 +7,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from flake8_async_sqla.core.manifests import REQUIREMENT, normalise
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*([^;#]*)")
 REQUIREMENTS_FILES = ("requirements.txt", "requirements.in", "requirements/base.txt", "requirements/prod.txt")
 
 
@@ -25,10 +26,6 @@ class Declared:
 
     def __str__(self) -> str:
         return f"{self.name}{self.extras}{self.spec}".strip()
-
-
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def declared_dependencies(root: Path) -> dict[str, Declared]:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.engines import wrapped_in_async_engine
 from flake8_async_sqla.core.model import SemanticModel, engine_url
 from flake8_async_sqla.core.rule import Report, Rule, register, report
+from flake8_async_sqla.core.urls import url_scheme
 
 
 @register
@@ -19,10 +20,12 @@ class DriverEngineMismatch(Rule):
     `+aiosqlite`, `+aiomysql`, `+asyncmy`, `+aioodbc`) passed to `create_engine`. The
     scheme must be written in the code: a string literal, an f-string, concatenation or
     `.format()` that starts with it, `make_url(...)` or `URL.create("dialect+driver", ...)`,
-    or a module-level constant bound once to one of these. `postgresql+psycopg://` and
+    a module-level constant (of this or another project module) bound once to one of these,
+    or a function or settings property that builds one. `postgresql+psycopg://` and
     `oracle+oracledb://` work with both engines and are never reported, and neither are a
     bare `postgresql://` or `oracle://`, whose default driver is sync in SQLAlchemy 2.0 and
-    async-capable in 2.1. URLs from settings or the environment are not judged.
+    async-capable in 2.1. URLs from the environment or a settings field are not judged,
+    defaults included: the deployment may give another driver.
 
     ## Why is this bad?
     `create_async_engine` refuses a sync driver when the app starts ("The asyncio extension
@@ -93,9 +96,9 @@ migration_engine = create_engine("postgresql+psycopg://app@db/app", pool_pre_pin
         for call, scope, factory in model.api_calls():
             engine_kind = names.URL_ENGINE_FACTORIES.get(factory)
             url = engine_url(call) if engine_kind else None
-            scheme = model.url_scheme(url, scope) if url is not None else None
+            scheme = url_scheme(model, url, scope) if url is not None else None
             driver_kind = names.URL_SCHEME_KINDS.get(scheme or "")
-            if driver_kind is None or driver_kind == engine_kind or _wrapped_async(model, call):
+            if driver_kind is None or driver_kind == engine_kind or wrapped_in_async_engine(model, call):
                 continue
             dialect = scheme.partition("+")[0]
             yield report(
@@ -106,9 +109,3 @@ migration_engine = create_engine("postgresql+psycopg://app@db/app", pool_pre_pin
                 needed=engine_kind,
                 suggestion=names.DIALECT_DRIVERS[dialect][engine_kind],
             )
-
-
-def _wrapped_async(model: SemanticModel, call: ast.Call) -> bool:
-    """`AsyncEngine(create_engine("postgresql+asyncpg://..."))`: the sync factory builds the async engine's core."""
-    parent = model.parents.get(call)
-    return isinstance(parent, ast.Call) and call in parent.args and model.api(parent.func) == "AsyncEngine"

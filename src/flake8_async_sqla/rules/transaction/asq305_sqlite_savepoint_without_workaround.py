@@ -15,7 +15,8 @@ class SqliteSavepointWithoutWorkaround(Rule):
     Finds `begin_nested()` on a session or connection when every engine the file can see
     (in the file itself and in the project modules it imports, directly or through other
     modules) is SQLite on the stdlib driver (`sqlite://`, `sqlite+pysqlite://`,
-    `sqlite+aiosqlite://`, written as a literal, an f-string or a module constant), and
+    `sqlite+aiosqlite://`, written as a literal, an f-string or a module constant of any
+    project module), and
     none of those modules applies the documented workaround: a `"begin"` event listener
     that emits `BEGIN` (with a `"connect"` listener setting
     `dbapi_connection.isolation_level = None`; on `engine.sync_engine` for aiosqlite), or
