@@ -20,9 +20,9 @@ GIT_IDENTITY = ["-c", "user.name=flake8-async-sqla tests", "-c", "user.email=tes
 
 
 def readme_hook_config() -> str:
-    """The YAML block that follows "As a pre-commit hook:" in the README, as written there."""
+    """The YAML block that follows "As a pre-commit hook" in the README, as written there."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"As a pre-commit hook:\n\n```yaml\n(.*?)```", readme, re.DOTALL)
+    match = re.search(r"As a pre-commit hook[^\n]*:\n\n```yaml\n(.*?)```", readme, re.DOTALL)
     assert match is not None, "the README's pre-commit snippet moved: update this test"
     return match.group(1)
 
