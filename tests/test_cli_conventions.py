@@ -29,7 +29,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def check(project: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def check(
+    project: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     result = run_cli("check", *args, cwd=project, stdin=stdin, env=env)
     assert "Traceback" not in result.stderr, result.stderr
     return result
@@ -145,7 +147,7 @@ def on_a_terminal(project: Path, *args: str, env: dict[str, str] | None = None) 
     with subprocess.Popen(
         [sys.executable, "-m", "flake8_async_sqla", "check", *args], cwd=project, stdout=terminal,
         stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
-    ) as process:
+    ):
         os.close(terminal)
         output = b""
         while True:

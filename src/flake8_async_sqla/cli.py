@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--extend-select", type=comma_separated, help="codes or prefixes to enable as well")
     check.add_argument("--ignore", type=comma_separated, help="codes or prefixes to disable")
     check.add_argument("--extend-ignore", type=comma_separated, help="codes or prefixes to disable as well")
-    check.add_argument("--exclude", type=comma_separated, help="patterns of files and folders to skip (replaces the config and the defaults)")
+    check.add_argument(
+        "--exclude", type=comma_separated, help="patterns of files and folders to skip (replaces the config and the defaults)"
+    )
     check.add_argument("--extend-exclude", type=comma_separated, help="patterns of files and folders to skip as well")
     check.add_argument(
         "--respect-gitignore", action=argparse.BooleanOptionalAction, help="skip what .gitignore files ignore (default: yes)"
@@ -116,8 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The configuration found from the first path (for standard input, from --stdin-filename), then the options."""
-    reads_stdin = STDIN in args.paths
-    start = Path(getattr(args, "stdin_filename", None) or ".") if reads_stdin else args.paths[0] if args.paths else Path(".")
+    if STDIN in args.paths:
+        start = Path(getattr(args, "stdin_filename", None) or ".")
+    else:
+        start = args.paths[0] if args.paths else Path(".")
     settings = load_settings(args.config, start)
     for option, name, replaces in OVERRIDES:
         value = getattr(args, option, None)
@@ -176,9 +180,16 @@ def command_check(args: argparse.Namespace) -> int:
     if args.show_settings:
         emit(describe(settings))
         return EXIT_CLEAN
-    outcome = checked(args, settings)
-    if outcome is None:  # --show-files
+    stdin = stdin_name(args)
+    files = [] if stdin else list(Discovery(settings).files(args.paths))
+    if args.show_files:
+        emit("".join(f"{path}\n" for path in ([stdin] if stdin else files)))
         return EXIT_CLEAN
+    if stdin:
+        outcome = run_source(settings, stdin, sys.stdin.buffer.read())
+    else:
+        cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
+        outcome = run(settings, files, args.jobs or os.cpu_count() or 1, cache_folder)
     for warning in outcome.warnings:
         print(f"flake8-async-sqla: warning: {warning}", file=sys.stderr)
     if args.verbose:
@@ -198,8 +209,9 @@ def command_check(args: argparse.Namespace) -> int:
         recorded = baseline.load(args.baseline)
         new, stale = baseline.compare(outcome.results, recorded)
         outcome = RunOutcome(new, outcome.errors, outcome.files)
-        for entry in stale if not args.quiet else ():
-            print(f"stale baseline entry: {entry.path} {entry.code} {entry.message}", file=sys.stderr)
+        if not args.quiet:
+            for entry in stale:
+                print(f"stale baseline entry: {entry.path} {entry.code} {entry.message}", file=sys.stderr)
         if args.prune_baseline and stale:
             baseline.write(args.baseline, baseline.without(recorded, stale))
             if not args.quiet:
@@ -213,24 +225,15 @@ def command_check(args: argparse.Namespace) -> int:
     return exit_status(args, outcome)
 
 
-def checked(args: argparse.Namespace, settings: Settings) -> RunOutcome | None:
-    """The run's outcome: standard input (`-`) or the files under the paths; None after --show-files."""
-    if STDIN in args.paths:
-        if args.paths != [STDIN]:
-            raise ConfigError("- (standard input) cannot be combined with other paths")
-        name = args.stdin_filename or "-"
-        if args.show_files:
-            emit(name + "\n")
-            return None
-        return run_source(settings, name, sys.stdin.buffer.read())
-    if args.stdin_filename:
-        raise ConfigError("--stdin-filename names what standard input holds: pass - as the path to read it")
-    files = list(Discovery(settings).files(args.paths))
-    if args.show_files:
-        emit("".join(f"{path}\n" for path in files))
+def stdin_name(args: argparse.Namespace) -> str | None:
+    """The name standard input is checked as, when the path is `-`; None when files are checked."""
+    if STDIN not in args.paths:
+        if args.stdin_filename:
+            raise ConfigError("--stdin-filename names what standard input holds: pass - as the path to read it")
         return None
-    cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
-    return run(settings, files, args.jobs or os.cpu_count() or 1, cache_folder)
+    if args.paths != [STDIN]:
+        raise ConfigError("- (standard input) cannot be combined with other paths")
+    return args.stdin_filename or "-"
 
 
 def report(args: argparse.Namespace, outcome: RunOutcome) -> str:

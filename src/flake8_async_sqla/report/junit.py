@@ -7,6 +7,9 @@ import xml.etree.ElementTree as ElementTree
 
 from flake8_async_sqla.runner import RunOutcome
 
+# The suite's counts, each of the entries found at its path.
+COUNTS = {"tests": "testcase", "failures": "testcase/failure", "errors": "testcase/error", "skipped": "testcase/skipped"}
+
 
 def render(outcome: RunOutcome, show_source: bool) -> str:
     del show_source
@@ -26,7 +29,7 @@ def render(outcome: RunOutcome, show_source: bool) -> str:
     if not outcome.results and not outcome.errors:
         ElementTree.SubElement(suite, "testcase", classname="flake8-async-sqla", name="no findings")
     # The counts are those of the entries written, so that a reader summing them agrees with the suite.
-    for count, kind in (("tests", "testcase"), ("failures", "testcase/failure"), ("errors", "testcase/error"), ("skipped", "testcase/skipped")):
-        suite.set(count, str(len(suite.findall(kind))))
+    for count, entries in COUNTS.items():
+        suite.set(count, str(len(suite.findall(entries))))
     ElementTree.indent(suites)
     return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
