@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -54,6 +55,16 @@ def run_flake8(paths: list[Path], *extra: str) -> subprocess.CompletedProcess[st
         capture_output=True,
         text=True,
         check=False,
+    )
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The standalone command as a user runs it: in a subprocess (`env` adds to the environment)."""
+    return subprocess.run(
+        [sys.executable, "-m", "flake8_async_sqla", *args], cwd=cwd, input=stdin, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, check=False,
     )
 
 

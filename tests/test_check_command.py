@@ -15,6 +15,7 @@ import pytest
 
 from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.runner import imports_first
+from harness import run_cli
 
 ENGINE_IN_HANDLER = '''\
 from fastapi import FastAPI
@@ -37,10 +38,7 @@ session = SessionLocal()
 
 
 def run_check(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flake8_async_sqla", "check", *args],
-        cwd=project, capture_output=True, text=True, check=False,
-    )
+    return run_cli("check", *args, cwd=project)
 
 
 @pytest.fixture
@@ -81,7 +79,7 @@ def test_configuration_in_pyproject_and_per_file_ignores(project: Path) -> None:
         )
     )
     result = run_check(project)
-    assert (result.returncode, result.stdout) == (0, "")
+    assert (result.returncode, result.stdout) == (0, "All checks passed!\n")
 
 
 @pytest.mark.parametrize(

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from harness import FIXTURES, expected
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flake8_async_sqla", *args], capture_output=True, text=True, check=False)
+from harness import FIXTURES, expected, run_cli
 
 
 def test_check_reports_the_fixture_findings_and_exits_1() -> None:
     fixture = FIXTURES / "ASQ101.py"
     result = run_cli("check", str(fixture))
     assert result.returncode == 1, result.stderr
-    reported = {(line.split(":")[1], line.split()[1]) for line in result.stdout.splitlines()}
+    *findings, summary = result.stdout.splitlines()
+    reported = {(line.split(":")[1], line.split()[1]) for line in findings}
     assert reported == {(str(line), code) for _, line, code in expected([fixture])}
+    assert summary == f"Found {len(findings)} findings."
 
 
 def test_check_on_clean_code_exits_0(tmp_path: Path) -> None:
     (tmp_path / "clean.py").write_text("from sqlalchemy import select\n\nstmt = select(1)\n")
     result = run_cli("check", str(tmp_path))
-    assert (result.returncode, result.stdout) == (0, "")
+    assert (result.returncode, result.stdout) == (0, "All checks passed!\n")
 
 
 def test_unparsable_file_is_reported_and_the_rest_still_checked(tmp_path: Path) -> None:

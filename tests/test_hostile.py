@@ -130,4 +130,4 @@ def test_check_names_a_file_that_vanished_after_discovery(tmp_path: Path) -> Non
     present.write_text(ENGINE_IN_HANDLER)
     outcome = run(Settings(root=tmp_path), [present, tmp_path / "vanished.py"], jobs=1, cache_folder=None)
     assert [r.finding.code for r in outcome.results] == ["ASQ101"]
-    assert [(Path(p).name, e.split(":")[0]) for p, e in outcome.errors] == [("vanished.py", "cannot read")]
+    assert [(Path(error.path).name, error.problem.split(":")[0]) for error in outcome.errors] == [("vanished.py", "cannot read")]

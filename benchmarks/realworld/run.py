@@ -54,14 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         if not app_dir.is_dir():
             print(f"{app['name']}: not laid out (run layout.py)")
             continue
-        findings, elapsed = run_app(app_dir, args.jobs, extra)
+        reported, elapsed = run_app(app_dir, args.jobs, extra)
+        findings = [item for item in reported if item["code"] is not None]  # the others: files not checked
+        unchecked = len(reported) - len(findings)
         (args.results / f"{app['name']}.json").write_text(json.dumps(findings, indent=1) + "\n")
         codes = collections.Counter(finding["code"] for finding in findings)
         roles = collections.Counter(finding.get("role", "?") for finding in findings)
         per_rule.update(codes)
         per_role.update(roles)
         summary = " ".join(f"{code}:{count}" for code, count in sorted(codes.items()))
-        print(f"{app['name']:<18} {len(findings):>5} findings {elapsed:6.1f}s  {summary}")
+        note = f"  ({unchecked} files not checked)" if unchecked else ""
+        print(f"{app['name']:<18} {len(findings):>5} findings {elapsed:6.1f}s  {summary}{note}")
     print("per rule:", " ".join(f"{code}:{count}" for code, count in sorted(per_rule.items())))
     print("per role:", " ".join(f"{role}:{count}" for role, count in sorted(per_role.items())))
     return 0

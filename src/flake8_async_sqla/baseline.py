@@ -20,7 +20,7 @@ ENTRY_KEYS = {"path": str, "code": str, "fingerprint": str, "line": int, "messag
 
 
 class BaselineError(Exception):
-    """A baseline file that is missing, corrupt or not ours; reported with exit status 2."""
+    """A baseline file that is missing, corrupt, not ours, or cannot be written; reported with exit status 2."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ def write(path: Path, entries: list[Entry]) -> None:
         "tool_version": __version__,
         "findings": [entry.__dict__ for entry in sorted(entries, key=lambda e: (e.path, e.line, e.code))],
     }
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise BaselineError(f"{path}: cannot write the baseline: {error.strerror or error}") from error
 
 
 def load(path: Path) -> list[Entry]:

@@ -8,18 +8,44 @@ import sys
 from pathlib import Path
 
 from flake8_async_sqla import __version__, baseline
-from flake8_async_sqla.config import ConfigError, Settings, apply, load_settings
+from flake8_async_sqla.config import TARGET_VERSIONS, ConfigError, Settings, apply, describe, load_settings
 from flake8_async_sqla.discovery import Discovery
-from flake8_async_sqla.runner import RunOutcome, run
+from flake8_async_sqla.runner import RunOutcome, run, run_source
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+STDIN = Path("-")
 
 
-def codes(text: str) -> list[str]:
+class OutputError(Exception):
+    """A report or plan that cannot be written; reported with exit status 2."""
+
+
+def comma_separated(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def job_count(text: str) -> int:
+    count = int(text)
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"{count} is negative: give 0 (every core) or a number of processes")
+    return count
+
+
 ROLES_HELP = "roles of files to report, comma-separated (application, script, example, test, migration, or all; default: application,script,example)"
+
+# Options that set a setting: (option, setting, whether the option replaces the configured value or adds to it).
+OVERRIDES = (
+    ("select", "select", True),
+    ("extend_select", "extend_select", False),
+    ("ignore", "extend_ignore", False),
+    ("extend_ignore", "extend_ignore", False),
+    ("exclude", "exclude", True),
+    ("extend_exclude", "extend_exclude", False),
+    ("respect_gitignore", "respect_gitignore", True),
+    ("phase", "phase", True),
+    ("target_version", "target_version", True),
+    ("report_roles", "report_roles", True),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,22 +59,40 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check", help="lint files and folders (default: .)")
-    check.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
+    check.add_argument("paths", nargs="*", type=Path, default=[Path(".")], help="files and folders, or - for standard input")
     check.add_argument("--config", type=Path, help="pyproject.toml to read (default: the nearest one)")
-    check.add_argument("--select", type=codes, help="rule codes or prefixes to enable (replaces the config)")
-    check.add_argument("--extend-select", type=codes, default=[], help="codes or prefixes to enable as well")
-    check.add_argument("--ignore", type=codes, default=[], help="codes or prefixes to disable")
-    check.add_argument("--report-roles", type=codes, help=ROLES_HELP)
+    check.add_argument("--select", type=comma_separated, help="rule codes or prefixes to enable (replaces the config)")
+    check.add_argument("--extend-select", type=comma_separated, help="codes or prefixes to enable as well")
+    check.add_argument("--ignore", type=comma_separated, help="codes or prefixes to disable")
+    check.add_argument("--extend-ignore", type=comma_separated, help="codes or prefixes to disable as well")
+    check.add_argument(
+        "--exclude", type=comma_separated, help="patterns of files and folders to skip (replaces the config and the defaults)"
+    )
+    check.add_argument("--extend-exclude", type=comma_separated, help="patterns of files and folders to skip as well")
+    check.add_argument(
+        "--respect-gitignore", action=argparse.BooleanOptionalAction, help="skip what .gitignore files ignore (default: yes)"
+    )
+    check.add_argument("--report-roles", type=comma_separated, help=ROLES_HELP)
     check.add_argument("--phase", type=int, choices=range(1, 6), help="only rules of phases <= N fail the run")
+    check.add_argument(
+        "--target-version", choices=TARGET_VERSIONS, help="the Python whose syntax to accept (default: from requires-python)"
+    )
     check.add_argument("--output-format", choices=sorted(FORMATS), default="text")
     check.add_argument("--output-file", type=Path, help="write the report here instead of standard output")
     check.add_argument("--show-source", action="store_true", help="show a code frame under each finding")
     check.add_argument("--statistics", action="store_true", help="print the number of findings per code")
-    check.add_argument("--quiet", "-q", action="store_true", help="show only the findings that fail the run")
+    check.add_argument("--no-color", action="store_true", help="no colour, even on a terminal (also: NO_COLOR=1)")
+    check.add_argument(
+        "--quiet", "-q", action="store_true", help="print only the findings that fail the run: no warnings, no summary"
+    )
     check.add_argument(
         "--verbose", "-v", action="store_true", help="say how many files were analysed, cached, and parsed for the index"
     )
-    check.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="processes (default: CPU count)")
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings or unreadable files fail the run")
+    check.add_argument("--show-settings", action="store_true", help="print the settings in effect and exit")
+    check.add_argument("--show-files", action="store_true", help="print the files that would be checked and exit")
+    check.add_argument("--stdin-filename", help="with - as the path: the file standard input is the text of")
+    check.add_argument("--jobs", "-j", type=job_count, default=0, help="processes (default 0: one per CPU core)")
     check.add_argument("--no-cache", action="store_true", help="analyse every file again")
     check.add_argument("--cache-dir", type=Path, help="cache folder (default: .asq_cache in the project root)")
     check.add_argument("--baseline", type=Path, help="report and fail only on findings not in this baseline")
@@ -60,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="write the modernization plan (Markdown or JSON)")
     plan.add_argument("paths", nargs="*", type=Path, default=[Path(".")])
     plan.add_argument("--config", type=Path, help="pyproject.toml to read (default: the nearest one)")
-    plan.add_argument("--report-roles", type=codes, help=ROLES_HELP)
+    plan.add_argument("--report-roles", type=comma_separated, help=ROLES_HELP)
     plan.add_argument("--format", choices=("md", "json", "csv"), default="md", help="csv only with --backlog")
     plan.add_argument("--backlog", action="store_true", help="export only the advisory implicit-I/O backlog")
     plan.add_argument("--output-file", type=Path, help="write the plan here instead of standard output")
@@ -68,57 +112,86 @@ def build_parser() -> argparse.ArgumentParser:
     rule = commands.add_parser("rule", help="show a rule's documentation")
     rule.add_argument("code", nargs="?")
     rule.add_argument("--all", action="store_true", help="list every rule")
+    rule.set_defaults(parser=rule)
     return parser
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    start = args.paths[0] if args.paths else Path(".")
+    """The configuration found from the first path (for standard input, from --stdin-filename), then the options."""
+    if STDIN in args.paths:
+        start = Path(getattr(args, "stdin_filename", None) or ".")
+    else:
+        start = args.paths[0] if args.paths else Path(".")
     settings = load_settings(args.config, start)
-    if args.select is not None:
-        apply(settings, "select", args.select, "--select")
-    apply(settings, "extend_select", settings.extend_select + args.extend_select, "--extend-select")
-    apply(settings, "extend_ignore", settings.extend_ignore + args.ignore, "--ignore")
-    if args.phase is not None:
-        apply(settings, "phase", args.phase, "--phase")
-    return with_report_roles(settings, args)
-
-
-def with_report_roles(settings: Settings, args: argparse.Namespace) -> Settings:
-    if args.report_roles is not None:
-        apply(settings, "report_roles", args.report_roles, "--report-roles")
+    for option, name, replaces in OVERRIDES:
+        value = getattr(args, option, None)
+        if value is not None:
+            apply(settings, name, value if replaces else getattr(settings, name) + value, f"--{option.replace('_', '-')}")
     return settings
+
+
+def emit(document: str) -> None:
+    """Write to standard output; a reader that went away (`... | head`) ends the output quietly."""
+    try:
+        sys.stdout.write(document)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Standard output is flushed again at exit: let that go nowhere rather than fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def write_output(path: Path | None, document: str, what: str) -> None:
+    """`document` into `path`, or to standard output when there is none."""
+    if path is None:
+        emit(document)
+        return
+    try:
+        path.write_text(document, encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the {what}: {error.strerror or error}") from error
 
 
 def command_plan(args: argparse.Namespace) -> int:
     from flake8_async_sqla.plan import render
     from flake8_async_sqla.plan.builder import build_plan
 
-    settings = with_report_roles(load_settings(args.config, args.paths[0] if args.paths else Path(".")), args)
-    plan = build_plan(settings, list(Discovery(settings).files(args.paths)))
+    missing = [str(path) for path in args.paths if not path.exists()]
+    if missing:
+        raise ConfigError(f"no such file or folder: {', '.join(missing)}")
+    settings = settings_from(args)
     fmt = getattr(args, "format", "md")
-    if getattr(args, "backlog", False):
+    backlog = getattr(args, "backlog", False)
+    if fmt == "csv" and not backlog:
+        raise ConfigError("--format csv is for --backlog only")
+    plan = build_plan(settings, list(Discovery(settings).files(args.paths)))
+    if backlog:
         writers = {"md": render.backlog_markdown, "csv": render.backlog_csv, "json": render.backlog_json}
         document = writers[fmt](plan.backlog)
-    elif fmt == "csv":
-        raise ConfigError("--format csv is for --backlog only")
     else:
         document = render.as_json(plan) if fmt == "json" else render.markdown(plan)
-    if args.output_file:
-        args.output_file.write_text(document, encoding="utf-8")
-    else:
-        sys.stdout.write(document)
+    write_output(args.output_file, document, "plan")
     return EXIT_ERROR if plan.errors else EXIT_CLEAN
 
 
 def command_check(args: argparse.Namespace) -> int:
-    from flake8_async_sqla.report import renderer, text
-
     if args.plan:
         return command_plan(args)
     settings = settings_from(args)
-    files = list(Discovery(settings).files(args.paths))
-    cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
-    outcome = run(settings, files, max(1, args.jobs), cache_folder)
+    if args.show_settings:
+        emit(describe(settings))
+        return EXIT_CLEAN
+    stdin = stdin_name(args)
+    files = [] if stdin else list(Discovery(settings).files(args.paths))
+    if args.show_files:
+        emit("".join(f"{path}\n" for path in ([stdin] if stdin else files)))
+        return EXIT_CLEAN
+    if stdin:
+        outcome = run_source(settings, stdin, sys.stdin.buffer.read())
+    else:
+        cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
+        outcome = run(settings, files, args.jobs or os.cpu_count() or 1, cache_folder)
+    for warning in outcome.warnings:
+        print(f"flake8-async-sqla: warning: {warning}", file=sys.stderr)
     if args.verbose:
         print(
             f"checked {outcome.files} files: {outcome.analysed} analysed, {outcome.cached} from the cache "
@@ -129,29 +202,60 @@ def command_check(args: argparse.Namespace) -> int:
 
     if args.write_baseline:
         baseline.write(args.write_baseline, baseline.entries_of(outcome.results))
-        print(f"wrote {len(outcome.results)} findings to {args.write_baseline}", file=sys.stderr)
-        return EXIT_ERROR if outcome.errors else EXIT_CLEAN
+        if not args.quiet:
+            print(f"wrote {len(outcome.results)} findings to {args.write_baseline}", file=sys.stderr)
+        return EXIT_ERROR if outcome.errors and not args.exit_zero else EXIT_CLEAN
     if args.baseline:
         recorded = baseline.load(args.baseline)
         new, stale = baseline.compare(outcome.results, recorded)
         outcome = RunOutcome(new, outcome.errors, outcome.files)
-        for entry in stale:
-            print(f"stale baseline entry: {entry.path} {entry.code} {entry.message}", file=sys.stderr)
+        if not args.quiet:
+            for entry in stale:
+                print(f"stale baseline entry: {entry.path} {entry.code} {entry.message}", file=sys.stderr)
         if args.prune_baseline and stale:
             baseline.write(args.baseline, baseline.without(recorded, stale))
-            print(f"pruned {len(stale)} stale entries from {args.baseline}", file=sys.stderr)
+            if not args.quiet:
+                print(f"pruned {len(stale)} stale entries from {args.baseline}", file=sys.stderr)
     if args.quiet:
         outcome = RunOutcome([r for r in outcome.results if r.fails], outcome.errors, outcome.files)
 
-    report = renderer(args.output_format)(outcome, args.show_source)
-    if args.statistics:
-        report += text.statistics(outcome)
-    if args.output_file:
-        args.output_file.write_text(report, encoding="utf-8")
+    write_output(args.output_file, report(args, outcome), "report")
+    for error in outcome.errors:
+        print(f"{error.path}: error: {error.problem}", file=sys.stderr)
+    return exit_status(args, outcome)
+
+
+def stdin_name(args: argparse.Namespace) -> str | None:
+    """The name standard input is checked as, when the path is `-`; None when files are checked."""
+    if STDIN not in args.paths:
+        if args.stdin_filename:
+            raise ConfigError("--stdin-filename names what standard input holds: pass - as the path to read it")
+        return None
+    if args.paths != [STDIN]:
+        raise ConfigError("- (standard input) cannot be combined with other paths")
+    return args.stdin_filename or "-"
+
+
+def report(args: argparse.Namespace, outcome: RunOutcome) -> str:
+    """The report in the chosen format; a text report ends with a summary line, in colour on a terminal."""
+    from flake8_async_sqla.report import renderer, text
+
+    as_text = args.output_format == "text"
+    color = not args.no_color and not os.environ.get("NO_COLOR") and args.output_file is None and sys.stdout.isatty()
+    if as_text:
+        document = text.render(outcome, args.show_source, color)
     else:
-        sys.stdout.write(report)
-    for path, problem in outcome.errors:
-        print(f"{path}: error: {problem}", file=sys.stderr)
+        document = renderer(args.output_format)(outcome, args.show_source)
+    if args.statistics:
+        document += text.statistics(outcome)
+    if as_text and not args.quiet:
+        document += text.summary(outcome, color)
+    return document
+
+
+def exit_status(args: argparse.Namespace, outcome: RunOutcome) -> int:
+    if args.exit_zero:
+        return EXIT_CLEAN
     if outcome.errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if any(r.fails for r in outcome.results) else EXIT_CLEAN
@@ -173,14 +277,15 @@ def command_rule(args: argparse.Namespace) -> int:
 
     rules = all_rules()
     if args.all:
-        for rule in rules.values():
-            print(f"{rule.code}  {rule.name:<36} phase {phase_label(rule):<9} {rule.message}")
+        emit("".join(f"{r.code}  {r.name:<36} phase {phase_label(r):<9} {r.message}\n" for r in rules.values()))
         return EXIT_CLEAN
-    rule = rules.get((args.code or "").upper())
+    if not args.code:
+        args.parser.error("name a rule code (such as ASQ101), or --all to list them")  # usage, and exit 2
+    rule = rules.get(args.code.upper())
     if rule is None:
         print(f"flake8-async-sqla: unknown rule code {args.code!r} (see `rule --all`)", file=sys.stderr)
         return EXIT_ERROR
-    print(render_rule(rule).split("\n", 1)[1], end="")
+    emit(render_rule(rule).split("\n", 1)[1])
     return EXIT_CLEAN
 
 
@@ -189,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"check": command_check, "plan": command_plan, "rule": command_rule}
         return commands[args.command](args)
-    except (ConfigError, baseline.BaselineError) as error:
+    except (ConfigError, baseline.BaselineError, OutputError) as error:
         print(f"flake8-async-sqla: error: {error}", file=sys.stderr)
         return EXIT_ERROR
 

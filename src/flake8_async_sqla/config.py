@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import sys
@@ -29,6 +30,12 @@ DEFAULT_EXCLUDE = (
     ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", "__pypackages__", "_build", "buck-out",
     "build", "dist", "node_modules", "site-packages", "venv", ".asq_cache",
 )
+# The Python versions `target-version` names, as ruff spells them (`py37` ... `py314`).
+TARGET_VERSIONS = tuple(f"py3{minor}" for minor in range(7, 15))
+# A lower bound in `requires-python`: `>=3.10`, `~=3.9`, `==3.11.*`, `>3.8`.
+LOWER_BOUND = re.compile(r"^\s*(?:>=|~=|==|>)\s*3\.(\d+)")
+# Fields of Settings that are not configuration keys.
+NOT_KEYS = {"root", "config_file"}
 
 
 class ConfigError(Exception):
@@ -54,7 +61,14 @@ class Settings:
     # Roles of files (application, script, example, test, migration) whose findings are reported.
     report_roles: list[str] = field(default_factory=lambda: sorted(DEFAULT_REPORTED))
     role_paths: dict[str, list[str]] = field(default_factory=dict)  # role -> patterns overriding the heuristics
+    # The Python whose syntax files are parsed for (`py311`); None: the newest the tool can read.
+    target_version: str | None = None
     root: Path = field(default_factory=Path.cwd)
+    config_file: Path | None = None  # the pyproject.toml read, if any
+
+    def python_version(self) -> tuple[int, int] | None:
+        """`target_version` as (3, minor)."""
+        return (3, int(self.target_version[3:])) if self.target_version else None
 
     def analysis_options(self) -> AnalysisOptions:
         return AnalysisOptions(**{name: tuple(getattr(self, name)) for name in AnalysisOptions.names()})
@@ -105,6 +119,7 @@ class Settings:
             (
                 sorted(self.selected_codes()), sorted(self.per_file_ignores.items()), self.phase,
                 self.analysis_options(), sorted(self.role_policy().reported), self.role_policy().paths,
+                self.target_version,
             )
         )
 
@@ -153,18 +168,32 @@ def validate_codes(codes: list[str], where: str) -> list[str]:
     return codes
 
 
+def target_of(requires_python: object) -> str | None:
+    """The oldest Python a `requires-python` specifier admits, as a target version (None when it names no
+    lower bound), within the versions `target-version` knows."""
+    if not isinstance(requires_python, str):
+        return None
+    minors = [int(m.group(1)) for clause in requires_python.split(",") if (m := LOWER_BOUND.match(clause))]
+    if not minors:
+        return None
+    return f"py3{min(max(max(minors), 7), int(TARGET_VERSIONS[-1][3:]))}"
+
+
 def load_settings(config: Path | None, start: Path) -> Settings:
-    """Settings from the given pyproject.toml, else the nearest one above `start`."""
+    """Settings from the given pyproject.toml, else the nearest one above `start`; the target version from
+    its `requires-python` unless `target-version` is set."""
     path = config or find_pyproject(start)
-    settings = Settings(root=path.parent if path else Path.cwd())
+    settings = Settings(root=path.parent if path else Path.cwd(), config_file=path)
     if path is None:
         return settings
     try:
         with open(path, "rb") as handle:
-            table = tomllib.load(handle).get("tool", {}).get(SECTION, {})
+            document = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: cannot read configuration: {error}") from error
-    known = {f.name.replace("_", "-") for f in fields(Settings)} - {"root"}
+    project, table = document.get("project", {}), document.get("tool", {}).get(SECTION, {})
+    settings.target_version = target_of(project.get("requires-python") if isinstance(project, dict) else None)
+    known = {f.name.replace("_", "-") for f in fields(Settings)} - NOT_KEYS
     for key, value in table.items():
         if key not in known:
             raise ConfigError(f"{path}: unknown key {key!r} in [tool.{SECTION}]; known keys: {', '.join(sorted(known))}")
@@ -178,6 +207,9 @@ def apply(settings: Settings, name: str, value: object, where: str) -> None:
     if name == "phase":
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
             raise ConfigError(f"{where}: phase must be a whole number from 1 to 5, not {value!r}")
+    elif name == "target_version":
+        if value not in TARGET_VERSIONS:
+            raise ConfigError(f"{where}: target version must be one of {', '.join(TARGET_VERSIONS)}, not {value!r}")
     elif name == "per_file_ignores":
         if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
             raise ConfigError(f"{where}: expected a table of pattern = [codes]")
@@ -202,3 +234,23 @@ def apply(settings: Settings, name: str, value: object, where: str) -> None:
             if not isinstance(entry, str) or not all(part.isidentifier() for part in entry.split(".")):
                 raise ConfigError(f"{where}: {entry!r} is not a dotted Python name")
     setattr(settings, name, value)
+
+
+def describe(settings: Settings) -> str:
+    """The effective settings, as the `[tool.flake8-async-sqla]` table that would give them."""
+    lines = [
+        f"# configuration: {settings.config_file or 'none found, defaults'}",
+        f"# project root: {settings.root}",
+        f"[tool.{SECTION}]",
+    ]
+    for name in (f.name for f in fields(Settings) if f.name not in NOT_KEYS):
+        key, value = name.replace("_", "-"), getattr(settings, name)
+        if value is None:
+            lines.append(f"# {key}: not set")
+        elif isinstance(value, dict):
+            entries = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
+            lines.append(f"{key} = {{ {entries} }}" if entries else f"{key} = {{}}")
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")  # JSON strings, numbers, booleans and lists are TOML
+    lines.append(f"# rules enabled: {', '.join(sorted(settings.selected_codes()))}")
+    return "".join(line + "\n" for line in lines)

@@ -13,9 +13,9 @@ import json
 import os
 import re
 import tokenize
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Collection
+from typing import TYPE_CHECKING, Callable, Collection, NamedTuple
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
@@ -55,10 +55,19 @@ class Result:
         return hashlib.sha1(self.basis.encode()).hexdigest()[:16]
 
 
+class FileError(NamedTuple):
+    """A file that could not be checked."""
+
+    path: str  # as shown
+    problem: str
+    line: int = 0  # the line at fault, when the parser names one
+
+
 @dataclass
 class FileOutcome:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    error_line: int = 0  # the line the parser failed at (0: none named)
     role: str = ""  # the file's role in its project (core.roles)
     # The text of each finding's line, whitespace collapsed (for its fingerprint: no file is read again).
     lines: list[str] = field(default_factory=list)
@@ -79,18 +88,23 @@ class FileOutcome:
 @dataclass
 class RunOutcome:
     results: list[Result]
-    errors: list[tuple[str, str]]  # (path, problem)
+    errors: list[FileError]
     files: int
     analysed: int = 0  # files analysed in this run
     cached: int = 0  # files whose outcome came from the cache
     confirmed: int = 0  # of those, files read and hashed because their stamp alone proved nothing
     modelled: int = 0  # modules the project index parsed (each at most once per process)
     roles: dict[str, str] = field(default_factory=dict)  # shown path -> the file's role, for files read this run or cached
+    warnings: list[str] = field(default_factory=list)  # problems that did not stop the run (an unwritable cache)
 
 
 def read_source(path: Path) -> tuple[bytes, str]:
     """Bytes and decoded text (coding cookie and BOM honoured, undecodable bytes replaced)."""
-    data = path.read_bytes()
+    return decode_source(path.read_bytes())
+
+
+def decode_source(data: bytes) -> tuple[bytes, str]:
+    """`data` and its text, decoded as `read_source` decodes a file."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError:
@@ -103,22 +117,24 @@ def read_source(path: Path) -> tuple[bytes, str]:
 
 
 def analyse(
-    path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy, rested_on: bool = False
+    path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy,
+    target: tuple[int, int] | None = None, source: bytes | None = None, rested_on: bool = False,
 ) -> FileOutcome:
-    """One file: read, parse, check the rules its role reports, drop `# noqa`ed findings. Never raises. When
-    stored results rest on the file (`rested_on`), its interface is computed even if its check needed no model."""
+    """One file: read (or take its `source`), parse for Python `target`, check the rules its role reports,
+    drop `# noqa`ed findings. Never raises. When stored results rest on the file (`rested_on`), its interface
+    is computed even if its check needed no model."""
     from flake8_async_sqla.core.checker import check_tree, codes_for_role
     from flake8_async_sqla.core.parsing import ParseFailure, parse
     from flake8_async_sqla.noqa import NoqaMap
 
     index = _index(options, roles)
     try:
-        data, text = read_source(Path(path))
-        tree = parse(data, path)
+        data, text = read_source(Path(path)) if source is None else decode_source(source)
+        tree = parse(data, path, target)
     except OSError as error:
         return FileOutcome(error=_unreadable(error))
     except ParseFailure as failure:
-        return FileOutcome(error=str(failure))
+        return FileOutcome(error=str(failure), error_line=failure.line)
     role = roles.role_of(path, text)
     index.consulted, index.consulted_widely = set(), set()
     index.answers = {}
@@ -136,7 +152,7 @@ def analyse(
     interfaces = {other: index.interface_digest(other) for other in sorted(index.consulted)}
     interface = index.interface_digest(path, build=rested_on)
     return FileOutcome(
-        kept, None, role, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
+        kept, None, 0, role, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
         index.modelled - modelled_before, interface, interfaces,
     )
 
@@ -160,7 +176,8 @@ def _drain_new_facts(index: ProjectIndex) -> dict[str, list]:
     return drained
 
 
-Job = tuple[str, frozenset[str], AnalysisOptions, RolePolicy, bool]  # `analyse`'s arguments
+# `analyse`'s arguments: path, codes, options, roles, target, source (None: read the file), rested_on.
+Job = tuple[str, frozenset[str], AnalysisOptions, RolePolicy, tuple[int, int] | None, None, bool]
 
 
 def _analyse_job(job: Job) -> FileOutcome:
@@ -190,6 +207,7 @@ class Cache:
         self.phases: dict[str, int | str] = {}  # the phase of each rule with a stored finding
         self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
         self.changed = False
+        self.problem: str | None = None  # why the cache could not be written, if it could not
         # When the cache was written. A file modified in the same clock tick may have changed again after
         # it was read without its stamp changing ("racy git"): its stamp alone proves nothing.
         self.written_ns = 0
@@ -233,8 +251,8 @@ class Cache:
                     return None
             findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
             outcome = FileOutcome(
-                findings, entry["error"], entry["role"], entry["lines"], entry["depends_on"], entry["rests_on"],
-                entry["answers"], interface=entry["interface"], interfaces=entry["interfaces"],
+                findings, entry["error"], entry["error_line"], entry["role"], entry["lines"], entry["depends_on"],
+                entry["rests_on"], entry["answers"], interface=entry["interface"], interfaces=entry["interfaces"],
             )
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
@@ -303,6 +321,7 @@ class Cache:
             "stamp": stamp,
             "findings": [asdict(f) for f in outcome.findings],
             "error": outcome.error,
+            "error_line": outcome.error_line,
             "role": outcome.role,
             "lines": outcome.lines,
             "depends_on": outcome.depends_on,
@@ -330,8 +349,8 @@ class Cache:
             }
             temporary.write_text(json.dumps(document), encoding="utf-8")
             temporary.replace(self.path)
-        except OSError:
-            pass  # a read-only tree still gets its results, just not cached
+        except OSError as error:  # a read-only tree still gets its results, just not cached
+            self.problem = f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
 
 
 def _tune_collector() -> None:
@@ -371,6 +390,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     # Stored outcomes that hold if the files their names were resolved through keep their interfaces.
     provisional: dict[str, FileOutcome] = {}
     roles = settings.role_policy()
+    target = settings.python_version()
     stamps: dict[str, list[int]] = {}
     digests: dict[str, str] = {}
     # When no file of the project changed since the cache was written, every project-wide answer a
@@ -403,7 +423,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         if index is None:
             index = _prepare_index(options, roles, cache.stored_facts)
         work = [
-            (key, codes, options, roles, os.path.abspath(key) in cache.rested_on) for key in imports_first(pending, index)
+            (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on)
+            for key in imports_first(pending, index)
         ]
         fresh, parallel = _analyse_all(work, jobs, options, roles, cache)
         for job, outcome in zip(work, fresh):
@@ -429,8 +450,27 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     if analysed or built_here or cache.changed or not answers_hold:
         cache.project = project
         cache.save()
+    modelled = (index.modelled if index is not None else 0) + modelled_in_workers
+    return replace(
+        _reported(outcomes, len(files), settings, cache.phases), analysed=len(analysed), cached=hits, confirmed=confirmed,
+        modelled=modelled, warnings=[cache.problem] if cache.problem else [],
+    )
+
+
+def run_source(settings: Settings, path: str, source: bytes) -> RunOutcome:
+    """`source` checked as the content of `path` (standard input an editor pipes in), without the cache."""
+    outcome = analyse(
+        path, frozenset(settings.selected_codes()), settings.analysis_options(), settings.role_policy(),
+        settings.python_version(), source,
+    )
+    phases = {finding.code: phase for finding in outcome.findings if (phase := rule_phase(finding.code)) is not None}
+    return replace(_reported({path: outcome}, 1, settings, phases), analysed=1)
+
+
+def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, phases: dict[str, int | str]) -> RunOutcome:
+    """The run's results and errors, from each file's outcome, in path order, per-file ignores applied."""
     results: list[Result] = []
-    errors: list[tuple[str, str]] = []
+    errors: list[FileError] = []
     shown_roles: dict[str, str] = {}
     cwd = os.getcwd()
     for key in sorted(outcomes):
@@ -439,12 +479,11 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         if outcome.role:
             shown_roles[shown] = outcome.role
         if outcome.error is not None:
-            errors.append((shown, outcome.error))
+            errors.append(FileError(shown, outcome.error, outcome.error_line))
         ignored = tuple(settings.ignored_for_file(key))
         kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
-        results.extend(_fingerprinted(shown, outcome.role, kept, settings, cache.phases))
-    modelled = (index.modelled if index is not None else 0) + modelled_in_workers
-    return RunOutcome(results, errors, len(files), len(analysed), hits, confirmed, modelled, shown_roles)
+        results.extend(_fingerprinted(shown, outcome.role, kept, settings, phases))
+    return RunOutcome(results, errors, files, roles=shown_roles)
 
 
 def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], bool]:

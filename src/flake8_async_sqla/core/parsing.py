@@ -18,21 +18,46 @@ DEEP_STACK_BYTES = 512 * 1024 * 1024
 
 
 class ParseFailure(Exception):
-    """A file that cannot be parsed, with the reason a user can act on."""
+    """A file that cannot be parsed, with the reason a user can act on, and the line at fault (0: unknown)."""
+
+    def __init__(self, reason: str, line: int = 0) -> None:
+        super().__init__(reason)
+        self.line = line
 
 
-def parse(data: bytes | str, filename: str) -> ast.Module:
+RUNNING = sys.version_info[:2]
+
+
+def parse(data: bytes | str, filename: str, target: tuple[int, int] | None = None) -> ast.Module:
+    """The tree of `data`, accepting the syntax of Python `target` (None: the newest the tool can read).
+
+    A target up to the running Python rejects what that version cannot parse; a newer one (or None)
+    accepts, through `newer_syntax.downgrade`, what the running Python does not parse itself.
+    """
+    feature_version = target if target is not None and target <= RUNNING else None
     try:
-        return ast.parse(data, filename=filename)
+        return ast.parse(data, filename=filename, feature_version=feature_version)
     except RecursionError:
-        return _parse_deep(data, filename)
+        return _parse_deep(data, filename, feature_version)
     except SyntaxError as error:
-        tree = _parse_newer_syntax(data, filename)
+        tree = _parse_newer_syntax(data, filename) if feature_version is None else None
         if tree is None:
-            raise ParseFailure(_explain(error)) from error
+            too_new = feature_version is not None and _parses_for_newer_python(data, filename)
+            raise ParseFailure(_explain(error, feature_version if too_new else None), error.lineno or 0) from error
         return tree
     except (ValueError, MemoryError) as error:
         raise ParseFailure(f"cannot parse: {type(error).__name__}: {error}") from error
+
+
+def _parses_for_newer_python(data: bytes | str, filename: str) -> bool:
+    """Whether a file the target version rejects is valid for a newer one (its syntax is the problem, not a typo)."""
+    try:
+        ast.parse(data, filename=filename)
+    except SyntaxError:
+        return _parse_newer_syntax(data, filename) is not None
+    except (ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _parse_newer_syntax(data: bytes | str, filename: str) -> ast.Module | None:
@@ -51,14 +76,14 @@ def _parse_newer_syntax(data: bytes | str, filename: str) -> ast.Module | None:
         return None
 
 
-def _parse_deep(data: bytes | str, filename: str) -> ast.Module:
+def _parse_deep(data: bytes | str, filename: str, feature_version: tuple[int, int] | None) -> ast.Module:
     outcome: list[ast.Module | BaseException] = []
 
     def work() -> None:
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(DEEP_RECURSION_LIMIT)
         try:
-            outcome.append(ast.parse(data, filename=filename))
+            outcome.append(ast.parse(data, filename=filename, feature_version=feature_version))
         except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
             outcome.append(error)
         finally:
@@ -73,19 +98,25 @@ def _parse_deep(data: bytes | str, filename: str) -> ast.Module:
         threading.stack_size(previous)
     result = outcome[0] if outcome else ParseFailure("cannot parse: the parser thread failed")
     if isinstance(result, SyntaxError):
-        raise ParseFailure(_explain(result)) from result
+        raise ParseFailure(_explain(result), result.lineno or 0) from result
     if isinstance(result, BaseException):
         raise ParseFailure(f"cannot parse: {type(result).__name__}: {result}") from result
     return result
 
 
-def _explain(error: SyntaxError) -> str:
+def _explain(error: SyntaxError, too_new_for: tuple[int, int] | None = None) -> str:
+    """The reason a user can act on; `too_new_for`: the target version whose syntax the file goes beyond."""
     where = f"line {error.lineno}: " if error.lineno else ""
     if "codec" in str(error.msg) or "unicode error" in str(error.msg):
         return f"cannot decode: {where}{error.msg}"
     if "null bytes" in str(error.msg):
         return f"cannot parse: {where}{error.msg} (a binary file?)"
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if too_new_for is not None:
+        return (
+            f"syntax newer than the target Python {too_new_for[0]}.{too_new_for[1]}: {where}{error.msg}; "
+            "if the project needs a newer Python, raise `requires-python` or set `target-version`"
+        )
+    version = f"{RUNNING[0]}.{RUNNING[1]}"
     return (
         f"parse failed under Python {version}: {where}{error.msg}; "
         "if the project uses syntax newer than the tool can rewrite (3.12 f-strings reusing their quotes), "

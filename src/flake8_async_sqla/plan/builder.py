@@ -113,7 +113,7 @@ def collect(settings: Settings, files: list[Path]) -> tuple[list[FileSurvey], li
         shown = relative_path(path, settings.root)
         try:
             data, text = read_source(path)
-            tree = parse(data, str(path))
+            tree = parse(data, str(path), settings.python_version())
         except OSError as error:
             errors.append((shown, f"cannot read: {error.strerror or error}"))
             continue

@@ -1,7 +1,8 @@
-"""GitHub Actions workflow commands: one annotation per finding."""
+"""GitHub Actions workflow commands: one annotation per finding, and per file that could not be checked."""
 
 from __future__ import annotations
 
+from flake8_async_sqla.report import FILE_ERROR
 from flake8_async_sqla.runner import RunOutcome
 
 
@@ -24,4 +25,7 @@ def render(outcome: RunOutcome, show_source: bool) -> str:
             f"endLine={finding.end_line},endColumn={finding.end_col + 1},title={finding.code}::"
             f"{_escape(finding.message)}"
         )
+    for error in outcome.errors:
+        line = f",line={error.line}" if error.line else ""
+        lines.append(f"::error file={_escape_property(error.path)}{line},title={FILE_ERROR}::{_escape(error.problem)}")
     return "".join(line + "\n" for line in lines)

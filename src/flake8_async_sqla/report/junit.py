@@ -1,4 +1,5 @@
-"""JUnit XML: one test case per finding (a failure), or one passing case when there is none."""
+"""JUnit XML: one test case per finding (a failure, or skipped for a warning), one error case per file that
+could not be checked, or one passing case when there is nothing to report."""
 
 from __future__ import annotations
 
@@ -6,15 +7,14 @@ import xml.etree.ElementTree as ElementTree
 
 from flake8_async_sqla.runner import RunOutcome
 
+# The suite's counts, each of the entries found at its path.
+COUNTS = {"tests": "testcase", "failures": "testcase/failure", "errors": "testcase/error", "skipped": "testcase/skipped"}
+
 
 def render(outcome: RunOutcome, show_source: bool) -> str:
     del show_source
-    failures = [r for r in outcome.results if r.fails]
     suites = ElementTree.Element("testsuites", name="flake8-async-sqla")
-    suite = ElementTree.SubElement(
-        suites, "testsuite", name="flake8-async-sqla", tests=str(max(1, len(outcome.results))),
-        failures=str(len(failures)), errors=str(len(outcome.errors)), skipped="0",
-    )
+    suite = ElementTree.SubElement(suites, "testsuite", name="flake8-async-sqla")
     for result in outcome.results:
         finding = result.finding
         case = ElementTree.SubElement(
@@ -23,10 +23,13 @@ def render(outcome: RunOutcome, show_source: bool) -> str:
         kind = "failure" if result.fails else "skipped"
         element = ElementTree.SubElement(case, kind, message=finding.message)
         element.text = f"{result.path}:{finding.line}:{finding.col + 1}: {finding.message}"
-    for path, problem in outcome.errors:
-        case = ElementTree.SubElement(suite, "testcase", classname=path, name=f"{path} could not be checked")
-        ElementTree.SubElement(case, "error", message=problem).text = problem
+    for error in outcome.errors:
+        case = ElementTree.SubElement(suite, "testcase", classname=error.path, name=f"{error.path} could not be checked")
+        ElementTree.SubElement(case, "error", message=error.problem).text = error.problem
     if not outcome.results and not outcome.errors:
         ElementTree.SubElement(suite, "testcase", classname="flake8-async-sqla", name="no findings")
+    # The counts are those of the entries written, so that a reader summing them agrees with the suite.
+    for count, entries in COUNTS.items():
+        suite.set(count, str(len(suite.findall(entries))))
     ElementTree.indent(suites)
     return ElementTree.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"

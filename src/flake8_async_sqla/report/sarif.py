@@ -19,7 +19,8 @@ def rule_descriptors() -> list[dict[str, object]]:
             {
                 "id": code,
                 "name": rule.name,
-                "shortDescription": {"text": rule.message.split(":")[0]},
+                # The name, not the message template, whose {placeholders} only a finding fills in.
+                "shortDescription": {"text": rule.name.replace("-", " ").capitalize()},
                 "fullDescription": {"text": sections.get("What it does", rule.name)},
                 "help": {"text": sections.get("Use instead", rule.message)},
                 "helpUri": f"{PROJECT_URL}/blob/main/docs/rules/{code}.md",
@@ -60,10 +61,10 @@ def render(outcome: RunOutcome, show_source: bool) -> str:
             entry["ruleIndex"] = index[finding.code]
         results.append(entry)
     notifications = [
-        {"level": "error", "message": {"text": f"{path}: {problem}"}, "locations": [
-            {"physicalLocation": {"artifactLocation": {"uri": path.replace("\\", "/")}}}
+        {"level": "error", "message": {"text": f"{error.path}: {error.problem}"}, "locations": [
+            {"physicalLocation": {"artifactLocation": {"uri": error.path.replace("\\", "/")}}}
         ]}
-        for path, problem in outcome.errors
+        for error in outcome.errors
     ]
     log = {
         "$schema": SCHEMA,

@@ -1,11 +1,12 @@
-"""JSON output: a list of finding objects, schema documented in docs/output-formats.md."""
+"""JSON output: a list of finding objects, schema documented in docs/command-line.md."""
 
 from __future__ import annotations
 
 import json
 
 from flake8_async_sqla.core.rule import all_rules
-from flake8_async_sqla.runner import Result, RunOutcome
+from flake8_async_sqla.report import FILE_ERROR, error_fingerprint
+from flake8_async_sqla.runner import FileError, Result, RunOutcome
 
 
 def as_dict(result: Result) -> dict[str, object]:
@@ -27,6 +28,26 @@ def as_dict(result: Result) -> dict[str, object]:
     }
 
 
+def error_as_dict(error: FileError) -> dict[str, object]:
+    """A file that could not be read or parsed, as a result with no code (as ruff reports a syntax error)."""
+    line = error.line or 1
+    return {
+        "code": None,
+        "name": FILE_ERROR,
+        "phase": None,
+        "severity": "error",
+        "path": error.path,
+        "role": "",
+        "line": line,
+        "column": 1,
+        "end_line": line,
+        "end_column": 1,
+        "message": error.problem,
+        "fingerprint": error_fingerprint(error),
+    }
+
+
 def render(outcome: RunOutcome, show_source: bool) -> str:
     del show_source  # a structured format carries positions, not frames
-    return json.dumps([as_dict(result) for result in outcome.results], indent=2) + "\n"
+    items = [as_dict(result) for result in outcome.results] + [error_as_dict(error) for error in outcome.errors]
+    return json.dumps(sorted(items, key=lambda item: str(item["path"])), indent=2) + "\n"
