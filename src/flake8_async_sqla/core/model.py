@@ -2088,9 +2088,11 @@ class SemanticModel:
         method on it other than `dispose`, looks at it, or lends it to SQLAlchemy's API or to a function that
         borrows it in turn."""
         kept: set[str] = set()
-        for node in (load for name in parameters for load in self.name_loads.get(name, ())):
-            if node.id in kept or not self._reads_within(node, scope):
-                continue  # reads in nested functions count too: what they do with it, the function does
+        wanted = set(parameters)
+        # Reads in nested functions count too: what they do with it, the function does.
+        for node in (load for function in self._functions_within(scope) for load in self._loads_by_function.get(function, ())):
+            if node.id not in wanted or node.id in kept:
+                continue
             parent = self.parents.get(node)
             if isinstance(parent, ast.Attribute):
                 if parent.attr == "dispose":
@@ -2105,12 +2107,25 @@ class SemanticModel:
                 kept.add(node.id)
         return frozenset(parameters) - kept
 
-    def _reads_within(self, node: ast.AST, function: Scope) -> bool:
-        """Whether `node` is read in `function` or in a scope nested in it."""
-        scope: Scope | None = self.scope_of[node]
-        while scope is not None and scope is not function:
-            scope = scope.parent
-        return scope is function
+    @cached_property
+    def _loads_by_function(self) -> dict[Scope, list[ast.Name]]:
+        """Every read of a plain name in a function, by the innermost function it is read in."""
+        loads: dict[Scope, list[ast.Name]] = {}
+        for name, found in self.name_loads.items():
+            for load in found:
+                function = self.scope_of[load].function_scope
+                if function is not None:
+                    loads.setdefault(function, []).append(load)
+        return loads
+
+    def _functions_within(self, function: Scope) -> Iterator[Scope]:
+        """`function` and the functions nested in it (in its lambdas and classes too)."""
+        pending = [function]
+        while pending:
+            scope = pending.pop()
+            if scope.kind == "function":
+                yield scope
+            pending.extend(scope.children)
 
     def lends(self, call: ast.Call, argument: ast.expr) -> bool:
         """Whether `call` only borrows `argument` for its run: SQLAlchemy's own API (`async_sessionmaker(engine)`),
