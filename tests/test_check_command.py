@@ -158,6 +158,19 @@ def test_parallel_output_is_deterministic_and_equals_serial(project: Path) -> No
     assert serial == parallel and serial.count("ASQ101") == 13
 
 
+def test_parallel_workers_share_what_they_learn_of_modules_and_find_the_same(tmp_path: Path) -> None:
+    """Workers take the files in waves and hand each other what their indexes kept of the modules they let go:
+    handlers resting on a dependency in another module get the findings of a serial run."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "db.py").write_text(PROVIDER.format(opening="factory() as session"))
+    (tmp_path / "types_.py").write_text(ALIAS)
+    for number in range(40):
+        (tmp_path / f"api{number}.py").write_text(WRITING_HANDLER)
+    serial = run_check(tmp_path, "--jobs", "1", "--no-cache", "-v")
+    parallel = run_check(tmp_path, "--jobs", "2", "--no-cache", "-v")
+    assert serial.stdout == parallel.stdout and codes_in(serial.stdout).count("ASQ301") == 40
+
+
 def test_cache_serves_unchanged_files_and_notices_changes(project: Path) -> None:
     first = run_check(project)
     cache_files = list((project / ".asq_cache").glob("check-*.json"))

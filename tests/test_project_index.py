@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from flake8_async_sqla.core.checker import build_model, check_model, collector_paused, may_concern_the_database
-from flake8_async_sqla.core.summaries import FunctionSummary
 from flake8_async_sqla.core.options import AnalysisOptions
-from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
+from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex, ReleasedModule
+from flake8_async_sqla.core.summaries import FunctionSummary, symbol_to_json
 
 DB = '''\
 from collections.abc import AsyncIterator
@@ -243,6 +244,28 @@ def test_module_facts_round_trip_through_json(shop: Path) -> None:
     assert facts.dependency_targets == frozenset({"shop.db.get_session"})
     assert facts.imports["count_orders"] == "shop.repository.count_orders"
     assert ModuleFacts.from_json(facts.to_json()) == facts
+
+
+def test_what_the_index_keeps_of_a_module_round_trips_through_json_and_serves_another_index(shop: Path) -> None:
+    """A worker's index hands what it kept of the modules it let go to another (`shared`/`adopt`): lookups there
+    answer the same, summaries with their effects and classes with their methods, without a model."""
+    (shop / "models.py").write_text(MODELS)
+    worker = ProjectIndex()
+    worker.sharing = True
+    for name in ("db.py", "repository.py", "models.py"):
+        checked_and_released(worker, shop / name)
+    shared = worker.shared()
+    assert {Path(path).name for path in shared} == {"db.py", "repository.py", "models.py"}
+    for stamp, data in shared.values():
+        assert ReleasedModule.from_json(data).to_json() == data
+    other = ProjectIndex()
+    other.adopt(json.loads(json.dumps(shared)))
+    routes = str(shop / "routes.py")
+    for qualname in ("shop.db.get_session", "shop.repository.count_orders", "shop.repository.OrderRepository", "shop.models.Order"):
+        assert symbol_to_json(other.lookup(qualname, routes)) == symbol_to_json(worker.lookup(qualname, routes))
+    assert other.lookup("shop.db.get_session", routes).function.yields_session == "async"
+    assert other.method_summary("shop.repository.OrderRepository", "count", routes).session_io_names == frozenset({"db"})
+    assert other.modelled == 0
 
 
 def test_module_facts_record_where_an_app_is_handed_to_a_project_function(shop: Path) -> None:

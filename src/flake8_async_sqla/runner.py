@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 # Below this many files to analyse, starting worker processes costs more than it saves.
 MIN_PARALLEL_FILES = 16
+# How many waves worker processes take the files in (see `_analyse_all`), and the wave files each has taken.
+SHARED_WAVES = 8
+_ADOPTED: set[str] = set()
 # An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`.
 IMPORT_STATEMENT = re.compile(
     rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+([\w., \t]*)|import[ \t]+([\w., \t]+))", re.MULTILINE
@@ -83,6 +86,8 @@ class FileOutcome:
     # that of each file in `rests_on` when it was read: while those hold, an edit there leaves this result as it is.
     interface: str | None = None
     interfaces: dict[str, str | None] = field(default_factory=dict)
+    # What the worker's index kept of the modules it let go while analysing it (see `ProjectIndex.shared`).
+    shared: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
@@ -487,15 +492,56 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
 
 
 def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], bool]:
-    """The outcomes of `work`, in its order, and whether worker processes computed them."""
+    """The outcomes of `work`, in its order, and whether worker processes computed them. Workers take the files
+    in SHARED_WAVES waves, in the order given (imports first); after each wave, what the workers' indexes kept of
+    the modules they let go, and the module facts they built, are handed to every worker, so a module is
+    modelled once for the project rather than once per worker that looks names up in it."""
     if jobs <= 1 or len(work) < MIN_PARALLEL_FILES:
         return [_analyse_job(job) for job in work], False
-    from concurrent.futures import ProcessPoolExecutor  # only here: a warm run starts no process
+    import tempfile  # only here: a warm run starts no process
+    from concurrent.futures import ProcessPoolExecutor
 
     _load_analysis()  # before the pool forks its workers, which then start with it loaded
     initargs = (options, roles, cache.stored_facts)
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=initargs) as pool:
-        return list(pool.map(_analyse_job, work, chunksize=max(1, len(work) // (jobs * 8)))), True
+    outcomes: list[FileOutcome] = []
+    with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
+        max_workers=jobs, initializer=_start_worker, initargs=initargs
+    ) as pool:
+        shared_files: list[str] = []
+        size = -(-len(work) // SHARED_WAVES)
+        for start in range(0, len(work), size):
+            wave = [(job, tuple(shared_files)) for job in work[start : start + size]]
+            done = list(pool.map(_analyse_shared_job, wave, chunksize=max(1, len(wave) // (jobs * 4))))
+            shared: dict[str, dict[str, list]] = {"modules": {}, "facts": {}}
+            for outcome in done:
+                shared["modules"].update(outcome.shared)
+                shared["facts"].update(outcome.new_facts)
+                outcome.shared = {}
+            outcomes.extend(done)
+            if start + size < len(work):
+                shared_files.append(os.path.join(folder, f"wave-{len(shared_files)}.json"))
+                Path(shared_files[-1]).write_text(json.dumps(shared), encoding="utf-8")
+    return outcomes, True
+
+
+def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:
+    """A worker's job: first take what the waves so far shared (each file once per worker), then analyse the
+    file, noting what the index lets go for the next waves."""
+    from flake8_async_sqla.core.project import DEFAULT_INDEX, ModuleFacts
+
+    analysis, shared_files = job
+    for path in shared_files:
+        if path not in _ADOPTED:
+            _ADOPTED.add(path)
+            shared = json.loads(Path(path).read_text(encoding="utf-8"))
+            DEFAULT_INDEX.adopt(shared["modules"])
+            DEFAULT_INDEX.stored_facts.update(
+                {module: (digest, ModuleFacts.from_json(facts)) for module, (digest, facts) in shared["facts"].items()}
+            )
+    DEFAULT_INDEX.sharing = True
+    outcome = _analyse_job(analysis)
+    outcome.shared = DEFAULT_INDEX.shared()
+    return outcome
 
 
 def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:

@@ -26,7 +26,7 @@ from flake8_async_sqla.core.model import Scope, SemanticModel
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
-from flake8_async_sqla.core.summaries import FunctionSummary, Symbol, symbol_to_json
+from flake8_async_sqla.core.summaries import FunctionSummary, Symbol, symbol_from_json, symbol_to_json
 from flake8_async_sqla.core.urls import UrlFacts
 
 EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
@@ -160,6 +160,16 @@ class ReleasedModule:
             "sqlite": [list(self.sqlite.sqlite_engines), self.sqlite.begin_workaround],
         }
 
+    @classmethod
+    def from_json(cls, data: dict) -> ReleasedModule:
+        engines, workaround = data["sqlite"]
+        return cls(
+            str(data["module"]),
+            {str(local): str(imported) for local, imported in data["imports"].items()},
+            {str(name): symbol_from_json(symbol) for name, symbol in data["symbols"].items()},
+            SqliteFacts(tuple(map(bool, engines)), bool(workaround)),
+        )
+
 
 class ProjectIndex:
     def __init__(self, options: AnalysisOptions = DEFAULT_OPTIONS, roles: RolePolicy = DEFAULT_POLICY) -> None:
@@ -172,6 +182,9 @@ class ProjectIndex:
         # Modules modelled only to answer lookups, oldest first: beyond `kept_lookup_models`, let go (see `release`).
         self._modelled_for_lookups: dict[str, None] = {}
         self._held_for_this_check: list[SemanticModel] = []  # see `_model_for_this_check`
+        # Whether modules let go are noted for other processes (see `shared`), and those noted since last asked.
+        self.sharing = False
+        self.newly_released: list[str] = []
         self.kept_lookup_models = MAX_KEPT_LOOKUP_MODELS
         self._following: set[tuple[str, str]] = set()  # re-exports being followed, against import cycles
         self._stamps: dict[str, tuple[int, int] | None] = {}  # read during one file's check (see `refresh`)
@@ -255,8 +268,28 @@ class ProjectIndex:
             return
         stamp, model = entry
         self._released[path] = (stamp, ReleasedModule(model.module, model.imports, model.defined_symbols(), sqlite_facts(model)))
+        if self.sharing:
+            self.newly_released.append(path)
         del self._models[path]
         model.detach()
+
+    def shared(self) -> dict[str, list]:
+        """What the index kept of the modules it let go since last asked, for other processes (see `adopt`):
+        path -> [stamp, module as JSON]."""
+        found = {}
+        for path in self.newly_released:
+            released = self._released.get(path)
+            if released is not None:
+                found[path] = [list(released[0]), released[1].to_json()]
+        self.newly_released = []
+        return found
+
+    def adopt(self, modules: dict[str, list]) -> None:
+        """Take what another process kept of modules it let go (`shared`), for the files unchanged since and not
+        at hand here: lookups in them then need no model."""
+        for path, (stamp, data) in modules.items():
+            if tuple(stamp) == self._stamp(path) and path not in self._released and path not in self._models:
+                self._released[path] = (tuple(stamp), ReleasedModule.from_json(data))
 
     def lookup(self, qualname: str, from_path: str) -> Symbol | None:
         parts = qualname.split(".")
