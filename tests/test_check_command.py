@@ -186,8 +186,8 @@ def test_json_output_schema(project: Path) -> None:
     found = json.loads(run_check(project, "--output-format", "json").stdout)
     assert {tuple(sorted(item)) for item in found} == {
         (
-            "code", "column", "end_column", "end_line", "fingerprint", "line", "message", "name", "path", "phase",
-            "role", "severity",
+            "code", "column", "end_column", "end_line", "fingerprint", "fix", "line", "message", "name", "path",
+            "phase", "role", "severity",
         )
     }
     engine = next(item for item in found if item["code"] == "ASQ101")

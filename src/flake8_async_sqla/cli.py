@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flake8_async_sqla import __version__, baseline
 from flake8_async_sqla.config import ConfigError, Settings, apply, load_settings
 from flake8_async_sqla.discovery import Discovery
 from flake8_async_sqla.runner import RunOutcome, run
+
+if TYPE_CHECKING:
+    from flake8_async_sqla.fix.passes import FileFix
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -54,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", type=Path, help="report and fail only on findings not in this baseline")
     check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record the current findings and exit 0")
     check.add_argument("--prune-baseline", action="store_true", help="with --baseline: drop entries fixed since")
+    check.add_argument("--fix", action="store_true", help="apply the safe fixes, then report what is left")
+    check.add_argument("--unsafe-fixes", action="store_true", help="with --fix or --diff: apply the unsafe fixes too")
+    check.add_argument(
+        "--show-fixes", action="store_true", help="list the fixes applied; without --fix, mark the fixable findings [*]"
+    )
+    check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff and write nothing")
+    check.add_argument("--add-noqa", action="store_true", help="add `# noqa: CODE` to the line of every finding")
 
     check.add_argument("--plan", action="store_true", help="write the modernization plan instead (as `plan`)")
 
@@ -118,7 +130,10 @@ def command_check(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     files = list(Discovery(settings).files(args.paths))
     cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
-    outcome = run(settings, files, max(1, args.jobs), cache_folder)
+    fixing = args.fix or args.diff
+    # The fixes are built only when something shows or applies them (they load ast-grep).
+    with_fixes = fixing or args.show_fixes or args.output_format in ("json", "sarif")
+    outcome = run(settings, files, max(1, args.jobs), cache_folder, with_fixes)
     if args.verbose:
         print(
             f"checked {outcome.files} files: {outcome.analysed} analysed, {outcome.cached} from the cache "
@@ -127,6 +142,30 @@ def command_check(args: argparse.Namespace) -> int:
         )
         print_roles(outcome)
 
+    if args.add_noqa:
+        return add_noqa(outcome)
+    fixed: list[FileFix] = []
+    if fixing:
+        from flake8_async_sqla.fix.passes import fix_outcome
+
+        fixed, problems = fix_outcome(outcome, settings, args.unsafe_fixes)
+        if args.diff:
+            return show_diff(outcome, fixed, problems)
+        for file_fix in fixed:
+            if file_fix.changed:
+                try:
+                    file_fix.write()
+                except OSError as error:
+                    problems.append((file_fix.path, f"not fixed: cannot write: {error.strerror or error}"))
+                    file_fix.applied.clear()
+        if any(file_fix.applied for file_fix in fixed):  # check again what the fixes left
+            outcome = run(settings, files, max(1, args.jobs), cache_folder, with_fixes)
+        outcome.errors.extend(problems)
+    if with_fixes:
+        from flake8_async_sqla.fix.passes import applicable
+
+        outcome.fixable = applicable(args.unsafe_fixes)
+
     if args.write_baseline:
         baseline.write(args.write_baseline, baseline.entries_of(outcome.results))
         print(f"wrote {len(outcome.results)} findings to {args.write_baseline}", file=sys.stderr)
@@ -134,27 +173,94 @@ def command_check(args: argparse.Namespace) -> int:
     if args.baseline:
         recorded = baseline.load(args.baseline)
         new, stale = baseline.compare(outcome.results, recorded)
-        outcome = RunOutcome(new, outcome.errors, outcome.files)
+        outcome = dataclasses.replace(outcome, results=new)
         for entry in stale:
             print(f"stale baseline entry: {entry.path} {entry.code} {entry.message}", file=sys.stderr)
         if args.prune_baseline and stale:
             baseline.write(args.baseline, baseline.without(recorded, stale))
             print(f"pruned {len(stale)} stale entries from {args.baseline}", file=sys.stderr)
     if args.quiet:
-        outcome = RunOutcome([r for r in outcome.results if r.fails], outcome.errors, outcome.files)
+        outcome = dataclasses.replace(outcome, results=[r for r in outcome.results if r.fails])
 
     report = renderer(args.output_format)(outcome, args.show_source)
     if args.statistics:
         report += text.statistics(outcome)
+    if args.show_fixes and args.output_format == "text":
+        report += text.fixes_summary(outcome, fixed, fixing, args.unsafe_fixes)
     if args.output_file:
         args.output_file.write_text(report, encoding="utf-8")
     else:
         sys.stdout.write(report)
     for path, problem in outcome.errors:
         print(f"{path}: error: {problem}", file=sys.stderr)
+    if fixing:
+        print_fix_outcome(fixed, outcome)
     if outcome.errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if any(r.fails for r in outcome.results) else EXIT_CLEAN
+
+
+def show_diff(outcome: RunOutcome, fixed: list[FileFix], problems: list[tuple[str, str]]) -> int:
+    """`--diff`: the fixes as a unified diff, nothing written; exit 1 when there is something to fix."""
+    sys.stdout.write("".join(file_fix.diff() for file_fix in fixed if file_fix.changed))
+    count = sum(sum(file_fix.applied.values()) for file_fix in fixed)
+    print(f"would fix {count} finding{'' if count == 1 else 's'}", file=sys.stderr)
+    for file_fix in fixed:
+        print_pending(file_fix)
+    for path, problem in outcome.errors + problems:
+        print(f"{path}: error: {problem}", file=sys.stderr)
+    if outcome.errors or problems:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if count else EXIT_CLEAN
+
+
+def print_fix_outcome(fixed: list[FileFix], outcome: RunOutcome) -> None:
+    count = sum(sum(file_fix.applied.values()) for file_fix in fixed)
+    remaining = len(outcome.results)
+    print(f"fixed {count} finding{'' if count == 1 else 's'}, {remaining} remaining", file=sys.stderr)
+    for file_fix in fixed:
+        print_pending(file_fix)
+
+
+def print_pending(file_fix: FileFix) -> None:
+    """What a file's passes could not finish, on standard error."""
+    from flake8_async_sqla.fix.passes import MAX_PASSES
+
+    if file_fix.pending:
+        print(
+            f"{file_fix.path}: {file_fix.pending} fixes still pending after {MAX_PASSES} passes: run --fix again",
+            file=sys.stderr,
+        )
+    for fix in file_fix.rejected:
+        print(f"{file_fix.path}: the fix of {fix} was left out: the fixed file would not parse (please report it)", file=sys.stderr)
+
+
+def add_noqa(outcome: RunOutcome) -> int:
+    """`--add-noqa`: `# noqa: CODE` on the line of every finding, kept with the codes already there."""
+    from flake8_async_sqla.fix.files import SourceFile, UnfixableFile
+    from flake8_async_sqla.noqa import with_codes
+
+    by_path: dict[str, dict[int, set[str]]] = {}
+    for result in outcome.results:
+        if result.finding.code != "ASQ000":  # an internal error is to be reported, not silenced
+            by_path.setdefault(result.path, {}).setdefault(result.finding.line, set()).add(result.finding.code)
+    added = 0
+    problems = list(outcome.errors)
+    for path, codes_by_line in sorted(by_path.items()):
+        try:
+            source = SourceFile.read(Path(path))
+            text, changed, refused = with_codes(source.text, codes_by_line)
+            if changed:
+                source.write(text)
+        except (OSError, UnfixableFile) as error:
+            problems.append((path, f"no noqa added: {error}"))
+            continue
+        added += changed
+        problems += [(path, f"line {line} ends in a backslash continuation: no noqa added") for line in refused]
+    print(f"added noqa to {added} line{'' if added == 1 else 's'}", file=sys.stderr)
+    for path, problem in problems:
+        print(f"{path}: error: {problem}", file=sys.stderr)
+    return EXIT_ERROR if problems else EXIT_CLEAN
 
 
 def print_roles(outcome: RunOutcome) -> None:
@@ -169,12 +275,12 @@ def print_roles(outcome: RunOutcome) -> None:
 
 def command_rule(args: argparse.Namespace) -> int:
     from flake8_async_sqla.core.rule import all_rules
-    from flake8_async_sqla.docs import phase_label, render_rule
+    from flake8_async_sqla.docs import fix_label, phase_label, render_rule
 
     rules = all_rules()
     if args.all:
         for rule in rules.values():
-            print(f"{rule.code}  {rule.name:<36} phase {phase_label(rule):<9} {rule.message}")
+            print(f"{rule.code}  {rule.name:<36} phase {phase_label(rule):<9} fix {fix_label(rule):<6} {rule.message}")
         return EXIT_CLEAN
     rule = rules.get((args.code or "").upper())
     if rule is None:

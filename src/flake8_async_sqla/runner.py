@@ -15,13 +15,14 @@ import re
 import tokenize
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.layout import content_digest, file_stamp, module_file, project_root, python_files
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
+from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.rule import Finding, rule_phase
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class RunOutcome:
     confirmed: int = 0  # of those, files read and hashed because their stamp alone proved nothing
     modelled: int = 0  # modules the project index parsed (each at most once per process)
     roles: dict[str, str] = field(default_factory=dict)  # shown path -> the file's role, for files read this run or cached
+    # When the findings carry their fixes: which of them `--fix` applies (as `--unsafe-fixes` says).
+    fixable: Callable[[Finding], bool] | None = None
 
 
 def read_source(path: Path) -> tuple[bytes, str]:
@@ -96,38 +99,51 @@ def read_source(path: Path) -> tuple[bytes, str]:
     return data, text.removeprefix("\ufeff")
 
 
-def analyse(path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy) -> FileOutcome:
-    """One file: read, parse, check the rules its role reports, drop `# noqa`ed findings. Never raises."""
+def analyse(path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy, fixes: bool = False) -> FileOutcome:
+    """One file: read, parse, check the rules its role reports, drop `# noqa`ed findings (with `fixes`, each
+    finding carries its fix's edits). Never raises."""
+    index = _index(options)
+    try:
+        data, text = read_source(Path(path))
+    except OSError as error:
+        return FileOutcome(error=_unreadable(error))
+    index.consulted, index.consulted_widely = set(), set()
+    index.answers = {}
+    modelled_before = index.modelled
+    outcome = check_source(path, data, text, codes, roles, index, fixes)
+    if outcome.error is not None:
+        return outcome
+    consulted = index.consulted | index.consulted_widely
+    outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
+    outcome.rests_on = sorted(index.consulted)
+    outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
+    outcome.new_facts = _drain_new_facts(index)
+    outcome.modelled = index.modelled - modelled_before
+    return outcome
+
+
+def check_source(
+    path: str, data: bytes | str, text: str, codes: frozenset[str], roles: RolePolicy, index: ProjectIndex, fixes: bool
+) -> FileOutcome:
+    """The findings, role and line texts of one file's source (`data` as read, `text` decoded), as `analyse`
+    reports them: also for text not (yet) written, which `check --fix` checks between its passes."""
     from flake8_async_sqla.core.checker import check_tree, codes_for_role
     from flake8_async_sqla.core.parsing import ParseFailure, parse
     from flake8_async_sqla.noqa import NoqaMap
 
-    index = _index(options)
     try:
-        data, text = read_source(Path(path))
         tree = parse(data, path)
-    except OSError as error:
-        return FileOutcome(error=_unreadable(error))
     except ParseFailure as failure:
         return FileOutcome(error=str(failure))
     role = roles.role_of(path, text)
-    index.consulted, index.consulted_widely = set(), set()
-    index.answers = {}
-    modelled_before = index.modelled
-    findings = check_tree(tree, path, text, codes_for_role(role, roles, codes))
+    findings = check_tree(tree, path, text, codes_for_role(role, roles, codes), index, fixes)
     kept = findings
     if findings and "noqa" in text.lower():  # tokenizing costs more than parsing: only where it can matter
         noqa = NoqaMap(text)
         kept = [f for f in findings if not noqa.suppresses(f.line, f.code)]
-    consulted = index.consulted | index.consulted_widely
-    depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
-    answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
     source = text.splitlines() if kept else []
     lines = [" ".join(source[f.line - 1].split()) if 0 < f.line <= len(source) else "" for f in kept]
-    return FileOutcome(
-        kept, None, role, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
-        index.modelled - modelled_before,
-    )
+    return FileOutcome(kept, None, role, lines)
 
 
 def _index(options: AnalysisOptions) -> ProjectIndex:
@@ -149,7 +165,7 @@ def _drain_new_facts(index: ProjectIndex) -> dict[str, list]:
     return drained
 
 
-def _analyse_job(job: tuple[str, frozenset[str], AnalysisOptions, RolePolicy]) -> FileOutcome:
+def _analyse_job(job: tuple[str, frozenset[str], AnalysisOptions, RolePolicy, bool]) -> FileOutcome:
     return analyse(*job)
 
 
@@ -202,12 +218,17 @@ class Cache:
                 continue
         return loaded
 
-    def get(self, path: str, stamp: list[int], digest: str | None, index: ProjectIndex | None) -> FileOutcome | None:
+    def get(
+        self, path: str, stamp: list[int], digest: str | None, index: ProjectIndex | None, fixes: bool = False
+    ) -> FileOutcome | None:
         """The stored outcome, if the file (same content: same digest, or when `digest` is None, the same
         modification time and size), the files it consulted, and the project-wide answers it rests on, as
-        `index` gives them (no index: they all hold, as no project file changed), are all unchanged."""
+        `index` gives them (no index: they all hold, as no project file changed), are all unchanged; with
+        `fixes`, only one whose findings carry their fixes."""
         entry = self.entries.get(path)
         if entry is None or (not self.proves(stamp, entry.get("stamp")) if digest is None else entry.get("digest") != digest):
+            return None
+        if fixes and entry.get("findings") and not entry.get("fixes"):
             return None
         if path in self.stale:
             return None
@@ -215,7 +236,10 @@ class Cache:
             for *question, answer in entry["answers"] if index is not None else ():
                 if index.answer(tuple(question)) != answer:
                     return None
-            findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
+            findings = [
+                Finding(**{**f, "fields": tuple(map(tuple, f["fields"])), "edits": tuple(Edit(*e) for e in f["edits"])})
+                for f in entry["findings"]
+            ]
             outcome = FileOutcome(
                 findings, entry["error"], entry["role"], entry["lines"], entry["depends_on"], entry["rests_on"], entry["answers"]
             )
@@ -263,11 +287,12 @@ class Cache:
         """Whether an unchanged stamp proves unchanged content: it was taken before the cache was written."""
         return stamp == stored and stamp[0] < self.written_ns
 
-    def put(self, path: str, stamp: list[int], digest: str, outcome: FileOutcome) -> None:
+    def put(self, path: str, stamp: list[int], digest: str, outcome: FileOutcome, fixes: bool) -> None:
         self.entries[path] = {
             "digest": digest,
             "stamp": stamp,
             "findings": [asdict(f) for f in outcome.findings],
+            "fixes": fixes,  # whether the findings carry their fixes
             "error": outcome.error,
             "role": outcome.role,
             "lines": outcome.lines,
@@ -324,14 +349,15 @@ def _prepare_index(options: AnalysisOptions, facts: dict[str, tuple[str, ModuleF
     return index
 
 
-def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | None) -> RunOutcome:
+def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | None, fixes: bool = False) -> RunOutcome:
+    """Check `files`; with `fixes`, each finding carries its fix's edits."""
     _tune_collector()
     codes = frozenset(settings.selected_codes())
     cache = Cache(cache_folder, settings.fingerprint())
     options = settings.analysis_options()
     outcomes: dict[str, FileOutcome] = {}
     # Only names go to the analysis (each worker reads its files): the parent holds no file's text.
-    pending: list[tuple[str, frozenset[str], AnalysisOptions, RolePolicy]] = []
+    pending: list[tuple[str, frozenset[str], AnalysisOptions, RolePolicy, bool]] = []
     roles = settings.role_policy()
     stamps: dict[str, list[int]] = {}
     digests: dict[str, str] = {}
@@ -348,10 +374,10 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         try:
             info = os.stat(key)
             stamps[key] = [info.st_mtime_ns, info.st_size]
-            cached = cache.get(os.path.abspath(key), stamps[key], None, None) if answers_hold else None
+            cached = cache.get(os.path.abspath(key), stamps[key], None, None, fixes) if answers_hold else None
             if cached is None:
                 digests[key] = content_digest(path.read_bytes())
-                cached = cache.get(os.path.abspath(key), stamps[key], digests[key], index)
+                cached = cache.get(os.path.abspath(key), stamps[key], digests[key], index, fixes)
         except OSError as error:
             outcomes[key] = FileOutcome(error=_unreadable(error))
             continue
@@ -360,7 +386,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             hits += 1
             confirmed += key in digests
         else:
-            pending.append((key, codes, options, roles))
+            pending.append((key, codes, options, roles, fixes))
     if pending:
         if index is None:
             index = _prepare_index(options, cache.stored_facts)
@@ -378,7 +404,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         fresh = [_analyse_job(job) for job in pending]
     for job, outcome in zip(pending, fresh):
         outcomes[job[0]] = outcome
-        cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome)
+        cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome, fixes)
     built_here = _drain_new_facts(index) if index is not None else {}  # while checking cached results
     cache.facts.update(built_here)
     if pending or built_here or cache.changed or not answers_hold:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flake8_async_sqla.core.rule import all_rules
 from flake8_async_sqla.runner import Result, RunOutcome, read_source
+
+if TYPE_CHECKING:
+    from flake8_async_sqla.fix.passes import FileFix
 
 
 def render(outcome: RunOutcome, show_source: bool) -> str:
@@ -15,7 +19,8 @@ def render(outcome: RunOutcome, show_source: bool) -> str:
     for result in outcome.results:
         finding = result.finding
         label = "" if result.fails else " [warning]"
-        lines.append(f"{result.path}:{finding.line}:{finding.col + 1}: {finding.message}{label}")
+        fixable = " [*]" if outcome.fixable is not None and outcome.fixable(finding) else ""
+        lines.append(f"{result.path}:{finding.line}:{finding.col + 1}: {finding.message}{label}{fixable}")
         if show_source:
             if result.path not in sources:
                 sources[result.path] = _source_lines(result.path)
@@ -53,3 +58,26 @@ def statistics(outcome: RunOutcome) -> str:
         name = rules[code].name if code in rules else "internal-error"
         rows.append(f"{count:>6}  {code}  {name}")
     return "".join(row + "\n" for row in rows)
+
+
+def fixes_summary(outcome: RunOutcome, fixed: list[FileFix], applied: bool, unsafe: bool) -> str:
+    """`--show-fixes`: after `--fix`, the fixes applied per file and code; else how many findings are fixable."""
+    rules = all_rules()
+    if applied:
+        count = sum(sum(file_fix.applied.values()) for file_fix in fixed)
+        rows = [f"fixed {count} finding{'' if count == 1 else 's'}:"] if count else []
+        for file_fix in fixed:
+            if file_fix.applied:
+                rows.append(f"- {file_fix.path}:")
+                rows += [f"    {n} x {code} ({rules[code].name})" for code, n in sorted(file_fix.applied.items())]
+        return "".join(row + "\n" for row in rows)
+    fixable = outcome.fixable or (lambda finding: False)
+    count = sum(1 for result in outcome.results if fixable(result.finding))
+    hidden = 0 if unsafe else sum(
+        1 for result in outcome.results
+        if result.finding.edits and not fixable(result.finding) and result.finding.code in rules
+    )
+    summary = f"[*] {count} fixable with --fix" if count else "no finding is fixable with --fix"
+    if hidden:
+        summary += f" ({hidden} more with --unsafe-fixes)"
+    return summary + "\n"

@@ -1,0 +1,87 @@
+"""Fixes: each rule's fix on its examples and fixtures, and the guarantees every fix keeps (the fixed file
+parses, fixing twice equals fixing once, a re-check reports neither what was fixed nor anything new)."""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flake8_async_sqla.config import Settings
+from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.project import ProjectIndex
+from flake8_async_sqla.core.rule import SAFE, UNSAFE, all_rules
+from flake8_async_sqla.fix.passes import FileFix, applicable, fix_file, rechecker
+
+from harness import FIXTURES
+
+RULES = list(all_rules().values())
+FIXABLE = [rule for rule in RULES if rule.fix is not None]
+# Every example of every rule, and every single-file fixture: the programs the guarantees are checked on.
+PROGRAMS = {f"{rule.code}-{kind}{n}": snippet for rule in RULES for kind, snippets in (("invalid", rule.invalid), ("valid", rule.valid)) for n, snippet in enumerate(snippets)}
+PROGRAMS.update({path.name: path.read_text(encoding="utf-8") for path in sorted(FIXTURES.glob("*.py"))})
+
+
+def write_app(tmp_path: Path, source: str | bytes, name: str = "example.py") -> Path:
+    """`source` as an application module of a project of its own."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    folder = tmp_path / "app"
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_bytes(source if isinstance(source, bytes) else source.encode("utf-8"))
+    return path
+
+
+def fix_path(path: Path, unsafe: bool = True, settings: Settings | None = None) -> FileFix:
+    settings = settings or Settings(root=path.parent.parent)
+    recheck = rechecker(settings)
+    return fix_file(str(path), recheck(str(path), path.read_text(encoding="utf-8")), recheck, applicable(unsafe))
+
+
+def fix_source(tmp_path: Path, source: str, unsafe: bool = True) -> FileFix:
+    return fix_path(write_app(tmp_path, source), unsafe)
+
+
+def codes(tmp_path: Path, source: str) -> Counter[str]:
+    path = write_app(tmp_path, source, "recheck.py")
+    return Counter(f.code for f in rechecker(Settings(root=tmp_path))(str(path), source))
+
+
+def test_fix_safety_is_declared_with_the_fix_and_explained() -> None:
+    for rule in RULES:
+        section = rule.doc_sections()["Fix safety"]
+        if rule.fix is None:
+            assert section.startswith("No automatic fix"), rule.code
+        else:
+            assert rule.fix.safety in (SAFE, UNSAFE) and rule.fix.title, rule.code
+            assert section.startswith(f"The fix is {rule.fix.safety}"), rule.code
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_a_rule_has_fixes_exactly_when_it_declares_one(rule, tmp_path: Path) -> None:
+    """A rule with a fix fixes at least one of its own examples; one without never offers edits."""
+    fixed_some = False
+    for snippet in rule.invalid:
+        findings = check_tree(ast.parse(snippet), str(tmp_path / "example.py"), snippet, index=ProjectIndex(), fixes=True)
+        fixed_some |= any(f.edits for f in findings if f.code == rule.code)
+        assert all(not f.edits for f in findings if all_rules()[f.code].fix is None)
+    assert fixed_some == (rule.fix is not None)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_every_fix_keeps_the_guarantees(name: str, tmp_path: Path) -> None:
+    source = PROGRAMS[name]
+    once = fix_source(tmp_path, source)
+    if not once.applied:
+        assert once.text == source
+        return
+    assert not once.rejected and not once.pending
+    compile(once.text, name, "exec", dont_inherit=True)  # the fixed file is Python (`await` only in `async def`)
+    assert fix_source(tmp_path / "again", once.text).text == once.text, "fixing twice equals fixing once"
+    before, after = codes(tmp_path / "before", source), codes(tmp_path / "after", once.text)
+    for code, count in once.applied.items():
+        assert after[code] <= before[code] - count, f"{code} still reported after its fix"
+    assert not after - before, f"the fixes introduced {after - before}"
