@@ -117,29 +117,41 @@ class SourceText:
 
 
 def add_keyword(source: SourceText, call: ast.Call, keyword: str) -> list[Edit] | None:
-    """Edits that pass `keyword` (`name=value`) to `call` as its last argument, in the call's own layout: on
-    the same line for a one-line call, on a line of its own (with a trailing comma when the call has one)
-    for a call whose arguments end above its closing parenthesis. None for a call it cannot place it in."""
+    """Edits that pass `keyword` (`name=value`) to `call` as its last argument (see `append_item`); None for a
+    call that takes none (`f(x for x in y)`)."""
     syntax = source.syntax_node(call, "call")
     arguments = syntax.field("arguments") if syntax is not None else None
     if arguments is None or arguments.kind() != "argument_list":
-        return None  # `f(x for x in y)` takes no further argument
-    children = arguments.children()
+        return None
+    return append_item(source, arguments, keyword)
+
+
+def add_entry(source: SourceText, mapping: ast.Dict, entry: str) -> list[Edit] | None:
+    """Edits that add `entry` (`"key": value`) to a dict display (see `append_item`)."""
+    syntax = source.syntax_node(mapping, "dictionary")
+    return append_item(source, syntax, entry) if syntax is not None else None
+
+
+def append_item(source: SourceText, brackets: SgNode, item: str) -> list[Edit]:
+    """Edits that add `item` after the last item between `brackets` (an argument list, a dict display), in
+    their own layout: on the same line when the closing bracket is on the last item's line, else on a line of
+    its own under the last item (with a trailing comma when the items have one)."""
+    children = brackets.children()
     closing = children[-1]
     items = [child for child in children[1:-1] if child.is_named() and child.kind() != "comment"]
     if not items:
-        return [source.insert(closing.range().start.index, keyword)]
+        return [source.insert(closing.range().start.index, item)]
     last = items[-1]
     after_last = children[children.index(last) + 1 : -1]
     comma = next((child for child in after_last if child.kind() == ","), None)
     last_end = (comma or last).range().end.index
     if source.line_number(closing.range().start.index) == source.line_number(last_end):
         if comma is not None:
-            return [source.insert(last_end, f" {keyword}")]
-        return [source.insert(last_end, f", {keyword}")]
-    # One argument a line: a new line under the last argument, after any comment ending its line.
+            return [source.insert(last_end, f" {item}")]
+        return [source.insert(last_end, f", {item}")]
+    # One item a line: a new line under the last item, after any comment ending its line.
     indent = source.indentation(last.range().start.index)
-    new_line = source.insert(source.line_end(last_end), f"\n{indent}{keyword}{',' if comma else ''}")
+    new_line = source.insert(source.line_end(last_end), f"\n{indent}{item}{',' if comma else ''}")
     return [new_line] if comma is not None else [source.insert(last_end, ","), new_line]
 
 
