@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     from ast_grep_py import SgNode
 
+    from flake8_async_sqla.core.model import Scope, SemanticModel
+
+# Where `await` cannot simply be added before an expression: it would be a syntax error (a lambda), or turn a
+# generator expression or comprehension into an asynchronous one.
+NO_AWAIT_BETWEEN = (ast.Lambda, ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)
+
 # Python's line breaks (the tokenizer's, not str.splitlines', which also breaks at form feeds and others).
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -193,3 +199,40 @@ def import_edit(source: SourceText, tree: ast.Module, module: str, name: str) ->
 
 def _is_docstring(statement: ast.stmt) -> bool:
     return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
+
+
+def await_allowed(model: SemanticModel, node: ast.AST, function: Scope | None) -> bool:
+    """Whether `await` can be added before `node`: it is directly in the `async def` of `function`."""
+    if function is None or not isinstance(function.node, ast.AsyncFunctionDef):
+        return False
+    for ancestor in model.ancestors(node):
+        if ancestor is function.node:
+            return True
+        if isinstance(ancestor, NO_AWAIT_BETWEEN):
+            return False
+    return False
+
+
+def awaited(source: SourceText, model: SemanticModel, node: ast.AST, text: str) -> str:
+    """`await text` as it can replace `node`: in parentheses where `node` is the receiver of an attribute, a
+    subscript or a call (which would bind tighter than the `await`)."""
+    parent = model.parents.get(node)
+    if isinstance(parent, (ast.Attribute, ast.Subscript)) and parent.value is node or isinstance(parent, ast.Call) and parent.func is node:
+        return f"(await {text})"
+    return f"await {text}"
+
+
+def bound_names(tree: ast.Module) -> set[str]:
+    """Every name the module binds or reads anywhere (imports, assignments, definitions, parameters, reads):
+    a name not among them can be imported without shadowing or being shadowed."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.arg):
+            found.add(node.arg)
+        elif isinstance(node, ast.alias):
+            found.add((node.asname or node.name).partition(".")[0])
+    return found

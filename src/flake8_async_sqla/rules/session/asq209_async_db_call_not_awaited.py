@@ -4,16 +4,13 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.edits import Edit, SourceText
+from flake8_async_sqla.core.edits import Edit, SourceText, await_allowed
 from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted
 from flake8_async_sqla.core.rule import SAFE, AutoFix, Report, Rule, register, report
 
 # Attributes a coroutine object has: code that uses them is handling the coroutine itself.
 COROUTINE_ATTRIBUTES = {"close", "send", "throw", "__await__", "cr_frame", "cr_code", "cr_running", "cr_await"}
 TRUTH_TESTS = (ast.If, ast.While, ast.Assert, ast.IfExp)
-# Where `await` cannot simply be added: it would be a syntax error (a lambda), or turn a generator expression
-# or comprehension into an asynchronous one.
-NO_AWAIT_BETWEEN = (ast.Lambda, ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)
 ANY_COROUTINE_METHOD = set().union(*names.ASYNC_COROUTINE_METHODS.values())
 
 
@@ -164,20 +161,12 @@ async def list_users(session: AsyncSession):
 def _awaitable_here(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
     """Whether `await` can be added before `call` as it stands: directly in an `async def`, as a statement, an
     assigned value or the receiver of an attribute or subscript."""
-    if not isinstance(function.node, ast.AsyncFunctionDef):
-        return False
     parent = model.parents.get(call)
-    if not (
-        isinstance(parent, (ast.Expr, ast.Assign, ast.AnnAssign)) and parent.value is call
-        or isinstance(parent, (ast.Attribute, ast.Subscript)) and parent.value is call
-    ):
-        return False
-    for ancestor in model.ancestors(call):
-        if ancestor is function.node:
-            return True
-        if isinstance(ancestor, NO_AWAIT_BETWEEN):
-            return False
-    return False
+    return (
+        isinstance(parent, (ast.Expr, ast.Assign, ast.AnnAssign, ast.Attribute, ast.Subscript))
+        and parent.value is call
+        and await_allowed(model, call, function)
+    )
 
 
 def _await(source: SourceText, call: ast.Call, model: SemanticModel) -> list[Edit]:
