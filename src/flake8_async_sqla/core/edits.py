@@ -28,8 +28,8 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 class Edit(NamedTuple):
     """Replace the text from (line, col) to (end_line, end_col) with `text`: lines 1-based, columns 0-based
-    in characters; an insertion starts and ends at the same place. Inserted line breaks are written "\\n"
-    and become the file's own when the fix is applied."""
+    in characters; an insertion starts and ends at the same place. The line breaks in `text` become the
+    file's own when the fix is applied."""
 
     line: int
     col: int
@@ -236,3 +236,24 @@ def bound_names(tree: ast.Module) -> set[str]:
         elif isinstance(node, ast.alias):
             found.add((node.asname or node.name).partition(".")[0])
     return found
+
+
+def indent_unit(source: SourceText, function: ast.AST) -> str:
+    """One level of indentation as the function's body uses it (four spaces when that cannot be told)."""
+    outer = source.indentation(source.start(function))
+    inner = source.indentation(source.start(function.body[0]))  # type: ignore[attr-defined]
+    return inner[len(outer) :] if inner.startswith(outer) and len(inner) > len(outer) else "    "
+
+
+def indented(text: str, unit: str) -> str:
+    """`text` (whole lines) with `unit` before every line that is not blank."""
+    return "".join(unit + line if line.strip() else line for line in re.split(r"(?<=\n)|(?<=\r)(?!\n)", text) if line)
+
+
+def spans_lines_in_a_string(statements: list[ast.stmt]) -> bool:
+    """Whether a string literal in the statements spans lines: indenting its lines would change its value."""
+    return any(
+        isinstance(node, (ast.Constant, ast.JoinedStr)) and node.end_lineno != node.lineno  # type: ignore[attr-defined]
+        for statement in statements
+        for node in ast.walk(statement)
+    )

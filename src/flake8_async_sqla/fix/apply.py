@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flake8_async_sqla.core.edits import Edit, SourceText
+from flake8_async_sqla.core.edits import LINE_BREAK, Edit, SourceText
 
 Span = tuple[int, int, str]  # (start offset, end offset, replacement)
 
@@ -36,7 +36,7 @@ def apply_fixes(text: str, fixes: Sequence[PendingFix], newline: str = "\n") -> 
         taken.extend(span for span in spans if span not in taken)
         applied.append(fix)
     for start, end, replacement in sorted(taken, key=lambda span: (span[0], span[1]), reverse=True):
-        text = text[:start] + replacement.replace("\n", newline) + text[end:]
+        text = text[:start] + LINE_BREAK.sub(newline, replacement) + text[end:]
     return text, applied, deferred
 
 
