@@ -4,6 +4,7 @@ parses, fixing twice equals fixing once, a re-check reports neither what was fix
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -85,3 +86,58 @@ def test_every_fix_keeps_the_guarantees(name: str, tmp_path: Path) -> None:
     for code, count in once.applied.items():
         assert after[code] <= before[code] - count, f"{code} still reported after its fix"
     assert not after - before, f"the fixes introduced {after - before}"
+
+
+def without_markers(source: str) -> str:
+    return re.sub(r"  # error: ASQ\d{3}(, ASQ\d{3})*", "", source)
+
+
+@pytest.mark.parametrize(
+    ("code", "number"), [("ASQ205", 0), ("ASQ209", 0), ("ASQ209", 1)], ids=lambda value: str(value)
+)
+def test_the_fixed_example_is_the_use_instead(code: str, number: int, tmp_path: Path) -> None:
+    rule = all_rules()[code]
+    assert without_markers(fix_source(tmp_path, rule.invalid[number]).text) == rule.valid[number]
+
+
+# Each fix on a rule's own example: what it changes (removed line -> added lines; imports added at the top).
+FIXED_EXAMPLES = {
+    ("ASQ303", 2): ("        await session.commit()  # error: ASQ303\n", ""),
+    ("ASQ401", 0): (
+        "    return session.query(User).filter_by(email=email).first()  # error: ASQ401\n",
+        "    return await session.scalar(select(User).filter_by(email=email).limit(1))  # error: ASQ401\n",
+    ),
+    ("ASQ502", 0): (
+        '    books: Mapped[list["Book"]] = relationship(back_populates="author")  # error: ASQ502\n',
+        '    books: Mapped[list["Book"]] = relationship(back_populates="author", lazy="raise")  # error: ASQ502\n',
+    ),
+    ("ASQ502", 1): (
+        '    heroes: list["Hero"] = Relationship(back_populates="team")  # error: ASQ502\n',
+        '    heroes: list["Hero"] = Relationship(back_populates="team", sa_relationship_kwargs={"lazy": "raise"})  # error: ASQ502\n',
+    ),
+    ("ASQ601", 0): (
+        'engine = create_async_engine("postgresql+asyncpg://app@db/app")  # error: ASQ601\n',
+        'engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)  # error: ASQ601\n',
+    ),
+    ("ASQ104", 0): (
+        "    yield\n    await engine.dispose()  # error: ASQ104\n",
+        "    try:\n        yield\n    finally:\n        await engine.dispose()  # error: ASQ104\n",
+    ),
+    ("ASQ103", 0): (
+        'app = FastAPI()\n',
+        "\n@asynccontextmanager\nasync def lifespan(app: FastAPI):\n    async with AsyncExitStack() as stack:\n"
+        "        stack.push_async_callback(dispose_engine)\n        yield\n\n\napp = FastAPI(lifespan=lifespan)\n",
+    ),
+}
+ADDED_IMPORTS = {"ASQ401": "from sqlalchemy import select\n", "ASQ103": "from contextlib import AsyncExitStack, asynccontextmanager\n"}
+
+
+@pytest.mark.parametrize(("code", "number"), sorted(FIXED_EXAMPLES), ids=lambda value: str(value))
+def test_each_fix_on_its_example(code: str, number: int, tmp_path: Path) -> None:
+    source = all_rules()[code].invalid[number]
+    removed, added = FIXED_EXAMPLES[code, number]
+    expected = ADDED_IMPORTS.get(code, "") + source.replace(removed, added)
+    if code == "ASQ103":
+        expected = expected.replace('@app.on_event("shutdown")  # error: ASQ103\n', "")
+    assert removed in source
+    assert fix_source(tmp_path, source).text == expected
