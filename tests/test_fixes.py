@@ -4,19 +4,25 @@ parses, fixing twice equals fixing once, a re-check reports neither what was fix
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flake8_async_sqla.config import Settings
 from flake8_async_sqla.core.checker import check_tree
 from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.rule import SAFE, UNSAFE, all_rules
 from flake8_async_sqla.fix.passes import FileFix, applicable, fix_file, rechecker
+from flake8_async_sqla.runner import read_source
 
 from harness import FIXTURES
+from test_properties import identifiers, local_names
 
 RULES = list(all_rules().values())
 FIXABLE = [rule for rule in RULES if rule.fix is not None]
@@ -39,7 +45,7 @@ def write_app(tmp_path: Path, source: str | bytes, name: str = "example.py") -> 
 def fix_path(path: Path, unsafe: bool = True, settings: Settings | None = None) -> FileFix:
     settings = settings or Settings(root=path.parent.parent)
     recheck = rechecker(settings)
-    return fix_file(str(path), recheck(str(path), path.read_text(encoding="utf-8")), recheck, applicable(unsafe))
+    return fix_file(str(path), recheck(str(path), read_source(path)[1]), recheck, applicable(unsafe))
 
 
 def fix_source(tmp_path: Path, source: str, unsafe: bool = True) -> FileFix:
@@ -141,3 +147,75 @@ def test_each_fix_on_its_example(code: str, number: int, tmp_path: Path) -> None
         expected = expected.replace('@app.on_event("shutdown")  # error: ASQ103\n', "")
     assert removed in source
     assert fix_source(tmp_path, source).text == expected
+
+
+# Programs with a fix to apply: the property edits them at random and fixes them again.
+FIXED_PROGRAMS = sorted(
+    name for name, source in PROGRAMS.items()
+    if any(f.edits for f in check_tree(ast.parse(source), "/virtual/app/example.py", source, index=ProjectIndex(), fixes=True))
+)
+
+
+def statement_starts(source: str) -> list[int]:
+    """The lines (0-based) on which a top-level statement after the `__future__` imports starts, where a line can
+    be inserted."""
+    body = ast.parse(source).body
+    futures = [n for n, node in enumerate(body) if isinstance(node, ast.ImportFrom) and node.module == "__future__"]
+    after = body[futures[-1] + 1 :] if futures else body
+    return sorted({(getattr(node, "decorator_list", None) or [node])[0].lineno - 1 for node in after})
+
+
+def logical_line_ends(source: str) -> list[int]:
+    """The lines (0-based) that end a logical line or a line inside brackets, with no comment: a comment can follow."""
+    ends = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type in (tokenize.NEWLINE, tokenize.NL) and token.line.strip() and "#" not in token.line:
+            ends.add(token.start[0] - 1)
+    return sorted(ends)
+
+
+def renamed(source: str, old: str, new: str) -> str:
+    """`source` with every name token `old` spelled `new`, formatting and comments kept."""
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    lines = source.splitlines(keepends=True)
+    for token in reversed(tokens):
+        if token.type == tokenize.NAME and token.string == old:
+            (row, col), (_, end) = token.start, token.end
+            lines[row - 1] = lines[row - 1][:col] + new + lines[row - 1][end:]
+    return "".join(lines)
+
+
+@st.composite
+def edited_programs(draw) -> tuple[str, str]:
+    name = draw(st.sampled_from(FIXED_PROGRAMS))
+    source = PROGRAMS[name]
+    candidates = local_names(ast.parse(source))
+    if candidates and draw(st.booleans()):
+        new = draw(identifiers.filter(lambda word: word not in source))
+        source = renamed(source, draw(st.sampled_from(candidates)), new)
+    lines = source.splitlines(keepends=True)
+    for line in draw(st.lists(st.sampled_from(logical_line_ends(source)), max_size=4, unique=True)):
+        lines[line] = lines[line].rstrip("\n") + "  # a comment\n"
+    extras = ["\n", "# a note\n", "   \n", "_padding = 1\n", "import os\n"]
+    for line in sorted(draw(st.lists(st.sampled_from(statement_starts(source)), max_size=4)), reverse=True):
+        lines.insert(line, draw(st.sampled_from(extras)))
+    edited = "".join(lines)
+    if draw(st.booleans()):
+        edited = edited.replace("\n", "\r\n")
+    return name, edited
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(program=edited_programs())
+def test_fixes_of_edited_programs_parse_and_recheck_clean(program: tuple[str, str], tmp_path_factory) -> None:
+    name, source = program
+    ast.parse(source)  # the edits keep the program parseable
+    folder = tmp_path_factory.mktemp("edited")
+    path = write_app(folder, source)
+    fixed = fix_path(path)
+    assert not fixed.rejected and not fixed.pending, name
+    compile(fixed.text, name, "exec", dont_inherit=True)
+    before, after = codes(folder / "before", source), codes(folder / "after", fixed.text)
+    for code, count in fixed.applied.items():
+        assert after[code] <= before[code] - count, f"{name}: {code} still reported after its fix"
+    assert not after - before, f"{name}: the fixes introduced {after - before}"
