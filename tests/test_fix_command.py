@@ -195,7 +195,7 @@ def test_passes_are_bounded_and_the_rest_is_reported(tmp_path: Path) -> None:
 
 
 def test_fixes_needing_more_passes_are_all_applied(project: Path) -> None:
-    """Two rewrites adding the same import at the same place: the second waits for the next pass."""
+    """Two rewrites adding an import at the same place: the second waits for the next pass, which adds to it."""
     (project / "app" / "db.py").write_text(
         "from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column\n\n\n"
         "class Base(DeclarativeBase):\n    pass\n\n\n"
@@ -205,7 +205,7 @@ def test_fixes_needing_more_passes_are_all_applied(project: Path) -> None:
     result = run_check(project, "--fix", "--unsafe-fixes")
     text = (project / "app" / "db.py").read_text()
     assert "fixed 2 findings, 0 remaining" in result.stderr, result.stderr
-    assert text.startswith("from sqlalchemy import func\nfrom sqlalchemy import select\n")
+    assert text.startswith("from sqlalchemy import select, func\n")
     assert "return session.scalars(select(User)).all(), session.scalar(select(func.count()).select_from(select(User).subquery()))" in text
 
 

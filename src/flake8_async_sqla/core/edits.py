@@ -176,9 +176,20 @@ def statement_lines(source: SourceText, statement: ast.stmt) -> tuple[int, int] 
 
 
 def import_edit(source: SourceText, tree: ast.Module, module: str, name: str) -> Edit:
-    """An edit adding `from module import name` on a line of its own: after the module's docstring and its
+    """An edit importing `name` (one or more, comma-separated) from `module`: added to the module's first
+    top-level `from module import ...`, or else on a line of its own, after the module's docstring and its
     `from __future__` imports, before the first other statement (or after the last of them)."""
     body = tree.body
+    existing = next(
+        (
+            statement for statement in body
+            if isinstance(statement, ast.ImportFrom) and statement.module == module and not statement.level
+            and statement.names[-1].name != "*"
+        ),
+        None,
+    )
+    if existing is not None:
+        return source.insert(source.end(existing.names[-1]), f", {name}")
     position = 1 if body and _is_docstring(body[0]) else 0
     while position < len(body) and isinstance(body[position], ast.ImportFrom) and body[position].module == "__future__":  # type: ignore[attr-defined]
         position += 1
