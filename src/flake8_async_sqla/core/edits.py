@@ -224,13 +224,13 @@ def await_allowed(model: SemanticModel, node: ast.AST, function: Scope | None) -
     return False
 
 
-def awaited(source: SourceText, model: SemanticModel, node: ast.AST, text: str) -> str:
-    """`await text` as it can replace `node`: in parentheses where `node` is the receiver of an attribute, a
-    subscript or a call (which would bind tighter than the `await`)."""
+def await_around(model: SemanticModel, node: ast.AST) -> tuple[str, str]:
+    """What goes before and after an expression replacing `node` to await it: `await `, or `(await ` and `)`
+    where `node` is the receiver of an attribute, a subscript or a call (which would bind tighter)."""
     parent = model.parents.get(node)
     if isinstance(parent, (ast.Attribute, ast.Subscript)) and parent.value is node or isinstance(parent, ast.Call) and parent.func is node:
-        return f"(await {text})"
-    return f"await {text}"
+        return "(await ", ")"
+    return "await ", ""
 
 
 def bound_names(tree: ast.Module) -> set[str]:

@@ -1,25 +1,26 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.edits import Edit, SourceText, await_allowed, awaited, bound_names, import_edit
+from flake8_async_sqla.core.edits import Edit, SourceText, await_allowed, await_around, bound_names, import_edit
 from flake8_async_sqla.core.model import UNKNOWN_STRATEGY, Scope, SemanticModel, dotted
 from flake8_async_sqla.core.rule import UNSAFE, AutoFix, Report, Rule, register, report
 
 # Query methods that Select has too, with the same meaning: kept as written.
 SELECT_METHODS = {"filter", "filter_by", "where", "order_by", "limit", "offset"}
-# Query methods that end a chain -> how the statement runs ({run} the session method call, awaited when async).
-ENDINGS = {
-    "all": "{scalars}.all()",
-    "one": "{scalars}.one()",
-    "one_or_none": "{scalars}.one_or_none()",
-    "scalar": "{scalars}.one_or_none()",  # Query.scalar(): the first column, None without rows, raises on several
-    "first": "{scalar_limit_1}",
-    "count": "{count}",
+# Query methods that end a chain: those run as `session.scalars(stmt)` and what is called on its result; `first`
+# runs as `session.scalar(stmt.limit(1))`, `count` as `session.scalar(select(func.count()).select_from(...))`.
+SCALARS_ENDINGS = {
+    "all": ".all()",
+    "one": ".one()",
+    "one_or_none": ".one_or_none()",
+    "scalar": ".one_or_none()",  # Query.scalar(): the first column, None without rows, raises on several
 }
+ENDINGS = {*SCALARS_ENDINGS, "first", "count"}
 # Endings whose result is the same for a column as for an entity: others need a mapped class (a column query
 # returns rows, not scalars).
 ANY_ENTITY = {"count", "scalar"}
@@ -156,26 +157,37 @@ class QueryRewrite:
     awaits: bool
 
     def edits(self, source: SourceText) -> list[Edit] | None:
+        """The query call becomes the start of the new statement and its run, and the ending call their end; the
+        Select methods between them, and any comments there, stay as written."""
         session = source.segment(self.query.func.value)  # type: ignore[attr-defined]
         entity = source.segment(self.query.args[0])
         if self.ending == "get":
             key = source.segment(self.chain.args[0])
-            return self._replace(source, f"{session}.get({entity}, {key})", needs=())
-        statement = f"select({entity}){source.text[source.end(self.query) : source.end(self.last_step)]}"
-        scalars = f"{session}.scalars({statement})"
-        scalars = f"(await {scalars})" if self.awaits else scalars
-        run = ENDINGS[self.ending].format(
-            scalars=scalars,
-            scalar_limit_1=f"{session}.scalar({statement}.limit(1))",
-            count=f"{session}.scalar(select(func.count()).select_from({statement}.subquery()))",
-        )
-        return self._replace(source, run, needs=("select", "func") if self.ending == "count" else ("select",))
+            before, after = await_around(self.model, self.chain) if self.awaits else ("", "")
+            return [source.replace(self.chain, f"{before}{session}.get({entity}, {key}){after}")]
+        ending = re.search(rf"\.\s*{self.ending}\s*\(\s*\)$", source.text[source.end(self.last_step) : source.end(self.chain)])
+        if ending is None:
+            return None  # a comment inside the ending call's parentheses
+        if self.ending in SCALARS_ENDINGS:
+            opening, closing = f"{session}.scalars(select({entity})", f"){SCALARS_ENDINGS[self.ending]}"
+            if self.awaits:
+                opening, closing = f"(await {opening}", f"){closing}"
+        else:
+            opening, closing = (
+                (f"{session}.scalar(select({entity})", ".limit(1))") if self.ending == "first"
+                else (f"{session}.scalar(select(func.count()).select_from(select({entity})", ".subquery()))")
+            )
+            if self.awaits:
+                before, after = await_around(self.model, self.chain)
+                opening, closing = before + opening, closing + after
+        edits = [
+            source.replace(self.query, opening),
+            source.edit(source.end(self.last_step) + ending.start(), source.end(self.chain), closing),
+        ]
+        return self._with_imports(source, edits, ("select", "func") if self.ending == "count" else ("select",))
 
-    def _replace(self, source: SourceText, text: str, needs: tuple[str, ...]) -> list[Edit] | None:
-        """The chain replaced by `text` (awaited where it is one call to await), with the imports it needs."""
-        if self.awaits and not text.startswith("("):
-            text = awaited(source, self.model, self.chain, text)
-        edits = [source.replace(self.chain, text)]
+    def _with_imports(self, source: SourceText, edits: list[Edit], needs: tuple[str, ...]) -> list[Edit] | None:
+        """`edits` with the imports of `select` and `func` they need, unless another name is in the way."""
         bound = bound_names(self.model.tree)
         missing = [name for name in needs if names.sqlalchemy_api(self.model.imports.get(name)) != name]
         if any(name in bound for name in missing):
