@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from flake8_async_sqla.core.edits import Edit
-from flake8_async_sqla.core.rule import Finding
+from flake8_async_sqla.core.rule import Finding, all_rules
 from flake8_async_sqla.fix import files
 from flake8_async_sqla.fix.apply import PendingFix, apply_fixes
 from flake8_async_sqla.fix.passes import MAX_PASSES, fix_file
+
+from harness import FIXTURES, expected, fixture_files
 
 # Two safe fixes (ASQ205, ASQ601) and one unsafe one (ASQ502).
 FIXABLE = '''\
@@ -241,3 +246,32 @@ def test_add_noqa_silences_every_finding_and_keeps_existing_codes(project: Path)
     assert clean.returncode == 0 and "ASQ" not in clean.stdout
     run_check(project, "--add-noqa")
     assert db.read_text() == text
+
+
+FIXABLE_CODES = {code for code, rule in all_rules().items() if rule.fix is not None}
+# The package fixtures with a finding of a rule that has a fix.
+PACKAGES = sorted(
+    package for package in FIXTURES.iterdir()
+    if package.is_dir() and {code for _, _, code in expected(fixture_files(package))} & FIXABLE_CODES
+)
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+def test_fixing_a_package_fixture_keeps_the_guarantees(package: Path, tmp_path: Path) -> None:
+    """Across modules (a session type or model imported from another file): the fixed package compiles, a second
+    fix changes nothing, and a re-check reports neither the fixed findings nor anything new."""
+    project = tmp_path / "project"
+    shutil.copytree(package, project / package.name)
+    (project / "pyproject.toml").write_text("[project]\nname = 'fixtures'\n")
+
+    before = json.loads(run_check(project, "--output-format", "json").stdout)
+    fixing = run_check(project, "--fix", "--unsafe-fixes", "--output-format", "json")
+    after = json.loads(fixing.stdout)  # the re-check after fixing
+    for path in project.rglob("*.py"):
+        compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True)
+    assert run_check(project, "--diff", "--unsafe-fixes").stdout == ""
+    introduced = Counter(item["code"] for item in after) - Counter(item["code"] for item in before)
+    assert not introduced, f"the fixes introduced {introduced}"
+    assert [item for item in after if item["fix"]] == []
+    fixed = int(re.search(r"fixed (\d+) finding", fixing.stderr).group(1))  # type: ignore[union-attr]
+    assert fixed <= len(before) - len(after)  # what a fix fixes goes, and sometimes more (lazy="raise" ends lazy loads)
