@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from flake8_async_sqla.cli import main
 from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.rule import Finding, all_rules
 from flake8_async_sqla.fix import files
@@ -257,21 +258,27 @@ PACKAGES = sorted(
 
 
 @pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
-def test_fixing_a_package_fixture_keeps_the_guarantees(package: Path, tmp_path: Path) -> None:
+def test_fixing_a_package_fixture_keeps_the_guarantees(package: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     """Across modules (a session type or model imported from another file): the fixed package compiles, a second
     fix changes nothing, and a re-check reports neither the fixed findings nor anything new."""
     project = tmp_path / "project"
     shutil.copytree(package, project / package.name)
     (project / "pyproject.toml").write_text("[project]\nname = 'fixtures'\n")
+    monkeypatch.chdir(project)
 
-    before = json.loads(run_check(project, "--output-format", "json").stdout)
-    fixing = run_check(project, "--fix", "--unsafe-fixes", "--output-format", "json")
-    after = json.loads(fixing.stdout)  # the re-check after fixing
+    def check(*args: str) -> tuple[str, str]:  # in this process: the command's output, without its start-up
+        main(["check", "--no-cache", "--jobs", "1", *args])
+        captured = capsys.readouterr()
+        return captured.out, captured.err
+
+    before = json.loads(check("--output-format", "json")[0])
+    out, err = check("--fix", "--unsafe-fixes", "--output-format", "json")
+    after = json.loads(out)  # the re-check after fixing
     for path in project.rglob("*.py"):
         compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True)
-    assert run_check(project, "--diff", "--unsafe-fixes").stdout == ""
+    assert check("--diff", "--unsafe-fixes")[0] == ""
     introduced = Counter(item["code"] for item in after) - Counter(item["code"] for item in before)
     assert not introduced, f"the fixes introduced {introduced}"
     assert [item for item in after if item["fix"]] == []
-    fixed = int(re.search(r"fixed (\d+) finding", fixing.stderr).group(1))  # type: ignore[union-attr]
+    fixed = int(re.search(r"fixed (\d+) finding", err).group(1))  # type: ignore[union-attr]
     assert fixed <= len(before) - len(after)  # what a fix fixes goes, and sometimes more (lazy="raise" ends lazy loads)

@@ -151,14 +151,7 @@ def command_check(args: argparse.Namespace) -> int:
         fixed, problems = fix_outcome(outcome, settings, args.unsafe_fixes)
         if args.diff:
             return show_diff(outcome, fixed, problems)
-        for file_fix in fixed:
-            if file_fix.changed:
-                try:
-                    file_fix.write()
-                except OSError as error:
-                    problems.append((file_fix.path, f"not fixed: cannot write: {error.strerror or error}"))
-                    file_fix.applied.clear()
-        if any(file_fix.applied for file_fix in fixed):  # check again what the fixes left
+        if write_fixes(fixed, problems):  # check again what the fixes left
             outcome = run(settings, files, max(1, args.jobs), cache_folder, with_fixes)
         outcome.errors.extend(problems)
     if with_fixes:
@@ -200,6 +193,21 @@ def command_check(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(r.fails for r in outcome.results) else EXIT_CLEAN
 
 
+def write_fixes(fixed: list[FileFix], problems: list[tuple[str, str]]) -> bool:
+    """Write the fixed files; whether any was written (a file that cannot be, goes to `problems`)."""
+    written = False
+    for file_fix in fixed:
+        if not file_fix.changed:
+            continue
+        try:
+            file_fix.write()
+            written = True
+        except OSError as error:
+            problems.append((file_fix.path, f"not fixed: cannot write: {error.strerror or error}"))
+            file_fix.applied.clear()
+    return written
+
+
 def show_diff(outcome: RunOutcome, fixed: list[FileFix], problems: list[tuple[str, str]]) -> int:
     """`--diff`: the fixes as a unified diff, nothing written; exit 1 when there is something to fix."""
     sys.stdout.write("".join(file_fix.diff() for file_fix in fixed if file_fix.changed))
@@ -215,6 +223,7 @@ def show_diff(outcome: RunOutcome, fixed: list[FileFix], problems: list[tuple[st
 
 
 def print_fix_outcome(fixed: list[FileFix], outcome: RunOutcome) -> None:
+    """How many findings `--fix` fixed and how many are left, on standard error."""
     count = sum(sum(file_fix.applied.values()) for file_fix in fixed)
     remaining = len(outcome.results)
     print(f"fixed {count} finding{'' if count == 1 else 's'}, {remaining} remaining", file=sys.stderr)
@@ -232,7 +241,7 @@ def print_pending(file_fix: FileFix) -> None:
             file=sys.stderr,
         )
     for fix in file_fix.rejected:
-        print(f"{file_fix.path}: the fix of {fix} was left out: the fixed file would not parse (please report it)", file=sys.stderr)
+        print(f"{file_fix.path}: the fix of {fix} was left out: the fixed file would not compile (please report it)", file=sys.stderr)
 
 
 def add_noqa(outcome: RunOutcome) -> int:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Callable
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
+from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.layout import content_digest, file_stamp, module_file, project_root, python_files
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
-from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.rule import Finding, rule_phase
 
 if TYPE_CHECKING:

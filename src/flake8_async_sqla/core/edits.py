@@ -2,7 +2,7 @@
 
 A rule builds its fix from the positions the Python AST gives (lines, UTF-8 byte columns), and asks the
 concrete syntax tree (ast-grep's tree-sitter parse, made only when a fix is asked for) for what the AST
-leaves out: commas, parentheses, comments. `ast.parse` stays the judge of whether a fixed file is Python.
+leaves out: commas, parentheses, comments. Compiling stays the judge of whether a fixed file is Python.
 """
 
 from __future__ import annotations
@@ -111,12 +111,6 @@ class SourceText:
         """tree-sitter's position of an offset: it breaks lines at "\\n" only, and counts columns in characters."""
         line_start = self.text.rfind("\n", 0, offset) + 1
         return {"line": self.text.count("\n", 0, offset), "column": offset - line_start}
-
-    def has_comment(self, start: int, end: int) -> bool:
-        """Whether a comment lies between the offsets (which must not be inside a string)."""
-        return any(
-            start <= comment.range().start.index < end for comment in self.syntax.find_all(kind="comment")
-        )
 
 
 # Shared rewrites
