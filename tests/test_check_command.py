@@ -197,8 +197,8 @@ def test_json_output_schema(project: Path) -> None:
     found = json.loads(run_check(project, "--output-format", "json").stdout)
     assert {tuple(sorted(item)) for item in found} == {
         (
-            "code", "column", "end_column", "end_line", "fingerprint", "line", "message", "name", "path", "phase",
-            "role", "severity",
+            "code", "column", "end_column", "end_line", "fingerprint", "fix", "line", "message", "name", "path",
+            "phase", "role", "severity",
         )
     }
     engine = next(item for item in found if item["code"] == "ASQ101")
@@ -478,14 +478,25 @@ def test_a_warm_run_loads_no_analysis_code_and_reports_the_same(project: Path) -
     probe = (
         "import sys; from flake8_async_sqla.cli import main; code = main(['check']); "
         "sys.stdout.flush(); print(sorted(m for m in sys.modules if m.startswith(('flake8_async_sqla.core.model', "
-        "'flake8_async_sqla.core.checker', 'flake8_async_sqla.core.project', 'flake8_async_sqla.rules.'))), "
-        "file=sys.stderr)"
+        "'flake8_async_sqla.core.checker', 'flake8_async_sqla.core.project', 'flake8_async_sqla.rules.', "
+        "'flake8_async_sqla.fix', 'ast_grep_py'))), file=sys.stderr)"
     )
     warm = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, check=False)
     assert warm.stderr.strip() == "[]"
     assert warm.stdout == cold.stdout
     assert run_check(project, "--output-format", "json").stdout == cold_json.stdout
     assert '"fingerprint"' in cold_json.stdout
+
+
+def test_a_run_without_fixes_parses_nothing_with_ast_grep(project: Path) -> None:
+    """The fixes (and ast-grep, which they use) are loaded only when something shows or applies them."""
+    probe = (
+        "import sys; from flake8_async_sqla.cli import main; code = main(['check', '--no-cache']); "
+        "print(sorted(m for m in sys.modules if m.startswith(('flake8_async_sqla.fix', 'ast_grep_py'))), file=sys.stderr)"
+    )
+    cold = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, check=False)
+    assert "ASQ101" in cold.stdout
+    assert cold.stderr.strip() == "[]"
 
 
 def test_cache_written_by_another_version_of_its_shape_is_ignored(project: Path) -> None:

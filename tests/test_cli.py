@@ -43,3 +43,13 @@ def test_rule_all_lists_every_rule_and_unknown_codes_fail() -> None:
     listing = run_cli("rule", "--all")
     assert listing.returncode == 0 and "ASQ501" in listing.stdout
     assert run_cli("rule", "ASQ999").returncode == 2
+
+
+def test_rule_says_whether_it_has_a_fix_and_why() -> None:
+    safe = run_cli("rule", "ASQ205").stdout
+    assert "Fix: safe (pass `expire_on_commit=False` to the factory; `check --fix`)." in safe
+    assert "## Fix safety\nThe fix is safe" in safe
+    assert "Fix: unsafe (" in run_cli("rule", "ASQ502").stdout and "--unsafe-fixes" in run_cli("rule", "ASQ502").stdout
+    assert "Fix: none." in run_cli("rule", "ASQ101").stdout
+    listing = run_cli("rule", "--all").stdout
+    assert "fix safe" in listing and "fix unsafe" in listing and "fix none" in listing

@@ -3,6 +3,11 @@ modern_app (the same app in the target architecture) trips none; through the cor
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -44,3 +49,30 @@ def test_legacy_app_trips_every_rule() -> None:
 
 def test_modern_app_has_no_markers() -> None:
     assert expected(fixture_files(MODERN_APP)) == set()
+
+
+# What `check --fix --unsafe-fixes` removes from legacy_app: the findings its fixes fix, and those that go with
+# them (lazy="raise" ends the lazy loads ASQ501 and ASQ504 report, expire_on_commit=False the reload ASQ503 does).
+FIXED_IN_LEGACY_APP = Counter({"ASQ502": 4, "ASQ205": 1, "ASQ209": 1, "ASQ303": 1, "ASQ601": 2, "ASQ104": 1})
+GONE_WITH_THE_FIXES = Counter({"ASQ501": 3, "ASQ503": 1, "ASQ504": 1})
+# Left with no fix that applies: ASQ401 queries three columns (rows, not scalars), ASQ103's app has a lifespan.
+UNFIXED_IN_LEGACY_APP = {"ASQ103", "ASQ401"}
+
+
+def test_fixing_legacy_app_leaves_only_findings_without_a_fix(tmp_path: Path) -> None:
+    app = tmp_path / "legacy_app"
+    shutil.copytree(LEGACY_APP, app)
+
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "flake8_async_sqla", "check", "--no-cache", *args]
+        return subprocess.run(command, cwd=app, capture_output=True, text=True, check=False)
+
+    before = json.loads(check("--output-format", "json").stdout)
+    fixing = check("--fix", "--unsafe-fixes")
+    assert f"fixed {sum(FIXED_IN_LEGACY_APP.values())} findings" in fixing.stderr, fixing.stderr
+    after = json.loads(check("--output-format", "json").stdout)
+    assert [item for item in after if item["fix"] is not None] == []
+    assert Counter(i["code"] for i in before) - Counter(i["code"] for i in after) == FIXED_IN_LEGACY_APP + GONE_WITH_THE_FIXES
+    assert Counter(i["code"] for i in after) - Counter(i["code"] for i in before) == Counter()
+    assert UNFIXED_IN_LEGACY_APP <= {item["code"] for item in after}
+    assert check("--fix", "--unsafe-fixes").stderr.startswith("fixed 0 findings")

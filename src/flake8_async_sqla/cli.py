@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flake8_async_sqla import __version__, baseline
 from flake8_async_sqla.config import TARGET_VERSIONS, ConfigError, Settings, apply, describe, load_settings
 from flake8_async_sqla.discovery import Discovery
 from flake8_async_sqla.runner import RunOutcome, run, run_source
+
+if TYPE_CHECKING:
+    from flake8_async_sqla.fix.passes import FileFix
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 STDIN = Path("-")
@@ -98,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--baseline", type=Path, help="report and fail only on findings not in this baseline")
     check.add_argument("--write-baseline", type=Path, metavar="FILE", help="record the current findings and exit 0")
     check.add_argument("--prune-baseline", action="store_true", help="with --baseline: drop entries fixed since")
+    check.add_argument("--fix", action="store_true", help="apply the safe fixes, then report what is left")
+    check.add_argument("--unsafe-fixes", action="store_true", help="with --fix or --diff: apply the unsafe fixes too")
+    check.add_argument(
+        "--show-fixes", action="store_true", help="list the fixes applied; without --fix, mark the fixable findings [*]"
+    )
+    check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff and write nothing")
+    check.add_argument("--add-noqa", action="store_true", help="add `# noqa: CODE` to the line of every finding")
 
     check.add_argument("--plan", action="store_true", help="write the modernization plan instead (as `plan`)")
 
@@ -185,11 +197,15 @@ def command_check(args: argparse.Namespace) -> int:
     if args.show_files:
         emit("".join(f"{path}\n" for path in ([stdin] if stdin else files)))
         return EXIT_CLEAN
+    cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
+    jobs = args.jobs or os.cpu_count() or 1
+    fixing = (args.fix or args.diff) and not stdin  # standard input is reported, never rewritten
+    # The fixes are built only when something shows or applies them (they load ast-grep).
+    with_fixes = fixing or args.show_fixes or args.output_format in ("json", "sarif")
     if stdin:
         outcome = run_source(settings, stdin, sys.stdin.buffer.read())
     else:
-        cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
-        outcome = run(settings, files, args.jobs or os.cpu_count() or 1, cache_folder)
+        outcome = run(settings, files, jobs, cache_folder, with_fixes)
     for warning in outcome.warnings:
         print(f"flake8-async-sqla: warning: {warning}", file=sys.stderr)
     if args.verbose:
@@ -200,6 +216,23 @@ def command_check(args: argparse.Namespace) -> int:
         )
         print_roles(outcome)
 
+    if args.add_noqa:
+        return add_noqa(outcome)
+    fixed: list[FileFix] = []
+    if fixing:
+        from flake8_async_sqla.fix.passes import fix_outcome
+
+        fixed, problems = fix_outcome(outcome, settings, args.unsafe_fixes)
+        if args.diff:
+            return show_diff(outcome, fixed, problems)
+        if write_fixes(fixed, problems):  # check again what the fixes left
+            outcome = run(settings, files, jobs, cache_folder, with_fixes)
+        outcome.errors.extend(problems)
+    if with_fixes:
+        from flake8_async_sqla.fix.passes import applicable
+
+        outcome.fixable = applicable(args.unsafe_fixes)
+
     if args.write_baseline:
         baseline.write(args.write_baseline, baseline.entries_of(outcome.results))
         if not args.quiet:
@@ -208,7 +241,7 @@ def command_check(args: argparse.Namespace) -> int:
     if args.baseline:
         recorded = baseline.load(args.baseline)
         new, stale = baseline.compare(outcome.results, recorded)
-        outcome = RunOutcome(new, outcome.errors, outcome.files)
+        outcome = dataclasses.replace(outcome, results=new)
         if not args.quiet:
             for entry in stale:
                 print(f"stale baseline entry: {entry.path} {entry.code} {entry.message}", file=sys.stderr)
@@ -217,11 +250,13 @@ def command_check(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"pruned {len(stale)} stale entries from {args.baseline}", file=sys.stderr)
     if args.quiet:
-        outcome = RunOutcome([r for r in outcome.results if r.fails], outcome.errors, outcome.files)
+        outcome = dataclasses.replace(outcome, results=[r for r in outcome.results if r.fails])
 
-    write_output(args.output_file, report(args, outcome), "report")
+    write_output(args.output_file, report(args, outcome, fixed, fixing), "report")
     for error in outcome.errors:
         print(f"{error.path}: error: {error.problem}", file=sys.stderr)
+    if fixing:
+        print_fix_outcome(fixed, outcome)
     return exit_status(args, outcome)
 
 
@@ -236,8 +271,9 @@ def stdin_name(args: argparse.Namespace) -> str | None:
     return args.stdin_filename or "-"
 
 
-def report(args: argparse.Namespace, outcome: RunOutcome) -> str:
-    """The report in the chosen format; a text report ends with a summary line, in colour on a terminal."""
+def report(args: argparse.Namespace, outcome: RunOutcome, fixed: list[FileFix], fixing: bool) -> str:
+    """The report in the chosen format (with `--show-fixes`, what was or would be fixed); a text report ends with
+    a summary line, in colour on a terminal."""
     from flake8_async_sqla.report import renderer, text
 
     as_text = args.output_format == "text"
@@ -248,6 +284,8 @@ def report(args: argparse.Namespace, outcome: RunOutcome) -> str:
         document = renderer(args.output_format)(outcome, args.show_source)
     if args.statistics:
         document += text.statistics(outcome)
+    if args.show_fixes and as_text:
+        document += text.fixes_summary(outcome, fixed, fixing, args.unsafe_fixes)
     if as_text and not args.quiet:
         document += text.summary(outcome, color)
     return document
@@ -259,6 +297,85 @@ def exit_status(args: argparse.Namespace, outcome: RunOutcome) -> int:
     if outcome.errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if any(r.fails for r in outcome.results) else EXIT_CLEAN
+
+
+def write_fixes(fixed: list[FileFix], problems: list[tuple[str, str]]) -> bool:
+    """Write the fixed files; whether any was written (a file that cannot be, goes to `problems`)."""
+    written = False
+    for file_fix in fixed:
+        if not file_fix.changed:
+            continue
+        try:
+            file_fix.write()
+            written = True
+        except OSError as error:
+            problems.append((file_fix.path, f"not fixed: cannot write: {error.strerror or error}"))
+            file_fix.applied.clear()
+    return written
+
+
+def show_diff(outcome: RunOutcome, fixed: list[FileFix], problems: list[tuple[str, str]]) -> int:
+    """`--diff`: the fixes as a unified diff, nothing written; exit 1 when there is something to fix."""
+    sys.stdout.write("".join(file_fix.diff() for file_fix in fixed if file_fix.changed))
+    count = sum(sum(file_fix.applied.values()) for file_fix in fixed)
+    print(f"would fix {count} finding{'' if count == 1 else 's'}", file=sys.stderr)
+    for file_fix in fixed:
+        print_pending(file_fix)
+    for path, problem in outcome.errors + problems:
+        print(f"{path}: error: {problem}", file=sys.stderr)
+    if outcome.errors or problems:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if count else EXIT_CLEAN
+
+
+def print_fix_outcome(fixed: list[FileFix], outcome: RunOutcome) -> None:
+    """How many findings `--fix` fixed and how many are left, on standard error."""
+    count = sum(sum(file_fix.applied.values()) for file_fix in fixed)
+    remaining = len(outcome.results)
+    print(f"fixed {count} finding{'' if count == 1 else 's'}, {remaining} remaining", file=sys.stderr)
+    for file_fix in fixed:
+        print_pending(file_fix)
+
+
+def print_pending(file_fix: FileFix) -> None:
+    """What a file's passes could not finish, on standard error."""
+    from flake8_async_sqla.fix.passes import MAX_PASSES
+
+    if file_fix.pending:
+        print(
+            f"{file_fix.path}: {file_fix.pending} fixes still pending after {MAX_PASSES} passes: run --fix again",
+            file=sys.stderr,
+        )
+    for fix in file_fix.rejected:
+        print(f"{file_fix.path}: the fix of {fix} was left out: the fixed file would not compile (please report it)", file=sys.stderr)
+
+
+def add_noqa(outcome: RunOutcome) -> int:
+    """`--add-noqa`: `# noqa: CODE` on the line of every finding, kept with the codes already there."""
+    from flake8_async_sqla.fix.files import SourceFile, UnfixableFile
+    from flake8_async_sqla.noqa import with_codes
+
+    by_path: dict[str, dict[int, set[str]]] = {}
+    for result in outcome.results:
+        if result.finding.code != "ASQ000":  # an internal error is to be reported, not silenced
+            by_path.setdefault(result.path, {}).setdefault(result.finding.line, set()).add(result.finding.code)
+    added = 0
+    problems = list(outcome.errors)
+    for path, codes_by_line in sorted(by_path.items()):
+        try:
+            source = SourceFile.read(Path(path))
+            text, changed, refused = with_codes(source.text, codes_by_line)
+            if changed:
+                source.write(text)
+        except (OSError, UnfixableFile) as error:
+            problems.append((path, f"no noqa added: {error}"))
+            continue
+        added += changed
+        problems += [(path, f"line {line} ends in a backslash continuation: no noqa added") for line in refused]
+    print(f"added noqa to {added} line{'' if added == 1 else 's'}", file=sys.stderr)
+    for path, problem in problems:
+        print(f"{path}: error: {problem}", file=sys.stderr)
+    return EXIT_ERROR if problems else EXIT_CLEAN
 
 
 def print_roles(outcome: RunOutcome) -> None:
@@ -273,11 +390,13 @@ def print_roles(outcome: RunOutcome) -> None:
 
 def command_rule(args: argparse.Namespace) -> int:
     from flake8_async_sqla.core.rule import all_rules
-    from flake8_async_sqla.docs import phase_label, render_rule
+    from flake8_async_sqla.docs import fix_label, phase_label, render_rule
 
     rules = all_rules()
     if args.all:
-        emit("".join(f"{r.code}  {r.name:<36} phase {phase_label(r):<9} {r.message}\n" for r in rules.values()))
+        emit("".join(
+            f"{r.code}  {r.name:<36} phase {phase_label(r):<9} fix {fix_label(r):<6} {r.message}\n" for r in rules.values()
+        ))
         return EXIT_CLEAN
     if not args.code:
         args.parser.error("name a rule code (such as ASQ101), or --all to list them")  # usage, and exit 2

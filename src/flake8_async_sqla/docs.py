@@ -22,6 +22,11 @@ def phase_label(rule: type[Rule]) -> str:
     return "advisory" if rule.is_advisory() else f"{rule.phase}"
 
 
+def fix_label(rule: type[Rule]) -> str:
+    """The rule's fix as the docs and the README table name it: "safe", "unsafe" or "none"."""
+    return rule.fix.safety if rule.fix is not None else "none"
+
+
 def render_rule(rule: type[Rule]) -> str:
     sections = rule.doc_sections()
     example = rule.invalid[0].rstrip()
@@ -33,6 +38,8 @@ def render_rule(rule: type[Rule]) -> str:
         f"Phase: {phase_label(rule)} ({PHASE_TITLES[rule.phase]}). "
         f"Reports in: {', '.join(role for role in ROLES if role in rule.roles)} code. "
         f"Message: `{rule.code} {rule.message}`",
+        "",
+        f"Fix: {_fix_line(rule)}",
         "",
         "## What it does",
         sections["What it does"],
@@ -66,6 +73,12 @@ def render_rule(rule: type[Rule]) -> str:
     return "\n".join(parts)
 
 
+def _fix_line(rule: type[Rule]) -> str:
+    if rule.fix is None:
+        return "none."
+    return f"{rule.fix.safety} ({rule.fix.title}; `check --fix`{' --unsafe-fixes' if rule.fix.safety == 'unsafe' else ''})."
+
+
 def _runtime_section(rule: type[Rule]) -> list[str]:
     if rule.runtime_proof is None:
         return []
@@ -75,10 +88,11 @@ def _runtime_section(rule: type[Rule]) -> list[str]:
 
 
 def render_table() -> str:
-    rows = ["| Code | Name | Phase | Message |", "| --- | --- | --- | --- |"]
+    rows = ["| Code | Name | Phase | Fix | Message |", "| --- | --- | --- | --- | --- |"]
     for code, rule in all_rules().items():
         message = rule.message.replace("|", "\\|")
-        rows.append(f"| [{code}](docs/rules/{code}.md) | {rule.name} | {phase_label(rule)} | {message} |")
+        fix = fix_label(rule) if rule.fix is not None else ""
+        rows.append(f"| [{code}](docs/rules/{code}.md) | {rule.name} | {phase_label(rule)} | {fix} | {message} |")
     return "\n".join(rows)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Collection, NamedTuple
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
+from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.layout import content_digest, file_stamp, module_file, project_root, python_files
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
@@ -101,6 +102,8 @@ class RunOutcome:
     modelled: int = 0  # modules the project index parsed (each at most once per process)
     roles: dict[str, str] = field(default_factory=dict)  # shown path -> the file's role, for files read this run or cached
     warnings: list[str] = field(default_factory=list)  # problems that did not stop the run (an unwritable cache)
+    # When the findings carry their fixes: which of them `--fix` applies (as `--unsafe-fixes` says).
+    fixable: Callable[[Finding], bool] | None = None
 
 
 def read_source(path: Path) -> tuple[bytes, str]:
@@ -123,43 +126,56 @@ def decode_source(data: bytes) -> tuple[bytes, str]:
 
 def analyse(
     path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy,
-    target: tuple[int, int] | None = None, source: bytes | None = None, rested_on: bool = False,
+    target: tuple[int, int] | None = None, source: bytes | None = None, rested_on: bool = False, fixes: bool = False,
 ) -> FileOutcome:
     """One file: read (or take its `source`), parse for Python `target`, check the rules its role reports,
-    drop `# noqa`ed findings. Never raises. When stored results rest on the file (`rested_on`), its interface
-    is computed even if its check needed no model."""
+    drop `# noqa`ed findings (with `fixes`, each finding carries its fix's edits). Never raises. When stored
+    results rest on the file (`rested_on`), its interface is computed even if its check needed no model."""
+    index = _index(options, roles)
+    try:
+        data, text = read_source(Path(path)) if source is None else decode_source(source)
+    except OSError as error:
+        return FileOutcome(error=_unreadable(error))
+    index.consulted, index.consulted_widely = set(), set()
+    index.answers = {}
+    modelled_before = index.modelled
+    outcome = check_source(path, data, text, codes, roles, index, fixes, target)
+    if outcome.error is not None:
+        return outcome
+    consulted = index.consulted | index.consulted_widely
+    outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
+    outcome.rests_on = sorted(index.consulted)
+    outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
+    outcome.new_facts = _drain_new_facts(index)
+    outcome.modelled = index.modelled - modelled_before
+    outcome.interfaces = {other: index.interface_digest(other) for other in outcome.rests_on}
+    outcome.interface = index.interface_digest(path, build=rested_on)
+    return outcome
+
+
+def check_source(
+    path: str, data: bytes | str, text: str, codes: frozenset[str], roles: RolePolicy, index: ProjectIndex, fixes: bool,
+    target: tuple[int, int] | None = None,
+) -> FileOutcome:
+    """The findings, role and line texts of one file's source (`data` as read, `text` decoded), as `analyse`
+    reports them: also for text not (yet) written, which `check --fix` checks between its passes."""
     from flake8_async_sqla.core.checker import check_tree, codes_for_role
     from flake8_async_sqla.core.parsing import ParseFailure, parse
     from flake8_async_sqla.noqa import NoqaMap
 
-    index = _index(options, roles)
     try:
-        data, text = read_source(Path(path)) if source is None else decode_source(source)
         tree = parse(data, path, target)
-    except OSError as error:
-        return FileOutcome(error=_unreadable(error))
     except ParseFailure as failure:
         return FileOutcome(error=str(failure), error_line=failure.line)
     role = roles.role_of(path, text)
-    index.consulted, index.consulted_widely = set(), set()
-    index.answers = {}
-    modelled_before = index.modelled
-    findings = check_tree(tree, path, text, codes_for_role(role, roles, codes))
+    findings = check_tree(tree, path, text, codes_for_role(role, roles, codes), index, fixes)
     kept = findings
     if findings and "noqa" in text.lower():  # tokenizing costs more than parsing: only where it can matter
         noqa = NoqaMap(text)
         kept = [f for f in findings if not noqa.suppresses(f.line, f.code)]
-    consulted = index.consulted | index.consulted_widely
-    depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
-    answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
     source = text.splitlines() if kept else []
     lines = [" ".join(source[f.line - 1].split()) if 0 < f.line <= len(source) else "" for f in kept]
-    interfaces = {other: index.interface_digest(other) for other in sorted(index.consulted)}
-    interface = index.interface_digest(path, build=rested_on)
-    return FileOutcome(
-        kept, None, 0, role, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
-        index.modelled - modelled_before, interface, interfaces,
-    )
+    return FileOutcome(kept, None, 0, role, lines)
 
 
 def _index(options: AnalysisOptions, roles: RolePolicy) -> ProjectIndex:
@@ -181,8 +197,8 @@ def _drain_new_facts(index: ProjectIndex) -> dict[str, list]:
     return drained
 
 
-# `analyse`'s arguments: path, codes, options, roles, target, source (None: read the file), rested_on.
-Job = tuple[str, frozenset[str], AnalysisOptions, RolePolicy, tuple[int, int] | None, None, bool]
+# `analyse`'s arguments: path, codes, options, roles, target, source (None: read the file), rested_on, fixes.
+Job = tuple[str, frozenset[str], AnalysisOptions, RolePolicy, tuple[int, int] | None, None, bool, bool]
 
 
 def _analyse_job(job: Job) -> FileOutcome:
@@ -239,14 +255,18 @@ class Cache:
                 continue
         return loaded
 
-    def get(self, path: str, stamp: list[int], digest: str | None, index: ProjectIndex | None) -> FileOutcome | None:
+    def get(
+        self, path: str, stamp: list[int], digest: str | None, index: ProjectIndex | None, fixes: bool = False
+    ) -> FileOutcome | None:
         """The stored outcome, if the file (same content: same digest, or when `digest` is None, the same
         modification time and size), the files it consulted, and the project-wide answers it rests on, as
         `index` gives them (no index: they all hold, as no project file changed), are all unchanged. A file its
         names were resolved through may have changed if it recorded that file's interface: the caller then
-        compares interfaces (see `interface_holds`)."""
+        compares interfaces (see `interface_holds`). With `fixes`, only one whose findings carry their fixes."""
         entry = self.entries.get(path)
         if entry is None or (not self.proves(stamp, entry.get("stamp")) if digest is None else entry.get("digest") != digest):
+            return None
+        if fixes and entry.get("findings") and not entry.get("fixes"):
             return None
         if path in self.stale:
             return None
@@ -254,7 +274,10 @@ class Cache:
             for *question, answer in entry["answers"] if index is not None else ():
                 if index.answer(tuple(question)) != answer:
                     return None
-            findings = [Finding(**{**f, "fields": tuple(map(tuple, f["fields"]))}) for f in entry["findings"]]
+            findings = [
+                Finding(**{**f, "fields": tuple(map(tuple, f["fields"])), "edits": tuple(Edit(*e) for e in f["edits"])})
+                for f in entry["findings"]
+            ]
             outcome = FileOutcome(
                 findings, entry["error"], entry["error_line"], entry["role"], entry["lines"], entry["depends_on"],
                 entry["rests_on"], entry["answers"], interface=entry["interface"], interfaces=entry["interfaces"],
@@ -320,11 +343,12 @@ class Cache:
         """Whether an unchanged stamp proves unchanged content: it was taken before the cache was written."""
         return stamp == stored and stamp[0] < self.written_ns
 
-    def put(self, path: str, stamp: list[int], digest: str, outcome: FileOutcome) -> None:
+    def put(self, path: str, stamp: list[int], digest: str, outcome: FileOutcome, fixes: bool = False) -> None:
         self.entries[path] = {
             "digest": digest,
             "stamp": stamp,
             "findings": [asdict(f) for f in outcome.findings],
+            "fixes": fixes,  # whether the findings carry their fixes
             "error": outcome.error,
             "error_line": outcome.error_line,
             "role": outcome.role,
@@ -384,7 +408,8 @@ def _prepare_index(options: AnalysisOptions, roles: RolePolicy, facts: dict[str,
     return index
 
 
-def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | None) -> RunOutcome:
+def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | None, fixes: bool = False) -> RunOutcome:
+    """Check `files`; with `fixes`, each finding carries its fix's edits."""
     _tune_collector()
     codes = frozenset(settings.selected_codes())
     cache = Cache(cache_folder, settings.fingerprint())
@@ -413,7 +438,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             # Its content is read only when its stamp proves nothing.
             if not cache.stamp_proves(os.path.abspath(key), stamps[key]):
                 digests[key] = content_digest(path.read_bytes())
-            cached = cache.get(os.path.abspath(key), stamps[key], digests.get(key), None if answers_hold else index)
+            cached = cache.get(os.path.abspath(key), stamps[key], digests.get(key), None if answers_hold else index, fixes)
             if cached is None:
                 digests.setdefault(key, content_digest(path.read_bytes()))
                 pending.append(key)
@@ -428,13 +453,13 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         if index is None:
             index = _prepare_index(options, roles, cache.stored_facts)
         work = [
-            (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on)
+            (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes)
             for key in imports_first(pending, index)
         ]
         fresh, parallel = _analyse_all(work, jobs, options, roles, cache)
         for job, outcome in zip(work, fresh):
             outcomes[job[0]] = outcome
-            cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome)
+            cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome, fixes)
             analysed[os.path.abspath(job[0])] = outcome.interface
             modelled_in_workers += outcome.modelled if parallel else 0
 

@@ -191,3 +191,17 @@ def new_threads_joined() -> Iterator[None]:
     finally:
         for thread in set(threading.enumerate()) - threads_before:
             thread.join(timeout=2)
+
+
+def fixed(source: str, tmp_path: Path) -> str:
+    """`source` as `check --fix --unsafe-fixes` writes it (as an application module of a project of its own)."""
+    from flake8_async_sqla.config import Settings
+    from flake8_async_sqla.fix.passes import applicable, fix_file, rechecker
+
+    project = tmp_path / "fixed_project"
+    (project / "app").mkdir(parents=True, exist_ok=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'fixed'\n")
+    path = project / "app" / "example.py"
+    path.write_text(source, encoding="utf-8")
+    recheck = rechecker(Settings(root=project))
+    return fix_file(str(path), recheck(str(path), source), recheck, applicable(unsafe=True)).text

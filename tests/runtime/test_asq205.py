@@ -7,7 +7,7 @@ import warnings
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import REFUSED_CURSOR, count_rows, create_schema, lint, run_request
+from proofs import REFUSED_CURSOR, count_rows, create_schema, fixed, lint, run_request
 
 RULE = all_rules()["ASQ205"]
 
@@ -37,6 +37,15 @@ def test_bad_example_is_reported_and_the_read_after_commit_fails(load_example, d
 def test_use_instead_is_clean_and_works(load_example, database_url, tmp_path) -> None:
     assert "ASQ205" not in lint(RULE.valid[0], tmp_path)
     outcome, saved, warned = scenario(load_example(RULE.valid[0]), database_url)
+    assert outcome == {"id": 1, "email": "ann@example.com"}
+    assert saved == 1
+    assert warned == []
+
+
+def test_fixed_example_is_clean_and_works(load_example, database_url, tmp_path) -> None:
+    repaired = fixed(RULE.invalid[0], tmp_path)
+    assert "ASQ205" not in lint(repaired, tmp_path)
+    outcome, saved, warned = scenario(load_example(repaired), database_url)
     assert outcome == {"id": 1, "email": "ann@example.com"}
     assert saved == 1
     assert warned == []

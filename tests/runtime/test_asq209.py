@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import add_rows, committed_values, create_schema, lint, run_request
+from proofs import add_rows, committed_values, create_schema, fixed, lint, run_request
 from runtime_app import session_app
 
 RULE = all_rules()["ASQ209"]
@@ -43,6 +43,17 @@ def test_use_instead_is_clean_and_deletes(load_example, database_url, tmp_path) 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         response, user_ids = delete_request(load_example(RULE.valid[0]), database_url)
+    assert not [w for w in caught if NEVER_AWAITED in str(w.message)]
+    assert response == {"result": "None"}
+    assert user_ids == [2]
+
+
+def test_fixed_example_is_clean_and_deletes(load_example, database_url, tmp_path) -> None:
+    repaired = fixed(RULE.invalid[0], tmp_path)
+    assert "ASQ209" not in lint(repaired, tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        response, user_ids = delete_request(load_example(repaired), database_url)
     assert not [w for w in caught if NEVER_AWAITED in str(w.message)]
     assert response == {"result": "None"}
     assert user_ids == [2]

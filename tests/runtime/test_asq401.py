@@ -6,7 +6,7 @@ import asyncio
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import add_rows, create_schema, lint, run_request
+from proofs import add_rows, create_schema, fixed, lint, run_request
 from runtime_app import session_app
 
 RULE = all_rules()["ASQ401"]
@@ -33,3 +33,9 @@ def test_bad_example_is_reported_and_raises_attribute_error(load_example, databa
 def test_use_instead_is_clean_and_finds_the_user(load_example, database_url, tmp_path) -> None:
     assert "ASQ401" not in lint(RULE.valid[0], tmp_path)
     assert find_request(load_example(RULE.valid[0]), database_url) == {"result": "'ann@example.com'"}
+
+
+def test_fixed_example_is_clean_and_finds_the_user(load_example, database_url, tmp_path) -> None:
+    repaired = fixed(RULE.invalid[0], tmp_path)
+    assert "ASQ401" not in lint(repaired, tmp_path)
+    assert find_request(load_example(repaired), database_url) == {"result": "'ann@example.com'"}

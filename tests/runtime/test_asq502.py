@@ -7,7 +7,9 @@ import asyncio
 
 from flake8_async_sqla.core.rule import all_rules
 
-from proofs import add_rows, create_schema, lint, refused_cursor_ignored, run_request
+from sqlalchemy.orm import selectinload
+
+from proofs import add_rows, create_schema, fixed, lint, refused_cursor_ignored, run_request
 from runtime_app import session_app
 
 RULE = all_rules()["ASQ502"]
@@ -43,4 +45,16 @@ def test_use_instead_is_clean_works_when_loaded_and_fails_loudly_when_not(load_e
     example = load_example(RULE.valid[0])
     assert book_count(example, database_url, lambda session: example.author_page(session, 1)) == {"result": "2"}
     outcome = book_count(example, database_url, lambda session: session.get_one(example.Author, 1), seed=False)
+    assert outcome.startswith("InvalidRequestError: 'Author.books' is not available due to lazy='raise'")
+
+
+def test_fixed_example_is_clean_works_when_loaded_and_fails_loudly_when_not(load_example, database_url, tmp_path) -> None:
+    repaired = fixed(RULE.invalid[0], tmp_path)
+    assert "ASQ502" not in lint(repaired, tmp_path)
+    example = load_example(repaired)
+    loaded = book_count(
+        example, database_url, lambda session: session.get_one(example.Author, 1, options=[selectinload(example.Author.books)])
+    )
+    assert loaded == {"result": "2"}
+    outcome = book_count(example, database_url, lambda session: example.author_page(session, 1), seed=False)
     assert outcome.startswith("InvalidRequestError: 'Author.books' is not available due to lazy='raise'")

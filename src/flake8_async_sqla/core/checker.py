@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterable, Iterator
 
 from flake8_async_sqla import PROJECT_URL
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.edits import SourceText
 from flake8_async_sqla.core.model import SemanticModel, module_path
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.project import DEFAULT_INDEX, EXTERNAL_ROOTS, ProjectIndex
@@ -50,8 +51,10 @@ def check_tree(
     source: str | None = None,
     codes: Collection[str] | None = None,
     index: ProjectIndex | None = DEFAULT_INDEX,
+    fixes: bool = False,
 ) -> list[Finding]:
-    """Findings of the rules in `codes` (default: all) for one parsed file, sorted by position."""
+    """Findings of the rules in `codes` (default: all) for one parsed file, sorted by position; with `fixes`,
+    each carries its fix's edits (which need `source`)."""
     if codes is not None and not codes:
         return []
     if source is not None and not is_relevant(source, index.options if index is not None else DEFAULT_OPTIONS):
@@ -63,7 +66,7 @@ def check_tree(
             model = build_model(tree, path, index)
         except (RecursionError, MemoryError) as error:
             return [_internal_error("the semantic model", 1, error)]
-        findings = check_model(model, codes)
+        findings = check_model(model, codes, SourceText(source) if fixes and source is not None else None)
         if index is not None:
             try:
                 index.release(path)
@@ -97,11 +100,12 @@ def build_model(tree: ast.Module, path: str, index: ProjectIndex | None = DEFAUL
     return model
 
 
-def check_model(model: SemanticModel, codes: Collection[str] | None = None) -> list[Finding]:
+def check_model(model: SemanticModel, codes: Collection[str] | None = None, source: SourceText | None = None) -> list[Finding]:
+    """The findings of the rules in `codes`; with the file's `source`, each with its fix's edits."""
     if not may_concern_the_database(model):
         return []
     rules = [rule() for code, rule in all_rules().items() if codes is None or code in codes]
-    return sorted(_run(rules, model))
+    return sorted(_run(rules, model, source))
 
 
 def may_concern_the_database(model: SemanticModel) -> bool:
@@ -122,7 +126,7 @@ def may_concern_the_database(model: SemanticModel) -> bool:
     return False
 
 
-def _run(rules: Iterable[Rule], model: SemanticModel) -> Iterable[Finding]:
+def _run(rules: Iterable[Rule], model: SemanticModel, source: SourceText | None) -> Iterable[Finding]:
     for rule in rules:
         last_line = 1
         try:
@@ -130,6 +134,9 @@ def _run(rules: Iterable[Rule], model: SemanticModel) -> Iterable[Finding]:
                 node = found.node
                 last_line = getattr(node, "lineno", last_line)
                 col = getattr(node, "col_offset", 0)
+                if found.fix is not None and rule.fix is None:
+                    raise TypeError(f"{rule.code} reports a fix but declares none")
+                edits = tuple(found.fix(source) or ()) if source is not None and found.fix is not None else ()
                 yield Finding(
                     last_line,
                     col,
@@ -139,6 +146,7 @@ def _run(rules: Iterable[Rule], model: SemanticModel) -> Iterable[Finding]:
                     getattr(node, "end_col_offset", None) or col,
                     _context(model, node),
                     found.fields,
+                    edits,
                 )
         except Exception as error:  # noqa: BLE001 - one rule's bug must not end the run
             yield _internal_error(rule.code, last_line, error)

@@ -8,15 +8,21 @@ import inspect
 import os
 import pkgutil
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar, Iterator
 
+from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.roles import ROLES
 
 if TYPE_CHECKING:
+    from flake8_async_sqla.core.edits import SourceText
     from flake8_async_sqla.core.model import SemanticModel
 
 ADVISORY = "advisory"
+# A fix is safe when it keeps what the code does (apart from the defect), unsafe when it may change more and
+# needs a review: `check --fix` applies only safe ones unless `--unsafe-fixes` is given.
+SAFE, UNSAFE = "safe", "unsafe"
 
 PHASE_TITLES = {
     1: "central engine/session factory and lifespan",
@@ -43,6 +49,7 @@ class Finding:
     end_col: int = 0
     context: str = ""  # qualified name of the enclosing function or class ("" at module level)
     fields: tuple[tuple[str, str], ...] = ()  # the message's values, for reports that regroup findings
+    edits: tuple[Edit, ...] = ()  # the fix, when fixes were asked for and the rule has one for this finding
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,24 @@ class Report:
 
     node: ast.AST
     fields: tuple[tuple[str, str], ...] = ()
+    # Builds the fix's edits from the file's text, called only when fixes are asked for (None: no fix here).
+    fix: Callable[[SourceText], Sequence[Edit] | None] | None = None
+
+    def with_fix(self, fix: Callable[[SourceText], Sequence[Edit] | None]) -> Report:
+        return replace(self, fix=fix)
 
 
 def report(node: ast.AST, **fields: str) -> Report:
     return Report(node, tuple(fields.items()))
+
+
+@dataclass(frozen=True)
+class AutoFix:
+    """A rule's automatic fix: whether it is SAFE or UNSAFE (the docstring's "Fix safety" says why), and
+    what it does, as `--show-fixes`, the reports and the docs say it."""
+
+    safety: str
+    title: str
 
 
 class Rule:
@@ -75,6 +96,8 @@ class Rule:
     # The roles of files (core.roles) whose findings of this rule mean something; a run reports a file's
     # findings only when its role is both here and among the roles the user asked for.
     roles: ClassVar[frozenset[str]] = frozenset(ROLES)
+    # The rule's automatic fix, if it has one; its reports then carry the edits (`Report.with_fix`).
+    fix: ClassVar[AutoFix | None] = None
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         raise NotImplementedError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from flake8_async_sqla import PROJECT_URL, __version__
-from flake8_async_sqla.core.rule import all_rules
+from flake8_async_sqla.core.rule import AutoFix, Finding, all_rules
 from flake8_async_sqla.runner import RunOutcome
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -31,9 +31,28 @@ def rule_descriptors() -> list[dict[str, object]]:
     return descriptors
 
 
+def _fix(path: str, finding: Finding, fix: AutoFix) -> dict[str, object]:
+    """The finding's fix as SARIF states it: the regions of one file to replace, and with what."""
+    replacements = [
+        {
+            "deletedRegion": {
+                "startLine": edit.line, "startColumn": edit.col + 1, "endLine": edit.end_line, "endColumn": edit.end_col + 1,
+            },
+            "insertedContent": {"text": edit.text},
+        }
+        for edit in finding.edits
+    ]
+    return {
+        "description": {"text": fix.title},
+        "artifactChanges": [{"artifactLocation": {"uri": path.replace("\\", "/")}, "replacements": replacements}],
+        "properties": {"safety": fix.safety},
+    }
+
+
 def render(outcome: RunOutcome, show_source: bool) -> str:
     del show_source
     descriptors = rule_descriptors()
+    rules = all_rules()
     index = {d["id"]: i for i, d in enumerate(descriptors)}
     results = []
     for result in outcome.results:
@@ -59,6 +78,9 @@ def render(outcome: RunOutcome, show_source: bool) -> str:
         }
         if finding.code in index:
             entry["ruleIndex"] = index[finding.code]
+        rule = rules.get(finding.code)
+        if finding.edits and rule is not None and rule.fix is not None:
+            entry["fixes"] = [_fix(result.path, finding, rule.fix)]
         results.append(entry)
     notifications = [
         {"level": "error", "message": {"text": f"{error.path}: {error.problem}"}, "locations": [

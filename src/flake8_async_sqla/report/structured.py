@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flake8_async_sqla.core.rule import all_rules
+from flake8_async_sqla.core.rule import Finding, Rule, all_rules
 from flake8_async_sqla.report import FILE_ERROR, error_fingerprint
 from flake8_async_sqla.runner import FileError, Result, RunOutcome
 
@@ -25,6 +25,25 @@ def as_dict(result: Result) -> dict[str, object]:
         "end_column": finding.end_col + 1,
         "message": finding.message.partition(" ")[2],
         "fingerprint": result.fingerprint,
+        "fix": _fix(finding, rule),
+    }
+
+
+def _fix(finding: Finding, rule: type[Rule] | None) -> dict[str, object] | None:
+    """ruff's shape: the fix's safety, what it does, and its edits (1-based lines and columns, in characters)."""
+    if not finding.edits or rule is None or rule.fix is None:
+        return None
+    return {
+        "applicability": rule.fix.safety,
+        "message": rule.fix.title,
+        "edits": [
+            {
+                "content": edit.text,
+                "location": {"row": edit.line, "column": edit.col + 1},
+                "end_location": {"row": edit.end_line, "column": edit.end_col + 1},
+            }
+            for edit in finding.edits
+        ],
     }
 
 

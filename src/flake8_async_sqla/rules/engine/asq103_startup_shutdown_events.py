@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.edits import Edit, SourceText, add_keyword, bound_names, import_edit, statement_lines
 from flake8_async_sqla.core.model import SemanticModel, call_method, dotted
 from flake8_async_sqla.core.roles import SERVING_ROLES
-from flake8_async_sqla.core.rule import Report, Rule, register, report
+from flake8_async_sqla.core.rule import UNSAFE, AutoFix, Report, Rule, register, report
 
 LIST_ADDERS = {"append", "extend", "insert"}
+EVENTS = ("startup", "shutdown")
 
 
 @register
@@ -50,7 +54,16 @@ class StartupShutdownEvents(Rule):
     (application and example files only).
 
     ## Fix safety
-    No automatic fix: merging handlers into a lifespan means moving code between functions.
+    The fix is unsafe: it folds a module's `@app.on_event("startup")` and
+    `@app.on_event("shutdown")` handlers into a new `lifespan` passed to
+    `FastAPI(lifespan=...)`: the startup handlers are called before its `yield`, in order,
+    and the shutdown handlers registered on an `AsyncExitStack`, so they run in order
+    after it, also when the app fails (they did not). Once the app has a lifespan,
+    FastAPI ignores every other event handler: ones that other modules or included
+    routers register on it stop running, so check there are none. Only done when the app
+    is created by `FastAPI(...)` at the top level of the same module without a lifespan,
+    and every event handler registered on it there is a decorated top-level function
+    without parameters or other decorators.
 
     ## References
     - [FastAPI: Lifespan Events](https://fastapi.tiangolo.com/advanced/events/)
@@ -62,6 +75,7 @@ class StartupShutdownEvents(Rule):
     name = "startup-shutdown-events"
     phase = 1
     roles = SERVING_ROLES
+    fix = AutoFix(UNSAFE, "fold the module's startup and shutdown handlers into a `lifespan`")
     message = "{what} is a deprecated startup/shutdown event, skipped once the app has a lifespan: move the setup and teardown into the app's `lifespan`"
     invalid = (
         '''\
@@ -124,10 +138,13 @@ async def greet(sid, environ):
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
+        fold = functools.cache(lambda app: _fold(model, app))
         for call, scope in model.method_calls(names.EVENT_HANDLER_METHODS | LIST_ADDERS):
             receiver, name = call_method(call)  # type: ignore[misc]
             if name in names.EVENT_HANDLER_METHODS and model.is_app(receiver, scope):
-                yield report(call, what=f"`{_shown(receiver)}.{name}({_event(call)})`")
+                found = report(call, what=f"`{_shown(receiver)}.{name}({_event(call)})`")
+                lifespan = fold(receiver.id) if isinstance(receiver, ast.Name) and scope.kind == "module" else None
+                yield found.with_fix(lifespan.edits) if lifespan is not None and call in lifespan.decorators else found
             elif (
                 name in LIST_ADDERS
                 and isinstance(receiver, ast.Attribute)
@@ -141,6 +158,123 @@ async def greet(sid, environ):
                 if handlers and names.fastapi_api(model.qualname(call.func)) in names.APP_CLASSES:
                     for kw in handlers:
                         yield report(kw, what=f"`{_shown(call.func)}({kw.arg}=...)`")
+
+
+@dataclass(frozen=True)
+class LifespanFold:
+    """A module's event handlers on one app, folded into a new lifespan."""
+
+    model: SemanticModel
+    app: ast.Assign  # `app = FastAPI(...)`
+    handlers: tuple[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef], ...]  # (event, handler), in order
+    decorators: tuple[ast.Call, ...]
+
+    def edits(self, source: SourceText) -> list[Edit] | None:
+        edits = []
+        for decorator in self.decorators:
+            lines = _decorator_line(source, decorator)
+            if lines is None:
+                return None
+            edits.append(source.edit(*lines, ""))
+        app_lines = statement_lines(source, self.app)
+        factory: ast.Call = self.app.value  # type: ignore[assignment]
+        new_keyword = add_keyword(source, factory, "lifespan=lifespan")
+        if app_lines is None or new_keyword is None:
+            return None
+        above = source.text[: app_lines[0]].splitlines()[-2:]
+        blank_lines = "\n" * (2 - sum(1 for line in above if not line.strip())) if len(above) == 2 else ""
+        edits.append(source.insert(app_lines[0], blank_lines + self._lifespan(source.segment(factory.func))))
+        edits += new_keyword
+        bound = bound_names(self.model.tree)
+        missing = [name for name in ("AsyncExitStack", "asynccontextmanager") if self._needs(name)]
+        if any(name in bound for name in missing):
+            return None  # a name of the module's own is in the way
+        if missing:
+            edits.append(import_edit(source, self.model.tree, "contextlib", ", ".join(missing)))
+        return edits
+
+    def _needs(self, name: str) -> bool:
+        if name == "AsyncExitStack" and not any(event == "shutdown" for event, _ in self.handlers):
+            return False
+        return self.model.imports.get(name) != f"contextlib.{name}"
+
+    def _lifespan(self, app_class: str) -> str:
+        calls = [
+            f"await {handler.name}()" if isinstance(handler, ast.AsyncFunctionDef) else f"{handler.name}()"
+            for event, handler in self.handlers
+            if event == "startup"
+        ]
+        # The stack runs its callbacks last in, first out: registered in reverse, they run in their own order.
+        callbacks = [
+            f"stack.push_async_callback({handler.name})" if isinstance(handler, ast.AsyncFunctionDef) else f"stack.callback({handler.name})"
+            for event, handler in reversed(self.handlers)
+            if event == "shutdown"
+        ]
+        body = [*calls, *callbacks, "yield"]
+        lines = ["@asynccontextmanager", f"async def lifespan(app: {app_class}):"]
+        if callbacks:
+            lines.append("    async with AsyncExitStack() as stack:")
+            lines += [f"        {line}" for line in body]
+        else:
+            lines += [f"    {line}" for line in body]
+        return "\n".join(lines) + "\n\n\n"
+
+
+def _fold(model: SemanticModel, app_name: str) -> LifespanFold | None:
+    """The fold of the module's event handlers on `app_name` into a lifespan, when the app is created here without
+    one and every handler registered on it is a decorated top-level function that can be called as it is."""
+    if "lifespan" in bound_names(model.tree):
+        return None
+    creations = [
+        statement for statement in model.tree.body
+        if isinstance(statement, ast.Assign) and [dotted(t) for t in statement.targets] == [[app_name]]
+    ]
+    if len(creations) != 1 or not isinstance(factory := creations[0].value, ast.Call):
+        return None
+    if names.fastapi_api(model.qualname(factory.func)) != "FastAPI" or any(
+        kw.arg is None or kw.arg == "lifespan" or kw.arg in names.EVENT_HANDLER_LISTS for kw in factory.keywords
+    ):
+        return None
+    handlers, decorators = [], []
+    for node in ast.walk(model.tree):
+        chain = dotted(node.value) if isinstance(node, ast.Attribute) else None
+        if not chain or chain[0] != app_name or node.attr not in names.EVENT_HANDLER_METHODS | names.EVENT_HANDLER_LISTS:  # type: ignore[attr-defined]
+            continue
+        call = model.parents.get(node)
+        handler = model.parents.get(call)
+        if not (
+            len(chain) == 1 and node.attr == "on_event" and isinstance(call, ast.Call) and call.func is node  # type: ignore[attr-defined]
+            and len(call.args) == 1 and not call.keywords and _literal(call.args[0]) in EVENTS
+            and isinstance(handler, (ast.FunctionDef, ast.AsyncFunctionDef)) and handler.decorator_list == [call]
+            and handler in model.tree.body and not _takes_arguments(handler)
+        ):
+            return None  # registered some other way: folding the rest would drop it
+        handlers.append((_literal(call.args[0]), handler))
+        decorators.append(call)
+    handlers.sort(key=lambda item: item[1].lineno)
+    return LifespanFold(model, creations[0], tuple(handlers), tuple(decorators)) if handlers else None  # type: ignore[arg-type]
+
+
+def _literal(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _takes_arguments(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    arguments = function.args
+    return bool(arguments.posonlyargs or arguments.args or arguments.vararg or arguments.kwonlyargs or arguments.kwarg)
+
+
+def _decorator_line(source: SourceText, decorator: ast.expr) -> tuple[int, int] | None:
+    """The offsets of the decorator's lines (from its `@` to past its last line break), when it has them to itself."""
+    start, end = source.start(decorator), source.end(decorator)
+    line_start = source.line_starts[source.line_number(start) - 1]
+    if source.text[line_start:start].strip() != "@":
+        return None
+    rest = source.text[end : source.line_end(end)].strip()
+    if rest and not rest.startswith("#"):
+        return None
+    last = source.line_number(end)
+    return line_start, source.line_starts[last] if last < len(source.line_starts) else len(source.text)
 
 
 def _shown(node: ast.AST) -> str:

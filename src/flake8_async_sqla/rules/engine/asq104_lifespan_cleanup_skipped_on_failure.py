@@ -4,9 +4,13 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.edits import Edit, SourceText, indent_unit, indented, spans_lines_in_a_string, statement_lines
 from flake8_async_sqla.core.model import TRY_NODES, Scope, SemanticModel, call_method, dotted
 from flake8_async_sqla.core.roles import SERVING_ROLES
-from flake8_async_sqla.core.rule import Report, Rule, register, report
+from flake8_async_sqla.core.rule import UNSAFE, AutoFix, Report, Rule, register, report
+
+# Statements that, in a `finally:`, would swallow the exception the block is there to let through.
+LEAVING_FINALLY = (ast.Return, ast.Break, ast.Continue)
 
 
 @register
@@ -41,7 +45,13 @@ class LifespanCleanupSkippedOnFailure(Rule):
     scripts are not reported (application and example files only).
 
     ## Fix safety
-    No automatic fix: the release code may depend on state set up before the `yield`.
+    The fix is unsafe: it wraps the `yield` and everything after it in its block in
+    `try: yield` / `finally:`, so the code after the `yield` also runs when the app fails.
+    That is the point for release calls, but the other statements moved with them (a log
+    line, a flush of pending work) run on failure too, and a release that depends on
+    state a failed startup never set would now fail itself. Left unfixed: lifespans with
+    several `yield`s, a release in another block than the `yield`, and code after the
+    `yield` holding a multi-line string or a `return`, `break` or `continue`.
 
     ## References
     - [FastAPI: Lifespan Events](https://fastapi.tiangolo.com/advanced/events/)
@@ -54,6 +64,7 @@ class LifespanCleanupSkippedOnFailure(Rule):
     name = "lifespan-cleanup-skipped-on-failure"
     phase = 1
     roles = SERVING_ROLES
+    fix = AutoFix(UNSAFE, "move the code after the `yield` into `try: yield` / `finally:`")
     message = "`{release}` after the lifespan's `yield` is skipped when the app fails: register it on an AsyncExitStack or move it into a `finally:` block"
     invalid = (
         '''\
@@ -126,7 +137,47 @@ app = FastAPI(lifespan=lifespan)
                 # Several yields (one per branch): only when none of them protects the release.
                 if before and not any(_runs_on_failure(model, call, y, scope) for y in before):
                     parts = dotted(call.func)
-                    yield report(call, release=(".".join(parts) if parts else f".{method[1]}") + "()")
+                    found = report(call, release=(".".join(parts) if parts else f".{method[1]}") + "()")
+                    block = _after_the_yield(model, call, scope)
+                    if block is not None:
+                        found = found.with_fix(lambda source, block=block, scope=scope: _try_finally(source, block, scope))
+                    yield found
+
+
+def _after_the_yield(model: SemanticModel, release: ast.Call, scope: Scope) -> list[ast.stmt] | None:
+    """The lifespan's only `yield` statement and the statements after it in its block, when the release is
+    among them and they can move into a `finally:` as they are."""
+    if len(scope.yields) != 1:
+        return None
+    statement = model.parents.get(scope.yields[0])
+    parent = model.parents.get(statement) if isinstance(statement, ast.Expr) else None
+    block = next(
+        (body for field in ("body", "orelse", "finalbody") if statement in (body := getattr(parent, field, None) or [])), None
+    )
+    if block is None:
+        return None
+    moved = block[block.index(statement) :]
+    release_statement = next((a for a in (release, *model.ancestors(release)) if model.parents.get(a) is parent), None)
+    if len(moved) < 2 or release_statement not in moved[1:] or spans_lines_in_a_string(moved):
+        return None
+    if any(isinstance(node, LEAVING_FINALLY) for statement in moved[1:] for node in ast.walk(statement)):
+        return None
+    return moved
+
+
+def _try_finally(source: SourceText, block: list[ast.stmt], scope: Scope) -> list[Edit] | None:
+    """`yield` and the statements after it rewritten as `try: yield` / `finally: <the statements>`."""
+    first, rest, last = statement_lines(source, block[0]), statement_lines(source, block[1]), statement_lines(source, block[-1])
+    if first is None or rest is None or last is None:
+        return None
+    start, middle, end = first[0], rest[0], source.line_end(last[1] - 1)
+    indent = source.indentation(start)
+    unit = indent_unit(source, scope.node)
+    text = source.text
+    replacement = (
+        f"{indent}try:\n{indented(text[start:middle], unit)}{indent}finally:\n{indented(text[middle:end], unit)}"
+    )
+    return [source.edit(start, end, replacement)]
 
 
 def _position(node: ast.AST, end: bool = False) -> tuple[int, int]:

@@ -3,9 +3,15 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core import names
+from flake8_async_sqla.core.edits import Edit, SourceText, bound_names, import_edit
+from flake8_async_sqla.core.model import Scope, SemanticModel, call_method
 from flake8_async_sqla.core.orm import ENTITY_KINDS, describe, lazy_relationship_names, orm_facts
-from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
+from flake8_async_sqla.core.rule import ADVISORY, UNSAFE, AutoFix, Report, Rule, register, report
+
+# Session methods that run a statement, and what turns their result into the object (`.one()`, ...).
+RUNS = {"scalars", "scalar", "execute", "scalar_one", "scalar_one_or_none"}
+ONE_OBJECT = {"one", "first", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none"}
 
 
 @register
@@ -44,7 +50,13 @@ class LazyLoadUnderAsyncio(Rule):
     one access with `# noqa: ASQ501`; this advisory rule reports in scripts too.
 
     ## Fix safety
-    No automatic fix.
+    The fix is unsafe: when the object was loaded in the same function by a `select(Model)`
+    statement (written inline or assigned to a name first), it adds
+    `.options(selectinload(Model.relationship))` to that statement (importing
+    `selectinload` where missing). That loads the relationship with every query the
+    statement runs, an extra SELECT each time, also where it is not read. Objects from
+    `session.get()`, from a loop, or reached through another relationship are left to be
+    loaded by hand.
 
     ## References
     - [SQLAlchemy: Preventing Implicit IO when Using AsyncSession](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#preventing-implicit-io-when-using-asyncsession)
@@ -60,6 +72,7 @@ class LazyLoadUnderAsyncio(Rule):
     }
     name = "lazy-load-under-asyncio"
     phase = ADVISORY
+    fix = AutoFix(UNSAFE, "add `selectinload()` of the relationship to the `select()` that loaded the object")
     message = "`{access}` lazy-loads {relationship} under asyncio (MissingGreenlet): add selectinload({relationship}) to the query or await `{owner}.awaitable_attrs.{attr}`"
     invalid = (
         '''\
@@ -123,6 +136,33 @@ async def order_skus(session: AsyncSession, order_id: int) -> list[str]:
     stmt = select(Order).where(Order.id == order_id).options(selectinload(Order.items))
     order = (await session.scalars(stmt)).one()
     return [item.product.sku for item in order.items]  # error: ASQ501
+''',
+        '''\
+from sqlalchemy import ForeignKey, select
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncSession
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    addresses: Mapped[list["Address"]] = relationship(back_populates="user")
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user: Mapped[User] = relationship(back_populates="addresses")
+
+
+async def address_count(session: AsyncSession, user_id: int) -> int:
+    user = (await session.scalars(select(User).where(User.id == user_id))).one()
+    return len(user.addresses)  # error: ASQ501
 ''',
     )
     valid = (
@@ -215,11 +255,69 @@ async def profile(session: AsyncSession, user_id: int) -> dict:
                     continue
                 reported.add((attribute.lineno, f"{described}.{attribute.attr}"))
                 class_name = owner.model.rpartition(".")[2]
-                yield report(
+                found = report(
                     attribute,
                     access=f"{described}.{attribute.attr}",
                     relationship=f"{class_name}.{attribute.attr}",
                     owner=described,
                     attr=attribute.attr,
                 )
+                statement = _loading_select(model, attribute, scope, owner.model) if owner.kind == "object" else None
+                if statement is not None:
+                    found = found.with_fix(
+                        lambda source, statement=statement, attr=attribute.attr: _load_eagerly(source, model, statement, attr)
+                    )
+                yield found
+
+
+def _loading_select(model: SemanticModel, attribute: ast.Attribute, scope: Scope, entity: str) -> ast.Call | None:
+    """The `select(Model)...` statement that loaded the object `attribute` is read from: the object is a name
+    assigned once in the function, from a session running that statement (given inline, or as a name assigned
+    once before)."""
+    if not isinstance(attribute.value, ast.Name):
+        return None
+    value = _only_value(model, scope, attribute.value.id)
+    while isinstance(value, ast.Call) and (method := call_method(value)) is not None and method[1] in ONE_OBJECT and not value.args:
+        value = method[0]  # `(...).one()`
+    if isinstance(value, ast.Await):
+        value = value.value
+    run = call_method(value) if isinstance(value, ast.Call) else None
+    if run is None or run[1] not in RUNS or model.session_binding(run[0], scope) is None or not value.args:  # type: ignore[union-attr]
+        return None
+    statement = value.args[0]  # type: ignore[union-attr]
+    if isinstance(statement, ast.Name):
+        statement = _only_value(model, scope, statement.id)
+    head = statement
+    while isinstance(head, ast.Call) and isinstance(head.func, ast.Attribute):
+        head = head.func.value  # `select(M).where(...)` -> `select(M)`
+    if not (
+        isinstance(head, ast.Call) and names.sqlalchemy_api(model.qualname(head.func)) == "select"
+        and len(head.args) == 1 and model.qualname(head.args[0]) == entity
+    ):
+        return None
+    return statement  # type: ignore[return-value]
+
+
+def _only_value(model: SemanticModel, scope: Scope, name: str) -> ast.AST | None:
+    """The value of the one plain assignment `name = value` in the function (None when it is bound otherwise)."""
+    values = [
+        node.value for node in scope.assigns
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [name]
+    ]
+    binds = sum(1 for node in ast.walk(scope.node) if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store))
+    return values[0] if len(values) == 1 and binds == 1 else None
+
+
+def _load_eagerly(source: SourceText, model: SemanticModel, statement: ast.Call, attr: str) -> list[Edit] | None:
+    """`.options(selectinload(Model.attr))` after the statement, importing `selectinload` where it is missing."""
+    head = statement
+    while isinstance(head.func, ast.Attribute) and isinstance(head.func.value, ast.Call):
+        head = head.func.value
+    entity = source.segment(head.args[0])
+    edits = [source.insert(source.end(statement), f".options(selectinload({entity}.{attr}))")]
+    if names.sqlalchemy_api(model.imports.get("selectinload")) != "selectinload":
+        if "selectinload" in bound_names(model.tree):
+            return None
+        edits.append(import_edit(source, model.tree, "sqlalchemy.orm", "selectinload"))
+    return edits
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import SemanticModel
-from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
+from flake8_async_sqla.core.edits import Edit, SourceText, add_entry, add_keyword
+from flake8_async_sqla.core.model import SemanticModel, keyword
+from flake8_async_sqla.core.rule import ADVISORY, UNSAFE, AutoFix, Report, Rule, register, report
 
 
 @register
@@ -52,8 +54,12 @@ class RelationshipDefaultLazyLoader(Rule):
     `# noqa: ASQ502`.
 
     ## Fix safety
-    No automatic fix: code that relies on lazy loading (in synchronous scripts, tests or
-    `run_sync` callbacks) must load the relationship explicitly first.
+    The fix is unsafe: it declares `lazy="raise"` (SQLModel: adds `"lazy": "raise"` to
+    `sa_relationship_kwargs`), so every read of the relationship that nothing loaded now
+    raises `InvalidRequestError`. Under asyncio such a read failed already; but code that
+    relied on lazy loading where it works (synchronous scripts, tests, `run_sync`
+    callbacks) now raises too, and must load the relationship with `selectinload()` first.
+    Review the relationship's readers before accepting it.
 
     ## References
     - [SQLAlchemy: Preventing Implicit IO when Using AsyncSession](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#preventing-implicit-io-when-using-asyncsession)
@@ -72,6 +78,7 @@ class RelationshipDefaultLazyLoader(Rule):
     }
     name = "relationship-default-lazy-loader"
     phase = ADVISORY
+    fix = AutoFix(UNSAFE, 'declare `lazy="raise"`')
     message = "relationship `{relationship}` keeps the default lazy loader, so an unloaded read under asyncio fails only at runtime (MissingGreenlet): declare {fix}, or an eager strategy"
     invalid = (
         '''\
@@ -185,11 +192,22 @@ class Book(Base):
             if not _mapped_here(model, qualname) or model.has_base(qualname, "AsyncAttrs"):
                 continue
             sqlmodel = names.sqlalchemy_api(model.qualname(relationship.call.func)) == "Relationship"  # type: ignore[union-attr]
-            yield report(
-                relationship.call,  # type: ignore[arg-type]
+            call: ast.Call = relationship.call  # type: ignore[assignment]
+            found = report(
+                call,
                 relationship=f"{class_name}.{relationship.name}",
                 fix='sa_relationship_kwargs={"lazy": "raise"}' if sqlmodel else 'lazy="raise"',
             )
+            yield found.with_fix(lambda source, call=call, sqlmodel=sqlmodel: _raise_on_lazy_load(source, call, sqlmodel))
+
+
+def _raise_on_lazy_load(source: SourceText, call: ast.Call, sqlmodel: bool) -> list[Edit] | None:
+    if not sqlmodel:
+        return add_keyword(source, call, 'lazy="raise"')
+    options = keyword(call, "sa_relationship_kwargs")
+    if options is None:
+        return add_keyword(source, call, 'sa_relationship_kwargs={"lazy": "raise"}')
+    return add_entry(source, options, '"lazy": "raise"') if isinstance(options, ast.Dict) else None
 
 
 def _mapped_here(model: SemanticModel, qualname: str) -> bool:

@@ -5,10 +5,11 @@ import re
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.edits import add_keyword
 from flake8_async_sqla.core.engines import wrapped_in_async_engine
 from flake8_async_sqla.core.model import Scope, SemanticModel, engine_url
 from flake8_async_sqla.core.roles import SERVING_ROLES
-from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
+from flake8_async_sqla.core.rule import ADVISORY, SAFE, AutoFix, Report, Rule, register, report
 from flake8_async_sqla.core.urls import url_dialect
 
 # Words that name a test's database or engine (`TEST_DATABASE_URL`, `test_engine`).
@@ -64,7 +65,9 @@ class EngineWithoutPoolHygiene(Rule):
     only), and `role-paths` can mark a one-off tool as a script.
 
     ## Fix safety
-    No automatic fix: the right settings depend on the database and its proxies.
+    The fix is safe: it passes `pool_pre_ping=True`, which only adds a liveness check when
+    a connection is checked out of the pool (and replaces a dead one). Sizing the pool and
+    `pool_recycle` depend on the database and its proxies: they stay to be chosen by hand.
 
     ## References
     - [SQLAlchemy: Dealing with Disconnects](https://docs.sqlalchemy.org/en/20/core/pooling.html#dealing-with-disconnects)
@@ -76,6 +79,7 @@ class EngineWithoutPoolHygiene(Rule):
     name = "engine-without-pool-hygiene"
     phase = ADVISORY
     roles = SERVING_ROLES
+    fix = AutoFix(SAFE, "pass `pool_pre_ping=True`")
     message = "{factory}() for {dialect} keeps the default pool, which hands out dead connections after a restart or idle timeout: pass pool_pre_ping=True and set pool_recycle/pool_size for the database"
     invalid = (
         '''\
@@ -121,7 +125,8 @@ engine = create_async_engine("postgresql+asyncpg://app@pgbouncer/app", poolclass
                 continue
             dialect = url_dialect(model, url, scope, engine_kind)
             if dialect in names.SERVER_DIALECTS:
-                yield report(call, factory=factory, dialect=names.SERVER_DIALECTS[dialect])
+                found = report(call, factory=factory, dialect=names.SERVER_DIALECTS[dialect])
+                yield found.with_fix(lambda source, call=call: add_keyword(source, call, "pool_pre_ping=True"))
 
 
 def _lives_with_the_process(model: SemanticModel, scope: Scope) -> bool:

@@ -3,8 +3,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from flake8_async_sqla.core.edits import Edit, SourceText, add_keyword
 from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, expire_on_commit_setting, keyword
-from flake8_async_sqla.core.rule import Report, Rule, register, report
+from flake8_async_sqla.core.rule import SAFE, AutoFix, Report, Rule, register, report
 
 
 @register
@@ -38,8 +39,11 @@ class SessionFactoryExpiresOnCommit(Rule):
     factory, not its uses. Silence it with `# noqa: ASQ205` on the factory's line.
 
     ## Fix safety
-    No automatic fix: code that relies on reloading after a commit has to refresh
-    explicitly.
+    The fix is safe: it passes `expire_on_commit=False` to the factory (or turns an
+    explicit `True` into `False`). Objects then keep the values they had when committed;
+    the reload it removes could not run under asyncio anyway (it raised `MissingGreenlet`),
+    so no working code relied on it. Where fresh values are wanted after a commit (a
+    server default, a trigger), add `await session.refresh(obj)`.
 
     ## References
     - [SQLAlchemy: Preventing Implicit IO when Using AsyncSession](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#asyncio-orm-avoid-lazyloads)
@@ -58,6 +62,7 @@ class SessionFactoryExpiresOnCommit(Rule):
     }
     name = "session-factory-expires-on-commit"
     phase = 2
+    fix = AutoFix(SAFE, "pass `expire_on_commit=False` to the factory")
     message = "{factory} expires loaded objects on commit, so reading one afterwards is implicit I/O (MissingGreenlet): pass expire_on_commit=False"
     invalid = (
         '''\
@@ -162,7 +167,15 @@ async def create_user(email: str, session: Annotated[AsyncSession, Depends(get_s
             name = target.id if isinstance(target, ast.Name) else None
             if name is not None and _configured_later(model, name, scope, call):
                 continue
-            yield report(call, factory=factory)
+            yield report(call, factory=factory).with_fix(lambda source, call=call: _keep_on_commit(source, call))
+
+
+def _keep_on_commit(source: SourceText, call: ast.Call) -> list[Edit] | None:
+    """`expire_on_commit=False` in the factory call: the `True` given replaced, or the keyword added."""
+    given = keyword(call, "expire_on_commit")
+    if given is not None:
+        return [source.replace(given, "False")]
+    return add_keyword(source, call, "expire_on_commit=False")
 
 
 def _async_session_factory(model: SemanticModel, call: ast.Call, api: str) -> str | None:

@@ -4,8 +4,9 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.edits import Edit, SourceText, await_allowed
 from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted
-from flake8_async_sqla.core.rule import Report, Rule, register, report
+from flake8_async_sqla.core.rule import SAFE, AutoFix, Report, Rule, register, report
 
 # Attributes a coroutine object has: code that uses them is handling the coroutine itself.
 COROUTINE_ATTRIBUTES = {"close", "send", "throw", "__await__", "cr_frame", "cr_code", "cr_running", "cr_await"}
@@ -51,8 +52,11 @@ class AsyncDbCallNotAwaited(Rule):
     async wrappers there, and silence a deliberate call with `# noqa: ASQ209`.
 
     ## Fix safety
-    No automatic fix: adding `await` inside a synchronous function is a syntax error, and
-    the function has to become `async` first.
+    The fix is safe: it adds the missing `await` where the call is a statement of its own,
+    the value of an assignment, or the receiver of a method or subscript
+    (`(await session.execute(stmt)).scalars()`, moving an `await` that stood before the
+    whole chain), inside an `async def`, so the call runs as written. Calls in a lambda, a comprehension or a synchronous function, and
+    coroutines that are tested, compared or iterated, are left to be fixed by hand.
 
     ## References
     - [SQLAlchemy: Asynchronous I/O (asyncio)](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html)
@@ -71,6 +75,7 @@ class AsyncDbCallNotAwaited(Rule):
     }
     name = "async-db-call-not-awaited"
     phase = 2
+    fix = AutoFix(SAFE, "add the missing `await`")
     message = "{what}.{method}() returns a coroutine that is {fate}, so it never runs: write `await {call}(...)`"
     invalid = (
         '''\
@@ -145,8 +150,40 @@ async def list_users(session: AsyncSession):
             if what is None or name not in names.ASYNC_COROUTINE_METHODS[what]:
                 continue
             fate = _unawaited_fate(model, call, function)
-            if fate is not None:
-                yield report(call, what=what, method=name, fate=fate, call=".".join(shown))
+            if fate is None:
+                continue
+            found = report(call, what=what, method=name, fate=fate, call=".".join(shown))
+            if _awaitable_here(model, call, function):
+                found = found.with_fix(lambda source, call=call, model=model: _await(source, call, model))
+            yield found
+
+
+def _awaitable_here(model: SemanticModel, call: ast.Call, function: Scope) -> bool:
+    """Whether `await` can be added before `call` as it stands: directly in an `async def`, as a statement, an
+    assigned value or the receiver of an attribute or subscript."""
+    parent = model.parents.get(call)
+    return (
+        isinstance(parent, (ast.Expr, ast.Assign, ast.AnnAssign, ast.Attribute, ast.Subscript))
+        and parent.value is call
+        and await_allowed(model, call, function)
+    )
+
+
+def _await(source: SourceText, call: ast.Call, model: SemanticModel) -> list[Edit]:
+    """`await` before the call; `(await call)` when its result is used in a chain, whose own `await` (which
+    awaited the chain's result instead: `await session.execute(stmt).scalars().all()`) goes."""
+    if not isinstance(model.parents.get(call), (ast.Attribute, ast.Subscript)):
+        return [source.insert(source.start(call), "await ")]
+    edits = [source.insert(source.start(call), "(await "), source.insert(source.end(call), ")")]
+    chain: ast.AST = call
+    while isinstance(parent := model.parents.get(chain), (ast.Attribute, ast.Subscript, ast.Call)) and (
+        getattr(parent, "value", None) is chain or getattr(parent, "func", None) is chain
+    ):
+        chain = parent
+    awaited = model.parents.get(chain)
+    if isinstance(awaited, ast.Await):
+        edits.append(source.edit(source.start(awaited), source.start(chain), ""))
+    return edits
 
 
 def _async_class(model: SemanticModel, receiver: ast.AST, scope: Scope) -> str | None:

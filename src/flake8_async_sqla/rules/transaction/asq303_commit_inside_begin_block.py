@@ -3,8 +3,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from flake8_async_sqla.core.edits import Edit, SourceText, statement_lines
 from flake8_async_sqla.core.model import WITH_NODES, Scope, SemanticModel, SessionBinding, call_method, dotted
-from flake8_async_sqla.core.rule import Report, Rule, register, report
+from flake8_async_sqla.core.rule import SAFE, AutoFix, Report, Rule, register, report
 
 
 @register
@@ -45,7 +46,11 @@ class CommitInsideBeginBlock(Rule):
     one with `# noqa: ASQ303`.
 
     ## Fix safety
-    No automatic fix: removing a commit changes what is persisted when a later statement fails.
+    The fix is safe: it removes a `commit()` that is the last statement of its `begin()`
+    block, where the block commits the same work on exit (and the early commit made that
+    exit raise). A commit with statements after it, a `rollback()`, and calls inside
+    `begin_nested()` are left alone: removing those changes what is persisted when a later
+    statement fails.
 
     ## References
     - [SQLAlchemy: Managing Transactions](https://docs.sqlalchemy.org/en/20/orm/session_transaction.html#managing-transactions)
@@ -65,6 +70,7 @@ class CommitInsideBeginBlock(Rule):
     }
     name = "commit-inside-begin-block"
     phase = 3
+    fix = AutoFix(SAFE, "remove the `commit()` that ends its `begin()` block")
     message = "`{session}.{method}()` inside `{block}` ends the block's transaction early: let the block commit on exit, or raise to roll it back"
     invalid = (
         '''\
@@ -101,6 +107,16 @@ async def import_rows(rows: list[dict]) -> None:
         for row in rows:
             session.add(Row(**row))
             await session.commit()  # error: ASQ303
+''',
+        '''\
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def rename(session: AsyncSession, user_id: int, name: str) -> None:
+    async with session.begin():
+        user = await session.get(User, user_id)
+        user.name = name
+        await session.commit()  # error: ASQ303
 ''',
     )
     valid = (
@@ -155,14 +171,36 @@ async def tag_all(session: AsyncSession, tags: list[str]) -> None:
                 if not blocks or (method == "rollback" and model.rollback_then_raises(call, scope)):
                     continue
                 # A savepoint alone on a session handed in: ASQ301 already reports the call.
-                if binding.borrowed and all(kind == "begin_nested" for kind, _ in blocks):
+                if binding.borrowed and all(kind == "begin_nested" for kind, _, _ in blocks):
                     continue
-                yield report(call, session=_text(call.func.value, binding.name), method=method, block=blocks[0][1])  # type: ignore[attr-defined]
+                found = report(call, session=_text(call.func.value, binding.name), method=method, block=blocks[0][1])  # type: ignore[attr-defined]
+                kind, _, block = blocks[0]
+                statement = _last_statement(model, call, block) if method == "commit" and kind == "begin" else None
+                if statement is not None:
+                    found = found.with_fix(lambda source, statement=statement, block=block: _remove(source, statement, block))
+                yield found
 
 
-def _owning_blocks(model: SemanticModel, call: ast.Call, binding: SessionBinding, scope: Scope) -> list[tuple[str, str]]:
+def _last_statement(model: SemanticModel, call: ast.Call, block: ast.AST) -> ast.stmt | None:
+    """The statement `call` (awaited or not) makes up, when it is the last one of `block`'s body."""
+    statement = model.parents.get(call)
+    if isinstance(statement, ast.Await):
+        statement = model.parents.get(statement)
+    body = block.body  # type: ignore[attr-defined]
+    return statement if isinstance(statement, ast.Expr) and body[-1] is statement else None
+
+
+def _remove(source: SourceText, statement: ast.stmt, block: ast.AST) -> list[Edit] | None:
+    """The statement's lines removed (`pass` left in its place when the block holds nothing else)."""
+    if len(block.body) == 1:  # type: ignore[attr-defined]
+        return [source.replace(statement, "pass")]
+    lines = statement_lines(source, statement)
+    return [source.edit(*lines, "")] if lines is not None else None
+
+
+def _owning_blocks(model: SemanticModel, call: ast.Call, binding: SessionBinding, scope: Scope) -> list[tuple[str, str, ast.AST]]:
     """The `with` items around `call` (in its own function) that run the session's transaction, innermost
-    first: ("begin" | "begin_nested", the item as written)."""
+    first: ("begin" | "begin_nested", the item as written, the `with` statement)."""
     opened_by = model.parents.get(binding.node) if binding.origin == "created" and binding.transactional else None
     blocks = []
     for ancestor in model.ancestors(call):
@@ -175,7 +213,7 @@ def _owning_blocks(model: SemanticModel, call: ast.Call, binding: SessionBinding
             if method is None or method[1] not in ("begin", "begin_nested"):
                 continue
             if ancestor is opened_by or model.session_binding(method[0], scope) is binding:
-                blocks.append((method[1], f"{_text(method[0], binding.name)}.{method[1]}()"))
+                blocks.append((method[1], f"{_text(method[0], binding.name)}.{method[1]}()", ancestor))
     return blocks
 
 
