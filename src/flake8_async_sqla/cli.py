@@ -392,6 +392,7 @@ def command_rule(args: argparse.Namespace) -> int:
     from flake8_async_sqla.core.rule import all_rules
     from flake8_async_sqla.docs import fix_label, phase_label, render_rule
 
+    load_settings(None, Path("."))  # the project's own rules (ASQ9xx) are among the rules
     rules = all_rules()
     if args.all:
         emit("".join(

@@ -23,6 +23,8 @@ from flake8_async_sqla.core.rule import ADVISORY, rule_codes
 if TYPE_CHECKING:
     import pathspec
 
+    from flake8_async_sqla.core.project_rules import ProjectRuleSpec
+
 SECTION = "flake8-async-sqla"
 CODE_PREFIX = re.compile(r"ASQ\d{0,3}")
 DEFAULT_EXCLUDE = (
@@ -35,7 +37,9 @@ TARGET_VERSIONS = tuple(f"py3{minor}" for minor in range(7, 15))
 # A lower bound in `requires-python`: `>=3.10`, `~=3.9`, `==3.11.*`, `>3.8`.
 LOWER_BOUND = re.compile(r"^\s*(?:>=|~=|==|>)\s*3\.(\d+)")
 # Fields of Settings that are not configuration keys.
-NOT_KEYS = {"root", "config_file"}
+NOT_KEYS = {"root", "config_file", "project_rules"}
+# The array of tables declaring the project's own rules (ASQ9xx, core.project_rules).
+RULES_KEY = "rules"
 
 
 class ConfigError(Exception):
@@ -63,6 +67,7 @@ class Settings:
     role_paths: dict[str, list[str]] = field(default_factory=dict)  # role -> patterns overriding the heuristics
     # The Python whose syntax files are parsed for (`py311`); None: the newest the tool can read.
     target_version: str | None = None
+    project_rules: tuple[ProjectRuleSpec, ...] = ()  # from the `[[tool.flake8-async-sqla.rules]]` tables
     root: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None  # the pyproject.toml read, if any
 
@@ -119,7 +124,7 @@ class Settings:
             (
                 sorted(self.selected_codes()), sorted(self.per_file_ignores.items()), self.phase,
                 self.analysis_options(), sorted(self.role_policy().reported), self.role_policy().paths,
-                self.target_version,
+                self.target_version, self.project_rules,
             )
         )
 
@@ -193,12 +198,54 @@ def load_settings(config: Path | None, start: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {error}") from error
     project, table = document.get("project", {}), document.get("tool", {}).get(SECTION, {})
     settings.target_version = target_of(project.get("requires-python") if isinstance(project, dict) else None)
-    known = {f.name.replace("_", "-") for f in fields(Settings)} - NOT_KEYS
+    settings.project_rules = project_rules(table.get(RULES_KEY, []), path)
+    known = {f.name.replace("_", "-") for f in fields(Settings)} - NOT_KEYS | {RULES_KEY}
     for key, value in table.items():
+        if key == RULES_KEY:
+            continue
         if key not in known:
             raise ConfigError(f"{path}: unknown key {key!r} in [tool.{SECTION}]; known keys: {', '.join(sorted(known))}")
         apply(settings, key.replace("-", "_"), value, f"{path} [tool.{SECTION}] {key}")
     return settings
+
+
+def load_project_rules(start: Path) -> tuple[ProjectRuleSpec, ...]:
+    """The project rules of the nearest pyproject.toml above `start`, for the flake8 plugin: flake8's INI files
+    cannot hold rule tables."""
+    path = find_pyproject(start)
+    if path is None:
+        return project_rules([], Path("pyproject.toml"))
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read configuration: {error}") from error
+    table = document.get("tool", {}).get(SECTION, {})
+    return project_rules(table.get(RULES_KEY, []) if isinstance(table, dict) else [], path)
+
+
+def project_rules(tables: object, path: Path) -> tuple[ProjectRuleSpec, ...]:
+    """The project rules declared in `path`'s `[[tool.flake8-async-sqla.rules]]` tables, made the process's
+    (rule codes, roles, phases and `rule CODE` then know them); none when it declares none."""
+    from flake8_async_sqla.core.rule import use_project_rules
+
+    if not tables:
+        use_project_rules({})
+        return ()
+    from flake8_async_sqla.core.project_rules import ProjectRuleError, parse_spec, rule_class
+
+    if not isinstance(tables, list):
+        raise ConfigError(f"{path}: [tool.{SECTION}] {RULES_KEY} must be an array of tables ([[tool.{SECTION}.{RULES_KEY}]])")
+    try:
+        specs = tuple(parse_spec(table, str(path), f"#{number}") for number, table in enumerate(tables, 1))
+    except ProjectRuleError as error:
+        raise ConfigError(str(error)) from None
+    codes = [spec.code for spec in specs]
+    repeated = sorted({code for code in codes if codes.count(code) > 1})
+    if repeated:
+        raise ConfigError(f"{path}: project rule {repeated[0]}: declared more than once")
+    use_project_rules({spec.code: rule_class(spec) for spec in specs})
+    return specs
 
 
 def apply(settings: Settings, name: str, value: object, where: str) -> None:

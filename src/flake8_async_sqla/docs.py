@@ -29,8 +29,9 @@ def fix_label(rule: type[Rule]) -> str:
 
 def render_rule(rule: type[Rule]) -> str:
     sections = rule.doc_sections()
-    example = rule.invalid[0].rstrip()
-    use_instead = rule.valid[0].rstrip()
+    # A project rule (ASQ9xx) may come without examples.
+    example = rule.invalid[0].rstrip() if rule.invalid else "# (no example declared)"
+    use_instead = rule.valid[0].rstrip() if rule.valid else "# (no example declared)"
     parts = [
         GENERATED,
         f"# {rule.code} {rule.name}",

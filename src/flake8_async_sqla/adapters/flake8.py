@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import ast
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from flake8_async_sqla import __version__
+from flake8_async_sqla.config import ConfigError, load_project_rules
 from flake8_async_sqla.core.checker import check_tree, codes_for_role
 from flake8_async_sqla.core.options import OPTION_HELP, AnalysisOptions
 from flake8_async_sqla.core.project import use_options
@@ -57,8 +59,9 @@ class AsyncSqlaPlugin:
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
         try:
+            load_project_rules(Path.cwd())
             cls.roles = RolePolicy(parse_roles(options.report_roles, "--report-roles"), role_paths(options.role_paths))
-        except ValueError as error:
+        except (ValueError, ConfigError) as error:
             raise SystemExit(f"flake8-async-sqla: error: {error}") from None
         use_options(AnalysisOptions(**{name: tuple(getattr(options, name)) for name in OPTION_HELP}), cls.roles)
 

@@ -16,6 +16,7 @@ from flake8_async_sqla.core.model import SemanticModel, module_path
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.project import DEFAULT_INDEX, EXTERNAL_ROOTS, ProjectIndex
 from flake8_async_sqla.core.roles import RolePolicy
+from flake8_async_sqla.core import rule as rule_registry
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
 
 INTERNAL_ERROR = "ASQ000"
@@ -37,11 +38,12 @@ def codes_for_role(role: str, policy: RolePolicy, codes: Collection[str] | None 
     the role, and only the rules that declare it."""
     if not policy.reports(role):
         return frozenset()
-    return _codes_declaring(role, None if codes is None else frozenset(codes))
+    return _codes_declaring(role, None if codes is None else frozenset(codes), tuple(rule_registry.PROJECT_RULES.values()))
 
 
 @functools.lru_cache(maxsize=64)
-def _codes_declaring(role: str, codes: frozenset[str] | None) -> frozenset[str]:
+def _codes_declaring(role: str, codes: frozenset[str] | None, project_rules: tuple[type[Rule], ...]) -> frozenset[str]:
+    # `project_rules` only keys the cache: the answer changes with the project's rules.
     return frozenset(code for code, rule in all_rules().items() if (codes is None or code in codes) and role in rule.roles)
 
 
@@ -57,6 +59,13 @@ def check_tree(
     each carries its fix's edits (which need `source`)."""
     if codes is not None and not codes:
         return []
+    project_rules = [rule for code, rule in rule_registry.PROJECT_RULES.items() if codes is None or code in codes]
+    if project_rules and source is not None:
+        # Project rules match text, not database facts: every file is theirs, related to the database or not.
+        from flake8_async_sqla.core.project_rules import find_all
+
+        found = find_all(project_rules, tree, source, fixes)  # type: ignore[arg-type]
+        return sorted(found + check_tree(tree, path, source, frozenset(codes or all_rules()) - set(rule_registry.PROJECT_RULES), index, fixes))
     if source is not None and not is_relevant(source, index.options if index is not None else DEFAULT_OPTIONS):
         return []
     if index is not None:
@@ -104,7 +113,7 @@ def check_model(model: SemanticModel, codes: Collection[str] | None = None, sour
     """The findings of the rules in `codes`; with the file's `source`, each with its fix's edits."""
     if not may_concern_the_database(model):
         return []
-    rules = [rule() for code, rule in all_rules().items() if codes is None or code in codes]
+    rules = [rule() for code, rule in all_rules().items() if (codes is None or code in codes) and code not in rule_registry.PROJECT_RULES]
     return sorted(_run(rules, model, source))
 
 

@@ -126,6 +126,13 @@ class Rule:
 
 
 REGISTRY: dict[str, type[Rule]] = {}
+# The project's own rules (core.project_rules), set from its configuration: replaced as a whole, never merged.
+PROJECT_RULES: dict[str, type[Rule]] = {}
+
+
+def use_project_rules(rules: dict[str, type[Rule]]) -> None:
+    global PROJECT_RULES
+    PROJECT_RULES = dict(rules)
 
 
 def register(rule: type[Rule]) -> type[Rule]:
@@ -141,11 +148,14 @@ def rule_codes() -> list[str]:
     from flake8_async_sqla import rules
 
     return sorted(
-        name[:6].upper()
-        for folder in rules.__path__
-        for _, _, names in os.walk(folder)
-        for name in names
-        if RULE_MODULE.fullmatch(name)
+        [
+            name[:6].upper()
+            for folder in rules.__path__
+            for _, _, names in os.walk(folder)
+            for name in names
+            if RULE_MODULE.fullmatch(name)
+        ]
+        + list(PROJECT_RULES)
     )
 
 
@@ -162,4 +172,4 @@ def all_rules() -> dict[str, type[Rule]]:
 
         for module in pkgutil.walk_packages(rules.__path__, rules.__name__ + "."):
             importlib.import_module(module.name)
-    return dict(sorted(REGISTRY.items()))
+    return dict(sorted({**REGISTRY, **PROJECT_RULES}.items()))
