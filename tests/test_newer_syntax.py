@@ -24,6 +24,7 @@ from flake8_async_sqla.core.newer_syntax import downgrade, parse_newer, string_g
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 
 from ast_shapes import parts, shape
+from harness import FIXTURES, run_cli
 
 NEWER = '''\
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -163,6 +164,12 @@ def test_a_real_syntax_error_still_fails_with_its_reason() -> None:
         assert parse_newer(broken) is None, broken
 
 
+def test_the_scanner_takes_time_in_proportion_to_the_text() -> None:
+    # Long runs of blanks and comments between strings that are not concatenated once backtracked exponentially.
+    gaps = ('x = f"{d["k"]}"' + " " * 80 + ' + "b"  # a # b # c # d # e # f # g # h # i # j # k # l\n') * 200
+    assert len(string_groups(gaps)) == 200
+
+
 @pytest.mark.skipif(RUNS_NEWER_SYNTAX, reason="this Python parses PEP 695 and PEP 701 itself")
 def test_a_target_version_reads_only_the_syntax_it_has() -> None:
     # 3.12 has type parameters and the new f-strings, not `except A, B:` (3.14).
@@ -299,3 +306,47 @@ def test_fstrings_this_python_reads_are_left_alone_and_built_alike(strings: list
     if groups:
         (group,) = groups
         assert shape(group.tree("program.py", None), fstring_parts=False) == shape(original.body[0].value, fstring_parts=False)
+
+
+# ------------------------------------------------------------------ modules the index cannot read are said
+@pytest.fixture
+def bookshop(tmp_path: Path) -> Path:
+    """The newer-syntax fixture package as a project of its own, its models broken for every Python."""
+    shutil.copytree(FIXTURES / "newer_syntax_pkg", tmp_path / "shop")
+    (tmp_path / "pyproject.toml").write_text("")
+    with (tmp_path / "shop" / "models.py").open("a") as models:
+        models.write('\n\nbroken = f"{\n')
+    return tmp_path
+
+
+def test_a_module_the_index_cannot_read_is_said(bookshop: Path) -> None:
+    routes_only = run_cli("check", "--no-cache", "-v", "shop/routes.py", cwd=bookshop)
+    # ASQ501 needs the relationships of the unreadable models: missing, and the run says why.
+    assert "ASQ501" not in routes_only.stdout and "shop/routes.py:18:14: ASQ208" in routes_only.stdout
+    assert "warning: shop/models.py: the project index could not read it (parse failed" in routes_only.stderr
+    assert "findings in shop/routes.py may be missing" in routes_only.stderr
+    assert "the project index could not read 1 module:\n  shop/models.py: parse failed" in routes_only.stderr
+    assert "    results resting on it: shop/routes.py\n" in routes_only.stderr
+    assert routes_only.returncode == 1  # only the findings fail the run: the module was not checked
+
+    reported = json.loads(run_cli("check", "--no-cache", "--output-format", "json", "shop/routes.py", cwd=bookshop).stdout)
+    (unread,) = [item for item in reported if item["code"] is None]
+    assert (unread["name"], unread["severity"], unread["path"]) == ("unread-module", "warning", "shop/models.py")
+    assert unread["message"].endswith("results resting on it may lack findings: shop/routes.py")
+
+
+def test_a_checked_module_that_cannot_be_read_is_one_error_and_listed_with_what_rests_on_it(bookshop: Path) -> None:
+    for cache in ("--no-cache", "--cache-dir=.cache", "--cache-dir=.cache"):  # the last one from the cache
+        whole = run_cli("check", cache, "-v", "shop", cwd=bookshop)
+        assert whole.stderr.count("shop/models.py: error: parse failed") == 1, whole.stderr
+        assert "could not read it" not in whole.stderr  # no warning besides the error
+        assert "    results resting on it: shop/crud.py, shop/routes.py, shop/routes_newer.py\n" in whole.stderr
+        assert whole.returncode == 2
+
+
+def test_an_index_that_reads_every_module_says_nothing_of_it(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "newer_syntax_pkg", tmp_path / "shop")
+    (tmp_path / "pyproject.toml").write_text("")
+    result = run_cli("check", "--no-cache", "-v", "shop/routes.py", cwd=tmp_path)
+    assert "could not read" not in result.stderr
+    assert "shop/routes.py:34:36: ASQ501" in result.stdout

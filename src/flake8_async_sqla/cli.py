@@ -192,6 +192,13 @@ def command_check(args: argparse.Namespace) -> int:
         outcome = run(settings, files, args.jobs or os.cpu_count() or 1, cache_folder)
     for warning in outcome.warnings:
         print(f"flake8-async-sqla: warning: {warning}", file=sys.stderr)
+    for module in outcome.unread_unchecked():  # a checked file that could not be read is an error already
+        others = " and others" if len(module.rested_on_by) > 1 else ""
+        print(
+            f"flake8-async-sqla: warning: {module.path}: the project index could not read it ({module.problem}); "
+            f"findings in {module.rested_on_by[0]}{others} may be missing",
+            file=sys.stderr,
+        )
     if args.verbose:
         print(
             f"checked {outcome.files} files: {outcome.analysed} analysed, {outcome.cached} from the cache "
@@ -199,6 +206,7 @@ def command_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print_roles(outcome)
+        print_unread_modules(outcome)
 
     if args.write_baseline:
         baseline.write(args.write_baseline, baseline.entries_of(outcome.results))
@@ -208,7 +216,7 @@ def command_check(args: argparse.Namespace) -> int:
     if args.baseline:
         recorded = baseline.load(args.baseline)
         new, stale = baseline.compare(outcome.results, recorded)
-        outcome = RunOutcome(new, outcome.errors, outcome.files)
+        outcome = RunOutcome(new, outcome.errors, outcome.files, unread_modules=outcome.unread_modules)
         if not args.quiet:
             for entry in stale:
                 print(f"stale baseline entry: {entry.path} {entry.code} {entry.message}", file=sys.stderr)
@@ -217,7 +225,8 @@ def command_check(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"pruned {len(stale)} stale entries from {args.baseline}", file=sys.stderr)
     if args.quiet:
-        outcome = RunOutcome([r for r in outcome.results if r.fails], outcome.errors, outcome.files)
+        failing = [r for r in outcome.results if r.fails]
+        outcome = RunOutcome(failing, outcome.errors, outcome.files, unread_modules=outcome.unread_modules)
 
     write_output(args.output_file, report(args, outcome), "report")
     for error in outcome.errors:
@@ -269,6 +278,17 @@ def print_roles(outcome: RunOutcome) -> None:
     print("roles: " + ", ".join(f"{count} {role}" for role, count in sorted(counts.items())), file=sys.stderr)
     for path in sorted({result.path for result in outcome.results}):
         print(f"  {path}: {outcome.roles.get(path, 'unknown')}", file=sys.stderr)
+
+
+def print_unread_modules(outcome: RunOutcome) -> None:
+    """The project modules the index could not read, each with the checked files whose results rest on it."""
+    if not outcome.unread_modules:
+        return
+    count = len(outcome.unread_modules)
+    print(f"the project index could not read {count} module{'' if count == 1 else 's'}:", file=sys.stderr)
+    for module in outcome.unread_modules:
+        print(f"  {module.path}: {module.problem}", file=sys.stderr)
+        print(f"    results resting on it: {', '.join(module.rested_on_by)}", file=sys.stderr)
 
 
 def command_rule(args: argparse.Namespace) -> int:

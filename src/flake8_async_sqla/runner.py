@@ -63,6 +63,15 @@ class FileError(NamedTuple):
     line: int = 0  # the line at fault, when the parser names one
 
 
+class UnreadModule(NamedTuple):
+    """A project module the index could not read: what other modules would have learnt of it is missing."""
+
+    path: str  # as shown
+    problem: str
+    line: int  # the line at fault, when the parser names one
+    rested_on_by: list[str]  # the checked files (as shown) whose results rest on it
+
+
 @dataclass
 class FileOutcome:
     findings: list[Finding] = field(default_factory=list)
@@ -83,6 +92,8 @@ class FileOutcome:
     # that of each file in `rests_on` when it was read: while those hold, an edit there leaves this result as it is.
     interface: str | None = None
     interfaces: dict[str, str | None] = field(default_factory=dict)
+    # Project modules its check rested on that the index could not read: path -> [why, line at fault or 0].
+    unread: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,6 +107,12 @@ class RunOutcome:
     modelled: int = 0  # modules the project index parsed (each at most once per process)
     roles: dict[str, str] = field(default_factory=dict)  # shown path -> the file's role, for files read this run or cached
     warnings: list[str] = field(default_factory=list)  # problems that did not stop the run (an unwritable cache)
+    unread_modules: list[UnreadModule] = field(default_factory=list)  # project modules the index could not read
+
+    def unread_unchecked(self) -> list[UnreadModule]:
+        """The unread modules not already reported as files that could not be checked."""
+        failed = {error.path for error in self.errors}
+        return [module for module in self.unread_modules if module.path not in failed]
 
 
 def read_source(path: Path) -> tuple[bytes, str]:
@@ -139,12 +156,16 @@ def analyse(
     index.consulted, index.consulted_widely = set(), set()
     index.answers = {}
     modelled_before = index.modelled
+    unread_before = set(index.unreadable)
     findings = check_tree(tree, path, text, codes_for_role(role, roles, codes))
     kept = findings
     if findings and "noqa" in text.lower():  # tokenizing costs more than parsing: only where it can matter
         noqa = NoqaMap(text)
         kept = [f for f in findings if not noqa.suppresses(f.line, f.code)]
     consulted = index.consulted | index.consulted_widely
+    unread = {
+        other: list(why) for other, why in index.unreadable.items() if other in consulted or other not in unread_before
+    }
     depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
     answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
     source = text.splitlines() if kept else []
@@ -153,7 +174,7 @@ def analyse(
     interface = index.interface_digest(path, build=rested_on)
     return FileOutcome(
         kept, None, 0, role, lines, depends_on, sorted(index.consulted), answers, _drain_new_facts(index),
-        index.modelled - modelled_before, interface, interfaces,
+        index.modelled - modelled_before, interface, interfaces, unread,
     )
 
 
@@ -253,6 +274,7 @@ class Cache:
             outcome = FileOutcome(
                 findings, entry["error"], entry["error_line"], entry["role"], entry["lines"], entry["depends_on"],
                 entry["rests_on"], entry["answers"], interface=entry["interface"], interfaces=entry["interfaces"],
+                unread=entry["unread"],
             )
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
@@ -329,6 +351,7 @@ class Cache:
             "answers": outcome.answers,
             "interface": outcome.interface,
             "interfaces": outcome.interfaces,
+            "unread": outcome.unread,
         }
         self.facts.update(outcome.new_facts)
         for finding in outcome.findings:
@@ -472,10 +495,13 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
     results: list[Result] = []
     errors: list[FileError] = []
     shown_roles: dict[str, str] = {}
+    unread: dict[str, tuple[list, list[str]]] = {}  # unread module -> (why, the checked files resting on it)
     cwd = os.getcwd()
     for key in sorted(outcomes):
         outcome = outcomes[key]
         shown = display_path(key, cwd)
+        for module, why in outcome.unread.items():
+            unread.setdefault(module, (why, []))[1].append(shown)
         if outcome.role:
             shown_roles[shown] = outcome.role
         if outcome.error is not None:
@@ -483,7 +509,11 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
         ignored = tuple(settings.ignored_for_file(key))
         kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
         results.extend(_fingerprinted(shown, outcome.role, kept, settings, phases))
-    return RunOutcome(results, errors, files, roles=shown_roles)
+    unread_modules = [
+        UnreadModule(display_path(module, cwd), why, line, dependents)
+        for module, ((why, line), dependents) in sorted(unread.items())
+    ]
+    return RunOutcome(results, errors, files, roles=shown_roles, unread_modules=unread_modules)
 
 
 def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], bool]:

@@ -1,24 +1,26 @@
 """Newer Python syntax read on the running interpreter, keeping every position that matters.
 
-A project written for Python 3.12+ must not drop out of the analysis because the tool runs on 3.11. Most
-of its tokens still tokenize; only the grammar is newer. Each construct is rewritten in place, with the
-same line breaks, and mostly at the same length, so findings keep their lines and columns:
+A project written for Python 3.12+ must not drop out of the analysis because the tool runs on 3.11.
 
 - PEP 695 type parameters, `def f[T](...)` and `class C[T: Base](...)`: the brackets become spaces.
 - PEP 695 `type X[T] = ...` statements: `X       = ...` (the name moves to where `type` stood).
 - PEP 758 `except A, B:` without parentheses: `except(A, B):`; the one character this adds is taken off the
   columns of whatever follows the colon on that line once parsed.
-- PEP 750 template strings, `t"..."`: f-strings of the same length.
-- PEP 701 f-strings (quotes reused inside the braces, backslashes and comments in a replacement field, a
-  single-quoted f-string whose expressions span lines) do not even tokenize before 3.12. A small scanner
-  finds each such string (with the strings implicitly concatenated to it), the source gets a blank
-  placeholder `(   )` of the same extent, and once the file is parsed the placeholder is replaced by the
-  `JoinedStr` 3.12 builds: every expression of every replacement field is parsed on its own and placed at
-  its own line and column. Only the literal parts take the position of the whole string (as Python 3.11
-  gives them).
 
-Each construct is read only for a target Python that has it (`target`, None: any), so a file is not
-accepted for Python 3.12 when it needs 3.14.
+These are rewritten in place on the tokens, with the same line breaks and at the same length elsewhere,
+so every position stays exact.
+
+- PEP 701 f-strings (quotes reused inside the braces, backslashes and comments in a replacement field,
+  nested f-strings, a single-quoted f-string whose expressions span lines) do not even tokenize before
+  3.12, and PEP 750 template strings, `t"..."`, do not parse. A small scanner reads the strings as 3.12
+  does; each group of concatenated strings the running Python cannot read becomes a blank placeholder
+  `(   )` of the same extent, and once the file is parsed the placeholder is replaced by the `JoinedStr`
+  3.12 builds (a template string too: the rules read it as an f-string). Each expression of a replacement
+  field is parsed on its own at its own line and column; only literal parts (and, in a nested f-string the
+  running Python reads itself, its fields) take the position of their whole string, as 3.11 gives them.
+
+Strings the running Python reads are left as it reads them. Each construct is read only for a target
+Python that has it (`target`, None: any), so a file is not accepted for Python 3.12 when it needs 3.14.
 """
 
 from __future__ import annotations
@@ -42,9 +44,6 @@ TEMPLATE_PREFIXES = frozenset({"t", "tr", "rt"})
 # Where a string may start, a bracket changes the depth, or a comment runs to the end of its line.
 LEXICAL_MARK = re.compile(r"""#|(?<!\w)[rRbBuUfFtT]{1,2}['"]|['"]|[()\[\]{}]""")
 STRING_PREFIX = re.compile(r"""([rRbBuUfFtT]{0,2})['"]""")
-# What may stand between two strings Python concatenates (line breaks only inside brackets).
-STRING_GAP = re.compile(r"(?:[ \t\f]+|\\\n|#[^\n]*)*")
-STRING_GAP_IN_BRACKETS = re.compile(r"(?:[ \t\f\n]+|\\\n|#[^\n]*)*")
 
 
 def _string_body(quote: str) -> re.Pattern[str]:
@@ -59,6 +58,7 @@ WORD = re.compile(r"\w+")
 BLANKS = re.compile(r"[ \t\f\n]*")
 NOT_A_LINE_BREAK = re.compile(r"[^\n]")
 TO_LINE_END = re.compile(r"#[^\n]*")
+UNUSUAL_IN_FIELD = re.compile(r"""['"\\#\n]""")
 UNESCAPED_QUOTE = re.compile(r'(\\.)|"', re.DOTALL)
 CONVERSIONS = {"r": ord("r"), "s": ord("s"), "a": ord("a")}
 
@@ -67,14 +67,17 @@ class Unreadable(Exception):
     """Source the scanner cannot follow (an unterminated string, a stray brace): left to the parser to refuse."""
 
 
-def parse_newer(source: str, filename: str = "<unknown>", target: tuple[int, int] | None = None, mode: str = "exec") -> ast.AST | None:
+def parse_newer(
+    source: str, filename: str = "<unknown>", target: tuple[int, int] | None = None, mode: str = "exec"
+) -> ast.AST | None:
     """The tree of `source` with the constructs newer than the running Python (those `target` has) read
     as that Python would; None when there are none, or the source still does not parse."""
     source = source.replace("\r\n", "\n").replace("\r", "\n")
     strings: list[StringGroup] = []
     if _has(target, FSTRING_GRAMMAR):
         try:
-            strings = [group for group in string_groups(source, _has(target, TEMPLATE_STRINGS)) if not group.parses_here()]
+            groups = string_groups(source, _has(target, TEMPLATE_STRINGS))
+            strings = [group for group in groups if not group.parses_here()]
         except Unreadable:
             strings = []
     text = _with_placeholders(source, strings)
@@ -250,11 +253,13 @@ class Field:
     spec: list | None  # the format spec's parts (as `FString.parts`), None without a `:`
     spec_span: tuple[int, int]  # from the `:` to the `}`
     closing: int  # just after the `}`
+    unusual: bool  # a quote, backslash, comment or line break in its expression (or its spec's): maybe PEP 701
 
 
 @dataclass
 class FString:
     parts: list  # literal text (its escapes read) and `Field`s
+    unusual: bool  # a template string, or one with an unusual field: the running Python may not read it
 
 
 @dataclass
@@ -269,6 +274,8 @@ class StringGroup:
 
     def parses_here(self) -> bool:
         """Whether the running Python reads these strings itself (then they are left as they are)."""
+        if not any(isinstance(string, FString) and string.unusual for string in self.strings):
+            return True  # f-strings every Python reads: the parser need not be asked
         try:
             ast.parse(f"({self.lines.source[self.start:self.end]})", mode="eval")
         except SyntaxError:
@@ -330,7 +337,7 @@ def string_groups(source: str, templates: bool = False) -> list[StringGroup]:
         if prefix.lower() not in STRING_PREFIXES and not (templates and prefix.lower() in TEMPLATE_PREFIXES):
             position = mark.end()
             continue
-        if not strings or (STRING_GAP_IN_BRACKETS if depth else STRING_GAP).fullmatch(source, end, mark.start()) is None:
+        if not strings or not _concatenated(source[end:mark.start()], depth > 0):
             _close(groups, strings, start, end, lines)
             strings, start = [], mark.start()
         string, end = scanner.string(mark.start(), len(prefix))
@@ -338,6 +345,13 @@ def string_groups(source: str, templates: bool = False) -> list[StringGroup]:
         position = end
     _close(groups, strings, start, end, lines)
     return groups
+
+
+def _concatenated(gap: str, in_brackets: bool) -> bool:
+    """Whether two strings with `gap` between them are one: only blanks, comments and line continuations (and
+    line breaks, inside brackets) stand between them."""
+    blank = TO_LINE_END.sub("", gap).replace("\\\n", "")
+    return not blank.strip(" \t\f\n" if in_brackets else " \t\f")
 
 
 def _close(groups: list[StringGroup], strings: list[str | FString], start: int, end: int, lines: LineIndex) -> None:
@@ -361,7 +375,7 @@ class _Scanner:
         quote = source[opening] * 3 if source.startswith(source[opening] * 3, opening) else source[opening]
         if "f" in prefix or self.templates and "t" in prefix:
             parts, end = self.parts(opening + len(quote), quote, "r" in prefix, in_spec=False)
-            return FString(parts), end
+            return FString(parts, "t" in prefix or any(isinstance(part, Field) and part.unusual for part in parts)), end
         body = STRING_BODY[quote].match(source, opening + len(quote))
         if body is None:
             raise Unreadable("unterminated string")
@@ -413,7 +427,7 @@ class _Scanner:
         debug_text = None
         if source[position] == "=":
             position = BLANKS.match(source, position + 1).end()
-            # As Python 3.12 shows it: escapes read, and from any `#` to the end of its line left out (even in a string).
+            # As Python 3.12 shows it: escapes read, from any `#` to the end of its line left out (even in a string).
             debug_text = _decoded(TO_LINE_END.sub("", source[opening + 1:position]), raw)
         conversion = -1
         if source[position] == "!":
@@ -430,7 +444,11 @@ class _Scanner:
             raise Unreadable("replacement field not closed")
         if debug_text is not None and conversion == -1 and spec is None:
             conversion = CONVERSIONS["r"]  # `{x=}` shows the repr
-        return Field(opening, expression_end, debug_text, conversion, spec, (spec_start, position), position + 1), position + 1
+        unusual = UNUSUAL_IN_FIELD.search(source, opening + 1, expression_end) is not None or any(
+            isinstance(part, Field) and part.unusual for part in spec or ()
+        )
+        replacement = Field(opening, expression_end, debug_text, conversion, spec, (spec_start, position), position + 1, unusual)
+        return replacement, replacement.closing
 
     def _expression_end(self, position: int) -> int:
         """Where the expression of a replacement field starting at `position` ends: at a `=`, `!`, `:` or
@@ -542,7 +560,8 @@ def _with_placeholders(source: str, groups: list[StringGroup]) -> str:
     """`source` with each group's text turned into `(   )`: an empty tuple of the same lines and byte widths."""
     pieces, position = [], 0
     for group in groups:
-        inside = NOT_A_LINE_BREAK.sub(lambda char: " " * len(char.group().encode()), source[group.start + 1:group.end - 1])
+        text = source[group.start + 1 : group.end - 1]
+        inside = NOT_A_LINE_BREAK.sub(lambda char: " " * len(char.group().encode()), text)
         pieces += [source[position:group.start], "(", inside, ")"]
         position = group.end
     return "".join(pieces + [source[position:]])
