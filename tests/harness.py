@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from flake8_async_sqla.core.checker import check_tree
+from flake8_async_sqla.core.parsing import parse
 from flake8_async_sqla.core.project import ProjectIndex
 
 MARKER = re.compile(r"#[ \t]*error:[ \t]*((?:ASQ\d{3}[, \t]*)+)")
@@ -40,13 +41,24 @@ def expected(files: list[Path]) -> Expectation:
 
 
 def core_findings(files: list[Path]) -> Expectation:
+    """The findings in `files`, checked in that order with one index, each parsed as the tool parses it (syntax
+    newer than the running Python's included)."""
     index = ProjectIndex()
     found: Expectation = set()
     for path in files:
         source = path.read_text(encoding="utf-8")
-        for finding in check_tree(ast.parse(source), str(path), source, index=index):
+        for finding in check_tree(parse(source, str(path)), str(path), source, index=index):
             found.add((str(path), finding.line, finding.code))
     return found
+
+
+def parses_here(path: Path) -> bool:
+    """Whether the running Python parses the file itself (flake8 hands the plugin no tree otherwise)."""
+    try:
+        ast.parse(path.read_bytes())
+    except SyntaxError:
+        return False
+    return True
 
 
 def run_flake8(paths: list[Path], *extra: str) -> subprocess.CompletedProcess[str]:

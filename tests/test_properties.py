@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from flake8_async_sqla.core.checker import check_tree
 from flake8_async_sqla.core.model import UNANNOTATED_SESSION_NAMES
+from flake8_async_sqla.core.parsing import parse
 from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.rule import all_rules
 
@@ -118,7 +119,7 @@ def package_findings(files: list) -> set[tuple[str, int, str]]:
     found = set()
     for path in files:
         source = path.read_text(encoding="utf-8")
-        found.update((str(path), f.line, f.code) for f in check_tree(ast.parse(source), str(path), source, index=index))
+        found.update((str(path), f.line, f.code) for f in check_tree(parse(source, str(path)), str(path), source, index=index))
     return found
 
 

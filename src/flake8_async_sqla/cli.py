@@ -208,6 +208,13 @@ def command_check(args: argparse.Namespace) -> int:
         outcome = run(settings, files, jobs, cache_folder, with_fixes)
     for warning in outcome.warnings:
         print(f"flake8-async-sqla: warning: {warning}", file=sys.stderr)
+    for module in outcome.unread_unchecked():  # a checked file that could not be read is an error already
+        others = " and others" if len(module.rested_on_by) > 1 else ""
+        print(
+            f"flake8-async-sqla: warning: {module.path}: the project index could not read it ({module.problem}); "
+            f"findings in {module.rested_on_by[0]}{others} may be missing",
+            file=sys.stderr,
+        )
     if args.verbose:
         print(
             f"checked {outcome.files} files: {outcome.analysed} analysed, {outcome.cached} from the cache "
@@ -215,6 +222,7 @@ def command_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         print_roles(outcome)
+        print_unread_modules(outcome)
 
     if args.add_noqa:
         return add_noqa(outcome)
@@ -386,6 +394,17 @@ def print_roles(outcome: RunOutcome) -> None:
     print("roles: " + ", ".join(f"{count} {role}" for role, count in sorted(counts.items())), file=sys.stderr)
     for path in sorted({result.path for result in outcome.results}):
         print(f"  {path}: {outcome.roles.get(path, 'unknown')}", file=sys.stderr)
+
+
+def print_unread_modules(outcome: RunOutcome) -> None:
+    """The project modules the index could not read, each with the checked files whose results rest on it."""
+    if not outcome.unread_modules:
+        return
+    count = len(outcome.unread_modules)
+    print(f"the project index could not read {count} module{'' if count == 1 else 's'}:", file=sys.stderr)
+    for module in outcome.unread_modules:
+        print(f"  {module.path}: {module.problem}", file=sys.stderr)
+        print(f"    results resting on it: {', '.join(module.rested_on_by)}", file=sys.stderr)
 
 
 def command_rule(args: argparse.Namespace) -> int:

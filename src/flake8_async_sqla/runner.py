@@ -67,6 +67,15 @@ class FileError(NamedTuple):
     line: int = 0  # the line at fault, when the parser names one
 
 
+class UnreadModule(NamedTuple):
+    """A project module the index could not read: what other modules would have learnt of it is missing."""
+
+    path: str  # as shown
+    problem: str
+    line: int  # the line at fault, when the parser names one
+    rested_on_by: list[str]  # the checked files (as shown) whose results rest on it
+
+
 @dataclass
 class FileOutcome:
     findings: list[Finding] = field(default_factory=list)
@@ -89,6 +98,8 @@ class FileOutcome:
     interfaces: dict[str, str | None] = field(default_factory=dict)
     # What the worker's index kept of the modules it let go while analysing it (see `ProjectIndex.shared`).
     shared: dict[str, list] = field(default_factory=dict)
+    # Project modules its check rested on that the index could not read: path -> [why, line at fault or 0].
+    unread: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,6 +115,12 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)  # problems that did not stop the run (an unwritable cache)
     # When the findings carry their fixes: which of them `--fix` applies (as `--unsafe-fixes` says).
     fixable: Callable[[Finding], bool] | None = None
+    unread_modules: list[UnreadModule] = field(default_factory=list)  # project modules the index could not read
+
+    def unread_unchecked(self) -> list[UnreadModule]:
+        """The unread modules not already reported as files that could not be checked."""
+        failed = {error.path for error in self.errors}
+        return [module for module in self.unread_modules if module.path not in failed]
 
 
 def read_source(path: Path) -> tuple[bytes, str]:
@@ -139,10 +156,14 @@ def analyse(
     index.consulted, index.consulted_widely = set(), set()
     index.answers = {}
     modelled_before = index.modelled
+    unread_before = set(index.unreadable)
     outcome = check_source(path, data, text, codes, roles, index, fixes, target)
     if outcome.error is not None:
         return outcome
     consulted = index.consulted | index.consulted_widely
+    outcome.unread = {
+        other: list(why) for other, why in index.unreadable.items() if other in consulted or other not in unread_before
+    }
     outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
     outcome.rests_on = sorted(index.consulted)
     outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
@@ -281,6 +302,7 @@ class Cache:
             outcome = FileOutcome(
                 findings, entry["error"], entry["error_line"], entry["role"], entry["lines"], entry["depends_on"],
                 entry["rests_on"], entry["answers"], interface=entry["interface"], interfaces=entry["interfaces"],
+                unread=entry["unread"],
             )
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
@@ -358,6 +380,7 @@ class Cache:
             "answers": outcome.answers,
             "interface": outcome.interface,
             "interfaces": outcome.interfaces,
+            "unread": outcome.unread,
         }
         self.facts.update(outcome.new_facts)
         for finding in outcome.findings:
@@ -502,10 +525,13 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
     results: list[Result] = []
     errors: list[FileError] = []
     shown_roles: dict[str, str] = {}
+    unread: dict[str, tuple[list, list[str]]] = {}  # unread module -> (why, the checked files resting on it)
     cwd = os.getcwd()
     for key in sorted(outcomes):
         outcome = outcomes[key]
         shown = display_path(key, cwd)
+        for module, why in outcome.unread.items():
+            unread.setdefault(module, (why, []))[1].append(shown)
         if outcome.role:
             shown_roles[shown] = outcome.role
         if outcome.error is not None:
@@ -513,7 +539,11 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
         ignored = tuple(settings.ignored_for_file(key))
         kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
         results.extend(_fingerprinted(shown, outcome.role, kept, settings, phases))
-    return RunOutcome(results, errors, files, roles=shown_roles)
+    unread_modules = [
+        UnreadModule(display_path(module, cwd), why, line, dependents)
+        for module, ((why, line), dependents) in sorted(unread.items())
+    ]
+    return RunOutcome(results, errors, files, roles=shown_roles, unread_modules=unread_modules)
 
 
 def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], bool]:

@@ -8,7 +8,7 @@ import sys
 import threading
 import tokenize
 
-from flake8_async_sqla.core.newer_syntax import downgrade
+from flake8_async_sqla.core.newer_syntax import parse_newer
 
 # CPython refuses to build the AST of a deeply nested expression (a 5,000-term sum, a
 # 3,000-link attribute chain) under the default recursion limit. Such files are retried
@@ -32,7 +32,7 @@ def parse(data: bytes | str, filename: str, target: tuple[int, int] | None = Non
     """The tree of `data`, accepting the syntax of Python `target` (None: the newest the tool can read).
 
     A target up to the running Python rejects what that version cannot parse; a newer one (or None)
-    accepts, through `newer_syntax.downgrade`, what the running Python does not parse itself.
+    accepts, through `newer_syntax.parse_newer`, the syntax it has that the running Python does not parse itself.
     """
     feature_version = target if target is not None and target <= RUNNING else None
     try:
@@ -40,10 +40,10 @@ def parse(data: bytes | str, filename: str, target: tuple[int, int] | None = Non
     except RecursionError:
         return _parse_deep(data, filename, feature_version)
     except SyntaxError as error:
-        tree = _parse_newer_syntax(data, filename) if feature_version is None else None
+        tree = _parse_newer_syntax(data, filename, target) if feature_version is None else None
         if tree is None:
-            too_new = feature_version is not None and _parses_for_newer_python(data, filename)
-            raise ParseFailure(_explain(error, feature_version if too_new else None), error.lineno or 0) from error
+            too_new = target is not None and _parses_for_newer_python(data, filename)
+            raise ParseFailure(_explain(error, target if too_new else None), error.lineno or 0) from error
         return tree
     except (ValueError, MemoryError) as error:
         raise ParseFailure(f"cannot parse: {type(error).__name__}: {error}") from error
@@ -60,20 +60,15 @@ def _parses_for_newer_python(data: bytes | str, filename: str) -> bool:
     return True
 
 
-def _parse_newer_syntax(data: bytes | str, filename: str) -> ast.Module | None:
-    """The tree of a file written for a newer Python, read through `newer_syntax.downgrade`; None when that
-    does not make it parse (a real syntax error, or syntax that does not even tokenize here)."""
+def _parse_newer_syntax(data: bytes | str, filename: str, target: tuple[int, int] | None = None) -> ast.Module | None:
+    """The tree of a file written for a newer Python (up to `target`), read through `newer_syntax.parse_newer`;
+    None when that does not make it parse (a real syntax error)."""
     try:
         text = data if isinstance(data, str) else data.decode(tokenize.detect_encoding(io.BytesIO(data).readline)[0])
     except (SyntaxError, LookupError, UnicodeDecodeError):
         return None
-    rewritten = downgrade(text.removeprefix("\ufeff"))
-    if rewritten is None:
-        return None
-    try:
-        return ast.parse(rewritten, filename=filename)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+    tree = parse_newer(text.removeprefix("\ufeff"), filename, target)
+    return tree if isinstance(tree, ast.Module) else None
 
 
 def _parse_deep(data: bytes | str, filename: str, feature_version: tuple[int, int] | None) -> ast.Module:
@@ -119,6 +114,5 @@ def _explain(error: SyntaxError, too_new_for: tuple[int, int] | None = None) -> 
     version = f"{RUNNING[0]}.{RUNNING[1]}"
     return (
         f"parse failed under Python {version}: {where}{error.msg}; "
-        "if the project uses syntax newer than the tool can rewrite (3.12 f-strings reusing their quotes), "
-        "run the tool with the project's Python"
+        "if the file is valid for a newer Python, run the tool with the project's Python"
     )

@@ -204,6 +204,9 @@ class ProjectIndex:
         self.new_facts: dict[str, tuple[str, ModuleFacts]] = {}
         self._facts: dict[str, tuple[tuple[int, int] | None, ModuleFacts | None]] = {}
         self.modelled = 0  # files read and modelled, for `check --verbose`
+        # Project files the index could not read or parse: path -> (why, the line at fault or 0). A result that
+        # rests on one may lack what it would have told; `check` says which they are.
+        self.unreadable: dict[str, tuple[str, int]] = {}
         # Project-wide facts, built lazily and kept per project root.
         self._project_files: dict[str, tuple[str, ...] | None] = {}
         self._namers: dict[str, list[str]] = {}
@@ -439,7 +442,8 @@ class ProjectIndex:
             return None
         try:
             data = _read(path)
-        except OSError:
+        except OSError as error:
+            self._cannot_read(path, error)
             return None
         return self._build(path, stamp, data)
 
@@ -454,19 +458,15 @@ class ProjectIndex:
         if built is not None:
             return ModuleFacts.of(built[1]) if built[1] is not None else None
         self.modelled += 1
-        try:
-            model = SemanticModel(parse(data, path), path, index=self)
-        except ParseFailure:
+        model = self._model_of(path, data)
+        if model is None:
             return None
         facts = ModuleFacts.of(model)
         model.detach()
         return facts
 
     def _build(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
-        try:
-            model = SemanticModel(parse(data, path), path, index=self)
-        except ParseFailure:
-            model = None
+        model = self._model_of(path, data)
         self.modelled += 1
         if self._released_module(path) is not None:
             while len(self._rebuilt) >= MAX_REBUILT_MODELS:
@@ -476,6 +476,19 @@ class ProjectIndex:
             self._rebuilt[path] = (stamp, model)
         else:
             self._models[path] = (stamp, model)
+        return model
+
+    def _cannot_read(self, path: str, error: OSError) -> None:
+        self.unreadable[path] = (f"cannot read: {error.strerror or error}", 0)
+
+    def _model_of(self, path: str, data: bytes) -> SemanticModel | None:
+        """The model of a project file's content; None when it does not parse (said in `unreadable`)."""
+        try:
+            model = SemanticModel(parse(data, path), path, index=self)
+        except ParseFailure as failure:
+            self.unreadable[path] = (str(failure), failure.line)
+            return None
+        self.unreadable.pop(path, None)  # fixed since
         return model
 
     def facts(self, path: str) -> ModuleFacts | None:
@@ -491,7 +504,8 @@ class ProjectIndex:
         if stamp is not None:
             try:
                 data = _read(path)
-            except OSError:
+            except OSError as error:
+                self._cannot_read(path, error)
                 data = None
             if data is not None:
                 digest = content_digest(data)
@@ -555,8 +569,12 @@ class ProjectIndex:
         if self._released_module(path) is None:
             return self._model_for_lookups(path)
         try:
-            model = SemanticModel(parse(_read(path), path), path, index=self)
-        except (OSError, ParseFailure):
+            data = _read(path)
+        except OSError as error:
+            self._cannot_read(path, error)
+            return None
+        model = self._model_of(path, data)
+        if model is None:
             return None
         self.modelled += 1
         self._held_for_this_check.append(model)

@@ -13,8 +13,10 @@ Renderer = Callable[[RunOutcome, bool], str]
 FORMATS = {
     "text": "text", "json": "structured", "sarif": "sarif", "github": "github", "gitlab": "gitlab", "junit": "junit",
 }
-# What the formats that list results call a file that could not be read or parsed.
+# What the formats that list results call a file that could not be read or parsed, and a project module
+# that was not checked and that the project index could not read.
 FILE_ERROR = "file-error"
+UNREAD_MODULE = "unread-module"
 
 
 def renderer(name: str) -> Renderer:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
-from flake8_async_sqla.report import FILE_ERROR, error_fingerprint
-from flake8_async_sqla.runner import FileError, Result, RunOutcome
+from flake8_async_sqla.report import FILE_ERROR, UNREAD_MODULE, error_fingerprint
+from flake8_async_sqla.runner import FileError, Result, RunOutcome, UnreadModule
 
 
 def as_dict(result: Result) -> dict[str, object]:
@@ -66,7 +66,18 @@ def error_as_dict(error: FileError) -> dict[str, object]:
     }
 
 
+def unread_as_dict(module: UnreadModule) -> dict[str, object]:
+    """A project module the index could not read (and that was not checked): a warning, as the results resting
+    on it may lack findings."""
+    item = error_as_dict(FileError(module.path, module.problem, module.line))
+    rested_on = ", ".join(module.rested_on_by)
+    item.update(name=UNREAD_MODULE, severity="warning", message=f"the project index could not read this module "
+                f"({module.problem}); results resting on it may lack findings: {rested_on}")
+    return item
+
+
 def render(outcome: RunOutcome, show_source: bool) -> str:
     del show_source  # a structured format carries positions, not frames
     items = [as_dict(result) for result in outcome.results] + [error_as_dict(error) for error in outcome.errors]
+    items += [unread_as_dict(module) for module in outcome.unread_unchecked()]
     return json.dumps(sorted(items, key=lambda item: str(item["path"])), indent=2) + "\n"
