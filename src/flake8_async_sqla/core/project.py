@@ -76,6 +76,8 @@ class ModuleFacts:
     # Project functions this module passes an app to, each with where: positions ("0") and keyword names.
     app_arguments: dict[str, frozenset[str]] = field(default_factory=dict)
     urls: UrlFacts = field(default_factory=UrlFacts)  # what it says about database URLs
+    # Where its functions keep a session for other code (`state.db`, `ctx[db]`), with the kind kept (see the model).
+    session_stores: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: SemanticModel) -> ModuleFacts:
@@ -101,7 +103,7 @@ class ModuleFacts:
         return cls(
             dict(model.imports), frozenset(targets), disposed, untraced,
             {callee: frozenset(found) for callee, found in callers.items()}, startup,
-            {callee: frozenset(keys) for callee, keys in app_arguments.items()}, UrlFacts.of(model),
+            {callee: frozenset(keys) for callee, keys in app_arguments.items()}, UrlFacts.of(model), model.session_stores,
         )
 
     def to_json(self) -> dict:
@@ -114,6 +116,7 @@ class ModuleFacts:
             "startup": sorted(self.startup),
             "app_arguments": {callee: sorted(keys) for callee, keys in sorted(self.app_arguments.items())},
             "urls": self.urls.to_json(),
+            "session_stores": self.session_stores,
         }
 
     @classmethod
@@ -127,6 +130,7 @@ class ModuleFacts:
             frozenset(map(str, data["startup"])),
             {str(callee): frozenset(map(str, keys)) for callee, keys in data["app_arguments"].items()},
             UrlFacts.from_json(data["urls"]),
+            {str(key): str(kind) for key, kind in data["session_stores"].items()},
         )
 
 
@@ -567,6 +571,27 @@ class ProjectIndex:
             if facts is not None:
                 keys.update(facts.app_arguments.get(qualname, ()))
         return sorted(keys)
+    def stored_session_kinds(self, key: str, path: str) -> list[str]:
+        """The kinds of session ("async", "sync", "" when unknown) that the application modules of `path`'s project keep
+        under `key` (`state.db`, `ctx[db]`: see `SemanticModel.session_stores`), from the facts of the files whose
+        text has such a store."""
+        return self._answered(("session_stores", os.path.abspath(path), key))  # type: ignore[return-value]
+
+    def _session_stores(self, key: str, path: str) -> list[str]:
+        holder, _, name = key.rstrip("]").replace("[", ".").partition(".")
+        store = rf"\.state\.{name}\b" if holder == "state" else rf"\b{holder}\[\s*['\"]{name}['\"]\s*\]"
+        pattern = re.compile(rb"%s\s*(?::[^=\n]*)?=(?!=)" % store.encode())
+        kinds: set[str] = set()
+        for file in sorted(set(self.files_mentioning(path, holder) or ()) & set(self.files_mentioning(path, name) or ())):
+            try:
+                stores = self.runs_in_the_app(file) and pattern.search(_read(file)) is not None
+            except OSError:
+                continue
+            facts = self.facts(file) if stores else None
+            if facts is not None and key in facts.session_stores:
+                kinds.add(facts.session_stores[key])
+        return sorted(kinds)
+
     def declared_dialects(self, path: str) -> frozenset[str]:
         """The databases whose drivers `path`'s project declares, in any group of its dependencies (see
         core.manifests)."""
@@ -645,6 +670,8 @@ class ProjectIndex:
             return self._startup_only(name, path, frozenset({name}))
         if kind == "app_arguments":
             return self._app_arguments(name, path)
+        if kind == "session_stores":
+            return self._session_stores(name, path)
         if kind == "declared_dialects":
             manifests = manifest_files(path)
             self.consulted_widely.update(manifests)  # a result depends on what they declare

@@ -105,7 +105,7 @@ async def find_user(session: AsyncSession, email: str):
             for call, (binding, method) in model.session_calls(scope).items():
                 if method != "query":
                     continue
-                session = ".".join(dotted(call.func.value))  # type: ignore[arg-type, attr-defined]  # a name or `self.x`
+                session = ".".join(dotted(call.func.value) or [binding.name])  # type: ignore[attr-defined]
                 if binding.kind == "async":
                     problem, run = "does not exist on AsyncSession (AttributeError)", f"await {session}.scalars(stmt)"
                 else:
