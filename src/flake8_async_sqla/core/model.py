@@ -670,6 +670,8 @@ class SemanticModel:
             if symbol is not None and symbol.function is not None and symbol.function.returns_session:
                 function = symbol.function
                 return Symbol("session", flavour=function.returns_session, expires_on_commit=function.session_expires_on_commit)
+            if symbol is not None and symbol.function is not None and symbol.function.returns_factory:
+                return Symbol("factory", flavour=symbol.function.returns_factory)  # a project's factory of factories
             return None
         if isinstance(value, (ast.Name, ast.Attribute)):
             binding = self.session_binding(value, scope)
@@ -684,17 +686,11 @@ class SemanticModel:
         return None
 
     def _session_from_call_result(self, call: ast.Call, scope: Scope) -> Symbol | None:
-        """The session a call that names no function hands back: a factory expression's call (`sessionmaker(engine)()`,
-        `self.maker()`), or a project method that returns one (`db.new_session()` on an injected `Database`)."""
-        if isinstance(call.func, ast.Call):
-            factory = self.classify_value(call.func, scope)
-        else:
-            factory = self.factory_symbol(call.func, scope)
+        """The session a call of a factory expression opens: `sessionmaker(engine)()`, `self.maker()` where the class
+        keeps a factory. (What a method hands back is followed only when a `with` enters it: see `_opened_session`.)"""
+        factory = self.classify_value(call.func, scope) if isinstance(call.func, ast.Call) else self.factory_symbol(call.func, scope)
         if factory is not None and factory.kind == "factory":
             return Symbol("session", flavour=factory.flavour or "async", expires_on_commit=factory.expires_on_commit)
-        summary = self.call_summary(call, scope) if isinstance(call.func, ast.Attribute) else None
-        if summary is not None and summary.returns_session:
-            return Symbol("session", flavour=summary.returns_session, expires_on_commit=summary.session_expires_on_commit)
         return None
 
     def _lookup_local_symbol(self, node: ast.AST, scope: Scope) -> Symbol | None:
@@ -1225,10 +1221,13 @@ class SemanticModel:
         if not isinstance(expr, ast.Call):
             return None
         # A project generator that yields a session, entered with `with`: a context manager handing it out (a
-        # function, or a method of an object handed in: `async with db.session() as s`).
+        # function, or a method of an object handed in: `async with db.session() as s`); or a method returning a new
+        # session that the `with` closes (`with db.new_session() as s`).
         function = self.call_summary(expr, scope)
         if function is not None and function.yields_session:
             return function.yields_session, function.provides_transaction, function.session_expires_on_commit
+        if function is not None and function.returns_session:
+            return function.returns_session, False, function.session_expires_on_commit
         # A project class whose `__aenter__` / `__enter__` returns a session (a unit of work): it closes it on exit.
         for method in ("__aenter__", "__enter__"):
             entered = self._class_method_summary(expr.func, method, scope)
@@ -2444,8 +2443,8 @@ class SemanticModel:
         return parameter is None or parameter in summary.ends_transactions
 
     def session_handout(self, scope: Scope) -> SessionHandout:
-        """The session a function yields or returns (the last one, when several)."""
-        yields = returns = expires_on_commit = None
+        """The session a function yields or returns (the last one, when several), or the session factory it returns."""
+        yields = returns = expires_on_commit = factory = None
         provides_transaction = False
         for node in scope.yields:
             value = getattr(node, "value", None)
@@ -2471,9 +2470,16 @@ class SemanticModel:
             if symbol is not None and symbol.kind == "session":
                 returns = symbol.flavour or "async"
                 expires_on_commit = symbol.expires_on_commit
-        if yields is None and returns is None:
+            elif symbol is not None and symbol.kind == "factory" and not symbol.registry:
+                factory = symbol.flavour or "async"
+        declared = getattr(scope.node, "returns", None)
+        if returns is None and factory is None and not scope.yields and declared is not None:
+            # What it returns is out of sight (`return makers[dsn]()`), but its annotation says: `-> Session`.
+            returns = self.annotation_session(declared)[0]
+            factory = names.SESSION_FACTORY_CLASSES.get(self._annotated_api(declared) or "")
+        if yields is None and returns is None and factory is None:
             return NO_HANDOUT
-        return SessionHandout(yields, returns, provides_transaction, expires_on_commit)
+        return SessionHandout(yields, returns, provides_transaction, expires_on_commit, factory)
 
     def class_summary(self, scope: Scope) -> ClassSummary:
         cached = getattr(scope, "_class_summary", None)
