@@ -300,6 +300,7 @@ class SemanticModel:
         self._calls_by_method: dict[str, list[tuple[ast.Call, Scope]]] | None = None
         self._module_sessions: dict[str, tuple[SessionBinding, bool] | None] = {}  # by qualified name, see `_module_session`
         self._stored_bindings: dict[str, SessionBinding | None] = {}  # by key, see `_stored_session`
+        self._self_factories: dict[tuple[Scope, str], Symbol | None] = {}  # see `_self_factory`
         self._walk()
         self._follow_reexported_api_names()
         self._route_handlers: set[Scope] | None = None
@@ -754,16 +755,23 @@ class SemanticModel:
         when every store there is one."""
         function = scope.function_scope
         klass = function.klass if function is not None else None
-        stored = [
-            (assign.value, method)  # type: ignore[attr-defined]
-            for method in (klass.children if klass is not None else ())
-            if method.kind == "function"
-            for assign in method.assigns
-            if isinstance(assign, (ast.Assign, ast.AnnAssign)) and assign.value is not None
-            and any(_self_attribute_stored(t) == attribute for t in (assign.targets if isinstance(assign, ast.Assign) else [assign.target]))
-        ]
-        symbols = [self.factory_symbol(value, method) for value, method in stored]
-        return symbols[0] if symbols and all(symbols) else None
+        if klass is None:
+            return None
+        key = (klass, attribute)
+        if key not in self._self_factories:
+            self._self_factories[key] = None  # while it is worked out: `self.a = self.a` ends here
+            stored = [
+                (assign.value, method)  # type: ignore[attr-defined]
+                for method in klass.children
+                if method.kind == "function"
+                for assign in method.assigns
+                if isinstance(assign, (ast.Assign, ast.AnnAssign)) and assign.value is not None
+                and any(_self_attribute_stored(t) == attribute for t in (assign.targets if isinstance(assign, ast.Assign) else [assign.target]))
+            ]
+            symbols = [self.classify_value(value, method) for value, method in stored]
+            kept = symbols[0] if symbols and all(s is not None and s.kind == "factory" for s in symbols) else None
+            self._self_factories[key] = kept
+        return self._self_factories[key]
 
     def binds_locally(self, name: str, scope: Scope) -> bool:
         """Whether a function enclosing `scope` binds `name` (parameter, assignment, nested def), shadowing module names."""

@@ -579,14 +579,19 @@ class ProjectIndex:
 
     def _session_stores(self, key: str, path: str) -> list[str]:
         holder, _, name = key.rstrip("]").replace("[", ".").partition(".")
+        literal = f".state.{name}" if holder == "state" else f"{holder}["  # in every store: a fast test first
         store = rf"\.state\.{name}\b" if holder == "state" else rf"\b{holder}\[\s*['\"]{name}['\"]\s*\]"
         pattern = re.compile(rb"%s\s*(?::[^=\n]*)?=(?!=)" % store.encode())
+        wanted = _word_bits([holder.encode(), name.encode()])
         kinds: set[str] = set()
-        for file in sorted(set(self.files_mentioning(path, holder) or ()) & set(self.files_mentioning(path, name) or ())):
+        for file in self.project_files(path) or ():
+            if self._word_bits(file) & wanted != wanted or not self.runs_in_the_app(file):
+                continue  # does not mention both words, or is a test, migration or script
             try:
-                stores = self.runs_in_the_app(file) and pattern.search(_read(file)) is not None
+                text = _read(file)
             except OSError:
                 continue
+            stores = literal.encode() in text and pattern.search(text) is not None
             facts = self.facts(file) if stores else None
             if facts is not None and key in facts.session_stores:
                 kinds.add(facts.session_stores[key])
