@@ -301,6 +301,7 @@ class SemanticModel:
         self._module_sessions: dict[str, tuple[SessionBinding, bool] | None] = {}  # by qualified name, see `_module_session`
         self._stored_bindings: dict[str, SessionBinding | None] = {}  # by key, see `_stored_session`
         self._self_factories: dict[tuple[Scope, str], Symbol | None] = {}  # see `_self_factory`
+        self._reading_class_stores: set[Scope] = set()  # classes whose own session stores are being read
         self._walk()
         self._follow_reexported_api_names()
         self._route_handlers: set[Scope] | None = None
@@ -1453,6 +1454,8 @@ class SemanticModel:
         if cached is not None:
             return cached
         attrs = dict(self._own_session_attributes(klass))
+        if klass in self._reading_class_stores:
+            return attrs  # asked while the class's own stores are read (`self.a = self.b`): what is known so far, not kept
         klass._session_attrs = attrs  # type: ignore[attr-defined]
         awaited = self._awaited_self_attributes(klass)
         for _, base in self.class_lineage(f"{self.module}.{klass.name}")[1:]:
@@ -1470,6 +1473,19 @@ class SemanticModel:
             return cached
         attrs: dict[str, SessionBinding] = {}
         klass._own_session_attrs = attrs  # type: ignore[attr-defined]
+        self._reading_class_stores.add(klass)
+        try:
+            self._read_class_stores(klass, attrs)
+        finally:
+            self._reading_class_stores.discard(klass)
+        awaited = self._awaited_self_attributes(klass)
+        for name, binding in attrs.items():
+            if binding.kind != "async" and name in awaited:
+                attrs[name] = replace(binding, kind="async")
+        return attrs
+
+    def _read_class_stores(self, klass: Scope, attrs: dict[str, SessionBinding]) -> None:
+        """Fill `attrs` with what `_own_session_attributes` describes."""
         for method in klass.children:
             if method.kind != "function":
                 continue
@@ -1491,16 +1507,11 @@ class SemanticModel:
                 binding = self._declared_class_session(statement)
                 if binding is not None:
                     attrs.setdefault(binding.name, binding)
-        awaited = self._awaited_self_attributes(klass)
-        for name, binding in attrs.items():
-            if binding.kind != "async" and name in awaited:
-                attrs[name] = replace(binding, kind="async")
-        return attrs
 
     def _kept_session(self, attribute: str, value: ast.expr, store: ast.AST, method: Scope) -> SessionBinding | None:
         """The binding of `attribute` when a method keeps `value` there and it is a session: one the method opened
         ("created", or "bound" on someone else's connection), else one handed to it ("attribute")."""
-        binding = self.session_binding(value, method) if isinstance(value, ast.Name) else None
+        binding = self.session_binding(value, method) if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)) else None
         if binding is not None:
             origin = binding.origin if binding.origin in ("created", "bound") else "attribute"
             return SessionBinding(attribute, binding.kind, origin, store)
