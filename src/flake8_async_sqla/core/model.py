@@ -1382,7 +1382,9 @@ class SemanticModel:
             klass = function.klass if function is not None else None
             return self.class_session_attributes(klass).get(f"{container.attr}[...]") if klass is not None else None
         key = _container_key(node)
-        if key is None or not self._is_parameter_of_function(container.id, scope):  # type: ignore[attr-defined]
+        # Read as a session (a session method's receiver, or kept in a name): not every `item["id"]` handed to a call.
+        used = self._receives_session_call(node) or isinstance(self.parents.get(node), (ast.Assign, ast.AnnAssign))
+        if key is None or not used or not self._is_parameter_of_function(container.id, scope):  # type: ignore[attr-defined]
             return None
         return self._stored_session(key, node)
 
@@ -1503,7 +1505,7 @@ class SemanticModel:
                     if binding is not None:
                         attrs.setdefault(binding.name, binding)
         for statement in klass.node.body:  # type: ignore[attr-defined]
-            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and not _maps_column(statement):
                 binding = self._declared_class_session(statement)
                 if binding is not None:
                     attrs.setdefault(binding.name, binding)
@@ -1727,7 +1729,7 @@ class SemanticModel:
                 if not isinstance(func, ast.Attribute):
                     continue
                 receiver = func.value
-                if _receiver_name(receiver) not in bound and not (func.attr in RECEIVED_METHOD_NAMES and self._may_reach_session(receiver)):
+                if _receiver_name(receiver) not in bound and not (func.attr in RECEIVED_METHOD_NAMES and self._may_reach_session(call)):
                     continue
                 method = self.session_method_call(call, scope)
                 if method is not None:
@@ -1735,15 +1737,18 @@ class SemanticModel:
             scope._session_calls = found
         return scope._session_calls
 
-    def _may_reach_session(self, receiver: ast.expr) -> bool:
-        """Whether a receiver may hold a session that no table of this file binds (see `session_binding`): a
-        module-level or imported name, a module's attribute, a request state's attribute, or a container's item."""
+    def _may_reach_session(self, call: ast.Call) -> bool:
+        """Whether the receiver of `call` may hold a session that no table of this file binds (see `session_binding`):
+        a module-level or imported name, a module's attribute, a request state's attribute, or a container's item
+        (not `item["x"].get("key")`: a session's methods never take a string first)."""
+        receiver = call.func.value  # type: ignore[attr-defined]
         if isinstance(receiver, ast.Name):
             return receiver.id in self.imports or receiver.id in self.local_defs
         if isinstance(receiver, ast.Attribute):
             owner = receiver.value
             return isinstance(owner, ast.Attribute) and owner.attr == "state" or isinstance(owner, ast.Name) and owner.id in self.imports
-        return isinstance(receiver, ast.Subscript)
+        first = call.args[0] if call.args else None
+        return isinstance(receiver, ast.Subscript) and not (isinstance(first, ast.Constant) and isinstance(first.value, str))
 
     def is_session_write(self, call: ast.Call, method: str, scope: Scope) -> bool:
         """Whether `session.<method>(...)` puts a write into the session: `add`, `add_all`, `delete`,
@@ -2495,7 +2500,7 @@ class SemanticModel:
         if returns is None and factory is None and not scope.yields and declared is not None:
             # What it returns is out of sight (`return makers[dsn]()`), but its annotation says: `-> Session`.
             returns = self.annotation_session(declared)[0]
-            factory = names.SESSION_FACTORY_CLASSES.get(self._annotated_api(declared) or "")
+            factory = names.SESSION_FACTORY_CLASSES.get(self.api(declared.value if isinstance(declared, ast.Subscript) else declared) or "")
         if yields is None and returns is None and factory is None:
             return NO_HANDOUT
         return SessionHandout(yields, returns, provides_transaction, expires_on_commit, factory)
@@ -2906,6 +2911,12 @@ def _self_attribute_stored(target: ast.AST | None) -> str | None:
     if isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name) and container.value.id == "self":
         return f"{container.attr}[...]" if container is not target else container.attr
     return None
+
+
+def _maps_column(statement: ast.AnnAssign) -> bool:
+    """`id: Mapped[int] = ...` in a mapped class: a column, which no session annotation looks like."""
+    annotation = statement.annotation
+    return isinstance(annotation, ast.Subscript) and (dotted(annotation.value) or [""])[-1] in names.MAPPED_ANNOTATIONS
 
 
 def _receiver_name(receiver: ast.expr) -> str | None:

@@ -45,6 +45,11 @@ SYNC_DATABASE_IMPORT = re.compile(
     rb"\b(?:Session|sessionmaker|scoped_session|create_engine)\b",
     re.MULTILINE,
 )
+# A store into `<x>.state.<attribute>` (`request.state.db = ...`), and into `["<item>"]` (`ctx["db"] = ...`, the
+# holder's name just before it): each starts with a literal, which the search skips to.
+STATE_STORE = re.compile(rb"\.state\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
+ITEM_STORE = re.compile(rb"\[\s*['\"](\w+)['\"]\s*\]\s*(?::[^=\n]*)?=(?!=)")
+HOLDER = re.compile(rb"(\w+)$")
 # A word as `files_mentioning` looks for it, and the width of the filter that says which files may hold one.
 WORD = re.compile(rb"\w+")
 WORD_BITS = 4096
@@ -205,6 +210,7 @@ class ProjectIndex:
         self._interfaces: dict[str, tuple[ReleasedModule, str]] = {}  # path -> (module, `interface_digest`)
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
+        self._file_store_keys: dict[str, frozenset[str]] = {}  # path -> `_store_keys`
 
     def refresh(self) -> None:
         """Forget the files' modification stamps read so far: a file may change between two checks (an
@@ -579,23 +585,32 @@ class ProjectIndex:
 
     def _session_stores(self, key: str, path: str) -> list[str]:
         holder, _, name = key.rstrip("]").replace("[", ".").partition(".")
-        literal = f".state.{name}" if holder == "state" else f"{holder}["  # in every store: a fast test first
-        store = rf"\.state\.{name}\b" if holder == "state" else rf"\b{holder}\[\s*['\"]{name}['\"]\s*\]"
-        pattern = re.compile(rb"%s\s*(?::[^=\n]*)?=(?!=)" % store.encode())
         wanted = _word_bits([holder.encode(), name.encode()])
         kinds: set[str] = set()
         for file in self.project_files(path) or ():
             if self._word_bits(file) & wanted != wanted or not self.runs_in_the_app(file):
                 continue  # does not mention both words, or is a test, migration or script
-            try:
-                text = _read(file)
-            except OSError:
-                continue
-            stores = literal.encode() in text and pattern.search(text) is not None
-            facts = self.facts(file) if stores else None
+            facts = self.facts(file) if key in self._store_keys(file) else None
             if facts is not None and key in facts.session_stores:
                 kinds.add(facts.session_stores[key])
         return sorted(kinds)
+
+    def _store_keys(self, path: str) -> frozenset[str]:
+        """The places a file's text stores something in, as `session_stores` keys (`state.db`, `ctx[db]`): read once
+        per file for every such question."""
+        keys = self._file_store_keys.get(path)
+        if keys is None:
+            try:
+                text = _read(path)
+            except OSError:
+                text = b""
+            found = {f"state.{attribute.decode()}" for attribute in STATE_STORE.findall(text)}
+            for store in ITEM_STORE.finditer(text):
+                holder = HOLDER.search(text, max(0, store.start() - 64), store.start())
+                if holder is not None:
+                    found.add(f"{holder.group(1).decode()}[{store.group(1).decode()}]")
+            keys = self._file_store_keys[path] = frozenset(found)
+        return keys
 
     def declared_dialects(self, path: str) -> frozenset[str]:
         """The databases whose drivers `path`'s project declares, in any group of its dependencies (see
