@@ -280,6 +280,41 @@ def test_module_facts_record_where_an_app_is_handed_to_a_project_function(shop: 
     assert ProjectIndex().app_argument_keys("shop.events.register", str(shop / "events.py")) == ["0", "admin"]
 
 
+def test_module_facts_record_where_functions_keep_sessions_for_other_code(shop: Path) -> None:
+    (shop / "middleware.py").write_text(
+        "from shop.db import SessionFactory\n\n\nasync def keep(request, call_next):\n"
+        "    request.state.db = SessionFactory()\n    request.state.user = 'x'\n    return await call_next(request)\n\n\n"
+        "async def startup(ctx):\n    ctx['db'] = SessionFactory()\n    ctx['http'] = object()\n"
+    )
+    (shop / "other.py").write_text("def nothing(request):\n    return request.state.db\n")
+    facts = ProjectIndex().facts(str(shop / "middleware.py"))
+    assert facts is not None and facts.session_stores == {"state.db": "async", "ctx[db]": "async"}
+    assert ModuleFacts.from_json(facts.to_json()) == facts
+    index = ProjectIndex()
+    routes = str(shop / "routes.py")
+    assert index.stored_session_kinds("state.db", routes) == ["async"]
+    assert index.modelled == 2  # middleware.py and the db module it imports, not other.py: it stores nothing there
+    assert index.stored_session_kinds("ctx[db]", routes) == ["async"]
+    assert index.stored_session_kinds("state.user", routes) == index.stored_session_kinds("ctx[http]", routes) == []
+
+
+def test_function_summaries_keep_the_factories_they_hand_out_through_json(shop: Path) -> None:
+    from flake8_async_sqla.core.summaries import class_from_json, class_to_json, function_from_json, function_to_json
+
+    (shop / "factories.py").write_text(
+        "from shop.db import SessionFactory\n\n\ndef factory():\n    return SessionFactory\n\n\n"
+        "class Pool:\n    def open(self, key):\n        self.sessions[key] = factory()()\n"
+    )
+    index = ProjectIndex()
+    routes = str(shop / "routes.py")
+    function = index.lookup("shop.factories.factory", routes).function
+    assert function is not None and function.returns_factory == "async"
+    assert function_from_json(function_to_json(function)).returns_factory == "async"
+    klass = index.lookup("shop.factories.Pool", routes).klass
+    assert klass is not None and klass.session_attributes == {"sessions[...]": ("async", "created")}
+    assert class_from_json(class_to_json(klass)).session_attributes == klass.session_attributes
+
+
 def test_stored_facts_spare_the_parse_and_a_changed_file_is_parsed_again(shop: Path) -> None:
     db, candidates = str(shop / "db.py"), ["shop.db.get_session", "shop.db.SessionFactory"]
     first = ProjectIndex()

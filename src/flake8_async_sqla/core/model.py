@@ -89,6 +89,8 @@ BORROWING_PARENTS = (ast.Compare, ast.UnaryOp, ast.If, ast.While, ast.Assert, as
 SESSION_METHOD_NAMES = frozenset(
     {*names.SESSION_IO_METHODS, *names.SESSION_ONLY_METHODS, "add", "delete", "close", "begin", "remove"}
 )
+# Methods whose call on a module's session, a request state's or a container's item makes a rule look at it.
+RECEIVED_METHOD_NAMES = SESSION_METHOD_NAMES | names.SYNC_SESSION_IO_METHODS | names.ASYNC_COROUTINE_METHODS["AsyncSession"]
 # ExitStack methods that enter a context manager and hand back what it yields.
 EXIT_STACK_ENTERS = {"enter_context", "enter_async_context"}
 # Calls that hand out a connection their caller already holds (`session.connection()`, Alembic's `op.get_bind()`).
@@ -104,8 +106,11 @@ class SessionBinding:
 
     name: str
     kind: str | None  # "async", "sync", or None when unknown
-    # "created", "param", "dependency", "global", "attribute", "closure", or "bound" (created on a connection that
-    # someone else opened: that owner closes and commits it, so the session is neither owned nor borrowed)
+    # "created", "param", "dependency", "global", "attribute", "closure", "bound" (created on a connection that
+    # someone else opened: that owner closes and commits it, so the session is neither owned nor borrowed),
+    # "object" (the session an ORM object belongs to, `object_session(obj)`: whoever loaded the object owns it), or
+    # "stored" (kept by other code where this code reads it: `request.state.db` set by a middleware, `ctx["db"]`
+    # set by a worker's startup)
     origin: str
     node: ast.AST
     # True when whoever handed the session out also runs its transaction
@@ -128,7 +133,7 @@ class SessionBinding:
     @property
     def borrowed(self) -> bool:
         """Handed to the function (a parameter, a dependency, `self.session`): its transaction is the caller's."""
-        return self.origin in ("param", "dependency", "attribute")
+        return self.origin in ("param", "dependency", "attribute", "object", "stored")
 
 
 @dataclass(eq=False)
@@ -293,6 +298,10 @@ class SemanticModel:
         self._session_kinds: set[str | None] | None = None
         self._session_names: set[str] | None = None
         self._calls_by_method: dict[str, list[tuple[ast.Call, Scope]]] | None = None
+        self._module_sessions: dict[str, tuple[SessionBinding, bool] | None] = {}  # by qualified name, see `_module_session`
+        self._stored_bindings: dict[str, SessionBinding | None] = {}  # by key, see `_stored_session`
+        self._self_factories: dict[tuple[Scope, str], Symbol | None] = {}  # see `_self_factory`
+        self._reading_class_stores: set[Scope] = set()  # classes whose own session stores are being read
         self._walk()
         self._follow_reexported_api_names()
         self._route_handlers: set[Scope] | None = None
@@ -632,7 +641,7 @@ class SemanticModel:
         if isinstance(value, ast.Call):
             func_qualname = self.qualname(value.func)
             if func_qualname is None and not isinstance(value.func, ast.Name):
-                return None  # a method of a local object (`session.execute(...)`): no factory is found through it
+                return self._session_from_call_result(value, scope)
             api = names.sqlalchemy_api(func_qualname)
             if api in names.ENGINE_FACTORIES:
                 return Symbol("engine", flavour=names.ENGINE_FACTORIES[api])
@@ -647,6 +656,9 @@ class SemanticModel:
                 return Symbol("factory", flavour=names.SCOPED_REGISTRIES[api], registry=True)
             if api in names.SESSION_CLASSES:
                 return Symbol("session", flavour=names.SESSION_CLASSES[api], expires_on_commit=expire_on_commit_setting(value))
+            if api in names.OBJECT_SESSION_FUNCTIONS:
+                on_async_class = isinstance(value.func, ast.Attribute) and self.api(value.func.value) == "AsyncSession"
+                return Symbol("session", flavour="async" if on_async_class else names.OBJECT_SESSION_FUNCTIONS[api])
             if api is not None:  # any other SQLAlchemy name (`select`, `mapped_column`): no project code to look up
                 return None
             if names.fastapi_api(func_qualname) in names.APP_CLASSES:
@@ -660,6 +672,8 @@ class SemanticModel:
             if symbol is not None and symbol.function is not None and symbol.function.returns_session:
                 function = symbol.function
                 return Symbol("session", flavour=function.returns_session, expires_on_commit=function.session_expires_on_commit)
+            if symbol is not None and symbol.function is not None and symbol.function.returns_factory:
+                return Symbol("factory", flavour=symbol.function.returns_factory)  # a project's factory of factories
             return None
         if isinstance(value, (ast.Name, ast.Attribute)):
             binding = self.session_binding(value, scope)
@@ -671,6 +685,14 @@ class SemanticModel:
             for_scope = self._lookup_local_symbol(value, scope)
             if for_scope is not None:
                 return for_scope
+        return None
+
+    def _session_from_call_result(self, call: ast.Call, scope: Scope) -> Symbol | None:
+        """The session a call of a factory expression opens: `sessionmaker(engine)()`, `self.maker()` where the class
+        keeps a factory. (What a method hands back is followed only when a `with` enters it: see `_opened_session`.)"""
+        factory = self.classify_value(call.func, scope) if isinstance(call.func, ast.Call) else self.factory_symbol(call.func, scope)
+        if factory is not None and factory.kind == "factory":
+            return Symbol("session", flavour=factory.flavour or "async", expires_on_commit=factory.expires_on_commit)
         return None
 
     def _lookup_local_symbol(self, node: ast.AST, scope: Scope) -> Symbol | None:
@@ -725,7 +747,32 @@ class SemanticModel:
             symbol = self._lookup_local_symbol(node, scope)
         if symbol is None and isinstance(node, ast.Name):
             symbol = self._factory_param(node.id, scope)
+        if symbol is None and isinstance(node, ast.Attribute) and dotted(node.value) == ["self"]:
+            symbol = self._self_factory(node.attr, scope)
         return symbol if symbol is not None and symbol.kind == "factory" else None
+
+    def _self_factory(self, attribute: str, scope: Scope) -> Symbol | None:
+        """The session factory a method's class keeps in `self.<attribute>` (`self.maker = async_sessionmaker(engine)`),
+        when every store there is one."""
+        function = scope.function_scope
+        klass = function.klass if function is not None else None
+        if klass is None:
+            return None
+        key = (klass, attribute)
+        if key not in self._self_factories:
+            self._self_factories[key] = None  # while it is worked out: `self.a = self.a` ends here
+            stored = [
+                (assign.value, method)  # type: ignore[attr-defined]
+                for method in klass.children
+                if method.kind == "function"
+                for assign in method.assigns
+                if isinstance(assign, (ast.Assign, ast.AnnAssign)) and assign.value is not None
+                and any(_self_attribute_stored(t) == attribute for t in (assign.targets if isinstance(assign, ast.Assign) else [assign.target]))
+            ]
+            symbols = [self.classify_value(value, method) for value, method in stored]
+            kept = symbols[0] if symbols and all(s is not None and s.kind == "factory" for s in symbols) else None
+            self._self_factories[key] = kept
+        return self._self_factories[key]
 
     def binds_locally(self, name: str, scope: Scope) -> bool:
         """Whether a function enclosing `scope` binds `name` (parameter, assignment, nested def), shadowing module names."""
@@ -1070,16 +1117,40 @@ class SemanticModel:
                 for name in targets:
                     found.setdefault(name, found[value.id])
                 continue
+            if isinstance(value, (ast.Attribute, ast.Subscript)):
+                # `db = request.state.db`, `db = self.session`: the same session, held as it is held there.
+                held = self.session_binding(value, scope)
+                if held is not None:
+                    for name in targets:
+                        found.setdefault(name, held)
+                    continue
             symbol = self.classify_value(value, scope)
             if symbol is not None and symbol.kind == "session":
-                origin = "global" if targets[0] in scope.global_names - scope.nonlocal_names else "created"
-                if origin == "created" and self._binds_existing_connection(value, scope):
-                    origin = "bound"
+                origin = "global" if targets[0] in scope.global_names - scope.nonlocal_names else self._session_origin(value, scope)
                 for name in targets:
                     # Opened here on one path, handed in on another (`db = session or factory()`): the function may own it.
                     if name not in found or origin == "created" and found[name].borrowed:
                         found[name] = SessionBinding(name, symbol.flavour, origin, assign, expires_on_commit=symbol.expires_on_commit)
+        self._with_aliases(scope, found)
         return found
+
+    def _session_origin(self, value: ast.AST, scope: Scope) -> str:
+        """Where the session a function assigns comes from: an ORM object's own session (`object_session(obj)`), one
+        bound to a connection someone else opened, or else one the function opened."""
+        call = value.value if isinstance(value, ast.Await) else value
+        if isinstance(call, ast.Call) and self.api(call.func) in names.OBJECT_SESSION_FUNCTIONS:
+            return "object"
+        return "bound" if self._binds_existing_connection(value, scope) else "created"
+
+    def _with_aliases(self, scope: Scope, found: dict[str, SessionBinding]) -> None:
+        """`with session as s:` (a session is its own context manager): `s` is the same session, held the same way."""
+        for with_node in scope.withs:
+            for item in with_node.items:  # type: ignore[attr-defined]
+                alias, entered = item.optional_vars, item.context_expr
+                if isinstance(alias, ast.Name) and alias.id not in found and isinstance(entered, (ast.Name, ast.Attribute)):
+                    binding = self.session_binding(entered, scope)
+                    if binding is not None:
+                        found[alias.id] = binding
 
     @cached_property
     def _uses_sqlalchemy(self) -> bool:
@@ -1098,9 +1169,9 @@ class SemanticModel:
         )
 
     def _awaited_sessions_are_async(self, scope: Scope, found: dict[str, SessionBinding]) -> None:
-        """A parameter annotated with the sync `Session`, or not annotated, whose methods the function awaits holds
-        an AsyncSession: the awaits prove it, whatever the annotation says."""
-        synchronous = {name for name, binding in found.items() if binding.kind != "async" and binding.origin == "param"}
+        """A parameter or dependency annotated with the sync `Session`, or not annotated, whose methods the function
+        awaits holds an AsyncSession: the awaits prove it, whatever the annotation says."""
+        synchronous = {name for name, binding in found.items() if binding.kind != "async" and binding.origin in ("param", "dependency")}
         if not synchronous:
             return
         for call in scope.calls:
@@ -1135,6 +1206,9 @@ class SemanticModel:
         """The kind of session a call opens anew: `AsyncSession(...)` / `Session(...)`, a session factory's
         call, or a configured session factory (not a `scoped_session` registry or a helper, which may hand
         back a session that is already open)."""
+        if isinstance(call.func, ast.Call):  # `sessionmaker(engine)()`
+            factory = self.classify_value(call.func, scope)
+            return (factory.flavour or "async") if factory is not None and factory.kind == "factory" and not factory.registry else None
         api = self.api(call.func)
         if api in names.SESSION_CLASSES:
             return names.SESSION_CLASSES[api]
@@ -1153,11 +1227,40 @@ class SemanticModel:
         symbol = self.classify_value(expr, scope) if isinstance(expr, ast.Call) else None
         if symbol is not None and symbol.kind == "session":
             return symbol.flavour, False, symbol.expires_on_commit
-        # A project generator that yields a session, entered with `with`: a context manager handing it out.
-        provider = self.symbol(self.qualname(expr.func)) if isinstance(expr, ast.Call) else None
-        function = provider.function if provider is not None else None
+        if not isinstance(expr, ast.Call):
+            return None
+        # A project generator that yields a session, entered with `with`: a context manager handing it out (a
+        # function, or a method of an object handed in: `async with db.session() as s`); or a method returning a new
+        # session that the `with` closes (`with db.new_session() as s`).
+        function = self.call_summary(expr, scope)
         if function is not None and function.yields_session:
             return function.yields_session, function.provides_transaction, function.session_expires_on_commit
+        if function is not None and function.returns_session:
+            return function.returns_session, False, function.session_expires_on_commit
+        # A project class whose `__aenter__` / `__enter__` returns a session (a unit of work): it closes it on exit.
+        for method in ("__aenter__", "__enter__"):
+            entered = self._class_method_summary(expr.func, method, scope)
+            if entered is not None:
+                return (entered.returns_session, False, entered.session_expires_on_commit) if entered.returns_session else None
+        return None
+
+    def _class_method_summary(self, node: ast.AST, method: str, scope: Scope) -> FunctionSummary | None:
+        """The summary of method `method` of the project class `node` names (defined in it or inherited)."""
+        klass = self._local_class(node, scope)
+        if klass is not None:
+            defined = nested_def(klass, method)
+            if defined is not None:
+                return self.function_summary(self.scope_of[defined])
+            bases = [self.qualname(b.value if isinstance(b, ast.Subscript) else b) for b in klass.node.bases]  # type: ignore[attr-defined]
+        elif isinstance(node, (ast.Name, ast.Attribute)) and not (isinstance(node, ast.Name) and self.binds_locally(node.id, scope)):
+            symbol = self.symbol_of(node)
+            bases = [symbol.klass.qualname] if symbol is not None and symbol.klass is not None else []
+        else:
+            return None
+        for base in bases:
+            found = self.index.method_summary(base, method, self.path) if base and self.index is not None else None
+            if found is not None:
+                return found
         return None
 
     def _param_sessions(self, scope: Scope, found: dict[str, SessionBinding]) -> None:
@@ -1192,7 +1295,11 @@ class SemanticModel:
                 found[arg.arg] = SessionBinding(arg.arg, kind, "param", arg)
 
     def session_binding(self, node: ast.AST, scope: Scope) -> SessionBinding | None:
-        """The session an expression (a name, or `self.attr` in a method) holds, if any."""
+        """The session an expression holds, if any: a name bound to one (in this function, one around it, at module
+        level, or imported from another module), `self.attr` of a class that keeps one, `Cls.attr` declared on a
+        class, a module's session (`db.db_session`), a `scoped_session` registry used as the session it proxies
+        (`Session.query(...)`), or one that other code keeps on a request's state (`request.state.db`) or in a
+        container (`self.sessions[key]`, `ctx["db"]`). The one answer to "which session is this expression?"."""
         if isinstance(node, ast.Name):
             current: Scope | None = scope
             while current is not None:
@@ -1205,15 +1312,110 @@ class SemanticModel:
                             )
                         return binding
                 current = current.parent
+            return self._module_session(node, node, scope)
+        if isinstance(node, ast.Attribute):
+            owner = node.value
+            if isinstance(owner, ast.Name):
+                if owner.id == "self":
+                    function = scope.function_scope
+                    klass = function.klass if function is not None else None
+                    return self.class_session_attributes(klass).get(node.attr) if klass is not None else None
+                if node.attr in self._class_session_names:
+                    return self._class_session(node)
+                return self._module_session(node, owner, scope) if owner.id in self.imports else None
+            if isinstance(owner, ast.Attribute) and owner.attr == "state":
+                return self._stored_session(f"state.{node.attr}", node)
             return None
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        if isinstance(node, ast.Subscript):
+            return self._container_session(node, scope)
+        return None
+
+    def _module_session(self, node: ast.Name | ast.Attribute, head: ast.Name, scope: Scope) -> SessionBinding | None:
+        """A module-level session of another module (`from app.db import db_session`, `db.db_session`), or a
+        `scoped_session` registry of this module or another used as the session it proxies (`Session.query(...)`)."""
+        if head.id not in self.imports and not isinstance(getattr(self.local_defs.get(head.id), "value", None), ast.expr):
+            return None  # neither imported nor assigned at module level (a function, a class, a builtin)
+        if self.binds_locally(head.id, scope):
+            return None
+        qualname = self.qualname(node)
+        if qualname is None:
+            return None
+        if qualname not in self._module_sessions:
+            self._module_sessions[qualname] = self._module_session_binding(qualname, node)
+        found = self._module_sessions[qualname]
+        if found is None:
+            return None
+        binding, registry = found
+        return binding if not registry or self._receives_session_call(node) else None
+
+    def _module_session_binding(self, qualname: str, node: ast.Name | ast.Attribute) -> tuple[SessionBinding, bool] | None:
+        """The binding of a module-level session or registry, and whether it is a registry."""
+        index = self.index
+        if index is not None and qualname.partition(".")[0] not in self.project_roots:
+            return None  # a library's name
+        if index is not None and (index.find_module(qualname, self.path) is not None or index.defines_plainly(qualname, self.path)):
+            return None  # a module (`from app import crud`), or a class or function its module defines plainly
+        symbol = self.symbol(qualname)
+        if symbol is None or not (symbol.kind == "session" or symbol.kind == "factory" and symbol.registry):
+            return None
+        shown = ".".join(dotted(node) or [qualname])
+        return SessionBinding(shown, symbol.flavour, "global", node, expires_on_commit=symbol.expires_on_commit), symbol.kind == "factory"
+
+    def _stored_session(self, key: str, node: ast.expr) -> SessionBinding | None:
+        """The session other code keeps under `key` (see `session_stores`), in this module or another one of the
+        project; its kind when every store agrees on it."""
+        if key not in self._stored_bindings:
+            kinds = {self.session_stores[key]} if key in self.session_stores else set()
+            if self.index is not None:
+                kinds.update(self.index.stored_session_kinds(key, self.path))
+            holder, _, item = key.partition("[")
+            shown = ".".join(dotted(node) or []) or f'{holder}["{item[:-1]}"]'
+            self._stored_bindings[key] = SessionBinding(shown, _agreed(kinds), "stored", node) if kinds else None
+        return self._stored_bindings[key]
+
+    def _container_session(self, node: ast.Subscript, scope: Scope) -> SessionBinding | None:
+        """`self.sessions[key]` where the class puts sessions in `self.sessions`, or `ctx["db"]` on a parameter where
+        some function of the project stores a session in its parameter's `ctx["db"]` (a worker's startup)."""
+        container = node.value
+        if isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name) and container.value.id == "self":
             function = scope.function_scope
             klass = function.klass if function is not None else None
-            if klass is not None:
-                return self.class_session_attributes(klass).get(node.attr)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in self._class_session_names:
-            return self._class_session(node)
-        return None
+            return self.class_session_attributes(klass).get(f"{container.attr}[...]") if klass is not None else None
+        key = _container_key(node)
+        # Read as a session (a session method's receiver, or kept in a name): not every `item["id"]` handed to a call.
+        used = self._receives_session_call(node) or isinstance(self.parents.get(node), (ast.Assign, ast.AnnAssign))
+        if key is None or not used or not self._is_parameter_of_function(container.id, scope):  # type: ignore[attr-defined]
+            return None
+        return self._stored_session(key, node)
+
+    def _is_parameter_of_function(self, name: str, scope: Scope) -> bool:
+        function = self.binding_function(name, scope)
+        return function is not None and self._is_parameter(name, function)
+
+    @cached_property
+    def session_stores(self) -> dict[str, str]:
+        """Where this module's functions keep a session for other code to read, by key: `state.db` for
+        `<x>.state.db = session` (a middleware keeping it on the request) and `ctx[db]` for `ctx["db"] = session` on a
+        parameter (a worker's startup filling its context), each with the kind stored ("" when unknown or mixed)."""
+        stores: dict[str, str] = {}
+        for scope in self.scopes:
+            if scope.function_scope is None:
+                continue
+            for assign in scope.assigns:
+                value = getattr(assign, "value", None)
+                targets = assign.targets if isinstance(assign, ast.Assign) else [getattr(assign, "target", None)]
+                for target in targets if value is not None else ():
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute) and target.value.attr == "state":
+                        key: str | None = f"state.{target.attr}"
+                    elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                        key = _container_key(target) if self._is_parameter_of_function(target.value.id, scope) else None
+                    else:
+                        key = None
+                    symbol = self.classify_value(value, scope) if key is not None else None
+                    if symbol is not None and symbol.kind == "session":
+                        kind = symbol.flavour or ""
+                        stores[key] = kind if stores.get(key, kind) == kind else ""  # type: ignore[index]
+        return stores
 
     @cached_property
     def _class_session_names(self) -> frozenset[str]:
@@ -1248,54 +1450,117 @@ class SemanticModel:
         return None
 
     def class_session_attributes(self, klass: Scope) -> dict[str, SessionBinding]:
-        """`self.x = <session>` assignments in any method of the class or of a base class (in any module of the
-        project: `BaseRepository.__init__` keeping the session it is given)."""
+        """The sessions a class keeps (see `_own_session_attributes`), itself or a base class (in any module of the
+        project: `BaseRepository.__init__` keeping the session it is given), by attribute."""
         cached = getattr(klass, "_session_attrs", None)
         if cached is not None:
             return cached
         attrs = dict(self._own_session_attributes(klass))
+        if klass in self._reading_class_stores:
+            return attrs  # asked while the class's own stores are read (`self.a = self.b`): what is known so far, not kept
         klass._session_attrs = attrs  # type: ignore[attr-defined]
+        awaited = self._awaited_self_attributes(klass)
         for _, base in self.class_lineage(f"{self.module}.{klass.name}")[1:]:
             for name, (kind, origin) in (base.session_attributes if base is not None else {}).items():
-                attrs.setdefault(name, SessionBinding(name, kind, origin, klass.node))
+                attrs.setdefault(name, SessionBinding(name, "async" if name in awaited else kind, origin, klass.node))
         return attrs
 
     def _own_session_attributes(self, klass: Scope) -> dict[str, SessionBinding]:
-        """`self.x = <session>` assignments in the class's own methods."""
+        """The sessions the class's own code keeps: `self.x = <session>` in its methods (`x`), `self.x[key] = <session>`
+        or `self.x.append(<session>)` (`x[...]`), and class-level annotations declaring one (`session: Session`, a
+        class-based view's `session: Session = Depends(get_db)`). A session whose methods the class awaits is async,
+        whatever its annotation says."""
         cached = getattr(klass, "_own_session_attrs", None)
         if cached is not None:
             return cached
         attrs: dict[str, SessionBinding] = {}
         klass._own_session_attrs = attrs  # type: ignore[attr-defined]
+        self._reading_class_stores.add(klass)
+        try:
+            self._read_class_stores(klass, attrs)
+        finally:
+            self._reading_class_stores.discard(klass)
+        awaited = self._awaited_self_attributes(klass)
+        for name, binding in attrs.items():
+            if binding.kind != "async" and name in awaited:
+                attrs[name] = replace(binding, kind="async")
+        return attrs
+
+    def _read_class_stores(self, klass: Scope, attrs: dict[str, SessionBinding]) -> None:
+        """Fill `attrs` with what `_own_session_attributes` describes."""
         for method in klass.children:
             if method.kind != "function":
                 continue
             for assign in method.assigns:
                 value = getattr(assign, "value", None)
-                if value is None:
-                    continue
                 targets = assign.targets if isinstance(assign, ast.Assign) else [getattr(assign, "target", None)]
-                for target in targets:
-                    if (
-                        isinstance(target, ast.Attribute)
-                        and isinstance(target.value, ast.Name)
-                        and target.value.id == "self"
-                    ):
-                        binding = self.session_binding(value, method) if isinstance(value, ast.Name) else None
-                        if binding is None:
-                            symbol = self.classify_value(value, method)
-                            if symbol is None or symbol.kind != "session":
-                                continue
-                            binding = SessionBinding(target.attr, symbol.flavour, "created", assign)
-                        origin = "attribute" if binding.origin != "created" else "created"
-                        attrs[target.attr] = SessionBinding(target.attr, binding.kind, origin, assign)
-        return attrs
+                for attribute in (_self_attribute_stored(target) for target in targets) if value is not None else ():
+                    binding = self._kept_session(attribute, value, assign, method) if attribute is not None else None
+                    if binding is not None:
+                        attrs[attribute] = binding  # type: ignore[index]
+            for call in method.calls:
+                if isinstance(call.func, ast.Attribute) and call.func.attr == "append" and len(call.args) == 1:
+                    attribute = _self_attribute_stored(call.func.value)
+                    binding = self._kept_session(f"{attribute}[...]", call.args[0], call, method) if attribute is not None else None
+                    if binding is not None:
+                        attrs.setdefault(binding.name, binding)
+        for statement in klass.node.body:  # type: ignore[attr-defined]
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and not _maps_column(statement):
+                binding = self._declared_class_session(statement)
+                if binding is not None:
+                    attrs.setdefault(binding.name, binding)
+
+    def _kept_session(self, attribute: str, value: ast.expr, store: ast.AST, method: Scope) -> SessionBinding | None:
+        """The binding of `attribute` when a method keeps `value` there and it is a session: one the method opened
+        ("created", or "bound" on someone else's connection), else one handed to it ("attribute")."""
+        binding = self.session_binding(value, method) if isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)) else None
+        if binding is not None:
+            origin = binding.origin if binding.origin in ("created", "bound") else "attribute"
+            return SessionBinding(attribute, binding.kind, origin, store)
+        symbol = self.classify_value(value, method)
+        if symbol is None or symbol.kind != "session":
+            return None
+        origin = self._session_origin(value, method)
+        return SessionBinding(attribute, symbol.flavour, origin if origin in ("created", "bound") else "attribute", store)
+
+    def _declared_class_session(self, statement: ast.AnnAssign) -> SessionBinding | None:
+        """`session: Session` in a class body, or `session: Session = Depends(get_db)` (a class-based view's
+        dependency, which FastAPI fills in for every request)."""
+        name = statement.target.id  # type: ignore[attr-defined]
+        kind, provider = self.annotation_session(statement.annotation)
+        if statement.value is not None and self.is_dependency_marker(statement.value):
+            provider = self.dependency_provider(statement.value) or provider
+            if kind is None and provider is not None:
+                kind = provider.yields_session or provider.returns_session
+        if kind is None:
+            return None
+        if provider is None:
+            return SessionBinding(name, kind, "attribute", statement)
+        return SessionBinding(
+            name, kind, "dependency", statement, provider.provides_transaction, provider, provider.session_expires_on_commit
+        )
+
+    def _awaited_self_attributes(self, klass: Scope) -> frozenset[str]:
+        """The attributes `x` whose methods the class's own methods await (`await self.x.execute(...)`)."""
+        return frozenset(
+            call.func.value.attr  # type: ignore[attr-defined]
+            for method in klass.children
+            if method.kind == "function"
+            for call in method.calls
+            if isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Attribute)
+            and dotted(call.func.value.value) == ["self"]
+            and isinstance(self.parents.get(call), ast.Await)
+        )
 
     def session_kinds(self) -> set[str | None]:
         """The kinds of every session the file binds, to names in any scope or to `self` attributes of any
         class (where `session_binding` finds them all): a rule about one kind has nothing to find without it."""
         if self._session_kinds is None:
-            self._session_kinds = {binding.kind for table in self._session_tables() for binding in table.values()}
+            kinds = {binding.kind for table in self._session_tables() for binding in table.values()}
+            # And of the sessions the file reaches without binding them (another module's, a request's state).
+            kinds.update(binding.kind for scope in self.scopes for binding, _ in self.session_calls(scope).values())
+            self._session_kinds = kinds
         return self._session_kinds
 
     def session_names(self) -> set[str]:
@@ -1460,14 +1725,30 @@ class SemanticModel:
             found = {}
             bound = self.session_names()
             for call in scope.calls:
-                receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
-                if (receiver.id if isinstance(receiver, ast.Name) else getattr(receiver, "attr", None)) not in bound:
+                func = call.func
+                if not isinstance(func, ast.Attribute):
+                    continue
+                receiver = func.value
+                if _receiver_name(receiver) not in bound and not (func.attr in RECEIVED_METHOD_NAMES and self._may_reach_session(call)):
                     continue
                 method = self.session_method_call(call, scope)
                 if method is not None:
                     found[call] = method
             scope._session_calls = found
         return scope._session_calls
+
+    def _may_reach_session(self, call: ast.Call) -> bool:
+        """Whether the receiver of `call` may hold a session that no table of this file binds (see `session_binding`):
+        a module-level or imported name, a module's attribute, a request state's attribute, or a container's item
+        (not `item["x"].get("key")`: a session's methods never take a string first)."""
+        receiver = call.func.value  # type: ignore[attr-defined]
+        if isinstance(receiver, ast.Name):
+            return receiver.id in self.imports or receiver.id in self.local_defs
+        if isinstance(receiver, ast.Attribute):
+            owner = receiver.value
+            return isinstance(owner, ast.Attribute) and owner.attr == "state" or isinstance(owner, ast.Name) and owner.id in self.imports
+        first = call.args[0] if call.args else None
+        return isinstance(receiver, ast.Subscript) and not (isinstance(first, ast.Constant) and isinstance(first.value, str))
 
     def is_session_write(self, call: ast.Call, method: str, scope: Scope) -> bool:
         """Whether `session.<method>(...)` puts a write into the session: `add`, `add_all`, `delete`,
@@ -1973,21 +2254,33 @@ class SemanticModel:
         return self._project_method_summary(call, scope)
 
     def _project_method_summary(self, call: ast.Call, scope: Scope) -> FunctionSummary | None:
-        """`Projects().verify(db)`, or `service.verify(db)` after `service = Projects()`, where the class is one of
-        the project's, defined in another module: that method's summary (its class or a base's)."""
+        """`Projects().verify(db)`, `service.verify(db)` after `service = Projects()`, or `db.session()` on a parameter
+        annotated `Database` (an object FastAPI injects), where the class is one of the project's, defined in another
+        module: that method's summary (its class or a base's)."""
         if not isinstance(call.func, ast.Attribute) or self.index is None:
             return None
         receiver = call.func.value
+        klass = None
         if isinstance(receiver, ast.Name) and self.binds_locally(receiver.id, scope):
+            klass = self._parameter_class(receiver.id, scope)
             values = [getattr(a, "value", None) for a in self._assignments(scope).get(receiver.id, [])]
             receiver = values[0] if len(values) == 1 else None
-        if not isinstance(receiver, ast.Call):
-            return None
-        klass = self.qualname(receiver.func)
+        if klass is None and isinstance(receiver, ast.Call):
+            klass = self.qualname(receiver.func)
         symbol = self.symbol(klass) if klass else None
         if symbol is None or symbol.klass is None:
             return None
         return self.index.method_summary(symbol.klass.qualname, call.func.attr, self.path)
+
+    def _parameter_class(self, name: str, scope: Scope) -> str | None:
+        """The qualified name of the class a parameter is annotated with (`db: Database`, `Annotated[Database,
+        Depends(...)]`, `Optional[Database]`), when the function binding `name` has it as a parameter."""
+        function = self.binding_function(name, scope)
+        arg = next((a for a in all_args(function.node) if a.arg == name), None) if function is not None else None
+        annotation = self._parse_string_annotation(arg.annotation) if arg is not None and arg.annotation is not None else None
+        if isinstance(annotation, ast.Subscript) and (self.qualname(annotation.value) or "").rpartition(".")[2] in ("Annotated", "Optional"):
+            annotation = annotation.slice.elts[0] if isinstance(annotation.slice, ast.Tuple) else annotation.slice
+        return self.qualname(annotation) if isinstance(annotation, (ast.Name, ast.Attribute)) else None
 
     def may_use_session(self, call: ast.Call, scope: Scope) -> bool:
         """Whether a call handed a session may do I/O with it, judged by the callee: a synchronous function
@@ -2189,8 +2482,8 @@ class SemanticModel:
         return parameter is None or parameter in summary.ends_transactions
 
     def session_handout(self, scope: Scope) -> SessionHandout:
-        """The session a function yields or returns (the last one, when several)."""
-        yields = returns = expires_on_commit = None
+        """The session a function yields or returns (the last one, when several), or the session factory it returns."""
+        yields = returns = expires_on_commit = factory = None
         provides_transaction = False
         for node in scope.yields:
             value = getattr(node, "value", None)
@@ -2216,9 +2509,16 @@ class SemanticModel:
             if symbol is not None and symbol.kind == "session":
                 returns = symbol.flavour or "async"
                 expires_on_commit = symbol.expires_on_commit
-        if yields is None and returns is None:
+            elif symbol is not None and symbol.kind == "factory" and not symbol.registry:
+                factory = symbol.flavour or "async"
+        declared = getattr(scope.node, "returns", None)
+        if returns is None and factory is None and not scope.yields and declared is not None:
+            # What it returns is out of sight (`return makers[dsn]()`), but its annotation says: `-> Session`.
+            returns = self.annotation_session(declared)[0]
+            factory = names.SESSION_FACTORY_CLASSES.get(self.api(declared.value if isinstance(declared, ast.Subscript) else declared) or "")
+        if yields is None and returns is None and factory is None:
             return NO_HANDOUT
-        return SessionHandout(yields, returns, provides_transaction, expires_on_commit)
+        return SessionHandout(yields, returns, provides_transaction, expires_on_commit, factory)
 
     def class_summary(self, scope: Scope) -> ClassSummary:
         cached = getattr(scope, "_class_summary", None)
@@ -2618,6 +2918,43 @@ def _same(left: ast.AST, right: ast.AST) -> bool:
     if isinstance(left, ast.Constant) and isinstance(right, ast.Constant):
         return left.value == right.value
     return dotted(left) is not None and dotted(left) == dotted(right)
+
+
+def _self_attribute_stored(target: ast.AST | None) -> str | None:
+    """The attribute a store into `target` keeps a value in: `x` for `self.x`, `x[...]` for `self.x[key]`."""
+    container = target.value if isinstance(target, ast.Subscript) else target
+    if isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name) and container.value.id == "self":
+        return f"{container.attr}[...]" if container is not target else container.attr
+    return None
+
+
+def _maps_column(statement: ast.AnnAssign) -> bool:
+    """`id: Mapped[int] = ...` in a mapped class: a column, which no session annotation looks like."""
+    annotation = statement.annotation
+    return isinstance(annotation, ast.Subscript) and (dotted(annotation.value) or [""])[-1] in names.MAPPED_ANNOTATIONS
+
+
+def _receiver_name(receiver: ast.expr) -> str | None:
+    """The name a session table would hold a receiver under: `db`, `session` of `self.session`, `sessions[...]` of
+    `self.sessions[key]`."""
+    if isinstance(receiver, ast.Name):
+        return receiver.id
+    if isinstance(receiver, ast.Attribute):
+        return receiver.attr
+    return _self_attribute_stored(receiver) if isinstance(receiver, ast.Subscript) else None
+
+
+def _agreed(kinds: set[str]) -> str | None:
+    """The one kind of session ("async"/"sync") that several places agree on, else None ("" is unknown)."""
+    return next(iter(kinds)) or None if len(kinds) == 1 else None
+
+
+def _container_key(node: ast.Subscript) -> str | None:
+    """`ctx[db]` for `ctx["db"]`: a name subscripted with a constant word."""
+    key = node.slice
+    if isinstance(node.value, ast.Name) and isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value.isidentifier():
+        return f"{node.value.id}[{key.value}]"
+    return None
 
 
 def _names_an_engine(call: ast.Call) -> bool:

@@ -69,10 +69,14 @@ DRIVER_DIALECTS = {
 }
 DRIVER_EXTRAS_PACKAGES = {"sqlalchemy", "databases"}
 SESSION_CLASSES = {"AsyncSession": "async", "Session": "sync"}
+# Functions (and `Session.object_session` / `AsyncSession.object_session`) that hand back the session an ORM
+# object belongs to: someone else's session, by the kind each returns.
+OBJECT_SESSION_FUNCTIONS = {"object_session": "sync", "async_object_session": "async"}
 # API names a project module may re-export (`from app.db import AsyncSession`): followed to the original.
 REEXPORTED_API_NAMES = frozenset({
     "AsyncSession", "Session", "async_sessionmaker", "sessionmaker", "async_scoped_session", "scoped_session",
     "create_async_engine", "create_engine", "AsyncEngine", "Engine", "Depends", "Security", "FastAPI", "APIRouter",
+    "object_session", "async_object_session",
 })
 # Methods that, called on a name, tell a SQLAlchemy session from an HTTP client or a DB-API connection.
 SESSION_ONLY_METHODS = {

@@ -45,6 +45,11 @@ SYNC_DATABASE_IMPORT = re.compile(
     rb"\b(?:Session|sessionmaker|scoped_session|create_engine)\b",
     re.MULTILINE,
 )
+# A store into `<x>.state.<attribute>` (`request.state.db = ...`), and into `["<item>"]` (`ctx["db"] = ...`, the
+# holder's name just before it): each starts with a literal, which the search skips to.
+STATE_STORE = re.compile(rb"\.state\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
+ITEM_STORE = re.compile(rb"\[\s*['\"](\w+)['\"]\s*\]\s*(?::[^=\n]*)?=(?!=)")
+HOLDER = re.compile(rb"(\w+)$")
 # A word as `files_mentioning` looks for it, and the width of the filter that says which files may hold one.
 WORD = re.compile(rb"\w+")
 WORD_BITS = 4096
@@ -76,6 +81,8 @@ class ModuleFacts:
     # Project functions this module passes an app to, each with where: positions ("0") and keyword names.
     app_arguments: dict[str, frozenset[str]] = field(default_factory=dict)
     urls: UrlFacts = field(default_factory=UrlFacts)  # what it says about database URLs
+    # Where its functions keep a session for other code (`state.db`, `ctx[db]`), with the kind kept (see the model).
+    session_stores: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: SemanticModel) -> ModuleFacts:
@@ -101,7 +108,7 @@ class ModuleFacts:
         return cls(
             dict(model.imports), frozenset(targets), disposed, untraced,
             {callee: frozenset(found) for callee, found in callers.items()}, startup,
-            {callee: frozenset(keys) for callee, keys in app_arguments.items()}, UrlFacts.of(model),
+            {callee: frozenset(keys) for callee, keys in app_arguments.items()}, UrlFacts.of(model), model.session_stores,
         )
 
     def to_json(self) -> dict:
@@ -114,6 +121,7 @@ class ModuleFacts:
             "startup": sorted(self.startup),
             "app_arguments": {callee: sorted(keys) for callee, keys in sorted(self.app_arguments.items())},
             "urls": self.urls.to_json(),
+            "session_stores": self.session_stores,
         }
 
     @classmethod
@@ -127,6 +135,7 @@ class ModuleFacts:
             frozenset(map(str, data["startup"])),
             {str(callee): frozenset(map(str, keys)) for callee, keys in data["app_arguments"].items()},
             UrlFacts.from_json(data["urls"]),
+            {str(key): str(kind) for key, kind in data["session_stores"].items()},
         )
 
 
@@ -217,6 +226,7 @@ class ProjectIndex:
         self._interfaces: dict[str, tuple[ReleasedModule, str]] = {}  # path -> (module, `interface_digest`)
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
+        self._file_store_keys: dict[str, frozenset[str]] = {}  # path -> `_store_keys`
 
     def refresh(self) -> None:
         """Forget the files' modification stamps read so far: a file may change between two checks (an
@@ -618,6 +628,41 @@ class ProjectIndex:
             if facts is not None:
                 keys.update(facts.app_arguments.get(qualname, ()))
         return sorted(keys)
+    def stored_session_kinds(self, key: str, path: str) -> list[str]:
+        """The kinds of session ("async", "sync", "" when unknown) that the application modules of `path`'s project keep
+        under `key` (`state.db`, `ctx[db]`: see `SemanticModel.session_stores`), from the facts of the files whose
+        text has such a store."""
+        return self._answered(("session_stores", os.path.abspath(path), key))  # type: ignore[return-value]
+
+    def _session_stores(self, key: str, path: str) -> list[str]:
+        holder, _, name = key.rstrip("]").replace("[", ".").partition(".")
+        wanted = _word_bits([holder.encode(), name.encode()])
+        kinds: set[str] = set()
+        for file in self.project_files(path) or ():
+            if self._word_bits(file) & wanted != wanted or not self.runs_in_the_app(file):
+                continue  # does not mention both words, or is a test, migration or script
+            facts = self.facts(file) if key in self._store_keys(file) else None
+            if facts is not None and key in facts.session_stores:
+                kinds.add(facts.session_stores[key])
+        return sorted(kinds)
+
+    def _store_keys(self, path: str) -> frozenset[str]:
+        """The places a file's text stores something in, as `session_stores` keys (`state.db`, `ctx[db]`): read once
+        per file for every such question."""
+        keys = self._file_store_keys.get(path)
+        if keys is None:
+            try:
+                text = _read(path)
+            except OSError:
+                text = b""
+            found = {f"state.{attribute.decode()}" for attribute in STATE_STORE.findall(text)}
+            for store in ITEM_STORE.finditer(text):
+                holder = HOLDER.search(text, max(0, store.start() - 64), store.start())
+                if holder is not None:
+                    found.add(f"{holder.group(1).decode()}[{store.group(1).decode()}]")
+            keys = self._file_store_keys[path] = frozenset(found)
+        return keys
+
     def declared_dialects(self, path: str) -> frozenset[str]:
         """The databases whose drivers `path`'s project declares, in any group of its dependencies (see
         core.manifests)."""
@@ -696,6 +741,8 @@ class ProjectIndex:
             return self._startup_only(name, path, frozenset({name}))
         if kind == "app_arguments":
             return self._app_arguments(name, path)
+        if kind == "session_stores":
+            return self._session_stores(name, path)
         if kind == "declared_dialects":
             manifests = manifest_files(path)
             self.consulted_widely.update(manifests)  # a result depends on what they declare

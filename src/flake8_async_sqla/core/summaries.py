@@ -19,6 +19,7 @@ class SessionHandout:
     returns: str | None = None
     provides_transaction: bool = False
     expires_on_commit: bool | None = None  # of the session it yields or returns, when known
+    factory: str | None = None  # kind of sessions the session factory it returns opens, if it returns one
 
 
 NO_HANDOUT = SessionHandout()
@@ -99,6 +100,10 @@ class FunctionSummary:
     @property
     def session_expires_on_commit(self) -> bool | None:
         return self.handout.expires_on_commit
+
+    @property
+    def returns_factory(self) -> str | None:
+        return self.handout.factory
 
     def parameter_for(self, call: ast.Call, argument: ast.expr) -> str | None:
         """The parameter of this function that receives `argument` of `call`, when it can be told."""
@@ -183,7 +188,7 @@ def function_to_json(summary: FunctionSummary) -> dict:
         "positional_count": summary.positional_count,
         "bound": summary.bound,
         "session_io_names": sorted(summary.session_io_names),
-        "handout": [handout.yields, handout.returns, handout.provides_transaction, handout.expires_on_commit],
+        "handout": [handout.yields, handout.returns, handout.provides_transaction, handout.expires_on_commit, handout.factory],
         "ends_transactions": sorted(summary.ends_transactions),
         "returns_new_engine": summary.returns_new_engine,
         "borrowed_parameters": sorted(summary.borrowed_parameters),
@@ -195,10 +200,10 @@ def function_from_json(data: dict) -> FunctionSummary:
         str(data["qualname"]), bool(data["is_async"]), tuple(map(str, data["parameters"])),
         int(data["positional_count"]), bool(data["bound"]),
     )
-    yields, returns, provides_transaction, expires_on_commit = data["handout"]
+    yields, returns, provides_transaction, expires_on_commit, factory = data["handout"]
     settled = vars(summary)  # the effects are cached properties: set what they would compute
     settled["session_io_names"] = frozenset(map(str, data["session_io_names"]))
-    settled["handout"] = SessionHandout(yields, returns, bool(provides_transaction), expires_on_commit)
+    settled["handout"] = SessionHandout(yields, returns, bool(provides_transaction), expires_on_commit, factory)
     settled["ends_transactions"] = frozenset(map(str, data["ends_transactions"]))
     settled["returns_new_engine"] = data["returns_new_engine"]
     settled["borrowed_parameters"] = frozenset(map(str, data["borrowed_parameters"]))

@@ -277,6 +277,10 @@ def session_source(binding: SessionBinding) -> str:
         return "injected attribute (`self.…`)"
     if binding.origin == "closure":
         return "enclosing function's session"
+    if binding.origin == "object":
+        return "an ORM object's session (`object_session`)"
+    if binding.origin == "stored":
+        return f"kept by other code (`{binding.name}`)"
     return "parameter (caller's session)"
 
 

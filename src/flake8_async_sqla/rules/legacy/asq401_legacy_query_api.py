@@ -31,9 +31,16 @@ class LegacyQueryApi(Rule):
     """
     ## What it does
     Finds `session.query(...)`, and so every `Query` chain built from it
-    (`session.query(User).filter_by(...).first()`), on a name known to hold a session: a
-    session parameter or dependency (also through an `Annotated` alias), a session opened
-    from a factory, or a repository's `self.session`. On an `AsyncSession` it is an error;
+    (`session.query(User).filter_by(...).first()`), on an expression known to hold a
+    session: a session parameter or dependency (also through an `Annotated` alias), a
+    session opened from a factory (also `sessionmaker(engine)()`, a project function that
+    returns a factory, or a `with` of the project's context manager, unit-of-work class or
+    a method of an injected object that opens one), an ORM object's `object_session(obj)`,
+    a repository's `self.session` (also set in a base class of another module, or declared
+    at class level, as a class-based view's `db: Session = Depends(get_db)`), a module-level
+    session or `scoped_session` registry of any module of the project (`Session.query(...)`),
+    or a session other code keeps on `request.state` (a middleware), in a worker's
+    `ctx["db"]` (its startup) or in a container on `self`. On an `AsyncSession` it is an error;
     on a synchronous `Session` it is the 1.x API. `query` on anything else (Flask-SQLAlchemy's
     `Model.query`, a search client) is not reported.
 
@@ -54,9 +61,12 @@ class LegacyQueryApi(Rule):
     `Session` on purpose (scripts, jobs, code shared with a 1.x codebase) and on a `Session`
     subclass with a `query()` of its own made by `sessionmaker(class_=...)`. A sync session
     known only through `session-types`, `session-factories` or `session-dependencies` is
-    taken to be an `AsyncSession`, so its `query()` is reported as an `AttributeError`.
-    Silence legacy modules with `per-file-ignores` until they move, or one line with
-    `# noqa: ASQ401`.
+    taken to be an `AsyncSession`, so its `query()` is reported as an `AttributeError`. A
+    session kept by other code is known by its place alone: anything read as
+    `<x>.state.db` (or `ctx["db"]` on a parameter) is taken for the session a middleware
+    (or a worker's startup) of the project keeps under that name. A function annotated to
+    return a `Session` is taken to return one. Silence legacy modules with
+    `per-file-ignores` until they move, or one line with `# noqa: ASQ401`.
 
     ## Fix safety
     The fix is unsafe: it rewrites the common forms, `session.query(Model).get(pk)` to
@@ -135,7 +145,7 @@ async def find_user(session: AsyncSession, email: str):
             for call, (binding, method) in model.session_calls(scope).items():
                 if method != "query":
                     continue
-                session = ".".join(dotted(call.func.value))  # type: ignore[arg-type, attr-defined]  # a name or `self.x`
+                session = ".".join(dotted(call.func.value) or [binding.name])  # type: ignore[attr-defined]
                 if binding.kind == "async":
                     problem, run = "does not exist on AsyncSession (AttributeError)", f"await {session}.scalars(stmt)"
                 else:

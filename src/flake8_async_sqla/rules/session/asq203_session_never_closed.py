@@ -18,7 +18,9 @@ class SessionNeverClosed(Rule):
     """
     ## What it does
     Finds a session opened by calling a session factory (`SessionLocal()`, an
-    `async_sessionmaker` parameter) or `AsyncSession(...)` / `Session(...)` and bound to a
+    `async_sessionmaker` parameter, `self.maker()` where the class keeps one,
+    `sessionmaker(engine)()`, or the factory a project function returns:
+    `session_factory()()`) or `AsyncSession(...)` / `Session(...)` and bound to a
     name in a function, when the function neither uses it as an `async with` / `with`
     context (`async with session:`, or `async with session.begin():`, which ends the
     transaction and gives the connection back) nor closes it in a `finally:` block, and

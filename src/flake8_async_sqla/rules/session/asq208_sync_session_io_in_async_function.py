@@ -30,7 +30,12 @@ class SyncSessionIoInAsyncFunction(Rule):
     The session must be known to be synchronous: a parameter annotated `Session` (also
     SQLModel's, and through an `Annotated` alias), a dependency (`Depends(get_db)`)
     whose provider yields a `SessionLocal()` of a `sessionmaker`, a session opened from
-    a `sessionmaker` or `Session(engine)`, or `self.db` of a class that holds one.
+    a `sessionmaker` or `Session(engine)` (also through the project's factories and
+    context managers), `object_session(obj)`, `self.db` of a class that holds one, a
+    module-level session or `scoped_session` registry of any module of the project, or a
+    session a middleware keeps on `request.state` or a worker's startup in `ctx["db"]`. A
+    session whose methods the code awaits is an `AsyncSession`, whatever its annotation
+    says.
 
     Not reported: code handed to a worker thread (a lambda or nested function passed to
     `run_in_threadpool`, `asyncio.to_thread`, `anyio.to_thread.run_sync`,
@@ -63,8 +68,10 @@ class SyncSessionIoInAsyncFunction(Rule):
     that runs alone on its loop (a script's `asyncio.run(main())`), where nothing else
     waits. Code reached from the lifespan or a startup handler is exempt only when every call
     of it that the project makes can be seen to run at startup: a function also passed as a
-    callback, or called from a module-level statement, is reported. Silence a deliberate
-    one with `# noqa: ASQ208`, or a folder of scripts with `per-file-ignores`.
+    callback, or called from a module-level statement, is reported. Anything read as
+    `<x>.state.db` (or `ctx["db"]` on a parameter) is taken for the session the project
+    keeps under that name elsewhere. Silence a deliberate one with `# noqa: ASQ208`, or a
+    folder of scripts with `per-file-ignores`.
 
     ## Fix safety
     No automatic fix: the session's kind comes from the session factory and the

@@ -28,7 +28,9 @@ class AsyncDbCallNotAwaited(Rule):
     (`add`, `add_all`, `expunge`, `expire`, `in_transaction`, `get_bind`, `begin`,
     `connect`) are never reported, and neither is any call on a synchronous `Session`,
     `Connection` or `Engine`. The receiver must be known to be one: a session parameter,
-    dependency (also through an `Annotated` alias) or `self.session`, a name bound from
+    dependency (also through an `Annotated` alias) or `self.session`, a session from
+    `async_object_session(obj)`, one the project's context managers open, or one other code
+    keeps on `request.state` or in a worker's `ctx`, a name bound from
     `create_async_engine(...)`, from `async with engine.connect()` / `engine.begin()` or
     `await session.connection()`, or a parameter annotated `AsyncEngine` / `AsyncConnection`.
 

@@ -15,7 +15,9 @@ class UnclearTransactionOwnership(Rule):
     """
     ## What it does
     Finds `commit()` / `rollback()` called on a session that the function did not
-    create (a parameter, a dependency, or `self.session` in a repository), and writes
+    create (a parameter, a dependency, `self.session` in a repository, the session of an
+    ORM object from `object_session(obj)`, or one kept by other code on `request.state`
+    or in a worker's `ctx`), and writes
     (`add`, `add_all`, `delete`, `merge`, `flush`, `execute(insert/update/delete ...)`,
     `execute(text("UPDATE ..."))`) in a route handler whose session comes from a
     dependency known to run no transaction (it neither opens `begin()` nor commits),
@@ -27,7 +29,8 @@ class UnclearTransactionOwnership(Rule):
     that raises and never carries on (a `return` after it throws the caller's pending work
     away, and is reported), a rollback in the `except` of a loop over a session the
     object holds (a worker keeping its own session usable), and a route handler ending
-    its own dependency's session (a commit there is ASQ307's). A helper that only reads,
+    its own dependency's session (a commit there is ASQ307's) or the request's session
+    that a middleware keeps on `request.state`. A helper that only reads,
     writes or closes the session it is handed is not taken for the transaction's owner.
     A `begin_nested()` savepoint is not the request's transaction: writes in it still
     need a commit. A commit inside a `begin()` or `begin_nested()` block is ASQ303's
@@ -166,7 +169,7 @@ async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspac
                     # A handler ending its own request session's transaction is no helper's doing (ASQ307 says
                     # how to frame it), unless that transaction is its dependency's; a rollback that raises on, or
                     # that keeps a worker's session usable, is error handling that leaves nothing half-committed.
-                    if is_handler and binding.origin == "dependency" and (method == "commit" or not binding.transactional):
+                    if is_handler and binding.origin in ("dependency", "stored") and (method == "commit" or not binding.transactional):
                         continue
                     if method == "rollback" and _recovers(model, scope, call, binding):
                         continue
