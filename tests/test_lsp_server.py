@@ -20,29 +20,20 @@ from flake8_async_sqla.core.rule import all_rules  # noqa: E402
 SOURCE_FOLDER = str(Path(__file__).resolve().parents[1] / "src")
 UNAWAITED_DELETE = all_rules()["ASQ209"].invalid[0]
 
-# One server answers every test but the shutdown one (each test opens files of its own): starting it costs ~2 s.
-pytestmark = pytest.mark.asyncio(loop_scope="module")
-SERVER = ClientServerConfig(
-    server_command=[sys.executable, "-m", "flake8_async_sqla", "server"],
-    server_env={**os.environ, "PYTHONPATH": SOURCE_FOLDER},
+pytestmark = pytest.mark.asyncio(loop_scope="function")
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(
+        server_command=[sys.executable, "-m", "flake8_async_sqla", "server"],
+        server_env={**os.environ, "PYTHONPATH": SOURCE_FOLDER},
+    ),
 )
-
-
-async def initialized(lsp_client: LanguageClient) -> None:
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
-
-
-@pytest_lsp.fixture(config=SERVER, scope="module")
 async def client(lsp_client: LanguageClient):
-    await initialized(lsp_client)
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities()))
     yield
-    await lsp_client.shutdown_session()
-
-
-@pytest_lsp.fixture(config=SERVER, loop_scope="module")
-async def own_client(lsp_client: LanguageClient):
-    await initialized(lsp_client)
-    yield
+    if not lsp_client.stopped:  # the shutdown test has shut it down already
+        await lsp_client.shutdown_session()
 
 
 @pytest.fixture
@@ -59,8 +50,15 @@ async def opened(client: LanguageClient, path: Path, text: str) -> list[types.Di
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
     )
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    return client.diagnostics[uri]
+    return await published(client, uri, 1)
+
+
+async def published(client: LanguageClient, uri: str, version: int) -> list[types.Diagnostic]:
+    """The diagnostics published next for version `version` of `uri`."""
+    while True:
+        params = await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        if params.uri == uri and params.version == version:
+            return params.diagnostics
 
 
 def line_of(text: str, marker: str) -> int:
@@ -97,8 +95,7 @@ async def test_change_and_save_check_again(client: LanguageClient, project: Path
             )],
         )
     )
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    assert not client.diagnostics[path.as_uri()]
+    assert not await published(client, path.as_uri(), 2)
 
     path.write_text(UNAWAITED_DELETE, encoding="utf-8")  # saved as it was: the file on disk is checked again
     client.text_document_did_change(
@@ -107,10 +104,9 @@ async def test_change_and_save_check_again(client: LanguageClient, project: Path
             [types.TextDocumentContentChangeWholeDocument(text=UNAWAITED_DELETE)],
         )
     )
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    await published(client, path.as_uri(), 3)
     client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri=path.as_uri())))
-    await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-    assert [d.code for d in client.diagnostics[path.as_uri()]] == ["ASQ209"]
+    assert [d.code for d in await published(client, path.as_uri(), 3)] == ["ASQ209"]
 
 
 async def test_code_actions_fix_and_noqa(client: LanguageClient, project: Path) -> None:
@@ -159,7 +155,7 @@ async def test_a_file_outside_any_project(client: LanguageClient, tmp_path: Path
     assert [d.code for d in diagnostics] == ["ASQ209"]
 
 
-async def test_shutdown_ends_the_server(own_client: LanguageClient, project: Path) -> None:
-    await opened(own_client, project / "app" / "users.py", UNAWAITED_DELETE)
-    await own_client.shutdown_session()
-    assert own_client._server.returncode == 0
+async def test_shutdown_ends_the_server(client: LanguageClient, project: Path) -> None:
+    await opened(client, project / "app" / "users.py", UNAWAITED_DELETE)
+    await client.shutdown_session()
+    assert client._server.returncode == 0
