@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from harness import FIXTURES, expected, run_cli
@@ -53,3 +56,12 @@ def test_rule_says_whether_it_has_a_fix_and_why() -> None:
     assert "Fix: none." in run_cli("rule", "ASQ101").stdout
     listing = run_cli("rule", "--all").stdout
     assert "fix safe" in listing and "fix unsafe" in listing and "fix none" in listing
+
+
+def test_the_command_loads_pygls_only_to_run_the_server() -> None:
+    """pygls is an optional extra: `check` and the others work without it."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, flake8_async_sqla.cli as cli; cli.build_parser(); print('pygls' in sys.modules)"],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+    )
+    assert loaded.stdout.strip() == "False"

@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("code", nargs="?")
     rule.add_argument("--all", action="store_true", help="list every rule")
     rule.set_defaults(parser=rule)
+
+    commands.add_parser(
+        "server", help="run the language server on standard input and output (needs the lsp extra)",
+        description="The language server for editors: see docs/editors.md. Install it with `pip install 'flake8-async-sqla[lsp]'`.",
+    )
     return parser
 
 
@@ -428,10 +433,18 @@ def command_rule(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def command_server(args: argparse.Namespace) -> int:
+    try:
+        from flake8_async_sqla.adapters import lsp  # pygls is loaded only here: it is an optional extra
+    except ImportError as error:
+        raise ConfigError(f"the server needs pygls ({error}): pip install 'flake8-async-sqla[lsp]'") from None
+    return lsp.main()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"check": command_check, "plan": command_plan, "rule": command_rule}
+        commands = {"check": command_check, "plan": command_plan, "rule": command_rule, "server": command_server}
         return commands[args.command](args)
     except (ConfigError, baseline.BaselineError, OutputError) as error:
         print(f"flake8-async-sqla: error: {error}", file=sys.stderr)

@@ -510,11 +510,12 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     )
 
 
-def run_source(settings: Settings, path: str, source: bytes) -> RunOutcome:
-    """`source` checked as the content of `path` (standard input an editor pipes in), without the cache."""
+def run_source(settings: Settings, path: str, source: bytes, fixes: bool = False) -> RunOutcome:
+    """`source` checked as the content of `path` (standard input an editor pipes in, an editor's unsaved
+    buffer), without the cache; with `fixes`, each finding carries its fix's edits."""
     outcome = analyse(
         path, frozenset(settings.selected_codes()), settings.analysis_options(), settings.role_policy(),
-        settings.python_version(), source,
+        settings.python_version(), source, fixes=fixes,
     )
     phases = {finding.code: phase for finding in outcome.findings if (phase := rule_phase(finding.code)) is not None}
     return replace(_reported({path: outcome}, 1, settings, phases), analysed=1)

@@ -233,6 +233,16 @@ class ProjectIndex:
         editor's, a long-lived process), but is taken as unchanged within one."""
         self._stamps.clear()
 
+    def forget(self, path: str) -> None:
+        """Drop what the index learnt of `path` and every project-wide answer (a long-lived process, an editor's:
+        the file was saved, created, deleted, or its unsaved buffer closed, whose model the index may hold)."""
+        path = os.path.abspath(path)
+        for per_file in (self._models, self._released, self._rebuilt, self._facts, self._interfaces, self._file_words, self._plain_definitions):
+            per_file.pop(path, None)
+        for project_wide in (self._project_files, self._namers, self._mentions, self._found_modules, self._module_paths, self._reexports, self._engine_fates):
+            project_wide.clear()
+        self._stamps.clear()
+
     def _stamp(self, path: str) -> tuple[int, int] | None:
         if path not in self._stamps:
             self._stamps[path] = file_stamp(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flake8_async_sqla import PROJECT_URL, __version__
+from flake8_async_sqla import PROJECT_URL, __version__, rule_doc_url
 from flake8_async_sqla.core.rule import AutoFix, Finding, all_rules
 from flake8_async_sqla.runner import RunOutcome
 
@@ -23,7 +23,7 @@ def rule_descriptors() -> list[dict[str, object]]:
                 "shortDescription": {"text": rule.name.replace("-", " ").capitalize()},
                 "fullDescription": {"text": sections.get("What it does", rule.name)},
                 "help": {"text": sections.get("Use instead", rule.message)},
-                "helpUri": f"{PROJECT_URL}/blob/main/docs/rules/{code}.md",
+                "helpUri": rule_doc_url(code),
                 "defaultConfiguration": {"level": "note" if rule.is_advisory() else "error"},
                 "properties": {"phase": str(rule.phase), "tags": ["sqlalchemy", "fastapi", "asyncio"]},
             }
