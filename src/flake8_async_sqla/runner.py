@@ -248,6 +248,7 @@ class Cache:
         self.project: dict[str, list[int]] = {}  # every project file's stamp when the answers were last checked
         self.phases: dict[str, int | str] = {}  # the phase of each rule with a stored finding
         self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
+        self.other_stamps: dict[str, list[int] | None] = {}  # of the files outside it, read in this run
         self.changed = False
         self.problem: str | None = None  # why the cache could not be written, if it could not
         # When the cache was written. A file modified in the same clock tick may have changed again after
@@ -315,7 +316,6 @@ class Cache:
     def stale(self) -> set[str]:
         """The stored outcomes that no longer hold: a file they consulted changed, unless the outcome recorded
         that file's interface (then it holds while the interface does: see `interface_holds`)."""
-        stamps = dict(self.current)
         stale: set[str] = set()
         for path, entry in self.entries.items():
             try:
@@ -324,11 +324,17 @@ class Cache:
                 stale.add(path)
                 continue
             for other, recorded in consulted:
-                if other not in stamps:
-                    stamps[other] = _stamp(other)
-                if stamps[other] != recorded and interfaces.get(other) is None:
+                if self.stamp_now(other) != recorded and interfaces.get(other) is None:
                     stale.add(path)
         return stale
+
+    def stamp_now(self, path: str) -> list[int] | None:
+        """A file's stamp in this run: the one taken of the project's files, else read once."""
+        if path in self.current:
+            return self.current[path]
+        if path not in self.other_stamps:
+            self.other_stamps[path] = _stamp(path)
+        return self.other_stamps[path]
 
     @functools.cached_property
     def rested_on(self) -> set[str]:
@@ -343,7 +349,7 @@ class Cache:
         tells it); when so, the outcome is stored as read against the files as they are."""
         moved = {}
         for other in outcome.rests_on:
-            stamp = _stamp(other)
+            stamp = self.stamp_now(other)
             if stamp == outcome.depends_on.get(other) and other not in analysed:
                 continue
             recorded = outcome.interfaces.get(other)
