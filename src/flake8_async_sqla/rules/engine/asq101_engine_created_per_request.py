@@ -3,6 +3,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from flake8_async_sqla.core.effects import callee_summaries
 from flake8_async_sqla.core.model import FUNCTION_NODES, Scope, SemanticModel, dotted
 from flake8_async_sqla.core.per_request import how_reached, local_name
 from flake8_async_sqla.core.roles import SERVING_ROLES
@@ -194,7 +195,9 @@ async def daily_report(engine: ReportingEngine): ...
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
         engine_calls = [(call, scope, factory) for call, scope, factory in model.engine_calls() if scope.function_scope is not None]
-        if not engine_calls:
+        # Which functions run per request is asked of the project: only when some function here creates an engine,
+        # itself or through what it calls (an effect every function's summary computes anyway).
+        if not engine_calls and not any(s.kind == "function" and model.function_summary(s).creates_engine for s in model.scopes):
             return
         per_request = model.per_request_functions()
         # Code that runs once: module level, the lifespan, and what they call.
@@ -211,6 +214,22 @@ async def daily_report(engine: ReportingEngine): ...
                 where = f"in a loop in `{local_name(model, function)}`"
             if where is not None:
                 yield report(call, factory=factory, where=where)
+        yield from _engines_built_elsewhere(model, per_request, {call for call, _, _ in engine_calls})
+
+
+def _engines_built_elsewhere(model: SemanticModel, per_request: dict[Scope, Scope], reported: set[ast.Call]) -> Iterator[Report]:
+    """Calls in per-request code of project code in another module (or a class's constructor there) that creates
+    an engine on every call: `ReportService()` whose `__init__` builds one, `make_engine()` wrapped in a helper.
+    The code of this module that does is reported where it calls the engine factory."""
+    for function, root in per_request.items():
+        for call in function.calls:
+            if call in reported or model.called_function(call, function) is not None or model.is_memoised(call, function):
+                continue
+            if _shadowed(model, call, function):
+                continue
+            if any(summary.creates_engine is not None for summary in callee_summaries(model, call, function)):
+                shown = dotted(call.func)
+                yield report(call, factory=".".join(shown) if shown else "...", where=how_reached(model, function, root))
 
 
 def _shadowed(model: SemanticModel, call: ast.Call, scope: Scope) -> bool:
