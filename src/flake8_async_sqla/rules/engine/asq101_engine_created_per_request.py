@@ -25,6 +25,15 @@ class EngineCreatedPerRequest(Rule):
     function or method of the same module that one of them calls. Elsewhere it finds
     them in a loop that builds the same engine on every round.
 
+    In a route handler or dependency (or what it calls in its module) it also finds the
+    call of code in another module that creates an engine on every call, however many calls
+    deep: constructing a service whose `__init__` (its own or a base class's) builds one
+    (`self.engine = create_async_engine(settings.analytics_url)`), or a function that does.
+    An engine such code builds from what its caller passes (a URL or config parameter: one
+    engine per database named) is not counted, nor one it memoises (a global or attribute
+    checked before it is built, `if url not in _engines:`) or a call it makes only when the
+    caller passes no engine of its own (`engine or create_engine(url)`).
+
     Module level, the lifespan and what it or module level calls, `@lru_cache`d
     factories, memoised globals (`if _engine is None: _engine = ...`), per-URL caches
     (`if url not in _engines: _engines[url] = ...`), one engine per URL in a loop, and
@@ -48,7 +57,9 @@ class EngineCreatedPerRequest(Rule):
     `@alru_cache`), is reported as an engine per call, and so is an engine built per request
     on purpose (one per tenant, disposed in a `finally:`). A wrapper listed under
     `engine-factories` is taken to create an engine on every call, so list only wrappers
-    that do, not a cached `get_engine()`. Silence a deliberate one with `# noqa: ASQ101`;
+    that do, not a cached `get_engine()`. A helper in another module that builds an engine
+    from a URL its caller passes is not followed, even when every caller passes the same
+    settings URL. Silence a deliberate one with `# noqa: ASQ101`;
     scripts are not reported (application and example files only), and `role-paths` can mark
     a file that is really a script.
 

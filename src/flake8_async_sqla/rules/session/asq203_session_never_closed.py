@@ -58,7 +58,10 @@ class SessionNeverClosed(Rule):
     not closed on every path, and a session a script never closes because its process ends
     right after is reported too. A wrapper listed under `session-factories` is taken to open
     a new session that the caller must close, so list only callables that do, not an
-    accessor of a current session. Silence a deliberate one with `# noqa: ASQ203` on the
+    accessor of a current session. A project function is taken to only borrow the session
+    when none of its uses keeps, returns, closes or hands it on: one that closes it through a
+    method of another object (`registry.release(session)`) on a path this cannot follow makes
+    the session reported. Silence a deliberate one with `# noqa: ASQ203` on the
     line that opens it, or a folder of scripts with `per-file-ignores`.
 
     ## Fix safety

@@ -22,11 +22,22 @@ class SyncSessionIoInAsyncFunction(Rule):
     - a synchronous function of the project that uses the parameter receiving the
       session for I/O (`crud.get_user(db, user_id)`), or one the project does not
       define (a library's `paginate(db, query)`);
-    - a method of a repository built on the session in this function
-      (`repo = UserRepo(db)`, then `repo.by_email(email)`), when the class is in the
-      same file, the method is synchronous and it does I/O through the session attribute;
+    - a method of a repository built on the session (`repo = UserRepo(db)`, then
+      `repo.by_email(email)`; `UserRepo(db).by_email(email)`; a service whose property or
+      `cached_property` returns `UserRepo(self.db)`), in any module, inherited from a base
+      class too, when the method is synchronous and its constructor keeps the session in
+      the attribute the method does I/O through;
     - a synchronous function nested in the `async def` that uses the session, called
       directly.
+
+    It also finds a plain call of a synchronous function or method of the project, in any
+    module, that waits on the database by itself, however many calls deep (recursion
+    included): one that opens its own sync session (`with SessionLocal() as session:`),
+    uses a module-level sync session or `scoped_session` (`Trade.session`), connects
+    through a sync engine or connection (`engine.connect()`, `conn.execute(...)`), or calls
+    `inspect(engine)`. Methods are followed where the object's class is known: built here
+    (`Service()`), annotated (`service: Service = Depends()`), `self`, or `self.attr` that
+    the class only ever sets to one class.
 
     The session must be known to be synchronous: a parameter annotated `Session` (also
     SQLModel's, and through an `Annotated` alias), a dependency (`Depends(get_db)`)
@@ -39,7 +50,10 @@ class SyncSessionIoInAsyncFunction(Rule):
     do no I/O (`add`, `add_all`, `expunge`, `expire`, `is_active`, ...), handing the
     session to a constructor (`UserRepo(db)`), to an async function, to an awaited call,
     or to the standard library, FastAPI, Starlette, Pydantic or SQLAlchemy, methods of
-    objects whose class is not known here, the app's `lifespan` and startup handlers,
+    objects whose class is not known here, a helper that hands out a session (`with
+    get_session() as db:` is judged by what is done with `db`), a call a helper makes only
+    when its caller asks (`if blocking: return load()` with `blocking: bool = False`), the
+    app's `lifespan` and startup handlers,
     which run before any request is served, `async def` functions that the whole project
     calls only from those (seeding sample data at startup), and test functions (`test_*`). A plain `def` route handler or dependency is fine: FastAPI
     runs it in a worker thread.
@@ -62,7 +76,9 @@ class SyncSessionIoInAsyncFunction(Rule):
     SQLAlchemy, anyio or structlog: `sentry_sdk.set_context("db", db)`, or a third-party
     hook that only stores the session, is reported. So is blocking I/O in an `async def`
     that runs alone on its loop (a script's `asyncio.run(main())`), where nothing else
-    waits. Code reached from the lifespan or a startup handler is exempt only when every call
+    waits. A helper that queries only when its cache misses (a settings read kept per tenant)
+    is reported, as is a `rollback()` through a `scoped_session` whose session has nothing to
+    roll back yet. Code reached from the lifespan or a startup handler is exempt only when every call
     of it that the project makes can be seen to run at startup: a function also passed as a
     callback, or called from a module-level statement, is reported. Silence a deliberate
     one with `# noqa: ASQ208`, or a folder of scripts with `per-file-ignores`.

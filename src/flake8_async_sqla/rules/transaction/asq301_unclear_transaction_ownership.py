@@ -29,6 +29,10 @@ class UnclearTransactionOwnership(Rule):
     object holds (a worker keeping its own session usable), and a route handler ending
     its own dependency's session (a commit there is ASQ307's). A helper that only reads,
     writes or closes the session it is handed is not taken for the transaction's owner.
+    A helper that commits a session it is handed where nothing says it is one (`def
+    save(db, obj): ...; db.commit()`, in any module, or through further helpers, recursion
+    included) is reported where it is handed a session (`save(session, order)`), unless
+    that call sits in a `begin()` block of the session.
     A `begin_nested()` savepoint is not the request's transaction: writes in it still
     need a commit. A commit inside a `begin()` or `begin_nested()` block is ASQ303's
     finding, not this rule's.
@@ -49,7 +53,9 @@ class UnclearTransactionOwnership(Rule):
     Who owns a session is decided from one function. A method named `commit`/`rollback` that
     passes the call on to its session is not reported (its callers decide), but a job
     function whose runner opens a fresh session for it is, and so are the callers of such
-    a `commit()` wrapper, which are not followed. A route handler's writes are
+    a `commit()` wrapper, which are not followed. An unannotated helper that commits is
+    reported at every call handing it a session, the caller that opened the session
+    included. A route handler's writes are
     reported when its session dependency runs no transaction, even if another dependency of
     the same request commits the shared session after its `yield`
     (`dependencies=[Depends(commit_on_exit)]`). Silence a deliberate owner with
