@@ -1990,8 +1990,8 @@ class SemanticModel:
         stores the session) or belongs to the standard library or a library that never queries
         (`names.NON_QUERYING_LIBRARIES`). Methods of local objects of unknown type are not judged."""
         summary = self.call_summary(call, scope)
-        if summary is not None:
-            return not summary.is_async
+        if summary is not None:  # a constructor run as `super().__init__(db)` stores the session
+            return not summary.is_async and not summary.qualname.endswith(".__init__")
         if isinstance(call.func, ast.Attribute) and effects.is_super(call.func.value):
             return True  # a base's method this cannot find (a base built by `declarative_base(cls=...)`)
         qualname = self.qualname(call.func)
