@@ -167,12 +167,14 @@ def _attribute_class(model: SemanticModel, node: ast.Attribute, scope: Scope) ->
     for method in klass.children:
         if method.kind != "function":
             continue
-        if method.name == node.attr and _is_property(model, method) and method.node.returns is not None:  # type: ignore[attr-defined]
-            annotations.append(method.node.returns)  # type: ignore[attr-defined]
+        returns = getattr(method.node, "returns", None)
+        if method.name == node.attr and _is_property(model, method) and returns is not None:
+            annotations.append(returns)
         annotations += [
             assign.annotation
             for assign in method.assigns
-            if isinstance(assign, ast.AnnAssign) and _is_self_attribute(assign.target) and assign.target.attr == node.attr  # type: ignore[union-attr]
+            if isinstance(assign, ast.AnnAssign) and _is_self_attribute(assign.target)
+            and assign.target.attr == node.attr  # type: ignore[union-attr]
         ]
     classes = {_annotated_class(model, annotation) for annotation in annotations}
     for value, where in _attribute_values(model, node, scope) or ():
@@ -255,7 +257,9 @@ def held_arguments(model: SemanticModel, call: ast.Call, scope: Scope) -> list[t
     `self` attributes: the arguments of that construction the constructor stores in those attributes, each with
     the scope it is read in (`db` of `UserRepo(db).by_email(email)`)."""
     receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
-    if not (isinstance(receiver, (ast.Call, ast.Name)) or _is_self_attribute(receiver)) or isinstance(receiver, ast.Name) and receiver.id in model.imports:
+    if isinstance(receiver, ast.Name) and receiver.id in model.imports:
+        return []  # a module, or an object of another module whose construction is not known here
+    if not (isinstance(receiver, (ast.Call, ast.Name)) or _is_self_attribute(receiver)):
         return []
     built = construction(model, receiver, scope)
     if built is None:
@@ -269,7 +273,9 @@ def held_arguments(model: SemanticModel, call: ast.Call, scope: Scope) -> list[t
         return []
     stored = constructor.attribute_parameters
     wanted = {stored[name] for name in method.session_io_names if name in stored}
-    return [(argument, where) for argument in _arguments(constructed) if constructor.parameter_for(constructed, argument) in wanted]
+    return [
+        (argument, where) for argument in _arguments(constructed) if constructor.parameter_for(constructed, argument) in wanted
+    ]
 
 
 def _arguments(call: ast.Call) -> list[ast.expr]:
@@ -295,7 +301,10 @@ def _opt_in_flags(scope: Scope) -> set[str]:
     """The parameters of a function that default to `False`: flags a caller sets to ask for more (`blocking=True`)."""
     arguments = scope.node.args  # type: ignore[attr-defined]
     positional = [*arguments.posonlyargs, *arguments.args]
-    pairs = [*zip(positional[len(positional) - len(arguments.defaults):], arguments.defaults), *zip(arguments.kwonlyargs, arguments.kw_defaults)]
+    pairs = [
+        *zip(positional[len(positional) - len(arguments.defaults):], arguments.defaults),
+        *zip(arguments.kwonlyargs, arguments.kw_defaults),
+    ]
     return {arg.arg for arg, default in pairs if isinstance(default, ast.Constant) and default.value is False}
 
 
@@ -307,7 +316,8 @@ def _opted_in(model: SemanticModel, call: ast.Call, scope: Scope, flags: set[str
         if ancestor is scope.node:
             return False
         if isinstance(ancestor, ast.If) and child in ancestor.body:
-            tests = ancestor.test.values if isinstance(ancestor.test, ast.BoolOp) and isinstance(ancestor.test.op, ast.And) else [ancestor.test]
+            test = ancestor.test
+            tests = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And) else [test]
             if any(isinstance(test, ast.Name) and test.id in flags for test in tests):
                 return True
         child = ancestor
@@ -359,7 +369,9 @@ def _module_sync_session(model: SemanticModel, node: ast.AST, scope: Scope) -> b
     if not isinstance(node, ast.Name) or model.binds_locally(node.id, scope):
         return False
     symbol = model.symbol_of(node)
-    return symbol is not None and symbol.flavour == "sync" and (symbol.kind == "session" or symbol.kind == "factory" and symbol.registry)
+    if symbol is None or symbol.flavour != "sync":
+        return False
+    return symbol.kind == "session" or symbol.kind == "factory" and symbol.registry
 
 
 def _blocks(model: SemanticModel, call: ast.Call, method: str) -> bool:
@@ -417,7 +429,9 @@ def _tests_kept_unset(model: SemanticModel, test: ast.AST, scope: Scope) -> bool
     def kept(node: ast.AST) -> bool:
         if isinstance(node, ast.Attribute):
             return True
-        return isinstance(node, ast.Name) and (node.id in scope.global_names or node.id in model.local_defs and not model.binds_locally(node.id, scope))
+        if not isinstance(node, ast.Name):
+            return False
+        return node.id in scope.global_names or node.id in model.local_defs and not model.binds_locally(node.id, scope)
 
     pending = [test]
     while pending:
@@ -485,7 +499,8 @@ def hidden_commits(model: SemanticModel, scope: Scope, parameters: tuple[str, ..
                 found.add(method[0].id)
             continue
         for argument in _arguments(call):
-            if isinstance(argument, ast.Name) and argument.id in unknown - found and model.binding_function(argument.id, where) is scope:
+            handed = isinstance(argument, ast.Name) and argument.id in unknown - found
+            if handed and model.binding_function(argument.id, where) is scope:  # type: ignore[attr-defined]
                 summary = model.call_summary(call, where)
                 if summary is not None and summary.parameter_for(call, argument) in summary.hidden_commits:
                     found.add(argument.id)
@@ -502,9 +517,11 @@ def attribute_parameters(model: SemanticModel, scope: Scope) -> dict[str, str]:
         base = _base_constructor(model, call, scope)
         if base is not None:
             for argument in _arguments(call):
-                parameter = base.parameter_for(call, argument) if isinstance(argument, ast.Name) else None
-                if parameter is not None and argument.id in parameters:  # type: ignore[attr-defined]
-                    stored.update({attribute: argument.id for attribute, p in base.attribute_parameters.items() if p == parameter})  # type: ignore[attr-defined]
+                if isinstance(argument, ast.Name) and argument.id in parameters:
+                    parameter = base.parameter_for(call, argument)
+                    stored.update(
+                        {attribute: argument.id for attribute, kept in base.attribute_parameters.items() if kept == parameter}
+                    )
     for assign in scope.assigns:
         value = getattr(assign, "value", None)
         targets = assign.targets if isinstance(assign, ast.Assign) else [getattr(assign, "target", None)]

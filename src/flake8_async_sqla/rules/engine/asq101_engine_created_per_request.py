@@ -205,7 +205,7 @@ async def daily_report(engine: ReportingEngine): ...
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        engine_calls = [(call, scope, factory) for call, scope, factory in model.engine_calls() if scope.function_scope is not None]
+        engine_calls = [(call, scope, factory) for call, scope, factory in model.engine_calls() if scope.function_scope]
         # Which functions run per request is asked of the project: only when some function here creates an engine,
         # itself or through what it calls (an effect every function's summary computes anyway).
         if not engine_calls and not any(s.kind == "function" and model.function_summary(s).creates_engine for s in model.scopes):
