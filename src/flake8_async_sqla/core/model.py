@@ -85,6 +85,8 @@ COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "Mut
 MAX_VISIBLE_MODULES = 50
 # Where reading a parameter only looks at it or uses it in place.
 BORROWING_PARENTS = (ast.Compare, ast.UnaryOp, ast.If, ast.While, ast.Assert, ast.Expr, ast.FormattedValue, ast.withitem, ast.BoolOp)
+# Methods that release what they are called on: a function calling one on a parameter takes it over.
+RELEASING_METHODS = frozenset({"dispose", *names.SESSION_CLOSE_METHODS})
 # Session methods whose receiver may be a class-level session (`Trade.session.commit()`).
 SESSION_METHOD_NAMES = frozenset(
     {*names.SESSION_IO_METHODS, *names.SESSION_ONLY_METHODS, "add", "delete", "close", "begin", "remove"}
@@ -302,6 +304,7 @@ class SemanticModel:
         self._stored_bindings: dict[str, SessionBinding | None] = {}  # by key, see `_stored_session`
         self._self_factories: dict[tuple[Scope, str], Symbol | None] = {}  # see `_self_factory`
         self._reading_class_stores: set[Scope] = set()  # classes whose own session stores are being read
+        self._call_summaries: dict[ast.Call, FunctionSummary | None] = {}
         self._walk()
         self._follow_reexported_api_names()
         self._route_handlers: set[Scope] | None = None
@@ -1016,7 +1019,7 @@ class SemanticModel:
             return None
         qualname = self.qualname(target)
         if self.options.matches(self.options.session_dependencies, qualname):
-            return FunctionSummary(qualname or "", True, handout_probe=partial(SessionHandout, yields="async"))
+            return FunctionSummary(qualname or "", True, probes={"handout": partial(SessionHandout, yields="async")})
         symbol = self.symbol(qualname)
         return symbol.function if symbol is not None else None
 
@@ -2243,7 +2246,16 @@ class SemanticModel:
 
     def call_summary(self, call: ast.Call, scope: Scope) -> FunctionSummary | None:
         """The summary of the function a call runs, when this module or the project defines it; None for
-        a class's constructor (`Repo(session)`) and for anything unresolved."""
+        a class's constructor (`Repo(session)`) and for anything unresolved. Memoised per call (every effect of
+        the function asks), unless asked inside an export, where a cycle may cut a lookup short."""
+        found = self._call_summaries.get(call, UNRESOLVED)
+        if found is UNRESOLVED:
+            found = self._resolve_call(call, scope)
+            if not self._resolving:
+                self._call_summaries[call] = found
+        return found  # type: ignore[return-value]
+
+    def _resolve_call(self, call: ast.Call, scope: Scope) -> FunctionSummary | None:
         target = self.called_function(call, scope)
         if target is not None:
             constructs = target.name == "__init__" and not (isinstance(call.func, ast.Attribute) and call.func.attr == "__init__")
@@ -2251,36 +2263,7 @@ class SemanticModel:
         symbol = self.symbol_of(call.func)
         if symbol is not None:
             return symbol.function
-        return self._project_method_summary(call, scope)
-
-    def _project_method_summary(self, call: ast.Call, scope: Scope) -> FunctionSummary | None:
-        """`Projects().verify(db)`, `service.verify(db)` after `service = Projects()`, or `db.session()` on a parameter
-        annotated `Database` (an object FastAPI injects), where the class is one of the project's, defined in another
-        module: that method's summary (its class or a base's)."""
-        if not isinstance(call.func, ast.Attribute) or self.index is None:
-            return None
-        receiver = call.func.value
-        klass = None
-        if isinstance(receiver, ast.Name) and self.binds_locally(receiver.id, scope):
-            klass = self._parameter_class(receiver.id, scope)
-            values = [getattr(a, "value", None) for a in self._assignments(scope).get(receiver.id, [])]
-            receiver = values[0] if len(values) == 1 else None
-        if klass is None and isinstance(receiver, ast.Call):
-            klass = self.qualname(receiver.func)
-        symbol = self.symbol(klass) if klass else None
-        if symbol is None or symbol.klass is None:
-            return None
-        return self.index.method_summary(symbol.klass.qualname, call.func.attr, self.path)
-
-    def _parameter_class(self, name: str, scope: Scope) -> str | None:
-        """The qualified name of the class a parameter is annotated with (`db: Database`, `Annotated[Database,
-        Depends(...)]`, `Optional[Database]`), when the function binding `name` has it as a parameter."""
-        function = self.binding_function(name, scope)
-        arg = next((a for a in all_args(function.node) if a.arg == name), None) if function is not None else None
-        annotation = self._parse_string_annotation(arg.annotation) if arg is not None and arg.annotation is not None else None
-        if isinstance(annotation, ast.Subscript) and (self.qualname(annotation.value) or "").rpartition(".")[2] in ("Annotated", "Optional"):
-            annotation = annotation.slice.elts[0] if isinstance(annotation.slice, ast.Tuple) else annotation.slice
-        return self.qualname(annotation) if isinstance(annotation, (ast.Name, ast.Attribute)) else None
+        return effects.method_call_summary(self, call, scope)
 
     def may_use_session(self, call: ast.Call, scope: Scope) -> bool:
         """Whether a call handed a session may do I/O with it, judged by the callee: a synchronous function
@@ -2288,8 +2271,10 @@ class SemanticModel:
         stores the session) or belongs to the standard library or a library that never queries
         (`names.NON_QUERYING_LIBRARIES`). Methods of local objects of unknown type are not judged."""
         summary = self.call_summary(call, scope)
-        if summary is not None:
-            return not summary.is_async
+        if summary is not None:  # a constructor run as `super().__init__(db)` stores the session
+            return not summary.is_async and not summary.qualname.endswith(".__init__")
+        if isinstance(call.func, ast.Attribute) and effects.is_super(call.func.value):
+            return True  # a base's method this cannot find (a base built by `declarative_base(cls=...)`)
         qualname = self.qualname(call.func)
         if qualname is None or self.symbol(qualname) is not None:  # unknown, or a class, factory, engine...
             return False
@@ -2323,6 +2308,11 @@ class SemanticModel:
             handed = {holder(arg) for arg in (*call.args, *(item.value for item in call.keywords))} - {None}
             if handed - found and self.may_use_session(call, scope):
                 found.update(handed)  # type: ignore[arg-type]
+            # `Repo(db).get(...)`, `self.repo.get(...)`: what the object was built on, when its method uses it.
+            for argument, where in effects.held_arguments(self, call, scope):
+                used = holder(argument)
+                if used is not None and (where is scope or used.startswith("self.")):
+                    found.add(used)
         return frozenset(found)
 
     def _receiver_class(self, receiver: ast.AST, scope: Scope) -> Scope | None:
@@ -2369,16 +2359,19 @@ class SemanticModel:
         summary.parameters = tuple(arg.arg for arg in [*positional, *arguments.kwonlyargs])
         summary.positional_count = len(positional)
         summary.bound = scope.klass is not None and bool(positional) and positional[0].arg in ("self", "cls")
-        summary.session_io_probe = lambda: self.session_io_names(scope)
-        summary.handout_probe = lambda: self.session_handout(scope)
-        summary.transaction_probe = lambda: self._ended_parameters(scope, summary.parameters)
-        summary.engine_probe = lambda: self._returned_new_engine(scope)
-        summary.borrow_probe = lambda: self._borrowed_parameters(scope, summary.parameters)
+        summary.probes = {
+            "session_io_names": lambda: self.session_io_names(scope),
+            "handout": lambda: self.session_handout(scope),
+            "ends_transactions": lambda: self._ended_parameters(scope, summary.parameters),
+            "returns_new_engine": lambda: self._returned_new_engine(scope),
+            "borrowed_parameters": lambda: self._borrowed_parameters(scope, summary.parameters),
+            **effects.probes(self, scope, summary),
+        }
         return summary
 
     def _borrowed_parameters(self, scope: Scope, parameters: tuple[str, ...]) -> frozenset[str]:
         """What `FunctionSummary.borrowed_parameters` says: every read of the parameter in the function calls a
-        method on it other than `dispose`, looks at it, or lends it to SQLAlchemy's API or to a function that
+        method on it other than `dispose` or `close`, looks at it, or lends it to SQLAlchemy's API or to a function that
         borrows it in turn."""
         kept: set[str] = set()
         wanted = set(parameters)
@@ -2388,7 +2381,7 @@ class SemanticModel:
                 continue
             parent = self.parents.get(node)
             if isinstance(parent, ast.Attribute):
-                if parent.attr == "dispose":
+                if parent.attr in RELEASING_METHODS:
                     kept.add(node.id)
             elif isinstance(parent, ast.Call) and node is parent.func or isinstance(parent, BORROWING_PARENTS):
                 continue
@@ -3071,3 +3064,6 @@ def _mapped_target(annotation: ast.AST) -> ast.AST | None:
 def _same_session_call(model: SemanticModel, call: ast.Call, scope: Scope, binding: SessionBinding, method: str) -> bool:
     found = model.session_method_call(call, scope)
     return found is not None and found[1] == method and found[0].name == binding.name
+
+
+from flake8_async_sqla.core import effects  # noqa: E402  (the effects' probes read the model: imported once it is defined)

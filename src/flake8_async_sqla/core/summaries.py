@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Callable
 
 @dataclass(frozen=True)
@@ -25,6 +24,28 @@ class SessionHandout:
 NO_HANDOUT = SessionHandout()
 
 
+# The effects a function summary holds, each with the value it starts from while a cycle of calls is solved
+# (see `EffectSolver`): what the function is known to do before any call of the cycle is followed.
+EFFECTS: dict[str, Callable[[FunctionSummary], object]] = {
+    "session_io_names": lambda summary: frozenset(),
+    "handout": lambda summary: NO_HANDOUT,
+    "ends_transactions": lambda summary: frozenset(),
+    "returns_new_engine": lambda summary: None,
+    # Borrowing holds until a use keeps the parameter: a call of the cycle lends it until shown otherwise.
+    "borrowed_parameters": lambda summary: frozenset(summary.parameters),
+    "blocking_io": lambda summary: None,
+    "creates_engine": lambda summary: None,
+    "hidden_commits": lambda summary: frozenset(),
+    "attribute_parameters": lambda summary: {},
+}
+# What an effect is for a summary that has no probe for it (one made up for a configured dependency).
+UNKNOWN_EFFECTS: dict[str, object] = {
+    "session_io_names": frozenset(), "handout": NO_HANDOUT, "ends_transactions": frozenset(), "returns_new_engine": None,
+    "borrowed_parameters": frozenset(), "blocking_io": None, "creates_engine": None, "hidden_commits": frozenset(),
+    "attribute_parameters": {},
+}
+
+
 @dataclass
 class FunctionSummary:
     """What other modules need to know about a function."""
@@ -35,55 +56,75 @@ class FunctionSummary:
     parameters: tuple[str, ...] = ()
     positional_count: int = 0
     bound: bool = False  # a method whose first parameter (`self`/`cls`) the call fills in
-    # Compute `session_io_names` and `handout` when first asked (they may look callees up in other
-    # modules, and most functions are never asked).
-    session_io_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
-    handout_probe: Callable[[], SessionHandout] | None = field(default=None, repr=False, compare=False)
-    transaction_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
-    engine_probe: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
-    borrow_probe: Callable[[], frozenset[str]] | None = field(default=None, repr=False, compare=False)
+    # Per effect, the function computing it from the model when first asked (they may look callees up in other
+    # modules, and most functions are never asked); `EffectSolver` calls them.
+    probes: dict[str, Callable[[], object]] = field(default_factory=dict, repr=False, compare=False)
+    # The effects computed for good, and the current values of those being solved in a cycle of calls.
+    settled: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    solving: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
-    @cached_property
+    @property
     def session_io_names(self) -> frozenset[str]:
         """Parameters (`db`) and `self` attributes (`self.db`) the function does session I/O through."""
-        return self.session_io_probe() if self.session_io_probe is not None else frozenset()
+        return SOLVER.value(self, "session_io_names")  # type: ignore[return-value]
 
-    @cached_property
+    @property
     def ends_transactions(self) -> frozenset[str]:
         """Parameters whose session the function may commit or roll back: itself, or through code it hands
         the session to (code it cannot see counts as doing so)."""
-        # Dropped while it runs, as `handout`'s: a recursive call finds nothing ended (the rest of the cycle decides).
-        probe, self.transaction_probe = self.transaction_probe, None
-        return probe() if probe is not None else frozenset()
+        return SOLVER.value(self, "ends_transactions")  # type: ignore[return-value]
 
-    @cached_property
+    @property
     def borrowed_parameters(self) -> frozenset[str]:
-        """Parameters the function only uses while it runs: it neither disposes, keeps, returns nor hands them to
-        code that might (an engine passed to `create_tables(engine)` stays its caller's to dispose)."""
-        probe, self.borrow_probe = self.borrow_probe, None
-        return probe() if probe is not None else frozenset()
+        """Parameters the function only uses while it runs: it neither disposes, closes, keeps, returns nor hands
+        them to code that might (an engine passed to `create_tables(engine)` stays its caller's to dispose, a
+        session passed to `crud.get_user(db, id)` its caller's to close)."""
+        return SOLVER.value(self, "borrowed_parameters")  # type: ignore[return-value]
 
-    @cached_property
+    @property
     def returns_new_engine(self) -> str | None:
         """The kind of engine ("async"/"sync") the function creates and returns to its caller on every call (a
         wrapper of `create_async_engine`), None when it returns none or one it keeps (a memoised getter)."""
-        probe, self.engine_probe = self.engine_probe, None
-        return probe() if probe is not None else None
+        return SOLVER.value(self, "returns_new_engine")  # type: ignore[return-value]
 
-    @cached_property
+    @property
     def handout(self) -> SessionHandout:
         """The session the function yields or returns to its caller."""
-        # The probe is dropped while it runs: a recursive ask (`return get_session()`) finds nothing handed out.
-        probe, self.handout_probe = self.handout_probe, None
-        return probe() if probe is not None else NO_HANDOUT
+        return SOLVER.value(self, "handout")  # type: ignore[return-value]
+
+    @property
+    def blocking_io(self) -> str | None:
+        """The synchronous database object a (synchronous) function waits on, whoever calls it, shown for a
+        message ("sync session `SessionLocal()`", "sync engine `engine`"): I/O on a sync session, connection or
+        engine it opens itself, a module-level one or one its object holds, or through a synchronous function it
+        calls that does. None when it does none, or only through what its caller hands it (`session_io_names`)."""
+        return SOLVER.value(self, "blocking_io")  # type: ignore[return-value]
+
+    @property
+    def creates_engine(self) -> str | None:
+        """The kind of engine ("async"/"sync") the function creates anew on every call, itself (not memoised), by
+        a function it calls or by constructing an object whose `__init__` does: one engine (and pool) per call."""
+        return SOLVER.value(self, "creates_engine")  # type: ignore[return-value]
+
+    @property
+    def hidden_commits(self) -> frozenset[str]:
+        """Parameters whose session the function commits, itself or through project functions it hands it to,
+        where no function on the way knows the parameter holds a session (`def save(db, obj)`): nothing reports
+        that commit where it is made, so the calls that hand it a session are where it shows."""
+        return SOLVER.value(self, "hidden_commits")  # type: ignore[return-value]
+
+    @property
+    def attribute_parameters(self) -> dict[str, str]:
+        """For a constructor: the `self` attributes it sets to a parameter (`self.db = db`, also through
+        `super().__init__(db)`), each with that parameter: `{"self.db": "db"}`."""
+        return SOLVER.value(self, "attribute_parameters")  # type: ignore[return-value]
 
     def settle(self) -> None:
         """Compute every effect not computed yet, while the model the probes ask is still at hand, and drop
         the probes: the summary then outlives its model (a released module keeps it) and holds no tree."""
-        for effect in ("session_io_names", "handout", "ends_transactions", "returns_new_engine", "borrowed_parameters"):
-            getattr(self, effect)
-        self.session_io_probe = self.handout_probe = self.transaction_probe = None
-        self.engine_probe = self.borrow_probe = None
+        for effect in EFFECTS:
+            SOLVER.value(self, effect)
+        self.probes = {}
 
     @property
     def yields_session(self) -> str | None:
@@ -117,6 +158,92 @@ class FunctionSummary:
                 position += self.bound
                 return self.parameters[position] if position < self.positional_count else None
         return None
+
+
+@dataclass(eq=False)
+class _Frame:
+    """An effect being computed: where it sits on the solver's stack, the lowest frame a cycle read from in it, and
+    the effects computed under it that belong to its cycle (they are final only once the cycle is)."""
+
+    summary: FunctionSummary
+    effect: str
+    depth: int
+    low: int = 0
+    members: list[tuple[FunctionSummary, str]] = field(default_factory=list)
+    changed: bool = False  # a value of the cycle changed in this round
+    cyclic: bool = False  # a value of the cycle was read before it was final
+
+
+class EffectSolver:
+    """Computes the effects of function summaries on demand, each the least fixed point of what its probe says
+    of the effects of the functions it calls: Tarjan's strongly connected components found on the way (the
+    probes are the edges), each solved by computing its members again, from their values so far, until none
+    changes. So a result does not depend on which function of a cycle is asked first (nor on the order files
+    are checked in), and the functions outside cycles are computed once."""
+
+    def __init__(self) -> None:
+        self.frames: list[_Frame] = []
+        self.on_stack: dict[tuple[int, str], _Frame] = {}
+        # Members of a cycle computed in the current round of the frame solving it, with the lowest frame they
+        # read from: asked again in that round, their value so far serves (computing them again could take as
+        # many times as there are paths through the cycle).
+        self.fresh: dict[tuple[int, str], int] = {}
+
+    def value(self, summary: FunctionSummary, effect: str) -> object:
+        settled = summary.settled
+        if effect in settled:
+            return settled[effect]
+        key = (id(summary), effect)
+        running = self.on_stack.get(key)
+        low = running.depth if running is not None else self.fresh.get(key)
+        if low is not None:  # a value of a cycle not solved yet: the asker belongs to the cycle
+            asker = self.frames[-1]
+            asker.low = min(asker.low, low)
+            asker.cyclic = True
+            return summary.solving.get(effect, EFFECTS[effect](summary))
+        probe = summary.probes.get(effect)
+        if probe is None:
+            settled[effect] = UNKNOWN_EFFECTS[effect]
+            return settled[effect]
+        frame = _Frame(summary, effect, len(self.frames))
+        self.frames.append(frame)
+        self.on_stack[key] = frame
+        try:
+            while True:
+                for member, member_effect in frame.members:  # a new round computes them again
+                    self.fresh.pop((id(member), member_effect), None)
+                frame.low, frame.members, frame.changed, frame.cyclic = frame.depth, [], False, False
+                found = probe()
+                if found != summary.solving.get(effect, EFFECTS[effect](summary)):
+                    frame.changed = True
+                summary.solving[effect] = found
+                if frame.low < frame.depth or not (frame.cyclic and frame.changed):
+                    break  # part of a cycle a lower frame solves, or solved
+        except BaseException:
+            for member, member_effect in frame.members:
+                self.fresh.pop((id(member), member_effect), None)
+            raise
+        finally:
+            self.frames.pop()
+            del self.on_stack[key]
+        if frame.low < frame.depth:
+            self.fresh[key] = frame.low
+            asker = self.frames[-1]
+            asker.low = min(asker.low, frame.low)
+            asker.members += [(summary, effect), *frame.members]
+            asker.changed = asker.changed or frame.changed
+            asker.cyclic = True
+            return found
+        for member, member_effect in frame.members:
+            self.fresh.pop((id(member), member_effect), None)
+        for member, member_effect in [(summary, effect), *frame.members]:
+            member.settled[member_effect] = member.solving.pop(member_effect)
+            member.probes.pop(member_effect, None)
+        return found
+
+
+# The one solver of the process: its stack is that of the computation of effects, wherever they are asked from.
+SOLVER = EffectSolver()
 
 
 @dataclass
@@ -192,6 +319,10 @@ def function_to_json(summary: FunctionSummary) -> dict:
         "ends_transactions": sorted(summary.ends_transactions),
         "returns_new_engine": summary.returns_new_engine,
         "borrowed_parameters": sorted(summary.borrowed_parameters),
+        "blocking_io": summary.blocking_io,
+        "creates_engine": summary.creates_engine,
+        "hidden_commits": sorted(summary.hidden_commits),
+        "attribute_parameters": dict(sorted(summary.attribute_parameters.items())),
     }
 
 
@@ -201,12 +332,17 @@ def function_from_json(data: dict) -> FunctionSummary:
         int(data["positional_count"]), bool(data["bound"]),
     )
     yields, returns, provides_transaction, expires_on_commit, factory = data["handout"]
-    settled = vars(summary)  # the effects are cached properties: set what they would compute
-    settled["session_io_names"] = frozenset(map(str, data["session_io_names"]))
-    settled["handout"] = SessionHandout(yields, returns, bool(provides_transaction), expires_on_commit, factory)
-    settled["ends_transactions"] = frozenset(map(str, data["ends_transactions"]))
-    settled["returns_new_engine"] = data["returns_new_engine"]
-    settled["borrowed_parameters"] = frozenset(map(str, data["borrowed_parameters"]))
+    summary.settled.update(
+        session_io_names=frozenset(map(str, data["session_io_names"])),
+        handout=SessionHandout(yields, returns, bool(provides_transaction), expires_on_commit, factory),
+        ends_transactions=frozenset(map(str, data["ends_transactions"])),
+        returns_new_engine=data["returns_new_engine"],
+        borrowed_parameters=frozenset(map(str, data["borrowed_parameters"])),
+        blocking_io=data["blocking_io"],
+        creates_engine=data["creates_engine"],
+        hidden_commits=frozenset(map(str, data["hidden_commits"])),
+        attribute_parameters={str(attribute): str(parameter) for attribute, parameter in data["attribute_parameters"].items()},
+    )
     return summary
 
 

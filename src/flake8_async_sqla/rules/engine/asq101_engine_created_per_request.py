@@ -3,6 +3,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from flake8_async_sqla.core.effects import callee_summaries
 from flake8_async_sqla.core.model import FUNCTION_NODES, Scope, SemanticModel, dotted
 from flake8_async_sqla.core.per_request import how_reached, local_name
 from flake8_async_sqla.core.roles import SERVING_ROLES
@@ -23,6 +24,15 @@ class EngineCreatedPerRequest(Rule):
     or an alias of it, in `dependencies=[...]`; a class dependency's `__init__`), or in a
     function or method of the same module that one of them calls. Elsewhere it finds
     them in a loop that builds the same engine on every round.
+
+    In a route handler or dependency (or what it calls in its module) it also finds the
+    call of code in another module that creates an engine on every call, however many calls
+    deep: constructing a service whose `__init__` (its own or a base class's) builds one
+    (`self.engine = create_async_engine(settings.analytics_url)`), or a function that does.
+    An engine such code builds from what its caller passes (a URL or config parameter: one
+    engine per database named) is not counted, nor one it memoises (a global or attribute
+    checked before it is built, `if url not in _engines:`) or a call it makes only when the
+    caller passes no engine of its own (`engine or create_engine(url)`).
 
     Module level, the lifespan and what it or module level calls, `@lru_cache`d
     factories, memoised globals (`if _engine is None: _engine = ...`), per-URL caches
@@ -47,7 +57,9 @@ class EngineCreatedPerRequest(Rule):
     `@alru_cache`), is reported as an engine per call, and so is an engine built per request
     on purpose (one per tenant, disposed in a `finally:`). A wrapper listed under
     `engine-factories` is taken to create an engine on every call, so list only wrappers
-    that do, not a cached `get_engine()`. Silence a deliberate one with `# noqa: ASQ101`;
+    that do, not a cached `get_engine()`. A helper in another module that builds an engine
+    from a URL its caller passes is not followed, even when every caller passes the same
+    settings URL. Silence a deliberate one with `# noqa: ASQ101`;
     scripts are not reported (application and example files only), and `role-paths` can mark
     a file that is really a script.
 
@@ -193,8 +205,10 @@ async def daily_report(engine: ReportingEngine): ...
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        engine_calls = [(call, scope, factory) for call, scope, factory in model.engine_calls() if scope.function_scope is not None]
-        if not engine_calls:
+        engine_calls = [(call, scope, factory) for call, scope, factory in model.engine_calls() if scope.function_scope]
+        # Which functions run per request is asked of the project: only when some function here creates an engine,
+        # itself or through what it calls (an effect every function's summary computes anyway).
+        if not engine_calls and not any(s.kind == "function" and model.function_summary(s).creates_engine for s in model.scopes):
             return
         per_request = model.per_request_functions()
         # Code that runs once: module level, the lifespan, and what they call.
@@ -211,6 +225,22 @@ async def daily_report(engine: ReportingEngine): ...
                 where = f"in a loop in `{local_name(model, function)}`"
             if where is not None:
                 yield report(call, factory=factory, where=where)
+        yield from _engines_built_elsewhere(model, per_request, {call for call, _, _ in engine_calls})
+
+
+def _engines_built_elsewhere(model: SemanticModel, per_request: dict[Scope, Scope], reported: set[ast.Call]) -> Iterator[Report]:
+    """Calls in per-request code of project code in another module (or a class's constructor there) that creates
+    an engine on every call: `ReportService()` whose `__init__` builds one, `make_engine()` wrapped in a helper.
+    The code of this module that does is reported where it calls the engine factory."""
+    for function, root in per_request.items():
+        for call in function.calls:
+            if call in reported or model.called_function(call, function) is not None or model.is_memoised(call, function):
+                continue
+            if _shadowed(model, call, function):
+                continue
+            if any(summary.creates_engine is not None for summary in callee_summaries(model, call, function)):
+                shown = dotted(call.func)
+                yield report(call, factory=".".join(shown) if shown else "...", where=how_reached(model, function, root))
 
 
 def _shadowed(model: SemanticModel, call: ast.Call, scope: Scope) -> bool:

@@ -25,8 +25,10 @@ class SessionNeverClosed(Rule):
     context (`async with session:`, or `async with session.begin():`, which ends the
     transaction and gives the connection back) nor closes it in a `finally:` block, and
     does not hand it on to code that may own it: returned, stored on an object or in a
-    container, passed to any call (`AsyncExitStack.enter_async_context`,
-    `contextlib.aclosing`, a repository, a background task), registered as a callback
+    container, passed to a call (`AsyncExitStack.enter_async_context`,
+    `contextlib.aclosing`, a repository, a background task) other than a project function
+    that only uses it while it runs (`crud.get_user(db, user_id)`, in any module: one
+    that neither closes, keeps, returns nor hands it on), registered as a callback
     (`stack.push_async_callback(session.close)`), used from a nested function, or yielded
     by a generator that leaves closing it to its consumer. A session closed only on the
     straight path (`await session.close()` as a last statement, or after a `yield`) is
@@ -58,7 +60,10 @@ class SessionNeverClosed(Rule):
     not closed on every path, and a session a script never closes because its process ends
     right after is reported too. A wrapper listed under `session-factories` is taken to open
     a new session that the caller must close, so list only callables that do, not an
-    accessor of a current session. Silence a deliberate one with `# noqa: ASQ203` on the
+    accessor of a current session. A project function is taken to only borrow the session
+    when none of its uses keeps, returns, closes or hands it on: one that closes it through a
+    method of another object (`registry.release(session)`) on a path this cannot follow makes
+    the session reported. Silence a deliberate one with `# noqa: ASQ203` on the
     line that opens it, or a folder of scripts with `per-file-ignores`.
 
     ## Fix safety
@@ -235,7 +240,17 @@ def _use(model: SemanticModel, node: ast.Name, aliases: set[str]) -> str:
         isinstance(target, ast.Name) and target.id in aliases for target in _targets(parent)
     ):
         return "used"  # another name for the same session, followed as well
+    call = model.parents.get(parent) if isinstance(parent, ast.keyword) else parent
+    if isinstance(call, ast.Call) and call.func is not node and _borrows(model, call, node):
+        return "used"
     return "handed on"
+
+
+def _borrows(model: SemanticModel, call: ast.Call, argument: ast.Name) -> bool:
+    """Whether a project function only uses the session passed to it while it runs (`crud.get_user(db, id)`): it
+    neither closes, keeps, returns nor hands it to code that might, so closing it stays this function's job."""
+    summary = model.call_summary(call, model.scope_of[call])
+    return summary is not None and summary.parameter_for(call, argument) in summary.borrowed_parameters
 
 
 def _targets(assign: ast.Assign | ast.AnnAssign) -> list[ast.expr]:

@@ -4,6 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.effects import blocking_callee, callee_summaries, held_arguments
 from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method, dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
@@ -21,11 +22,22 @@ class SyncSessionIoInAsyncFunction(Rule):
     - a synchronous function of the project that uses the parameter receiving the
       session for I/O (`crud.get_user(db, user_id)`), or one the project does not
       define (a library's `paginate(db, query)`);
-    - a method of a repository built on the session in this function
-      (`repo = UserRepo(db)`, then `repo.by_email(email)`), when the class is in the
-      same file, the method is synchronous and it does I/O through the session attribute;
+    - a method of a repository built on the session (`repo = UserRepo(db)`, then
+      `repo.by_email(email)`; `UserRepo(db).by_email(email)`; a service whose property or
+      `cached_property` returns `UserRepo(self.db)`), in any module, inherited from a base
+      class too, when the method is synchronous and its constructor keeps the session in
+      the attribute the method does I/O through;
     - a synchronous function nested in the `async def` that uses the session, called
       directly.
+
+    It also finds a plain call of a synchronous function or method of the project, in any
+    module, that waits on the database by itself, however many calls deep (recursion
+    included): one that opens its own sync session (`with SessionLocal() as session:`),
+    uses a module-level sync session or `scoped_session` (`Trade.session`), connects
+    through a sync engine or connection (`engine.connect()`, `conn.execute(...)`), or calls
+    `inspect(engine)`. Methods are followed where the object's class is known: built here
+    (`Service()`), annotated (`service: Service = Depends()`), `self`, or `self.attr` that
+    the class only ever sets to one class.
 
     The session must be known to be synchronous: a parameter annotated `Session` (also
     SQLModel's, and through an `Annotated` alias), a dependency (`Depends(get_db)`)
@@ -43,7 +55,10 @@ class SyncSessionIoInAsyncFunction(Rule):
     do no I/O (`add`, `add_all`, `expunge`, `expire`, `is_active`, ...), handing the
     session to a constructor (`UserRepo(db)`), to an async function, to an awaited call,
     or to the standard library, FastAPI, Starlette, Pydantic or SQLAlchemy, methods of
-    objects whose class is not known here, the app's `lifespan` and startup handlers,
+    objects whose class is not known here, a helper that hands out a session (`with
+    get_session() as db:` is judged by what is done with `db`), a call a helper makes only
+    when its caller asks (`if blocking: return load()` with `blocking: bool = False`), the
+    app's `lifespan` and startup handlers,
     which run before any request is served, `async def` functions that the whole project
     calls only from those (seeding sample data at startup), and test functions (`test_*`). A plain `def` route handler or dependency is fine: FastAPI
     runs it in a worker thread.
@@ -66,7 +81,9 @@ class SyncSessionIoInAsyncFunction(Rule):
     SQLAlchemy, anyio or structlog: `sentry_sdk.set_context("db", db)`, or a third-party
     hook that only stores the session, is reported. So is blocking I/O in an `async def`
     that runs alone on its loop (a script's `asyncio.run(main())`), where nothing else
-    waits. Code reached from the lifespan or a startup handler is exempt only when every call
+    waits. A helper that queries only when its cache misses (a settings read kept per tenant)
+    is reported, as is a `rollback()` through a `scoped_session` whose session has nothing to
+    roll back yet. Code reached from the lifespan or a startup handler is exempt only when every call
     of it that the project makes can be seen to run at startup: a function also passed as a
     callback, or called from a module-level statement, is reported. Anything read as
     `<x>.state.db` (or `ctx["db"]` on a parameter) is taken for the session the project
@@ -88,7 +105,7 @@ class SyncSessionIoInAsyncFunction(Rule):
     name = "sync-session-io-in-async-function"
     phase = 2
     message = (
-        "{what} runs blocking database I/O on sync session `{session}` inside `async def {function}`, stalling "
+        "{what} runs blocking database I/O on {target} inside `async def {function}`, stalling "
         "the event loop: switch to an AsyncSession and await it, or make `{function}` a plain `def`"
     )
     invalid = (
@@ -212,41 +229,56 @@ async def stats_async(db: Session = Depends(get_db)):
     )
 
     def check(self, model: SemanticModel) -> Iterator[Report]:
-        if "sync" not in model.session_kinds():
-            return  # every finding is I/O on a synchronous session this file binds
         for scope in model.scopes:
             if scope.kind != "function" or not scope.is_async or model.is_lifespan(scope) or model.is_test(scope):
                 continue
             startup_only: bool | None = None  # asked of the whole project, once, when there is something to report
             for call in scope.calls:
-                session = _blocking_session(model, call, scope)
-                if session is None:
+                target = _blocking_target(model, call, scope)
+                if target is None:
                     continue
                 if startup_only is None:
-                    startup_only = model.runs_only_at_startup(scope)
+                    # The project's calls are known for module-level functions only; a route handler serves requests.
+                    startup_only = scope.parent is model.module_scope and not model.is_route_handler(scope) and model.runs_only_at_startup(scope)
                 if not startup_only:  # before the app serves a request, nothing waits on the loop
-                    yield report(call, what=f"`{_shown(call)}()`", session=session, function=scope.name)
+                    yield report(call, what=f"`{_shown(call)}()`", target=target, function=scope.name)
+
+
+def _blocking_target(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
+    """What a call in an `async def` waits on, shown for the message ("sync session `db`"); None when it does no
+    blocking database I/O."""
+    if isinstance(model.parents.get(call), ast.Await):
+        return None  # an async helper: its own body is checked where it is defined
+    session = _blocking_session(model, call, scope) if "sync" in model.session_kinds() else None
+    if session is not None:
+        return f"sync session `{session}`"
+    for summary in callee_summaries(model, call, scope):
+        found = blocking_callee(summary)
+        if found is not None:
+            return found
+    return None
 
 
 def _blocking_session(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
-    """The sync session a call in an `async def` does I/O on, shown as written; None when it does none."""
+    """The sync session of this function a call in an `async def` does I/O on, shown as written; None when it
+    does none."""
     found = model.session_calls(scope).get(call)
     if found is not None:
         binding, method = found
         if binding.kind == "sync" and _is_io_method(model, call, method, scope):
             return _shown_session(call.func.value, binding)  # type: ignore[attr-defined]
         return None
-    if isinstance(model.parents.get(call), ast.Await):
-        return None  # an async helper: its own body is checked where it is defined
     for argument in (*call.args, *(item.value for item in call.keywords)):
         binding = model.session_binding(argument, scope)
         if binding is not None and binding.kind == "sync" and _helper_uses(model, call, argument, scope):
             return _shown_session(argument, binding)
+    for argument, where in held_arguments(model, call, scope):
+        binding = model.session_binding(argument, where)
+        if binding is not None and binding.kind == "sync":
+            return _shown_session(argument, binding)
     target = model.called_function(call, scope)
-    if target is None or target.is_async:
+    if target is None or target.is_async or target.klass is not None:
         return None
-    if target.klass is not None:
-        return _held_session(model, call, scope, target)
     return _closure_session(model, target, scope)
 
 
@@ -276,27 +308,6 @@ def _helper_uses(model: SemanticModel, call: ast.Call, argument: ast.expr, scope
     if summary is None:
         return model.may_use_session(call, scope)
     return not summary.is_async and summary.parameter_for(call, argument) in summary.session_io_names
-
-
-def _held_session(model: SemanticModel, call: ast.Call, scope: Scope, method: Scope) -> str | None:
-    """For `repo.m()` on a repository built on a sync session here (`repo = UserRepo(db)`, or
-    `UserRepo(db).m()`), where `m` is a synchronous `method` of the class that does I/O through a
-    session attribute: the session."""
-    if not isinstance(call.func, ast.Attribute):
-        return None  # `UserRepo(db)`: the constructor stores the session
-    receiver = call.func.value
-    if isinstance(receiver, ast.Name):
-        held = model.holders(scope).get(receiver.id)
-    elif isinstance(receiver, ast.Call):
-        passed = (model.session_binding(a, scope) for a in (*receiver.args, *(item.value for item in receiver.keywords)))
-        held = next((binding for binding in passed if binding is not None), None)
-    else:
-        return None
-    if held is None or held.kind != "sync":
-        return None
-    io_names = model.function_summary(method).session_io_names
-    attributes = model.class_session_attributes(method.klass)  # type: ignore[arg-type]
-    return held.name if any(f"self.{attribute}" in io_names for attribute in attributes) else None
 
 
 def _closure_session(model: SemanticModel, function: Scope, scope: Scope) -> str | None:

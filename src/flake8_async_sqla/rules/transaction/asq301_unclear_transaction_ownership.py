@@ -32,6 +32,10 @@ class UnclearTransactionOwnership(Rule):
     its own dependency's session (a commit there is ASQ307's) or the request's session
     that a middleware keeps on `request.state`. A helper that only reads,
     writes or closes the session it is handed is not taken for the transaction's owner.
+    A helper that commits a session it is handed where nothing says it is one (`def
+    save(db, obj): ...; db.commit()`, in any module, or through further helpers, recursion
+    included) is reported where it is handed a session (`save(session, order)`), unless
+    that call sits in a `begin()` block of the session.
     A `begin_nested()` savepoint is not the request's transaction: writes in it still
     need a commit. A commit inside a `begin()` or `begin_nested()` block is ASQ303's
     finding, not this rule's.
@@ -52,7 +56,9 @@ class UnclearTransactionOwnership(Rule):
     Who owns a session is decided from one function. A method named `commit`/`rollback` that
     passes the call on to its session is not reported (its callers decide), but a job
     function whose runner opens a fresh session for it is, and so are the callers of such
-    a `commit()` wrapper, which are not followed. A route handler's writes are
+    a `commit()` wrapper, which are not followed. An unannotated helper that commits is
+    reported at every call handing it a session, the caller that opened the session
+    included. A route handler's writes are
     reported when its session dependency runs no transaction, even if another dependency of
     the same request commits the shared session after its `yield`
     (`dependencies=[Depends(commit_on_exit)]`). Silence a deliberate owner with
@@ -77,7 +83,7 @@ class UnclearTransactionOwnership(Rule):
     }
     name = "unclear-transaction-ownership"
     phase = 3
-    message = "{what} on session `{session}` that this function does not own: wrap the unit of work in `{block}` where the session is created"
+    message = "{what} on session `{session}` that {owner} does not own: wrap the unit of work in `{block}` where the session is created"
     invalid = (
         '''\
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -176,15 +182,40 @@ async def sign_up(session: AsyncSession, email: str, workspace: str) -> Workspac
                     if scope.klass is not None and scope.name == method:
                         continue  # `Trade.commit()` passing the call on: its callers decide when work ends
                     if not _frames_transaction(model, scope, call, binding):
-                        yield report(call, what=f"`{method}()`", session=session, block=binding.begin_statement(session))
+                        yield report(
+                            call, what=f"`{method}()`", session=session, owner="this function", block=binding.begin_statement(session)
+                        )
                 elif is_handler and _is_write(model, scope, call, method):
                     if binding.name not in unframed:
                         unframed[binding.name] = _request_has_no_transaction(model, scope, binding)
                     if unframed[binding.name] and "begin" not in model.transaction_blocks_around(call, binding, scope):
                         yield report(
                             call, what=f"write `{method}()` with no transaction boundary", session=session,
-                            block=binding.begin_statement(session),
+                            owner="this function", block=binding.begin_statement(session),
                         )
+            yield from _hidden_commits(model, scope)
+
+
+def _hidden_commits(model: SemanticModel, scope: Scope) -> Iterator[Report]:
+    """Calls handing a session to project code that commits it where nothing knows it holds a session
+    (`def save(db, obj): ...; db.commit()`, in any module): the commit shows at the call."""
+    names_bound = model.session_names()
+    for call in scope.calls:
+        for argument in (*call.args, *(item.value for item in call.keywords)):
+            parts = dotted(argument)
+            if parts is None or parts[-1] not in names_bound:
+                continue
+            binding = model.session_binding(argument, scope)
+            if binding is None or binding.origin == "bound" or _frames_transaction(model, scope, call, binding):
+                continue
+            summary = model.call_summary(call, scope)
+            if summary is not None and summary.parameter_for(call, argument) in summary.hidden_commits:
+                session = ".".join(parts)
+                shown = ".".join(dotted(call.func) or ["..."])
+                yield report(
+                    call, what=f"`commit()` in `{shown}()`", session=session, owner="it", block=binding.begin_statement(session)
+                )
+                break
 
 
 def _frames_transaction(model: SemanticModel, scope: Scope, call: ast.Call, binding: SessionBinding) -> bool:
