@@ -106,8 +106,45 @@ def test_a_parameter_handed_around_a_recursion_stays_borrowed_unless_released() 
 def test_every_effect_round_trips_through_json() -> None:
     for summary in summaries(RECURSION).values():
         data = function_to_json(summary)
-        assert set(EFFECTS) <= set(data)
+        assert set(EFFECTS) <= set(data["effects"])
         assert effects_of(function_from_json(data)) == effects_of(summary)
+
+
+def test_a_forgone_summary_keeps_no_effects_and_asks_its_fallback() -> None:
+    """A function nobody else names is not computed when its model goes: its JSON form holds none of its
+    effects, and an effect asked after all comes from its fallback (the index rebuilds the model)."""
+    asked: list[str] = []
+    summary = FunctionSummary("app.routes.handler", True, probes={"handout": lambda: SessionHandout(yields="async")})
+    summary.forgo(lambda effect: asked.append(effect) or EFFECTS[effect](summary))
+    data = function_to_json(summary)
+    assert data["effects"] is None and not asked
+    assert summary.blocking_io is None and asked == ["blocking_io"]
+    assert not function_from_json(data).complete
+
+
+def test_a_function_no_other_module_names_is_forgone_and_rebuilt_when_asked(tmp_path) -> None:
+    package = tmp_path / "app"
+    package.mkdir()
+    (tmp_path / "pyproject.toml").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "db.py").write_text(textwrap.dedent('''
+        from sqlalchemy import create_engine
+
+        def named_elsewhere():
+            return create_engine("sqlite://")
+
+        def named_nowhere():
+            return create_engine("sqlite://")
+    '''))
+    (package / "main.py").write_text("from app.db import named_elsewhere\n")
+    index = ProjectIndex()
+    db = str(package / "db.py")
+    index.model_for(db)
+    index.release(db)
+    symbols = index._released_module(db).symbols
+    kept, forgone = symbols["named_elsewhere"].function, symbols["named_nowhere"].function
+    assert kept.complete and not forgone.complete
+    assert forgone.creates_engine == kept.creates_engine == "sync" and index.effects_rebuilt == 1
 
 
 def test_a_summary_without_probes_has_no_effects() -> None:

@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.layout import ROOT_MARKERS, project_root
@@ -560,20 +560,28 @@ class SemanticModel:
         this file's own check reports on, so that the index keeps no piece of the tree."""
         return {name: without_nodes(self.export(name)) for name in self.local_defs}
 
-    def detach(self) -> None:
+    def detach(self, fallback_of: Callable[[FunctionSummary], Callable[[str], object] | None] | None = None) -> None:
         """Free this model to be reclaimed as soon as the index lets it go, without waiting for the
         cyclic collector: the function summaries handed out so far compute what they have not computed yet
-        (see `FunctionSummary.settle`), and the model and its scopes drop everything they hold (scopes link
-        to each other, and the facts memoised on them and on the model link back to it). The model must
-        not be used afterwards."""
-        settled: set[int] = set()
+        (see `FunctionSummary.settle`), except those `fallback_of` gives a fallback (see `FunctionSummary.forgo`),
+        and the model and its scopes drop everything they hold (scopes link to each other, and the facts
+        memoised on them and on the model link back to it). The model must not be used afterwards."""
+        handled: set[int] = set()
+        forgone: list[tuple[FunctionSummary, Callable[[str], object]]] = []
         while True:  # settling one summary may make others (of the functions it calls)
-            summaries = [s for scope in self.scopes if (s := getattr(scope, "_summary", None)) and id(s) not in settled]
+            summaries = [s for scope in self.scopes if (s := getattr(scope, "_summary", None)) and id(s) not in handled]
             if not summaries:
                 break
             for summary in summaries:
-                summary.settle()
-                settled.add(id(summary))
+                handled.add(id(summary))
+                fallback = fallback_of(summary) if fallback_of is not None else None
+                if fallback is None:
+                    summary.settle()
+                else:
+                    forgone.append((summary, fallback))
+        # Only once every settled summary is: settling one may ask a forgone function, computed from its probe.
+        for summary, fallback in forgone:
+            summary.forgo(fallback)
         for scope in self.scopes:
             vars(scope).clear()
         vars(self).clear()

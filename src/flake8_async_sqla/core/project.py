@@ -13,7 +13,8 @@ import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from functools import partial
+from typing import Callable, Iterable
 
 from flake8_async_sqla.core.engines import (
     EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
@@ -26,7 +27,14 @@ from flake8_async_sqla.core.model import Scope, SemanticModel
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
-from flake8_async_sqla.core.summaries import FunctionSummary, Symbol, symbol_from_json, symbol_to_json
+from flake8_async_sqla.core.summaries import (
+    SOLVER,
+    UNKNOWN_EFFECTS,
+    FunctionSummary,
+    Symbol,
+    symbol_from_json,
+    symbol_to_json,
+)
 from flake8_async_sqla.core.urls import UrlFacts
 
 EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
@@ -223,6 +231,8 @@ class ProjectIndex:
         self._plain_definitions: dict[str, tuple[tuple[int, int] | None, frozenset[bytes]]] = {}
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._file_words: dict[str, int] = {}  # path -> `_word_bits` of its words
+        self._shared_words: dict[str, frozenset[bytes] | None] = {}  # root -> words of two files or more
+        self.effects_rebuilt = 0  # effects of forgone functions asked after all (see `_forgone`), for `check -v`
         self._interfaces: dict[str, tuple[ReleasedModule, str]] = {}  # path -> (module, `interface_digest`)
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
@@ -239,7 +249,7 @@ class ProjectIndex:
         path = os.path.abspath(path)
         for per_file in (self._models, self._released, self._rebuilt, self._facts, self._interfaces, self._file_words, self._plain_definitions):
             per_file.pop(path, None)
-        for project_wide in (self._project_files, self._namers, self._mentions, self._found_modules, self._module_paths, self._reexports, self._engine_fates):
+        for project_wide in (self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._module_paths, self._reexports, self._engine_fates):
             project_wide.clear()
         self._stamps.clear()
 
@@ -294,7 +304,33 @@ class ProjectIndex:
         if self.sharing:
             self.newly_released.append(path)
         del self._models[path]
-        model.detach()
+        model.detach(self._forgone(path, stamp, model))
+
+    def _forgone(self, path: str, stamp: tuple[int, int], model: SemanticModel) -> Callable[[FunctionSummary], Callable[[str], object] | None]:
+        """Which summaries of a model being let go keep only what was asked of them so far, each with its fallback:
+        those of functions that no other project file names and that their own module uses only by calling them
+        (a route handler, a private helper). Other modules ask a function through its name (a call, an import, an
+        attribute, `Depends(f)`), so computing the effects of these could only serve a question nobody asks; one
+        asked after all is computed from a model built again. Special methods (`__init__`, `__aenter__`) run
+        without being named and are always kept."""
+        named = self._words_of_several_files(path)
+
+        def fallback_of(summary: FunctionSummary) -> Callable[[str], object] | None:
+            name = summary.qualname.rpartition(".")[2]
+            if named is None or name.startswith("__") or name.encode() in named or _referenced_by_value(model, name):
+                return None
+            return partial(self._rebuilt_effect, path, stamp, summary.qualname)
+
+        return fallback_of
+
+    def _rebuilt_effect(self, path: str, stamp: tuple[int, int], qualname: str, effect: str) -> object:
+        """An effect of a forgone function (see `_forgone`), from its module's model built again."""
+        model = self.model_for(path) if self._stamp(path) == stamp else None
+        scope = next((s for s in model.scopes if s.kind == "function" and s.qualname == qualname), None) if model is not None else None
+        if scope is None:
+            return UNKNOWN_EFFECTS[effect]
+        self.effects_rebuilt += 1
+        return SOLVER.value(model.function_summary(scope), effect)  # type: ignore[union-attr]
 
     def shared(self) -> dict[str, list]:
         """What the index kept of the modules it let go since last asked, for other processes (see `adopt`):
@@ -312,7 +348,11 @@ class ProjectIndex:
         at hand here: lookups in them then need no model."""
         for path, (stamp, data) in modules.items():
             if tuple(stamp) == self._stamp(path) and path not in self._released and path not in self._models:
-                self._released[path] = (tuple(stamp), ReleasedModule.from_json(data))
+                module = ReleasedModule.from_json(data)
+                for summary in _function_summaries(module):
+                    if not summary.complete:
+                        summary.fallback = partial(self._rebuilt_effect, path, tuple(stamp), summary.qualname)
+                self._released[path] = (tuple(stamp), module)
 
     def lookup(self, qualname: str, from_path: str) -> Symbol | None:
         parts = qualname.split(".")
@@ -482,7 +522,8 @@ class ProjectIndex:
         if model is None:
             return None
         facts = ModuleFacts.of(model)
-        model.detach()
+        # Nothing outside holds the summaries this model made: they are left to their fallbacks.
+        model.detach(lambda summary: partial(self._rebuilt_effect, path, stamp, summary.qualname))
         return facts
 
     def _build(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
@@ -559,6 +600,23 @@ class ProjectIndex:
                 files = tuple(f for f in files if self._word_bits(f) & wanted == wanted)
             self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
         return self._mentions[key]
+
+    def _words_of_several_files(self, path: str) -> frozenset[bytes] | None:
+        """The words that two or more files of `path`'s project mention (a function's own file names it: another
+        one names it too); None when the project is too big to read. Each file's word filter is made on the way."""
+        root = project_root(path)
+        if root not in self._shared_words:
+            files = self.project_files(path)
+            counts: Counter[bytes] = Counter()
+            for file in files or ():
+                try:
+                    words = set(WORD.findall(_read(file)))
+                except OSError:
+                    words = set()
+                self._file_words.setdefault(file, _word_bits(words))
+                counts.update(words)
+            self._shared_words[root] = None if files is None else frozenset(word for word, count in counts.items() if count > 1)
+        return self._shared_words[root]
 
     def _word_bits(self, path: str) -> int:
         """A digest of the words in a file (see `_word_bits`): each file is read once for every question asked
@@ -890,6 +948,26 @@ class ProjectIndex:
 
 def _listing_digest(files: tuple[str, ...] | None) -> str | None:
     return None if files is None else content_digest("\n".join(files).encode("utf-8", "surrogateescape"))
+
+
+def _function_summaries(module: ReleasedModule) -> Iterable[FunctionSummary]:
+    """The summaries of the functions, dependency providers and methods a released module keeps."""
+    for symbol in module.symbols.values():
+        if symbol is None:
+            continue
+        yield from (summary for summary in (symbol.function, symbol.provider) if summary is not None)
+        if symbol.klass is not None:
+            yield from symbol.klass.methods.values()
+
+
+def _referenced_by_value(model: SemanticModel, name: str) -> bool:
+    """Whether the module reads `name` other than to call it (`get_db = _get_db`, `Depends(name)`,
+    `partial(name)`): another module may then reach it under another name."""
+    for load in model.name_loads.get(name, ()):
+        parent = model.parents.get(load)
+        if not (isinstance(parent, ast.Call) and parent.func is load):
+            return True
+    return False
 
 
 def _word_bits(words: Iterable[bytes]) -> int:

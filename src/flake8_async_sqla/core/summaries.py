@@ -62,6 +62,9 @@ class FunctionSummary:
     # The effects computed for good, and the current values of those being solved in a cycle of calls.
     settled: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
     solving: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    # For a function whose model was let go before all its effects were computed (no other module names it, see
+    # `forgo`): what computes an effect asked after all, from a model built again.
+    fallback: Callable[[str], object] | None = field(default=None, repr=False, compare=False)
 
     @property
     def session_io_names(self) -> frozenset[str]:
@@ -125,6 +128,17 @@ class FunctionSummary:
         for effect in EFFECTS:
             SOLVER.value(self, effect)
         self.probes = {}
+
+    def forgo(self, fallback: Callable[[str], object]) -> None:
+        """Drop the probes without computing what is left, for a function no other module names (so none asks
+        it): an effect asked after all comes from `fallback`. Its JSON form then holds no effects."""
+        self.probes = {}
+        self.fallback = fallback
+
+    @property
+    def complete(self) -> bool:
+        """Whether every effect is known or can be computed from the model at hand."""
+        return self.fallback is None
 
     @property
     def yields_session(self) -> str | None:
@@ -203,7 +217,7 @@ class EffectSolver:
             return summary.solving.get(effect, EFFECTS[effect](summary))
         probe = summary.probes.get(effect)
         if probe is None:
-            settled[effect] = UNKNOWN_EFFECTS[effect]
+            settled[effect] = summary.fallback(effect) if summary.fallback is not None else UNKNOWN_EFFECTS[effect]
             return settled[effect]
         frame = _Frame(summary, effect, len(self.frames))
         self.frames.append(frame)
@@ -306,14 +320,21 @@ class Symbol:
 
 
 def function_to_json(summary: FunctionSummary) -> dict:
-    """A summary with every effect computed (computing what is not yet)."""
-    handout = summary.handout
+    """A summary with every effect computed (computing what is not yet), unless it was forgone: then without
+    effects (see `FunctionSummary.forgo`)."""
     return {
         "qualname": summary.qualname,
         "is_async": summary.is_async,
         "parameters": list(summary.parameters),
         "positional_count": summary.positional_count,
         "bound": summary.bound,
+        "effects": _effects_to_json(summary) if summary.complete else None,
+    }
+
+
+def _effects_to_json(summary: FunctionSummary) -> dict:
+    handout = summary.handout
+    return {
         "session_io_names": sorted(summary.session_io_names),
         "handout": [handout.yields, handout.returns, handout.provides_transaction, handout.expires_on_commit, handout.factory],
         "ends_transactions": sorted(summary.ends_transactions),
@@ -331,6 +352,10 @@ def function_from_json(data: dict) -> FunctionSummary:
         str(data["qualname"]), bool(data["is_async"]), tuple(map(str, data["parameters"])),
         int(data["positional_count"]), bool(data["bound"]),
     )
+    data = data["effects"]
+    if data is None:  # forgone: the index that adopts it gives it a fallback computing its effects
+        summary.forgo(UNKNOWN_EFFECTS.__getitem__)
+        return summary
     yields, returns, provides_transaction, expires_on_commit, factory = data["handout"]
     summary.settled.update(
         session_io_names=frozenset(map(str, data["session_io_names"])),
