@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Callable, Collection, NamedTuple
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.edits import Edit
-from flake8_async_sqla.core.layout import content_digest, file_stamp, module_file, project_root, python_files
+from flake8_async_sqla.core.layout import (
+    content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
+)
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
 from flake8_async_sqla.core.rule import Finding, rule_phase
@@ -89,6 +91,9 @@ class FileOutcome:
     rests_on: list[str] = field(default_factory=list)
     # Project-wide answers the result rests on: [question, path, name, answer] (see ProjectIndex.answer).
     answers: list[list] = field(default_factory=list)
+    # The module names its check looked up: [module, importing folder, the file found or None] (see
+    # ProjectIndex.resolved); it holds only while each still resolves to the same file.
+    resolved: list[list] = field(default_factory=list)
     # Module facts the index built while analysing this file: path -> [digest, facts as JSON].
     new_facts: dict[str, list] = field(default_factory=dict)
     modelled: int = 0  # modules the index parsed while it was analysed (its own model, when checked later, is reused)
@@ -154,7 +159,7 @@ def analyse(
     except OSError as error:
         return FileOutcome(error=_unreadable(error))
     index.consulted, index.consulted_widely = set(), set()
-    index.answers = {}
+    index.answers, index.resolved = {}, {}
     modelled_before = index.modelled
     unread_before = set(index.unreadable)
     outcome = check_source(path, data, text, codes, roles, index, fixes, target)
@@ -167,6 +172,8 @@ def analyse(
     outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
     outcome.rests_on = sorted(index.consulted)
     outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
+    resolved = {(module, os.path.abspath(folder)): found for (module, folder), found in index.resolved.items()}
+    outcome.resolved = [[module, folder, found] for (module, folder), found in sorted(resolved.items())]
     outcome.new_facts = _drain_new_facts(index)
     outcome.modelled = index.modelled - modelled_before
     outcome.interfaces = {other: index.interface_digest(other) for other in outcome.rests_on}
@@ -236,33 +243,69 @@ def _unreadable(error: OSError) -> str:
     return f"cannot read: {error.strerror or error}"
 
 
+# What each stored outcome holds, and of which type: a cache whose entries differ is discarded whole.
+ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "digest": str, "stamp": list, "findings": list, "fixes": bool, "error": (str, type(None)), "error_line": int,
+    "role": str, "lines": list, "depends_on": dict, "rests_on": list, "answers": list, "resolved": list,
+    "interface": (str, type(None)), "interfaces": dict, "unread": dict,
+}
+DOCUMENT_FIELDS: dict[str, type] = {"settings": str, "files": dict, "index": dict, "project": dict, "phases": dict}
+
+
+def damage_in(document: dict) -> str | None:
+    """What makes a cache document of the current shape unusable, or None."""
+    for key, kind in DOCUMENT_FIELDS.items():
+        if not isinstance(document.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    for path, entry in document["files"].items():
+        if not isinstance(entry, dict) or set(entry) != set(ENTRY_FIELDS):
+            return f"the entry of {path} has other fields"
+        for key, kind in ENTRY_FIELDS.items():
+            if not isinstance(entry[key], kind):
+                return f"the entry of {path} has a {key!r} of the wrong type"
+        if len(entry["findings"]) != len(entry["lines"]) or not all(isinstance(f, dict) for f in entry["findings"]):
+            return f"the findings of {path} do not match their lines"
+    return None
+
+
 class Cache:
     """Per-file outcomes, and the project index's module facts, keyed by content, settings and tool
-    version, in one JSON file."""
+    version, in one JSON file (see cache_files: a damaged one is discarded whole, with one warning)."""
 
-    def __init__(self, folder: Path | None, settings_key: str) -> None:
+    def __init__(self, folder: Path | None, settings_key: str, root: Path | str = ".") -> None:
         self.path = folder / f"check-{__version__}.json" if folder else None
         self.settings_key = settings_key
+        self.root = os.path.abspath(root)  # the project's: the cache never writes there or above it
         self.entries: dict[str, dict] = {}
         self.facts: dict[str, list] = {}  # path -> [digest, ModuleFacts as JSON]
         self.project: dict[str, list[int]] = {}  # every project file's stamp when the answers were last checked
         self.phases: dict[str, int | str] = {}  # the phase of each rule with a stored finding
         self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
         self.other_stamps: dict[str, list[int] | None] = {}  # of the files outside it, read in this run
+        self.resolutions: dict[tuple[str, str], str | None] = {}  # (module, folder) -> its file in this run
         self.changed = False
-        self.problem: str | None = None  # why the cache could not be written, if it could not
+        self.problems: list[str] = []  # a damaged cache, discarded; a cache that could not be written
         # When the cache was written. A file modified in the same clock tick may have changed again after
         # it was read without its stamp changing ("racy git"): its stamp alone proves nothing.
         self.written_ns = 0
-        if self.path is not None and self.path.is_file():
-            try:
-                self.written_ns = self.path.stat().st_mtime_ns
-                stored = json.loads(self.path.read_text(encoding="utf-8"))
-                if stored.get("settings") == settings_key:
-                    self.entries, self.facts = stored["files"], stored["index"]
-                    self.project, self.phases = stored["project"], stored["phases"]
-            except (OSError, ValueError, KeyError, TypeError):
-                self.entries, self.facts, self.project, self.phases = {}, {}, {}, {}
+        if self.path is not None:
+            self._load(settings_key)
+
+    def _load(self, settings_key: str) -> None:
+        from flake8_async_sqla.cache_files import DamagedCache, read_document
+
+        try:
+            stored, written_ns = read_document(str(self.path))
+            damage = damage_in(stored) if stored is not None else None
+        except DamagedCache as error:
+            stored, damage = None, str(error)
+        if damage is not None:
+            self.problems.append(f"the cache {self.path} cannot be trusted ({damage}): discarded, every file is analysed again")
+            self.changed = True  # written afresh
+        elif stored is not None and stored["settings"] == settings_key:
+            self.written_ns = written_ns
+            self.entries, self.facts = stored["files"], stored["index"]
+            self.project, self.phases = stored["project"], stored["phases"]
 
     @functools.cached_property
     def stored_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
@@ -290,7 +333,7 @@ class Cache:
             return None
         if fixes and entry.get("findings") and not entry.get("fixes"):
             return None
-        if path in self.stale:
+        if path in self.stale or not self.resolutions_hold(entry):
             return None
         try:
             for *question, answer in entry["answers"] if index is not None else ():
@@ -302,8 +345,8 @@ class Cache:
             ]
             outcome = FileOutcome(
                 findings, entry["error"], entry["error_line"], entry["role"], entry["lines"], entry["depends_on"],
-                entry["rests_on"], entry["answers"], interface=entry["interface"], interfaces=entry["interfaces"],
-                unread=entry["unread"],
+                entry["rests_on"], entry["answers"], entry["resolved"], interface=entry["interface"],
+                interfaces=entry["interfaces"], unread=entry["unread"],
             )
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
@@ -327,6 +370,17 @@ class Cache:
                 if self.stamp_now(other) != recorded and interfaces.get(other) is None:
                     stale.add(path)
         return stale
+
+    def resolutions_hold(self, entry: dict) -> bool:
+        """Whether every module name the stored outcome looked up still resolves to the same file (a module created,
+        renamed or deleted since, or a nearer one that now shadows it, changes what the outcome would say)."""
+        for module, folder, found in entry["resolved"]:
+            key = (module, folder)
+            if key not in self.resolutions:
+                self.resolutions[key] = find_module_file(module, folder)
+            if self.resolutions[key] != found:
+                return False
+        return True
 
     def stamp_now(self, path: str) -> list[int] | None:
         """A file's stamp in this run: the one taken of the project's files, else read once."""
@@ -384,6 +438,7 @@ class Cache:
             "depends_on": outcome.depends_on,
             "rests_on": outcome.rests_on,
             "answers": outcome.answers,
+            "resolved": outcome.resolved,
             "interface": outcome.interface,
             "interfaces": outcome.interfaces,
             "unread": outcome.unread,
@@ -395,20 +450,20 @@ class Cache:
                 self.phases[finding.code] = phase
 
     def save(self) -> None:
+        from flake8_async_sqla.cache_files import write_document
+
         if self.path is None:
             return
+        document = {
+            "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
+            "phases": self.phases,
+        }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            (self.path.parent / ".gitignore").write_text("*\n")
-            temporary = self.path.with_suffix(".tmp")
-            document = {
-                "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
-                "phases": self.phases,
-            }
-            temporary.write_text(json.dumps(document), encoding="utf-8")
-            temporary.replace(self.path)
-        except OSError as error:  # a read-only tree still gets its results, just not cached
-            self.problem = f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
+            write_document(str(self.path), document, self.root)
+        except OSError as error:  # a read-only tree, a folder it does not own: the results, just not cached
+            self.problems.append(
+                f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
+            )
 
 
 def _tune_collector() -> None:
@@ -441,7 +496,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     """Check `files`; with `fixes`, each finding carries its fix's edits."""
     _tune_collector()
     codes = frozenset(settings.selected_codes())
-    cache = Cache(cache_folder, settings.fingerprint())
+    cache = Cache(cache_folder, settings.fingerprint(), settings.root)
     options = settings.analysis_options()
     outcomes: dict[str, FileOutcome] = {}
     # Only names go to the analysis (each worker reads its files): the parent holds no file's text.
@@ -477,28 +532,36 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             outcomes[key] = FileOutcome(error=_unreadable(error))
     analysed: dict[str, str | None] = {}  # absolute path -> its interface, for the files analysed in this run
     modelled_in_workers = 0
-    while pending:
-        # The files analysed first, then the stored outcomes resting on a file whose interface that changed.
+    def interface_now(other: str) -> str | None:
+        nonlocal index
+        if other in analysed:
+            return analysed[other]
         if index is None:
             index = _prepare_index(options, roles, cache.stored_facts)
-        work = [
-            (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes)
-            for key in imports_first(pending, index)
-        ]
-        fresh, parallel = _analyse_all(work, jobs, options, roles, cache)
-        for job, outcome in zip(work, fresh):
-            outcomes[job[0]] = outcome
-            cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome, fixes)
-            analysed[os.path.abspath(job[0])] = outcome.interface
-            modelled_in_workers += outcome.modelled if parallel else 0
+        return index.interface_digest(other, build=True)
 
-        def interface_now(other: str, index: ProjectIndex = index) -> str | None:
-            return analysed[other] if other in analysed else index.interface_digest(other, build=True)
-
+    while True:
+        # The files analysed first, then the stored outcomes resting on a file whose interface that changed
+        # (analysed in this run, or not among the files checked, as pre-commit passes only the changed ones).
+        if pending:
+            if index is None:
+                index = _prepare_index(options, roles, cache.stored_facts)
+            work = [
+                (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes)
+                for key in imports_first(pending, index)
+            ]
+            fresh, parallel = _analyse_all(work, jobs, options, roles, cache)
+            for job, outcome in zip(work, fresh):
+                outcomes[job[0]] = outcome
+                cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome, fixes)
+                analysed[os.path.abspath(job[0])] = outcome.interface
+                modelled_in_workers += outcome.modelled if parallel else 0
         pending = [
             key for key, outcome in provisional.items()
             if not cache.interface_holds(os.path.abspath(key), outcome, interface_now, analysed)
         ]
+        if not pending:
+            break
         for key in pending:
             del provisional[key]
             digests.setdefault(key, content_digest(Path(key).read_bytes()))
@@ -512,7 +575,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers
     return replace(
         _reported(outcomes, len(files), settings, cache.phases), analysed=len(analysed), cached=hits, confirmed=confirmed,
-        modelled=modelled, warnings=[cache.problem] if cache.problem else [],
+        modelled=modelled, warnings=cache.problems,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Callable
 
 try:  # CPython's BLAKE2 module: importing `hashlib` would load OpenSSL too (3.7 MiB), which BLAKE2 does not need
     from _blake2 import blake2b
@@ -67,6 +68,17 @@ def python_files(root: str) -> tuple[str, ...] | None:
         if len(found) > MAX_PROJECT_FILES:
             return None
     return tuple(found)
+
+
+def find_module_file(module: str, folder: str, file_of: Callable[[str], str | None] | None = None) -> str | None:
+    """The project file of the dotted `module` imported from a file in `folder`: searched from that folder up to
+    the project root (`file_of`, `module_file` by default, tells which file a path without suffix names)."""
+    relative = module.replace(".", os.sep)
+    for base in _folders_up_to_root(folder):
+        found = (file_of or module_file)(os.path.join(base, relative))
+        if found is not None:
+            return found
+    return None
 
 
 def module_file(base: str) -> str | None:
