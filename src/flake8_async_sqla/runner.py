@@ -481,9 +481,32 @@ def _load_analysis() -> None:
     all_rules()
 
 
-def _start_worker(options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]]) -> None:
+def _start_worker(
+    options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]], parent: int
+) -> None:
+    _end_with(parent)
     _tune_collector()
     _prepare_index(options, roles, facts)
+
+
+def _end_with(parent: int) -> None:
+    """Make this worker end when the `parent` process does (killed, say): a worker waiting for work would otherwise
+    wait for ever, holding open the pipes of the caller's output. It writes nothing itself, so it lets them go at
+    once (its results go back through the pool)."""
+    import threading
+    import time
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for descriptor in (0, 1):
+        os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
 def _prepare_index(options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]]) -> ProjectIndex:
@@ -627,7 +650,7 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
     from concurrent.futures import ProcessPoolExecutor
 
     _load_analysis()  # before the pool forks its workers, which then start with it loaded
-    initargs = (options, roles, cache.stored_facts)
+    initargs = (options, roles, cache.stored_facts, os.getpid())
     outcomes: list[FileOutcome] = []
     with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
         max_workers=jobs, initializer=_start_worker, initargs=initargs
