@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import stat
 import tokenize
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -58,7 +59,7 @@ class Result:
         """Computed when a report or baseline asks: the text report never does."""
         import hashlib  # here, not at the top: only the reports that show fingerprints pay for loading it
 
-        return hashlib.sha1(self.basis.encode()).hexdigest()[:16]
+        return hashlib.sha1(self.basis.encode("utf-8", "surrogateescape")).hexdigest()[:16]  # any file name
 
 
 class FileError(NamedTuple):
@@ -241,6 +242,22 @@ def _stamp(path: str) -> list[int] | None:
 
 def _unreadable(error: OSError) -> str:
     return f"cannot read: {error.strerror or error}"
+
+
+def _not_checked(path: str, info: os.stat_result, max_size: int) -> str:
+    """Why a path that is not a regular file of at most `max_size` bytes is not checked: a folder discovery could
+    not list is an error (as an unreadable file is); a FIFO, socket or device is never opened (a FIFO would block,
+    /dev/zero never ends), and a larger file is not parsed (minutes, gigabytes): those are skipped with a note."""
+    if stat.S_ISDIR(info.st_mode):
+        try:
+            os.scandir(path).close()
+        except OSError as error:
+            return f"cannot read the folder: {error.strerror or error}"
+        return "cannot read the folder"
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
+        return f"skipped: {kind}, not a regular file"
+    return f"skipped: {info.st_size} bytes, more than max-file-size ({max_size})"
 
 
 # What each stored outcome holds, and of which type: a cache whose entries differ is discarded whole.
@@ -537,10 +554,18 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
     # Otherwise cached results are checked against the index's answers.
     index = None if answers_hold else _prepare_index(options, roles, cache.stored_facts)
+    skipped: list[str] = []  # the files left out, each with why (as warnings)
     for path in files:
         key = str(path)
         try:
             info = os.stat(key)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > settings.max_file_size:
+                problem = _not_checked(key, info, settings.max_file_size)
+                if problem.startswith("skipped"):
+                    skipped.append(f"{display_path(key, os.getcwd())}: {problem}")
+                else:
+                    outcomes[key] = FileOutcome(error=problem)
+                continue
             stamps[key] = [info.st_mtime_ns, info.st_size]
             # Its content is read only when its stamp proves nothing.
             if not cache.stamp_proves(os.path.abspath(key), stamps[key]):
@@ -598,7 +623,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers
     return replace(
         _reported(outcomes, len(files), settings, cache.phases), analysed=len(analysed), cached=hits, confirmed=confirmed,
-        modelled=modelled, warnings=cache.problems,
+        modelled=modelled, warnings=cache.problems + skipped,
     )
 
 
