@@ -259,7 +259,7 @@ def command_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR if outcome.errors and not args.exit_zero else EXIT_CLEAN
     if args.baseline:
         recorded = baseline.load(args.baseline)
-        new, stale = baseline.compare(outcome.results, recorded)
+        new, stale = baseline.compare(outcome.results, recorded, settings.root, args.paths)
         outcome = dataclasses.replace(outcome, results=new)
         if not args.quiet:
             for entry in stale:

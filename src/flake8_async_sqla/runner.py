@@ -50,9 +50,11 @@ class Result:
     finding: Finding
     fails: bool
     role: str  # the file's role in its project (core.roles)
-    # What the fingerprint digests: path, code, enclosing function, the line's text, and which occurrence
-    # of all that in the file this is; no line numbers, so it survives unrelated edits.
+    # What the fingerprint digests: the path relative to the project root (so the same from any folder), code,
+    # enclosing function, the line's text, and which occurrence of all that in the file this is; no line numbers,
+    # so it survives unrelated edits.
     basis: str
+    project_path: str  # relative to the project root (the folder of its configuration), as the baseline records it
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -656,7 +658,7 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
             errors.append(FileError(shown, outcome.error, outcome.error_line))
         ignored = tuple(settings.ignored_for_file(key))
         kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
-        results.extend(_fingerprinted(shown, outcome.role, kept, settings, phases))
+        results.extend(_fingerprinted(shown, relative_path(key, settings.root), outcome.role, kept, settings, phases))
     unread_modules = [
         UnreadModule(display_path(module, cwd), why, line, dependents)
         for module, ((why, line), dependents) in sorted(unread.items())
@@ -791,14 +793,16 @@ def display_path(path: str, cwd: str) -> str:
 
 
 def _fingerprinted(
-    path: str, role: str, findings: list[tuple[Finding, str]], settings: Settings, phases: dict[str, int | str]
+    path: str, project_path: str, role: str, findings: list[tuple[Finding, str]], settings: Settings,
+    phases: dict[str, int | str],
 ) -> list[Result]:
-    """Results of one file's findings, each with the text of its line."""
+    """Results of one file's findings (`path` as shown, `project_path` relative to the project root), each with the
+    text of its line."""
     seen: dict[str, int] = {}
     results = []
     for finding, line in sorted(findings):
-        basis = "|".join((path, finding.code, finding.context, line))
+        basis = "|".join((project_path, finding.code, finding.context, line))
         seen[basis] = seen.get(basis, 0) + 1
         fails = settings.fails(phases.get(finding.code))
-        results.append(Result(path, finding, fails, role, f"{basis}|{seen[basis]}"))
+        results.append(Result(path, finding, fails, role, f"{basis}|{seen[basis]}", project_path))
     return results
