@@ -1,17 +1,22 @@
 """The CI ratchet: record today's findings, then fail only on new ones.
 
 Entries match on path, code and a fingerprint of the offending line and its enclosing
-function, never on line numbers, so unrelated edits above a finding keep it matched.
+function, never on line numbers, so unrelated edits above a finding keep it matched. Paths are
+relative to the project root (the folder of its configuration), so a baseline written from one
+folder serves from any other.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from flake8_async_sqla import __version__
+from flake8_async_sqla.config import relative_path
 from flake8_async_sqla.runner import Result
 
 FORMAT = "flake8-async-sqla-baseline"
@@ -38,7 +43,7 @@ class Entry:
 
 def entries_of(results: list[Result]) -> list[Entry]:
     return [
-        Entry(r.path, r.finding.code, r.fingerprint, r.finding.line, r.finding.message.partition(" ")[2])
+        Entry(r.project_path, r.finding.code, r.fingerprint, r.finding.line, r.finding.message.partition(" ")[2])
         for r in results
     ]
 
@@ -57,12 +62,17 @@ def write(path: Path, entries: list[Entry]) -> None:
 
 
 def load(path: Path) -> list[Entry]:
+    """The entries of the baseline at `path` (a UTF-8 BOM is allowed); BaselineError for anything else than a
+    regular file holding a baseline of this format."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
+            raise BaselineError(f"{path}: cannot read the baseline: not a regular file")
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as error:
         raise BaselineError(f"{path}: cannot read the baseline: {error.strerror or error}") from error
-    except ValueError as error:
-        raise BaselineError(f"{path}: the baseline is not valid JSON ({error}); rewrite it with --write-baseline") from error
+    except (ValueError, RecursionError) as error:  # a decoding error is a ValueError too
+        problem = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise BaselineError(f"{path}: the baseline is not valid JSON ({problem}); rewrite it with --write-baseline") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise BaselineError(f"{path}: not a flake8-async-sqla baseline (no \"format\": \"{FORMAT}\")")
     if document.get("version") != FORMAT_VERSION:
@@ -82,8 +92,11 @@ def load(path: Path) -> list[Entry]:
     return entries
 
 
-def compare(results: list[Result], baseline: list[Entry]) -> tuple[list[Result], list[Entry]]:
-    """(results not in the baseline, baseline entries no longer found), matched as multisets."""
+def compare(
+    results: list[Result], baseline: list[Entry], root: Path, checked: list[Path]
+) -> tuple[list[Result], list[Entry]]:
+    """(results not in the baseline, baseline entries no longer found), matched as multisets. Only entries of files
+    below the `checked` paths can be found no more: a run over one folder leaves the others' entries alone."""
     remaining = Counter(entry.key for entry in baseline)
     new = []
     for result, entry in zip(results, entries_of(results)):
@@ -91,12 +104,18 @@ def compare(results: list[Result], baseline: list[Entry]) -> tuple[list[Result],
             remaining[entry.key] -= 1
         else:
             new.append(result)
+    scope = [relative_path(path, root) for path in checked]
     stale = []
     for entry in baseline:
-        if remaining[entry.key] > 0:
+        if remaining[entry.key] > 0 and any(_below(entry.path, folder) for folder in scope):
             remaining[entry.key] -= 1
             stale.append(entry)
     return new, stale
+
+
+def _below(path: str, checked: str) -> bool:
+    """Whether the project path `path` is the checked path `checked` (both relative to the root), or below it."""
+    return checked == "." or path == checked or path.startswith(checked.rstrip("/") + "/")
 
 
 def without(entries: list[Entry], dropped: list[Entry]) -> list[Entry]:

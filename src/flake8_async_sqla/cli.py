@@ -50,6 +50,7 @@ OVERRIDES = (
     ("phase", "phase", True),
     ("target_version", "target_version", True),
     ("report_roles", "report_roles", True),
+    ("max_file_size", "max_file_size", True),
 )
 
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show-files", action="store_true", help="print the files that would be checked and exit")
     check.add_argument("--stdin-filename", help="with - as the path: the file standard input is the text of")
     check.add_argument("--jobs", "-j", type=job_count, default=0, help="processes (default 0: one per CPU core)")
+    check.add_argument(
+        "--max-file-size", type=int, metavar="BYTES", help="skip larger files, with a note (default: 4194304, 4 MiB)"
+    )
     check.add_argument("--no-cache", action="store_true", help="analyse every file again")
     check.add_argument("--cache-dir", type=Path, help="cache folder (default: .asq_cache in the project root)")
     check.add_argument("--baseline", type=Path, help="report and fail only on findings not in this baseline")
@@ -200,7 +204,9 @@ def command_check(args: argparse.Namespace) -> int:
     stdin = stdin_name(args)
     files = [] if stdin else list(Discovery(settings).files(args.paths))
     if args.show_files:
-        emit("".join(f"{path}\n" for path in ([stdin] if stdin else files)))
+        from flake8_async_sqla.report import printable
+
+        emit("".join(f"{printable(str(path))}\n" for path in ([stdin] if stdin else files)))
         return EXIT_CLEAN
     cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
     jobs = args.jobs or os.cpu_count() or 1
@@ -253,7 +259,7 @@ def command_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR if outcome.errors and not args.exit_zero else EXIT_CLEAN
     if args.baseline:
         recorded = baseline.load(args.baseline)
-        new, stale = baseline.compare(outcome.results, recorded)
+        new, stale = baseline.compare(outcome.results, recorded, settings.root, args.paths)
         outcome = dataclasses.replace(outcome, results=new)
         if not args.quiet:
             for entry in stale:
@@ -287,8 +293,9 @@ def stdin_name(args: argparse.Namespace) -> str | None:
 def report(args: argparse.Namespace, outcome: RunOutcome, fixed: list[FileFix], fixing: bool) -> str:
     """The report in the chosen format (with `--show-fixes`, what was or would be fixed); a text report ends with
     a summary line, in colour on a terminal."""
-    from flake8_async_sqla.report import renderer, text
+    from flake8_async_sqla.report import printable_paths, renderer, text
 
+    outcome = printable_paths(outcome)
     as_text = args.output_format == "text"
     color = not args.no_color and not os.environ.get("NO_COLOR") and args.output_file is None and sys.stdout.isatty()
     if as_text:

@@ -32,6 +32,8 @@ DEFAULT_EXCLUDE = (
     ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", "__pypackages__", "_build", "buck-out",
     "build", "dist", "node_modules", "site-packages", "venv", ".asq_cache",
 )
+# Files larger than this are skipped, not parsed (generated code, data saved as `.py`): 4 MiB.
+DEFAULT_MAX_FILE_SIZE = 4 * 1024 * 1024
 # The Python versions `target-version` names, as ruff spells them (`py37` ... `py314`).
 TARGET_VERSIONS = tuple(f"py3{minor}" for minor in range(7, 15))
 # A lower bound in `requires-python`: `>=3.10`, `~=3.9`, `==3.11.*`, `>3.8`.
@@ -58,6 +60,7 @@ class Settings:
     respect_gitignore: bool = True
     phase: int | None = None
     cache_dir: str = ".asq_cache"
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; a larger file is skipped with a note
     engine_factories: list[str] = field(default_factory=list)
     session_factories: list[str] = field(default_factory=list)
     session_dependencies: list[str] = field(default_factory=list)
@@ -254,6 +257,9 @@ def apply(settings: Settings, name: str, value: object, where: str) -> None:
     if name == "phase":
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 5:
             raise ConfigError(f"{where}: phase must be a whole number from 1 to 5, not {value!r}")
+    elif name == "max_file_size":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{where}: max-file-size must be a positive number of bytes, not {value!r}")
     elif name == "target_version":
         if value not in TARGET_VERSIONS:
             raise ConfigError(f"{where}: target version must be one of {', '.join(TARGET_VERSIONS)}, not {value!r}")

@@ -37,16 +37,20 @@ class Discovery:
         self._chains: dict[str, list[tuple[str, pathspec.GitIgnoreSpec]]] = {}
 
     def files(self, paths: list[Path]) -> Iterator[Path]:
-        """Files in a stable order; a file named on the command line is always checked."""
+        """Files in a stable order; a file named on the command line is always checked. A path that is missing or
+        no file, and a folder that cannot be listed, are given too: the reader reports them, they never vanish."""
         seen: set[str] = set()
         for path in paths:
-            if path.is_file() or not path.exists():
-                yield path  # a missing path is reported by the reader, not silently dropped
+            if not path.is_dir():
+                yield path
                 continue
             yield from self._walk(path, seen)
 
     def _walk(self, top: Path, seen: set[str]) -> Iterator[Path]:
-        for folder, subfolders, filenames in os.walk(top, followlinks=True):
+        unlisted: list[OSError] = []
+        for folder, subfolders, filenames in os.walk(top, onerror=unlisted.append, followlinks=True):
+            yield from (Path(error.filename) for error in unlisted)
+            unlisted.clear()
             real = os.path.realpath(folder)
             if real in seen:  # a symlink loop, or a folder reached twice
                 subfolders[:] = []
@@ -61,6 +65,7 @@ class Discovery:
             for name in sorted(filenames):
                 if name.endswith((".py", ".pyi")) and not self._skipped(absolute, relative, name, is_dir=False):
                     yield Path(folder, name)
+        yield from (Path(error.filename) for error in unlisted)
 
     def _skipped(self, folder: str, relative_folder: str, name: str, is_dir: bool) -> bool:
         """Whether `name` in `folder` (absolute, and as relative_path gives it) is left out."""

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import stat
 import tokenize
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import TYPE_CHECKING, Callable, Collection, NamedTuple
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.edits import Edit
-from flake8_async_sqla.core.layout import content_digest, file_stamp, module_file, project_root, python_files
+from flake8_async_sqla.core.layout import (
+    content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
+)
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
 from flake8_async_sqla.core.rule import Finding, rule_phase
@@ -47,16 +50,18 @@ class Result:
     finding: Finding
     fails: bool
     role: str  # the file's role in its project (core.roles)
-    # What the fingerprint digests: path, code, enclosing function, the line's text, and which occurrence
-    # of all that in the file this is; no line numbers, so it survives unrelated edits.
+    # What the fingerprint digests: the path relative to the project root (so the same from any folder), code,
+    # enclosing function, the line's text, and which occurrence of all that in the file this is; no line numbers,
+    # so it survives unrelated edits.
     basis: str
+    project_path: str  # relative to the project root (the folder of its configuration), as the baseline records it
 
     @functools.cached_property
     def fingerprint(self) -> str:
         """Computed when a report or baseline asks: the text report never does."""
         import hashlib  # here, not at the top: only the reports that show fingerprints pay for loading it
 
-        return hashlib.sha1(self.basis.encode()).hexdigest()[:16]
+        return hashlib.sha1(self.basis.encode("utf-8", "surrogateescape")).hexdigest()[:16]  # any file name
 
 
 class FileError(NamedTuple):
@@ -89,6 +94,9 @@ class FileOutcome:
     rests_on: list[str] = field(default_factory=list)
     # Project-wide answers the result rests on: [question, path, name, answer] (see ProjectIndex.answer).
     answers: list[list] = field(default_factory=list)
+    # The module names its check looked up: [module, importing folder, the file found or None] (see
+    # ProjectIndex.resolved); it holds only while each still resolves to the same file.
+    resolved: list[list] = field(default_factory=list)
     # Module facts the index built while analysing this file: path -> [digest, facts as JSON].
     new_facts: dict[str, list] = field(default_factory=dict)
     modelled: int = 0  # modules the index parsed while it was analysed (its own model, when checked later, is reused)
@@ -154,7 +162,7 @@ def analyse(
     except OSError as error:
         return FileOutcome(error=_unreadable(error))
     index.consulted, index.consulted_widely = set(), set()
-    index.answers = {}
+    index.answers, index.resolved = {}, {}
     modelled_before = index.modelled
     unread_before = set(index.unreadable)
     outcome = check_source(path, data, text, codes, roles, index, fixes, target)
@@ -167,6 +175,8 @@ def analyse(
     outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
     outcome.rests_on = sorted(index.consulted)
     outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
+    resolved = {(module, os.path.abspath(folder)): found for (module, folder), found in index.resolved.items()}
+    outcome.resolved = [[module, folder, found] for (module, folder), found in sorted(resolved.items())]
     outcome.new_facts = _drain_new_facts(index)
     outcome.modelled = index.modelled - modelled_before
     outcome.interfaces = {other: index.interface_digest(other) for other in outcome.rests_on}
@@ -236,33 +246,85 @@ def _unreadable(error: OSError) -> str:
     return f"cannot read: {error.strerror or error}"
 
 
+def _not_checked(path: str, info: os.stat_result, max_size: int) -> str:
+    """Why a path that is not a regular file of at most `max_size` bytes is not checked: a folder discovery could
+    not list is an error (as an unreadable file is); a FIFO, socket or device is never opened (a FIFO would block,
+    /dev/zero never ends), and a larger file is not parsed (minutes, gigabytes): those are skipped with a note."""
+    if stat.S_ISDIR(info.st_mode):
+        try:
+            os.scandir(path).close()
+        except OSError as error:
+            return f"cannot read the folder: {error.strerror or error}"
+        return "cannot read the folder"
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode) else "a device"
+        return f"skipped: {kind}, not a regular file"
+    return f"skipped: {info.st_size} bytes, more than max-file-size ({max_size})"
+
+
+# What each stored outcome holds, and of which type: a cache whose entries differ is discarded whole.
+ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "digest": str, "stamp": list, "findings": list, "fixes": bool, "error": (str, type(None)), "error_line": int,
+    "role": str, "lines": list, "depends_on": dict, "rests_on": list, "answers": list, "resolved": list,
+    "interface": (str, type(None)), "interfaces": dict, "unread": dict,
+}
+DOCUMENT_FIELDS: dict[str, type] = {"settings": str, "files": dict, "index": dict, "project": dict, "phases": dict}
+
+
+def damage_in(document: dict) -> str | None:
+    """What makes a cache document of the current shape unusable, or None."""
+    for key, kind in DOCUMENT_FIELDS.items():
+        if not isinstance(document.get(key), kind):
+            return f"{key!r} is missing or not a {kind.__name__}"
+    for path, entry in document["files"].items():
+        if not isinstance(entry, dict) or set(entry) != set(ENTRY_FIELDS):
+            return f"the entry of {path} has other fields"
+        for key, kind in ENTRY_FIELDS.items():
+            if not isinstance(entry[key], kind):
+                return f"the entry of {path} has a {key!r} of the wrong type"
+        if len(entry["findings"]) != len(entry["lines"]) or not all(isinstance(f, dict) for f in entry["findings"]):
+            return f"the findings of {path} do not match their lines"
+    return None
+
+
 class Cache:
     """Per-file outcomes, and the project index's module facts, keyed by content, settings and tool
-    version, in one JSON file."""
+    version, in one JSON file (see cache_files: a damaged one is discarded whole, with one warning)."""
 
-    def __init__(self, folder: Path | None, settings_key: str) -> None:
+    def __init__(self, folder: Path | None, settings_key: str, root: Path | str = ".") -> None:
         self.path = folder / f"check-{__version__}.json" if folder else None
         self.settings_key = settings_key
+        self.root = os.path.abspath(root)  # the project's: the cache never writes there or above it
         self.entries: dict[str, dict] = {}
         self.facts: dict[str, list] = {}  # path -> [digest, ModuleFacts as JSON]
         self.project: dict[str, list[int]] = {}  # every project file's stamp when the answers were last checked
         self.phases: dict[str, int | str] = {}  # the phase of each rule with a stored finding
         self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
         self.other_stamps: dict[str, list[int] | None] = {}  # of the files outside it, read in this run
+        self.resolutions: dict[tuple[str, str], str | None] = {}  # (module, folder) -> its file in this run
         self.changed = False
-        self.problem: str | None = None  # why the cache could not be written, if it could not
+        self.problems: list[str] = []  # a damaged cache, discarded; a cache that could not be written
         # When the cache was written. A file modified in the same clock tick may have changed again after
         # it was read without its stamp changing ("racy git"): its stamp alone proves nothing.
         self.written_ns = 0
-        if self.path is not None and self.path.is_file():
-            try:
-                self.written_ns = self.path.stat().st_mtime_ns
-                stored = json.loads(self.path.read_text(encoding="utf-8"))
-                if stored.get("settings") == settings_key:
-                    self.entries, self.facts = stored["files"], stored["index"]
-                    self.project, self.phases = stored["project"], stored["phases"]
-            except (OSError, ValueError, KeyError, TypeError):
-                self.entries, self.facts, self.project, self.phases = {}, {}, {}, {}
+        if self.path is not None:
+            self._load(settings_key)
+
+    def _load(self, settings_key: str) -> None:
+        from flake8_async_sqla.cache_files import DamagedCache, read_document
+
+        try:
+            stored, written_ns = read_document(str(self.path))
+            damage = damage_in(stored) if stored is not None else None
+        except DamagedCache as error:
+            stored, damage = None, str(error)
+        if damage is not None:
+            self.problems.append(f"the cache {self.path} cannot be trusted ({damage}): discarded, every file is analysed again")
+            self.changed = True  # written afresh
+        elif stored is not None and stored["settings"] == settings_key:
+            self.written_ns = written_ns
+            self.entries, self.facts = stored["files"], stored["index"]
+            self.project, self.phases = stored["project"], stored["phases"]
 
     @functools.cached_property
     def stored_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
@@ -290,7 +352,7 @@ class Cache:
             return None
         if fixes and entry.get("findings") and not entry.get("fixes"):
             return None
-        if path in self.stale:
+        if path in self.stale or not self.resolutions_hold(entry):
             return None
         try:
             for *question, answer in entry["answers"] if index is not None else ():
@@ -302,8 +364,8 @@ class Cache:
             ]
             outcome = FileOutcome(
                 findings, entry["error"], entry["error_line"], entry["role"], entry["lines"], entry["depends_on"],
-                entry["rests_on"], entry["answers"], interface=entry["interface"], interfaces=entry["interfaces"],
-                unread=entry["unread"],
+                entry["rests_on"], entry["answers"], entry["resolved"], interface=entry["interface"],
+                interfaces=entry["interfaces"], unread=entry["unread"],
             )
         except (KeyError, TypeError, ValueError):
             return None  # an entry written by another shape of this file
@@ -327,6 +389,17 @@ class Cache:
                 if self.stamp_now(other) != recorded and interfaces.get(other) is None:
                     stale.add(path)
         return stale
+
+    def resolutions_hold(self, entry: dict) -> bool:
+        """Whether every module name the stored outcome looked up still resolves to the same file (a module created,
+        renamed or deleted since, or a nearer one that now shadows it, changes what the outcome would say)."""
+        for module, folder, found in entry["resolved"]:
+            key = (module, folder)
+            if key not in self.resolutions:
+                self.resolutions[key] = find_module_file(module, folder)
+            if self.resolutions[key] != found:
+                return False
+        return True
 
     def stamp_now(self, path: str) -> list[int] | None:
         """A file's stamp in this run: the one taken of the project's files, else read once."""
@@ -384,6 +457,7 @@ class Cache:
             "depends_on": outcome.depends_on,
             "rests_on": outcome.rests_on,
             "answers": outcome.answers,
+            "resolved": outcome.resolved,
             "interface": outcome.interface,
             "interfaces": outcome.interfaces,
             "unread": outcome.unread,
@@ -395,20 +469,20 @@ class Cache:
                 self.phases[finding.code] = phase
 
     def save(self) -> None:
+        from flake8_async_sqla.cache_files import write_document
+
         if self.path is None:
             return
+        document = {
+            "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
+            "phases": self.phases,
+        }
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            (self.path.parent / ".gitignore").write_text("*\n")
-            temporary = self.path.with_suffix(".tmp")
-            document = {
-                "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
-                "phases": self.phases,
-            }
-            temporary.write_text(json.dumps(document), encoding="utf-8")
-            temporary.replace(self.path)
-        except OSError as error:  # a read-only tree still gets its results, just not cached
-            self.problem = f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
+            write_document(str(self.path), document, self.root)
+        except OSError as error:  # a read-only tree, a folder it does not own: the results, just not cached
+            self.problems.append(
+                f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
+            )
 
 
 def _tune_collector() -> None:
@@ -426,9 +500,32 @@ def _load_analysis() -> None:
     all_rules()
 
 
-def _start_worker(options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]]) -> None:
+def _start_worker(
+    options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]], parent: int
+) -> None:
+    _end_with(parent)
     _tune_collector()
     _prepare_index(options, roles, facts)
+
+
+def _end_with(parent: int) -> None:
+    """Make this worker end when the `parent` process does (killed, say): a worker waiting for work would otherwise
+    wait for ever, holding open the pipes of the caller's output. It writes nothing itself, so it lets them go at
+    once (its results go back through the pool)."""
+    import threading
+    import time
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for descriptor in (0, 1):
+        os.dup2(devnull, descriptor)
+    os.close(devnull)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
 def _prepare_index(options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]]) -> ProjectIndex:
@@ -441,7 +538,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     """Check `files`; with `fixes`, each finding carries its fix's edits."""
     _tune_collector()
     codes = frozenset(settings.selected_codes())
-    cache = Cache(cache_folder, settings.fingerprint())
+    cache = Cache(cache_folder, settings.fingerprint(), settings.root)
     options = settings.analysis_options()
     outcomes: dict[str, FileOutcome] = {}
     # Only names go to the analysis (each worker reads its files): the parent holds no file's text.
@@ -459,10 +556,18 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
     # Otherwise cached results are checked against the index's answers.
     index = None if answers_hold else _prepare_index(options, roles, cache.stored_facts)
+    skipped: list[str] = []  # the files left out, each with why (as warnings)
     for path in files:
         key = str(path)
         try:
             info = os.stat(key)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > settings.max_file_size:
+                problem = _not_checked(key, info, settings.max_file_size)
+                if problem.startswith("skipped"):
+                    skipped.append(f"{display_path(key, os.getcwd())}: {problem}")
+                else:
+                    outcomes[key] = FileOutcome(error=problem)
+                continue
             stamps[key] = [info.st_mtime_ns, info.st_size]
             # Its content is read only when its stamp proves nothing.
             if not cache.stamp_proves(os.path.abspath(key), stamps[key]):
@@ -477,28 +582,36 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             outcomes[key] = FileOutcome(error=_unreadable(error))
     analysed: dict[str, str | None] = {}  # absolute path -> its interface, for the files analysed in this run
     modelled_in_workers = 0
-    while pending:
-        # The files analysed first, then the stored outcomes resting on a file whose interface that changed.
+    def interface_now(other: str) -> str | None:
+        nonlocal index
+        if other in analysed:
+            return analysed[other]
         if index is None:
             index = _prepare_index(options, roles, cache.stored_facts)
-        work = [
-            (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes)
-            for key in imports_first(pending, index)
-        ]
-        fresh, parallel = _analyse_all(work, jobs, options, roles, cache)
-        for job, outcome in zip(work, fresh):
-            outcomes[job[0]] = outcome
-            cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome, fixes)
-            analysed[os.path.abspath(job[0])] = outcome.interface
-            modelled_in_workers += outcome.modelled if parallel else 0
+        return index.interface_digest(other, build=True)
 
-        def interface_now(other: str, index: ProjectIndex = index) -> str | None:
-            return analysed[other] if other in analysed else index.interface_digest(other, build=True)
-
+    while True:
+        # The files analysed first, then the stored outcomes resting on a file whose interface that changed
+        # (analysed in this run, or not among the files checked, as pre-commit passes only the changed ones).
+        if pending:
+            if index is None:
+                index = _prepare_index(options, roles, cache.stored_facts)
+            work = [
+                (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes)
+                for key in imports_first(pending, index)
+            ]
+            fresh, parallel = _analyse_all(work, jobs, options, roles, cache)
+            for job, outcome in zip(work, fresh):
+                outcomes[job[0]] = outcome
+                cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome, fixes)
+                analysed[os.path.abspath(job[0])] = outcome.interface
+                modelled_in_workers += outcome.modelled if parallel else 0
         pending = [
             key for key, outcome in provisional.items()
             if not cache.interface_holds(os.path.abspath(key), outcome, interface_now, analysed)
         ]
+        if not pending:
+            break
         for key in pending:
             del provisional[key]
             digests.setdefault(key, content_digest(Path(key).read_bytes()))
@@ -512,7 +625,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers
     return replace(
         _reported(outcomes, len(files), settings, cache.phases), analysed=len(analysed), cached=hits, confirmed=confirmed,
-        modelled=modelled, warnings=[cache.problem] if cache.problem else [],
+        modelled=modelled, warnings=cache.problems + skipped,
     )
 
 
@@ -545,7 +658,7 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
             errors.append(FileError(shown, outcome.error, outcome.error_line))
         ignored = tuple(settings.ignored_for_file(key))
         kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
-        results.extend(_fingerprinted(shown, outcome.role, kept, settings, phases))
+        results.extend(_fingerprinted(shown, relative_path(key, settings.root), outcome.role, kept, settings, phases))
     unread_modules = [
         UnreadModule(display_path(module, cwd), why, line, dependents)
         for module, ((why, line), dependents) in sorted(unread.items())
@@ -564,7 +677,7 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
     from concurrent.futures import ProcessPoolExecutor
 
     _load_analysis()  # before the pool forks its workers, which then start with it loaded
-    initargs = (options, roles, cache.stored_facts)
+    initargs = (options, roles, cache.stored_facts, os.getpid())
     outcomes: list[FileOutcome] = []
     with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
         max_workers=jobs, initializer=_start_worker, initargs=initargs
@@ -680,14 +793,16 @@ def display_path(path: str, cwd: str) -> str:
 
 
 def _fingerprinted(
-    path: str, role: str, findings: list[tuple[Finding, str]], settings: Settings, phases: dict[str, int | str]
+    path: str, project_path: str, role: str, findings: list[tuple[Finding, str]], settings: Settings,
+    phases: dict[str, int | str],
 ) -> list[Result]:
-    """Results of one file's findings, each with the text of its line."""
+    """Results of one file's findings (`path` as shown, `project_path` relative to the project root), each with the
+    text of its line."""
     seen: dict[str, int] = {}
     results = []
     for finding, line in sorted(findings):
-        basis = "|".join((path, finding.code, finding.context, line))
+        basis = "|".join((project_path, finding.code, finding.context, line))
         seen[basis] = seen.get(basis, 0) + 1
         fails = settings.fails(phases.get(finding.code))
-        results.append(Result(path, finding, fails, role, f"{basis}|{seen[basis]}"))
+        results.append(Result(path, finding, fails, role, f"{basis}|{seen[basis]}", project_path))
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Callable
 
 try:  # CPython's BLAKE2 module: importing `hashlib` would load OpenSSL too (3.7 MiB), which BLAKE2 does not need
     from _blake2 import blake2b
@@ -55,18 +56,46 @@ def _folders_up_to_root(start: str) -> tuple[str, ...]:
 
 
 def python_files(root: str) -> tuple[str, ...] | None:
+    """The project's Python files below `root`, folder by folder in name order; only regular files (a FIFO, a
+    socket or a link to a device named `*.py` is never opened). None past MAX_PROJECT_FILES."""
     found: list[str] = []
-    for folder, subfolders, filenames in os.walk(root):
-        subfolders[:] = sorted(
-            name for name in subfolders
-            if not name.startswith(".")
-            and name not in SKIPPED_FOLDERS
-            and not os.path.isfile(os.path.join(folder, name, "pyvenv.cfg"))
-        )
-        found.extend(os.path.join(folder, name) for name in sorted(filenames) if name.endswith(".py"))
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir():
+                if not entry.is_symlink() and _holds_project_code(entry):
+                    subfolders.append(entry.path)
+            elif entry.name.endswith(".py") and entry.is_file():
+                found.append(entry.path)
         if len(found) > MAX_PROJECT_FILES:
             return None
+        folders.extend(reversed(subfolders))  # depth first, in name order
     return tuple(found)
+
+
+def _holds_project_code(folder: os.DirEntry) -> bool:
+    return (
+        not folder.name.startswith(".") and folder.name not in SKIPPED_FOLDERS
+        and not os.path.isfile(os.path.join(folder.path, "pyvenv.cfg"))
+    )
+
+
+def find_module_file(module: str, folder: str, file_of: Callable[[str], str | None] | None = None) -> str | None:
+    """The project file of the dotted `module` imported from a file in `folder`: searched from that folder up to
+    the project root (`file_of`, `module_file` by default, tells which file a path without suffix names)."""
+    relative = module.replace(".", os.sep)
+    for base in _folders_up_to_root(folder):
+        found = (file_of or module_file)(os.path.join(base, relative))
+        if found is not None:
+            return found
+    return None
 
 
 def module_file(base: str) -> str | None:

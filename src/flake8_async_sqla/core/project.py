@@ -20,7 +20,7 @@ from flake8_async_sqla.core.engines import (
     EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
 )
 from flake8_async_sqla.core.layout import (
-    content_digest, file_stamp, module_file, project_root, python_files, search_folders,
+    content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
 )
 from flake8_async_sqla.core.manifests import declared_dialects, manifest_files
 from flake8_async_sqla.core.model import Scope, SemanticModel
@@ -206,13 +206,17 @@ class ProjectIndex:
         self._following: set[tuple[str, str]] = set()  # re-exports being followed, against import cycles
         self._stamps: dict[str, tuple[int, int] | None] = {}  # read during one file's check (see `refresh`)
         self._found_modules: dict[tuple[str, str], str | None] = {}
-        self._module_paths: dict[tuple[str, str], str | None] = {}
+        self._module_paths: dict[str, str | None] = {}  # path without suffix -> its module's file
         # Files whose names or imports were read since the last reset: a cached result depends on them, and
         # on whatever their own cached results depend on (what a module exports rests on what it imports).
         self.consulted: set[str] = set()
         # Files read for project-wide facts since the last reset (every file of the project): a cached result
         # depends on them too, but only on their own content.
         self.consulted_widely: set[str] = set()
+        # Module names looked up since the last reset, (module, importing folder) -> the file found (None: not a
+        # project module): a cached result holds only while each resolves as it did (a module created, renamed,
+        # or shadowed by a nearer one changes what the result would say).
+        self.resolved: dict[tuple[str, str], str | None] = {}
         # Project-wide answers given since the last reset, (question, path, name) -> answer: a cached
         # result holds only while the project still gives the same ones (see `answer`).
         self.answers: dict[tuple[str, str, str], object] = {}
@@ -476,19 +480,14 @@ class ProjectIndex:
             return None
         key = (module, os.path.dirname(from_path))  # the search depends on the folder alone
         if key not in self._found_modules:
-            self._found_modules[key] = self._search_module(module, from_path)
+            self._found_modules[key] = find_module_file(module, os.path.dirname(os.path.abspath(from_path)), self._module_file)
+        self.resolved[key] = self._found_modules[key]
         return self._found_modules[key]
 
-    def _search_module(self, module: str, from_path: str) -> str | None:
-        relative = module.replace(".", os.sep)
-        for folder in search_folders(from_path):
-            key = (folder, module)
-            if key not in self._module_paths:
-                self._module_paths[key] = module_file(os.path.join(folder, relative))
-            found = self._module_paths[key]
-            if found is not None:
-                return found
-        return None
+    def _module_file(self, base: str) -> str | None:
+        if base not in self._module_paths:
+            self._module_paths[base] = module_file(base)
+        return self._module_paths[base]
 
     def model_for(self, path: str) -> SemanticModel | None:
         """The model of a project file. A released file's model is rebuilt and kept among the latest

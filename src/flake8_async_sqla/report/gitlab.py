@@ -5,6 +5,7 @@ not be checked."""
 from __future__ import annotations
 
 import json
+import os
 
 from flake8_async_sqla.report import FILE_ERROR, error_fingerprint
 from flake8_async_sqla.runner import RunOutcome
@@ -19,7 +20,7 @@ def _issue(description: str, check_name: str, fingerprint: str, severity: str, p
         "check_name": check_name,
         "fingerprint": fingerprint,
         "severity": severity,
-        "location": {"path": path.replace("\\", "/"), "lines": {"begin": line}},
+        "location": {"path": path.replace(os.sep, "/"), "lines": {"begin": line}},
     }
 
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+from urllib.parse import quote
 
 from flake8_async_sqla import PROJECT_URL, __version__, rule_doc_url
 from flake8_async_sqla.core.rule import AutoFix, Finding, all_rules
 from flake8_async_sqla.runner import RunOutcome
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+
+
+def uri(path: str) -> str:
+    """A reported path as the relative URI SARIF wants: forward slashes, other characters percent-encoded."""
+    return quote(path.replace(os.sep, "/"), safe="/")
 
 
 def rule_descriptors() -> list[dict[str, object]]:
@@ -44,7 +51,7 @@ def _fix(path: str, finding: Finding, fix: AutoFix) -> dict[str, object]:
     ]
     return {
         "description": {"text": fix.title},
-        "artifactChanges": [{"artifactLocation": {"uri": path.replace("\\", "/")}, "replacements": replacements}],
+        "artifactChanges": [{"artifactLocation": {"uri": uri(path)}, "replacements": replacements}],
         "properties": {"safety": fix.safety},
     }
 
@@ -64,7 +71,7 @@ def render(outcome: RunOutcome, show_source: bool) -> str:
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": result.path.replace("\\", "/")},
+                        "artifactLocation": {"uri": uri(result.path)},
                         "region": {
                             "startLine": finding.line,
                             "startColumn": finding.col + 1,
@@ -84,7 +91,7 @@ def render(outcome: RunOutcome, show_source: bool) -> str:
         results.append(entry)
     notifications = [
         {"level": "error", "message": {"text": f"{error.path}: {error.problem}"}, "locations": [
-            {"physicalLocation": {"artifactLocation": {"uri": error.path.replace("\\", "/")}}}
+            {"physicalLocation": {"artifactLocation": {"uri": uri(error.path)}}}
         ]}
         for error in outcome.errors
     ]

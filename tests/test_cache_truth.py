@@ -1,0 +1,161 @@
+"""The cache never reports less than a clean run would: each scenario compares a cached run with `--no-cache`."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from flake8_async_sqla.cache_files import HEADER, SHAPE
+from flake8_async_sqla.core.layout import content_digest
+from harness import ENGINE_IN_HANDLER, run_cli
+from test_check_command import ALIAS, PROVIDER, WRITING_HANDLER
+
+ROUTES_ON_IMPORTED_ROUTER = ENGINE_IN_HANDLER.replace("from fastapi import FastAPI", "from web import router").replace(
+    "app = FastAPI()", ""
+).replace("@app.get", "@router.get")
+REAL_ROUTER = "from fastapi import APIRouter\nrouter = APIRouter()\n"
+NOT_A_ROUTER = "class Registry:\n    def get(self, path):\n        return lambda f: f\nrouter = Registry()\n"
+
+
+def findings(project: Path, *args: str) -> tuple[int, list[str], str]:
+    result = run_cli("check", "--output-format", "json", *args, cwd=project)
+    assert "Traceback" not in result.stderr, result.stderr
+    found = sorted(f"{item['path']}:{item['line']}:{item['code']}" for item in json.loads(result.stdout or "[]"))
+    return result.returncode, found, result.stderr
+
+
+def assert_cached_run_is_a_clean_run(project: Path, *args: str) -> tuple[int, list[str]]:
+    cached = findings(project, *args)
+    clean = findings(project, "--no-cache", *args)
+    assert cached[:2] == clean[:2]
+    return clean[:2]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("")
+    return tmp_path
+
+
+def test_a_module_created_after_the_run(project: Path) -> None:
+    (project / "routes.py").write_text(ROUTES_ON_IMPORTED_ROUTER)
+    assert findings(project)[:2] == (0, [])
+    (project / "web.py").write_text(REAL_ROUTER)
+    assert assert_cached_run_is_a_clean_run(project) == (1, ["routes.py:9:ASQ101"])
+
+
+def test_a_module_renamed_after_the_run(project: Path) -> None:
+    (project / "routes.py").write_text(ROUTES_ON_IMPORTED_ROUTER)
+    (project / "old_web.py").write_text(REAL_ROUTER)
+    assert findings(project, "routes.py")[:2] == (0, [])
+    (project / "old_web.py").rename(project / "web.py")
+    assert assert_cached_run_is_a_clean_run(project, "routes.py") == (1, ["routes.py:9:ASQ101"])
+    (project / "web.py").rename(project / "gone_web.py")  # and away again
+    assert assert_cached_run_is_a_clean_run(project, "routes.py") == (0, [])
+
+
+def test_a_nearer_module_shadows_the_one_resolved(project: Path) -> None:
+    (project / "pkg").mkdir()
+    (project / "pkg" / "routes.py").write_text(ROUTES_ON_IMPORTED_ROUTER)
+    (project / "web.py").write_text(REAL_ROUTER)
+    assert findings(project)[:2] == (1, ["pkg/routes.py:9:ASQ101"])
+    (project / "pkg" / "web.py").write_text(NOT_A_ROUTER)  # the importing file's own folder is searched first
+    assert assert_cached_run_is_a_clean_run(project) == (0, [])
+
+
+def test_an_alias_reexported_through_modules_not_checked(project: Path) -> None:
+    """pre-commit passes only the changed files: `api.py` alone is checked, its `SessionDep` comes from `types_.py`,
+    whose dependency lives in `db.py`; neither is among the checked files when `db.py` starts a transaction."""
+    (project / "db.py").write_text(PROVIDER.format(opening="factory() as session"))
+    (project / "types_.py").write_text(ALIAS)
+    (project / "api.py").write_text(WRITING_HANDLER)
+    assert findings(project, "api.py")[:2] == (1, ["api.py:11:ASQ301"])
+    time.sleep(0.01)
+    (project / "db.py").write_text(PROVIDER.format(opening="factory() as session, session.begin()"))
+    assert assert_cached_run_is_a_clean_run(project, "api.py") == (0, [])
+
+
+def cache_file(project: Path) -> Path:
+    (found,) = (project / ".asq_cache").glob("check-*.json")
+    return found
+
+
+def stored(project: Path) -> dict:
+    return json.loads(cache_file(project).read_bytes().partition(b"\n")[2])
+
+
+def sealed(document: object) -> bytes:
+    """`document` as the tool writes a cache, checksum included: damage the checksum cannot reveal."""
+    body = json.dumps(document).encode()
+    return f"{HEADER} {SHAPE} {content_digest(body)}\n".encode() + body
+
+
+def unsealed(project: Path, document: dict) -> bytes:
+    """`document` under the header (and checksum) of the cache as written: an edit by hand, a partial write."""
+    return cache_file(project).read_bytes().partition(b"\n")[0] + b"\n" + json.dumps(document).encode()
+
+
+def emptied_findings(document: dict, lines_too: bool = False) -> dict:
+    for entry in document["files"].values():
+        entry["findings"] = []
+        if lines_too:
+            entry["lines"] = []
+    return document
+
+
+def without_field(document: dict) -> dict:
+    for entry in document["files"].values():
+        del entry["resolved"]
+    return document
+
+
+def with_null_entries(document: dict) -> dict:
+    document["files"] = {path: None for path in document["files"]}
+    return document
+
+
+DAMAGE = {
+    "not JSON": lambda project: b"{not json",
+    "plain JSON, no header": lambda project: json.dumps(stored(project)).encode(),
+    "edited, checksum kept": lambda project: cache_file(project).read_bytes().replace(b'"findings": [{', b'"findings": [], "x": [{'),
+    "truncated": lambda project: cache_file(project).read_bytes()[:-40],
+    "null": lambda project: sealed(None),
+    "a list": lambda project: sealed([1, 2]),
+    "files is a list": lambda project: sealed({**stored(project), "files": []}),
+    "emptied findings": lambda project: sealed(emptied_findings(stored(project))),
+    "emptied findings and lines": lambda project: unsealed(project, emptied_findings(stored(project), lines_too=True)),
+    "a field missing": lambda project: sealed(without_field(stored(project))),
+    "null entries": lambda project: sealed(with_null_entries(stored(project))),
+    "deep nesting": lambda project: sealed({**stored(project), "phases": {}}).replace(
+        b'"phases": {}', b'"phases": ' + b"[" * 100_000 + b"]" * 100_000
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_cache_is_discarded_whole_with_one_warning(project: Path, damage: str) -> None:
+    (project / "routes.py").write_text(ENGINE_IN_HANDLER)
+    (project / "other.py").write_text(ENGINE_IN_HANDLER)
+    clean = findings(project)
+    assert clean[:2] == (1, ["other.py:9:ASQ101", "routes.py:9:ASQ101"])
+    cache_file(project).write_bytes(DAMAGE[damage](project))
+    status, found, stderr = findings(project)
+    assert (status, found) == clean[:2]
+    warnings = stderr.splitlines()
+    assert len(warnings) == 1 and "cannot be trusted" in warnings[0] and "discarded" in warnings[0], stderr
+    assert findings(project) == clean  # written afresh: no warning the next time
+
+
+def test_a_cache_file_that_is_a_link_to_a_device_is_never_read(project: Path) -> None:
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    (project / "routes.py").write_text(ENGINE_IN_HANDLER)
+    (project / ".asq_cache").mkdir()
+    (project / ".asq_cache" / f"check-{__import__('flake8_async_sqla').__version__}.json").symlink_to("/dev/zero")
+    status, found, stderr = findings(project)
+    assert (status, found) == (1, ["routes.py:9:ASQ101"])
+    assert "cannot be trusted" in stderr and "symbolic link" in stderr
