@@ -250,3 +250,19 @@ def test_test_rules_reports_each_failing_example(tmp_path: Path) -> None:
 def test_test_rules_without_project_rules(tmp_path: Path) -> None:
     result = run_cli("test-rules", cwd=tmp_path)
     assert result.returncode == 0 and "no project rules to test" in result.stderr
+
+
+def test_flake8_reports_advisory_project_rules_only_when_selected(tmp_path: Path) -> None:
+    """As the built-in advisory rules: off by default under flake8, on when selected; `check` reports them as warnings."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[[tool.flake8-async-sqla.rules]]\ncode = "ASQ920"\nmessage = "advisory"\nphase = "advisory"\nrule = { pattern = "legacy($$$)" }\n'
+        '[[tool.flake8-async-sqla.rules]]\ncode = "ASQ921"\nmessage = "phase 2"\nphase = 2\nrule = { pattern = "old($$$)" }\n'
+    )
+    (tmp_path / "a.py").write_text("legacy()\nold()\n")
+    codes = lambda *args: {code for _, _, code in reported(flake8(tmp_path, *args, "a.py").stdout)}  # noqa: E731
+    assert codes() == {"ASQ921"}
+    assert codes("--extend-select", "ASQ920") == codes("--select", "ASQ") == codes("--extend-select", "ASQ9") == {"ASQ920", "ASQ921"}
+    (tmp_path / ".flake8").write_text("[flake8]\nextend-select = ASQ920\n")
+    assert codes() == {"ASQ920", "ASQ921"}
+    check = run_cli("check", "--select", "ASQ920", cwd=tmp_path)
+    assert check.returncode == 0 and "a.py:1:1: ASQ920 advisory" in check.stdout
