@@ -219,3 +219,85 @@ def test_fixes_of_edited_programs_parse_and_recheck_clean(program: tuple[str, st
     for code, count in fixed.applied.items():
         assert after[code] <= before[code] - count, f"{name}: {code} still reported after its fix"
     assert not after - before, f"{name}: the fixes introduced {after - before}"
+
+
+# ASQ103's fix into a lifespan the app has: (the lifespan, as the fix leaves it), or None where its shape is too odd.
+LIFESPAN_HANDLERS = (
+    '\n\napp = FastAPI(lifespan=lifespan)\n\n\n@app.on_event("startup")  # error: ASQ103\nasync def connect() -> None:\n'
+    '    pass\n\n\n@app.on_event("shutdown")  # error: ASQ103\ndef close() -> None:\n    pass\n'
+)
+MERGES = {
+    "exit-stack": (
+        "    async with AsyncExitStack() as stack:\n        stack.push_async_callback(dispose)\n        yield\n",
+        "    async with AsyncExitStack() as stack:\n        stack.push_async_callback(dispose)\n        await connect()\n"
+        "        stack.callback(close)\n        yield\n",
+    ),
+    "finally": (
+        "    try:\n        yield  # serve\n    finally:\n        await dispose()\n",
+        "    try:\n        await connect()\n        yield  # serve\n    finally:\n        close()\n        await dispose()\n",
+    ),
+    "bare-yield": ("    app.state.ready = True\n    yield\n", "    app.state.ready = True\n    await connect()\n    try:\n        yield\n    finally:\n        close()\n"),
+    "state-yield": ('    yield {"ready": True}\n', '    await connect()\n    try:\n        yield {"ready": True}\n    finally:\n        close()\n'),
+    "two-yields": ("    if app.debug:\n        yield\n        return\n    yield\n", None),
+    "yield-in-a-loop": ("    for _ in range(1):\n        yield\n", None),
+    "yield-value-used": ("    state = yield\n", None),
+    "teardown-after-the-yield": ("    yield\n    await dispose()\n", None),
+    "calls-a-handler": ("    await connect()\n    yield\n", None),
+}
+
+
+def lifespan_module(body: str, decorator: str = "@asynccontextmanager", after: str = "") -> str:
+    return (
+        "from contextlib import AsyncExitStack, asynccontextmanager\n\nfrom fastapi import FastAPI\n\n\n"
+        f"async def dispose() -> None:\n    pass\n\n\n{decorator}\nasync def lifespan(app: FastAPI):\n{body}{after}"
+        + LIFESPAN_HANDLERS
+    )
+
+
+@pytest.mark.parametrize("shape", sorted(MERGES))
+def test_asq103_merges_the_handlers_into_the_lifespan_the_app_has(shape: str, tmp_path: Path) -> None:
+    body, merged = MERGES[shape]
+    source = lifespan_module(body)
+    fixed = fix_source(tmp_path, source)
+    if merged is None:
+        assert fixed.text == source
+        return
+    assert fixed.text == without_markers(lifespan_module(merged)).replace('@app.on_event("startup")\n', "").replace('@app.on_event("shutdown")\n', "")
+    assert fixed.applied == Counter({"ASQ103": 2})
+    assert not codes(tmp_path / "after", fixed.text)
+
+
+@pytest.mark.parametrize(
+    ("decorator", "after"),
+    [("@asynccontextmanager\n@traced", ""), ("@traced", ""), ("@asynccontextmanager", "\n\nlifespan = traced(lifespan)\n")],
+    ids=["another-decorator", "no-context-manager", "rebound"],
+)
+def test_asq103_leaves_a_lifespan_of_another_shape_alone(decorator: str, after: str, tmp_path: Path) -> None:
+    source = "def traced(function):\n    return function\n\n\n" + lifespan_module("    yield\n", decorator, after)
+    assert fix_source(tmp_path, source).text == source
+
+
+def test_asq103_merges_after_asq104_moves_the_teardown_into_a_finally(tmp_path: Path) -> None:
+    """Code after the `yield` outside a `finally:` waits for ASQ104's fix; the next pass merges into its `finally:`."""
+    source = (
+        "from contextlib import asynccontextmanager\n\nfrom fastapi import FastAPI\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine\n\n"
+        'engine = create_async_engine("postgresql+asyncpg://app@db/app", pool_pre_ping=True)\n\n\n'
+        "@asynccontextmanager\nasync def lifespan(app: FastAPI):\n    yield\n    await engine.dispose()  # error: ASQ104\n"
+        + LIFESPAN_HANDLERS
+    )
+    fixed = fix_source(tmp_path, source)
+    assert fixed.applied == Counter({"ASQ103": 2, "ASQ104": 1})
+    assert (
+        "async def lifespan(app: FastAPI):\n    try:\n        await connect()\n        yield\n    finally:\n        close()\n"
+        "        await engine.dispose()  # error: ASQ104\n"
+    ) in fixed.text
+    assert fix_path(write_app(tmp_path / "only", source), settings=Settings(root=tmp_path / "only", select=["ASQ103"])).text == source
+
+
+def test_asq103_does_not_edit_a_lifespan_of_another_module(tmp_path: Path) -> None:
+    package = FIXTURES / "ASQ103_lifespan_pkg"
+    path = write_app(tmp_path, (package / "main.py").read_text(), "main.py")
+    (path.parent / "lifecycle.py").write_text((package / "lifecycle.py").read_text())
+    (path.parent / "__init__.py").write_text("")
+    assert not fix_path(path).applied

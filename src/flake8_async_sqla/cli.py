@@ -130,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--all", action="store_true", help="list every rule")
     rule.set_defaults(parser=rule)
 
+    test_rules = commands.add_parser(
+        "test-rules", help="run each project rule's own valid/invalid examples (as ast-grep's `sg test`)",
+        description="Each project rule (ASQ9xx) against its `valid` and `invalid` examples: an invalid one must be "
+        "reported (and, with a fix, fixed into Python the rule no longer reports), a valid one must not. Exit 1 on a failure.",
+    )
+    test_rules.add_argument("codes", nargs="*", metavar="CODE", help="the rules to test (default: every project rule)")
+    test_rules.add_argument("--config", type=Path, help="pyproject.toml to read (default: the nearest one)")
+
     commands.add_parser(
         "server", help="run the language server on standard input and output (needs the lsp extra)",
         description="The language server for editors: see docs/editors.md. Install it with `pip install 'flake8-async-sqla[lsp]'`.",
@@ -440,6 +448,24 @@ def command_rule(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def command_test_rules(args: argparse.Namespace) -> int:
+    from flake8_async_sqla.core import rule as rule_registry
+    from flake8_async_sqla.rule_tests import render, run_examples
+
+    load_settings(args.config, Path("."))  # makes the project's rules the process's
+    rules = rule_registry.PROJECT_RULES
+    asked = {code.upper() for code in args.codes}
+    unknown = sorted(asked - set(rules))
+    if unknown:
+        raise ConfigError(f"no project rule {unknown[0]} (see `rule --all`)")
+    tests = [run_examples(rule) for code, rule in sorted(rules.items()) if not asked or code in asked]  # type: ignore[arg-type]
+    if not tests:
+        print("flake8-async-sqla: no project rules to test: declare them in pyproject.toml or rule-dirs (docs/project-rules.md)", file=sys.stderr)
+        return EXIT_CLEAN
+    emit(render(tests, Path.cwd()))
+    return EXIT_FINDINGS if any(test.failures for test in tests) else EXIT_CLEAN
+
+
 def command_server(args: argparse.Namespace) -> int:
     try:
         from flake8_async_sqla.adapters import lsp  # pygls is loaded only here: it is an optional extra
@@ -451,7 +477,10 @@ def command_server(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"check": command_check, "plan": command_plan, "rule": command_rule, "server": command_server}
+        commands = {
+            "check": command_check, "plan": command_plan, "rule": command_rule, "test-rules": command_test_rules,
+            "server": command_server,
+        }
         return commands[args.command](args)
     except (ConfigError, baseline.BaselineError, OutputError) as error:
         print(f"flake8-async-sqla: error: {error}", file=sys.stderr)

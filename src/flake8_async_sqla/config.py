@@ -42,6 +42,8 @@ LOWER_BOUND = re.compile(r"^\s*(?:>=|~=|==|>)\s*3\.(\d+)")
 NOT_KEYS = {"root", "config_file", "project_rules"}
 # The array of tables declaring the project's own rules (ASQ9xx, core.project_rules).
 RULES_KEY = "rules"
+# The folders of rule files: read before the other keys, which may name the rules' codes.
+RULE_DIRS_KEY = "rule-dirs"
 
 
 class ConfigError(Exception):
@@ -70,7 +72,9 @@ class Settings:
     role_paths: dict[str, list[str]] = field(default_factory=dict)  # role -> patterns overriding the heuristics
     # The Python whose syntax files are parsed for (`py311`); None: the newest the tool can read.
     target_version: str | None = None
-    project_rules: tuple[ProjectRuleSpec, ...] = ()  # from the `[[tool.flake8-async-sqla.rules]]` tables
+    # Folders of rule files (one YAML file a project rule), relative to the project root.
+    rule_dirs: list[str] = field(default_factory=list)
+    project_rules: tuple[ProjectRuleSpec, ...] = ()  # from the `[[tool.flake8-async-sqla.rules]]` tables and rule-dirs
     root: Path = field(default_factory=Path.cwd)
     config_file: Path | None = None  # the pyproject.toml read, if any
 
@@ -201,10 +205,11 @@ def load_settings(config: Path | None, start: Path) -> Settings:
         raise ConfigError(f"{path}: cannot read configuration: {error}") from error
     project, table = document.get("project", {}), document.get("tool", {}).get(SECTION, {})
     settings.target_version = target_of(project.get("requires-python") if isinstance(project, dict) else None)
-    settings.project_rules = project_rules(table.get(RULES_KEY, []), path)
+    settings.rule_dirs = _rule_dirs(table, path)
+    settings.project_rules = project_rules(table.get(RULES_KEY, []), path, settings.rule_dirs)
     known = {f.name.replace("_", "-") for f in fields(Settings)} - NOT_KEYS | {RULES_KEY}
     for key, value in table.items():
-        if key == RULES_KEY:
+        if key in (RULES_KEY, RULE_DIRS_KEY):
             continue
         if key not in known:
             raise ConfigError(f"{path}: unknown key {key!r} in [tool.{SECTION}]; known keys: {', '.join(sorted(known))}")
@@ -217,36 +222,54 @@ def load_project_rules(start: Path) -> tuple[ProjectRuleSpec, ...]:
     cannot hold rule tables."""
     path = find_pyproject(start)
     if path is None:
-        return project_rules([], Path("pyproject.toml"))
+        return project_rules([], Path("pyproject.toml"), [])
     try:
         with open(path, "rb") as handle:
             document = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: cannot read configuration: {error}") from error
     table = document.get("tool", {}).get(SECTION, {})
-    return project_rules(table.get(RULES_KEY, []) if isinstance(table, dict) else [], path)
+    if not isinstance(table, dict):
+        return project_rules([], path, [])
+    return project_rules(table.get(RULES_KEY, []), path, _rule_dirs(table, path))
 
 
-def project_rules(tables: object, path: Path) -> tuple[ProjectRuleSpec, ...]:
-    """The project rules declared in `path`'s `[[tool.flake8-async-sqla.rules]]` tables, made the process's
-    (rule codes, roles, phases and `rule CODE` then know them); none when it declares none."""
+def _rule_dirs(table: dict, path: Path) -> list[str]:
+    """The `rule-dirs` of a `[tool.flake8-async-sqla]` table, checked."""
+    folders = table.get(RULE_DIRS_KEY, [])
+    if not isinstance(folders, list) or not all(isinstance(folder, str) and folder for folder in folders):
+        raise ConfigError(f"{path} [tool.{SECTION}] {RULE_DIRS_KEY}: expected a list of folders, not {folders!r}")
+    return folders
+
+
+def project_rules(tables: object, path: Path, rule_dirs: list[str]) -> tuple[ProjectRuleSpec, ...]:
+    """The project rules declared in `path`'s `[[tool.flake8-async-sqla.rules]]` tables and in the rule files of
+    `rule_dirs` (relative to `path`'s folder), made the process's (rule codes, roles, phases and `rule CODE` then
+    know them); none when it declares none."""
     from flake8_async_sqla.core.rule import use_project_rules
 
-    if not tables:
+    if not tables and not rule_dirs:
         use_project_rules({})
         return ()
-    from flake8_async_sqla.core.project_rules import ProjectRuleError, parse_spec, rule_class
+    from flake8_async_sqla.core.project_rules import ProjectRuleError, parse_rule_file, parse_spec, rule_class, rule_files
 
     if not isinstance(tables, list):
         raise ConfigError(f"{path}: [tool.{SECTION}] {RULES_KEY} must be an array of tables ([[tool.{SECTION}.{RULES_KEY}]])")
+    folders = [path.parent / folder for folder in rule_dirs]
+    for folder in folders:
+        if not folder.is_dir():
+            raise ConfigError(f"{path} [tool.{SECTION}] {RULE_DIRS_KEY}: no such folder: {folder}")
     try:
         specs = tuple(parse_spec(table, str(path), f"#{number}") for number, table in enumerate(tables, 1))
+        specs += tuple(spec for folder in folders for file in rule_files(folder) for spec in parse_rule_file(file))
     except ProjectRuleError as error:
         raise ConfigError(str(error)) from None
     codes = [spec.code for spec in specs]
     repeated = sorted({code for code in codes if codes.count(code) > 1})
     if repeated:
-        raise ConfigError(f"{path}: project rule {repeated[0]}: declared more than once")
+        origins = list(dict.fromkeys(spec.origin for spec in specs if spec.code == repeated[0]))  # in declaration order
+        elsewhere = f" (also in {origins[0]})" if len(origins) > 1 else ""
+        raise ConfigError(f"{origins[-1]}: project rule {repeated[0]}: declared more than once{elsewhere}")
     use_project_rules({spec.code: rule_class(spec) for spec in specs})
     return specs
 

@@ -14,7 +14,7 @@ from flake8_async_sqla.core.checker import check_tree, codes_for_role
 from flake8_async_sqla.core.options import OPTION_HELP, AnalysisOptions
 from flake8_async_sqla.core.project import use_options
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, DEFAULT_REPORTED, ROLES, RolePolicy, parse_roles
-from flake8_async_sqla.core.rule import all_rules
+from flake8_async_sqla.core.rule import ADVISORY, all_rules
 
 
 class AsyncSqlaPlugin:
@@ -59,7 +59,10 @@ class AsyncSqlaPlugin:
     @classmethod
     def parse_options(cls, options: argparse.Namespace) -> None:
         try:
-            load_project_rules(Path.cwd())
+            specs = load_project_rules(Path.cwd())
+            # Advisory project rules are off by default like the built-in ones, which add_options could name
+            # before the project's rules were read.
+            options.extended_default_ignore.extend(spec.code for spec in specs if spec.phase == ADVISORY)
             cls.roles = RolePolicy(parse_roles(options.report_roles, "--report-roles"), role_paths(options.role_paths))
         except (ValueError, ConfigError) as error:
             raise SystemExit(f"flake8-async-sqla: error: {error}") from None

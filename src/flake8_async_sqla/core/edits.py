@@ -227,9 +227,9 @@ def await_around(model: SemanticModel, node: ast.AST) -> tuple[str, str]:
     return "await ", ""
 
 
-def bound_names(tree: ast.Module) -> set[str]:
-    """Every name the module binds or reads anywhere (imports, assignments, definitions, parameters, reads):
-    a name not among them can be imported without shadowing or being shadowed."""
+def bound_names(tree: ast.AST) -> set[str]:
+    """Every name the module (or function) binds or reads anywhere (imports, assignments, definitions, parameters,
+    reads): a name not among them can be imported without shadowing or being shadowed."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):

@@ -1,8 +1,10 @@
 """Project rules: a team's own forbidden patterns, declared in pyproject.toml as `[[tool.flake8-async-sqla.rules]]`
-tables in ast-grep's rule language, and reported like the built-in rules (ASQ900-ASQ999).
+tables, or one a YAML file in the `rule-dirs` folders (ast-grep's rule file shape), in ast-grep's rule language,
+and reported like the built-in rules (ASQ900-ASQ999).
 
 They match the concrete syntax tree (ast-grep), not the semantic model: a file is parsed with tree-sitter only
-when a project rule is selected for it. ast-grep is imported only then, and to check the rules when they load.
+when a project rule is selected for it. ast-grep is imported only then, and to check the rules when they load;
+PyYAML only when a rule folder holds rule files.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flake8_async_sqla.core.edits import SourceText
@@ -22,8 +25,13 @@ if TYPE_CHECKING:
     from ast_grep_py import SgNode
 
 PROJECT_CODE = re.compile(r"ASQ9\d\d")
-# The keys a rule table may hold (`rule-dirs` files hold ast-grep's `id`, `valid`, `invalid` too).
-KEYS = ("code", "name", "message", "phase", "roles", "rule", "constraints", "fix", "fix-safety")
+# The keys a rule table may hold.
+KEYS = ("code", "name", "message", "phase", "roles", "rule", "constraints", "fix", "fix-safety", "note", "url", "valid", "invalid")
+# A rule file's keys: ast-grep's (`id` is the rule's name; `language` must be Python; `severity` only says
+# whether the rule is on, the phase decides whether a finding fails the run) and the keys of a table.
+FILE_KEYS = ("id", "language", "severity", *(key for key in KEYS if key != "name"))
+SEVERITIES = ("hint", "info", "warning", "error", "off")
+RULE_FILE_SUFFIXES = (".yml", ".yaml")
 # `$NAME` and `$$$NAME` in a fix or message: the text the rule's metavariable matched.
 METAVARIABLE = re.compile(r"\$\$\$([A-Z_][A-Z0-9_]*)|\$([A-Z_][A-Z0-9_]*)")
 
@@ -45,6 +53,11 @@ class ProjectRuleSpec:
     fix: str | None
     fix_safety: str
     origin: str  # the file declaring it
+    note: str | None = None  # what to do instead, shown by `rule CODE`
+    url: str | None = None
+    # Code the rule must report (`invalid`) and must not (`valid`): `test-rules` runs them.
+    valid: tuple[str, ...] = ()
+    invalid: tuple[str, ...] = ()
 
     @property
     def config(self) -> dict:
@@ -82,7 +95,7 @@ def parse_spec(table: object, origin: str, position: str) -> ProjectRuleSpec:
         raise ProjectRuleError(f"{where}: `roles` must be a list of roles ({', '.join(ROLES)}), not {roles!r}")
     name = table.get("name", code.lower())
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name):
-        raise ProjectRuleError(f"{where}: `name` must be kebab-case, not {name!r}")
+        raise ProjectRuleError(f"{where}: `name` (`id` in a rule file) must be kebab-case, not {name!r}")
     rule, constraints = table.get("rule"), table.get("constraints")
     if not isinstance(rule, dict) or not rule:
         raise ProjectRuleError(f"{where}: `rule` must be an ast-grep rule table, such as {{ pattern = \"get_db($$$)\" }}")
@@ -94,9 +107,81 @@ def parse_spec(table: object, origin: str, position: str) -> ProjectRuleSpec:
     safety = table.get("fix-safety", SAFE)
     if safety not in (SAFE, UNSAFE):
         raise ProjectRuleError(f"{where}: `fix-safety` must be {SAFE!r} or {UNSAFE!r}, not {safety!r}")
+    for key in ("note", "url"):
+        if not isinstance(table.get(key, ""), str):
+            raise ProjectRuleError(f"{where}: `{key}` must be a string")
+    examples = {key: table.get(key, []) for key in ("valid", "invalid")}
+    for key, snippets in examples.items():
+        if not isinstance(snippets, list) or not all(isinstance(snippet, str) for snippet in snippets):
+            raise ProjectRuleError(f"{where}: `{key}` must be a list of code snippets (strings)")
     config = {"rule": rule, **({"constraints": constraints} if constraints else {})}
     _check_matcher(config, where)
-    return ProjectRuleSpec(code, name, message.strip(), phase, tuple(roles), json.dumps(config, sort_keys=True), fix, safety, origin)
+    return ProjectRuleSpec(
+        code, name, message.strip(), phase, tuple(roles), json.dumps(config, sort_keys=True), fix, safety, origin,
+        table.get("note"), table.get("url"), tuple(examples["valid"]), tuple(examples["invalid"]),
+    )
+
+
+def rule_files(folder: Path) -> list[Path]:
+    """The rule files of a `rule-dirs` folder and its subfolders (`*.yml`, `*.yaml`), in path order."""
+    return sorted(path for path in folder.rglob("*") if path.suffix in RULE_FILE_SUFFIXES and path.is_file())
+
+
+def parse_rule_file(path: Path) -> list[ProjectRuleSpec]:
+    """The rules of one rule file: a YAML document a rule (several may be separated by `---`, as ast-grep
+    allows), in ast-grep's shape; a rule of severity `off` is left out, as ast-grep leaves it."""
+    try:
+        import yaml
+    except ImportError:
+        raise ProjectRuleError(f"{path}: reading rule files needs PyYAML: pip install 'flake8-async-sqla[rule-dirs]'") from None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            documents = list(yaml.load_all(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        place = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ProjectRuleError(f"{path}: not a YAML rule file: {place}{error.problem or error.context}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ProjectRuleError(f"{path}: cannot read the rule file: {error}") from None
+    specs = []
+    for number, document in enumerate((document for document in documents if document is not None), 1):
+        table = _rule_file_table(document, str(path), number)
+        if table is not None:
+            specs.append(parse_spec(table, str(path), _label(document, number)))
+    return specs
+
+
+def _rule_file_table(document: object, origin: str, number: int) -> dict | None:
+    """A rule file's document as a rule table (`id` as its `name`); None for a rule of severity `off`."""
+    where = f"{origin}: project rule {_label(document, number)}"
+    if not isinstance(document, dict):
+        raise ProjectRuleError(f"{where}: expected a mapping of keys ({', '.join(FILE_KEYS)}), not {type(document).__name__}")
+    unknown = sorted(set(document) - set(FILE_KEYS), key=str)
+    if unknown:
+        raise ProjectRuleError(f"{where}: unknown key {unknown[0]!r}; known keys in a rule file: {', '.join(FILE_KEYS)}")
+    language = document.get("language", "python")
+    if not isinstance(language, str) or language.lower() not in ("python", "py"):
+        raise ProjectRuleError(f"{where}: `language` must be python (this tool checks Python), not {language!r}")
+    severity = document.get("severity", "error")
+    if severity is False:
+        severity = "off"  # YAML 1.1 reads an unquoted `off` as false
+    if severity not in SEVERITIES:
+        raise ProjectRuleError(f"{where}: `severity` must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    if severity == "off":
+        return None
+    table = {key: value for key, value in document.items() if key not in ("id", "language", "severity")}
+    if "id" in document:
+        table["name"] = document["id"]
+    return table
+
+
+def _label(document: object, number: int) -> str:
+    """How an error names a rule of a rule file before its code is checked: its code, else its id, else its number."""
+    if isinstance(document, dict):
+        for key in ("code", "id"):
+            if isinstance(document.get(key), str):
+                return document[key]
+    return f"#{number}"
 
 
 def _check_matcher(config: dict, where: str) -> None:
@@ -129,13 +214,16 @@ class ProjectRule(Rule):
 def rule_class(spec: ProjectRuleSpec) -> type[ProjectRule]:
     """A rule class for `spec`, so that `rule CODE`, roles, phases and reports treat it like a built-in rule."""
     config = json.dumps(spec.config, indent=2)
+    use_instead = spec.note or "What the project's guidelines say."
+    fix_safety = f"Declared {spec.fix_safety} by the project: replaces the match with `{spec.fix}`." if spec.fix else "No fix."
+    link = f"- <{spec.url}>\n\n" if spec.url else ""
     doc = (
         f"## What it does\nReports code matching a rule the project declared in {spec.origin}.\n\n"
         f"## Why is this bad?\n{spec.message}\n\n"
-        f"## Use instead\nWhat the project's guidelines say.\n\n"
+        f"## Use instead\n{use_instead}\n\n"
         f"## Known false alarms\nThe rule matches syntax only: it does not know what names refer to.\n\n"
-        f"## Fix safety\n{'Declared ' + spec.fix_safety + ' by the project: replaces the match with `' + spec.fix + '`.' if spec.fix else 'No fix.'}\n\n"
-        f"## References\nThe ast-grep rule:\n\n```json\n{config}\n```\n"
+        f"## Fix safety\n{fix_safety}\n\n"
+        f"## References\n{link}The ast-grep rule:\n\n```json\n{config}\n```\n"
     )
     return type(
         f"ProjectRule{spec.code[3:]}",
@@ -144,6 +232,7 @@ def rule_class(spec: ProjectRuleSpec) -> type[ProjectRule]:
             "__doc__": doc, "spec": spec, "code": spec.code, "name": spec.name, "phase": spec.phase,
             "message": spec.message, "roles": frozenset(spec.roles),
             "fix": AutoFix(spec.fix_safety, f"replace with `{spec.fix}`") if spec.fix is not None else None,
+            "valid": spec.valid, "invalid": spec.invalid,
         },
     )
 

@@ -6,13 +6,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.edits import Edit, SourceText, add_keyword, bound_names, import_edit, statement_lines
+from flake8_async_sqla.core.edits import (
+    Edit, SourceText, add_keyword, bound_names, import_edit, indent_unit, indented, spans_lines_in_a_string, statement_lines,
+)
 from flake8_async_sqla.core.model import SemanticModel, call_method, dotted
 from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import UNSAFE, AutoFix, Report, Rule, register, report
 
 LIST_ADDERS = {"append", "extend", "insert"}
 EVENTS = ("startup", "shutdown")
+# What may hold an existing lifespan's `yield` statement, for the handlers to be merged around it: a `yield`
+# inside a loop, a condition or an exception handler is too odd a shape to edit.
+TRY_STATEMENTS = (ast.Try, *((ast.TryStar,) if hasattr(ast, "TryStar") else ()))
+YIELD_HOLDERS = (ast.With, ast.AsyncWith, *TRY_STATEMENTS)
 
 
 @register
@@ -55,15 +61,22 @@ class StartupShutdownEvents(Rule):
 
     ## Fix safety
     The fix is unsafe: it folds a module's `@app.on_event("startup")` and
-    `@app.on_event("shutdown")` handlers into a new `lifespan` passed to
-    `FastAPI(lifespan=...)`: the startup handlers are called before its `yield`, in order,
-    and the shutdown handlers registered on an `AsyncExitStack`, so they run in order
-    after it, also when the app fails (they did not). Once the app has a lifespan,
-    FastAPI ignores every other event handler: ones that other modules or included
-    routers register on it stop running, so check there are none. Only done when the app
-    is created by `FastAPI(...)` at the top level of the same module without a lifespan,
-    and every event handler registered on it there is a decorated top-level function
-    without parameters or other decorators.
+    `@app.on_event("shutdown")` handlers into a `lifespan`, so that the startup handlers
+    are called before its `yield`, in order, and the shutdown handlers after it, in order,
+    also when the app fails (they did not). An app without a lifespan gets a new one,
+    passed to `FastAPI(lifespan=...)`, with the shutdown handlers registered on an
+    `AsyncExitStack`. Once the app has a lifespan, FastAPI ignores every other event
+    handler: ones that other modules or included routers register on it stop running, so
+    check there are none. An app that has a lifespan already never ran the handlers: the
+    fix merges them into it and they start running, after its own setup and before its
+    own teardown; through its `AsyncExitStack` when the `yield` is inside one, else in the
+    `finally:` around the `yield` (added when there is none). Only done when the app is
+    created by `FastAPI(...)` at the top level of the same module, every event handler
+    registered on it there is a decorated top-level function without parameters or other
+    decorators, and an existing lifespan is an `@asynccontextmanager` function of the
+    same module with one `yield` statement (under `with`, `async with` and `try:` only)
+    that does not mention the handlers. Teardown code after its `yield` outside a
+    `finally:` is left to ASQ104's fix first: the handlers join the `finally:` it makes.
 
     ## References
     - [FastAPI: Lifespan Events](https://fastapi.tiangolo.com/advanced/events/)
@@ -170,16 +183,11 @@ class LifespanFold:
     decorators: tuple[ast.Call, ...]
 
     def edits(self, source: SourceText) -> list[Edit] | None:
-        edits = []
-        for decorator in self.decorators:
-            lines = _decorator_line(source, decorator)
-            if lines is None:
-                return None
-            edits.append(source.edit(*lines, ""))
+        edits = _decorators_removed(source, self.decorators)
         app_lines = statement_lines(source, self.app)
         factory: ast.Call = self.app.value  # type: ignore[assignment]
         new_keyword = add_keyword(source, factory, "lifespan=lifespan")
-        if app_lines is None or new_keyword is None:
+        if edits is None or app_lines is None or new_keyword is None:
             return None
         above = source.text[: app_lines[0]].splitlines()[-2:]
         blank_lines = "\n" * (2 - sum(1 for line in above if not line.strip())) if len(above) == 2 else ""
@@ -199,17 +207,8 @@ class LifespanFold:
         return self.model.imports.get(name) != f"contextlib.{name}"
 
     def _lifespan(self, app_class: str) -> str:
-        calls = [
-            f"await {handler.name}()" if isinstance(handler, ast.AsyncFunctionDef) else f"{handler.name}()"
-            for event, handler in self.handlers
-            if event == "startup"
-        ]
-        # The stack runs its callbacks last in, first out: registered in reverse, they run in their own order.
-        callbacks = [
-            f"stack.push_async_callback({handler.name})" if isinstance(handler, ast.AsyncFunctionDef) else f"stack.callback({handler.name})"
-            for event, handler in reversed(self.handlers)
-            if event == "shutdown"
-        ]
+        calls = [_call(handler) for event, handler in self.handlers if event == "startup"]
+        callbacks = _registrations("stack", self.handlers)
         body = [*calls, *callbacks, "yield"]
         lines = ["@asynccontextmanager", f"async def lifespan(app: {app_class}):"]
         if callbacks:
@@ -220,11 +219,50 @@ class LifespanFold:
         return "\n".join(lines) + "\n\n\n"
 
 
-def _fold(model: SemanticModel, app_name: str) -> LifespanFold | None:
-    """The fold of the module's event handlers on `app_name` into a lifespan, when the app is created here without
-    one and every handler registered on it is a decorated top-level function that can be called as it is."""
-    if "lifespan" in bound_names(model.tree):
-        return None
+@dataclass(frozen=True)
+class LifespanMerge:
+    """A module's event handlers on one app, merged into the lifespan the app has, a function of the module:
+    the startup handlers called before its `yield`, the shutdown handlers after it whatever happens (on its
+    AsyncExitStack, else in a `finally:`)."""
+
+    handlers: tuple[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef], ...]  # (event, handler), in order
+    decorators: tuple[ast.Call, ...]
+    lifespan: ast.AsyncFunctionDef
+    point: ast.Expr  # the lifespan's `yield` statement
+    stack: str | None  # the name of the AsyncExitStack entered around the `yield`, if one is
+    finally_body: list[ast.stmt] | None  # the `finally:` of a `try:` whose body holds the `yield`
+
+    def edits(self, source: SourceText) -> list[Edit] | None:
+        edits = _decorators_removed(source, self.decorators)
+        point = statement_lines(source, self.point)
+        if edits is None or point is None:
+            return None
+        indent = source.indentation(point[0])
+        shutdown = [handler for event, handler in self.handlers if event == "shutdown"]
+        before = [_call(handler) for event, handler in self.handlers if event == "startup"]
+        yielding = source.text[point[0] : point[1]].rstrip("\r\n") + "\n"
+        if self.stack is not None:
+            before += _registrations(self.stack, self.handlers)
+        elif shutdown and self.finally_body is not None:
+            first = statement_lines(source, self.finally_body[0])
+            if first is None:
+                return None
+            cleanup_indent = source.indentation(first[0])
+            edits.append(source.insert(first[0], "".join(f"{cleanup_indent}{_call(handler)}\n" for handler in shutdown)))
+        elif shutdown:
+            if spans_lines_in_a_string([self.point]):
+                return None
+            unit = indent_unit(source, self.lifespan)
+            cleanup = "".join(f"{indent}{unit}{_call(handler)}\n" for handler in shutdown)
+            yielding = f"{indent}try:\n{indented(yielding, unit)}{indent}finally:\n{cleanup}"
+        edits.append(source.edit(*point, "".join(f"{indent}{line}\n" for line in before) + yielding))
+        return edits
+
+
+def _fold(model: SemanticModel, app_name: str) -> LifespanFold | LifespanMerge | None:
+    """The fold of the module's event handlers on `app_name` into a lifespan, when the app is created here and
+    every handler registered on it is a decorated top-level function that can be called as it is: into a new
+    lifespan when the app has none, else into its own when that is a plain one of the module (`_merge`)."""
     creations = [
         statement for statement in model.tree.body
         if isinstance(statement, ast.Assign) and [dotted(t) for t in statement.targets] == [[app_name]]
@@ -232,8 +270,11 @@ def _fold(model: SemanticModel, app_name: str) -> LifespanFold | None:
     if len(creations) != 1 or not isinstance(factory := creations[0].value, ast.Call):
         return None
     if names.fastapi_api(model.qualname(factory.func)) != "FastAPI" or any(
-        kw.arg is None or kw.arg == "lifespan" or kw.arg in names.EVENT_HANDLER_LISTS for kw in factory.keywords
+        kw.arg is None or kw.arg in names.EVENT_HANDLER_LISTS for kw in factory.keywords
     ):
+        return None
+    given = next((kw.value for kw in factory.keywords if kw.arg == "lifespan"), None)
+    if given is None and "lifespan" in bound_names(model.tree):
         return None
     handlers, decorators = [], []
     for node in ast.walk(model.tree):
@@ -252,7 +293,86 @@ def _fold(model: SemanticModel, app_name: str) -> LifespanFold | None:
         handlers.append((_literal(call.args[0]), handler))
         decorators.append(call)
     handlers.sort(key=lambda item: item[1].lineno)
-    return LifespanFold(model, creations[0], tuple(handlers), tuple(decorators)) if handlers else None  # type: ignore[arg-type]
+    if not handlers:
+        return None
+    if given is not None:
+        return _merge(model, given, tuple(handlers), tuple(decorators))  # type: ignore[arg-type]
+    return LifespanFold(model, creations[0], tuple(handlers), tuple(decorators))  # type: ignore[arg-type]
+
+
+def _merge(
+    model: SemanticModel, given: ast.expr, handlers: tuple[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef], ...],
+    decorators: tuple[ast.Call, ...],
+) -> LifespanMerge | None:
+    """The merge of the handlers into the app's lifespan `given`, when it names the one definition of its name in
+    the module: an `@asynccontextmanager` `async def` with one `yield` statement, inside nothing but `with`,
+    `async with` and `try:` bodies, that does not mention the handlers (it may call them already)."""
+    if not isinstance(given, ast.Name):
+        return None
+    bindings = [
+        node for node in ast.walk(model.tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == given.id
+        or isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and node.id == given.id
+        or isinstance(node, ast.alias) and (node.asname or node.name) == given.id
+    ]
+    lifespan = bindings[0] if len(bindings) == 1 else None
+    if not (
+        isinstance(lifespan, ast.AsyncFunctionDef) and lifespan in model.tree.body and len(lifespan.decorator_list) == 1
+        and model.qualname(lifespan.decorator_list[0]) == "contextlib.asynccontextmanager"
+    ):
+        return None
+    yields = [node for node in ast.walk(lifespan) if isinstance(node, (ast.Yield, ast.YieldFrom))]
+    point = model.parents.get(yields[0]) if len(yields) == 1 and isinstance(yields[0], ast.Yield) else None
+    if not isinstance(point, ast.Expr) or {handler.name for _, handler in handlers} & bound_names(lifespan):
+        return None
+    stack, child, holder = None, point, model.parents.get(point)
+    while holder is not lifespan:
+        if not isinstance(holder, YIELD_HOLDERS) or child not in holder.body:
+            return None
+        if stack is None and isinstance(holder, ast.AsyncWith):
+            stack = next((item.optional_vars.id for item in holder.items if _enters_exit_stack(model, item)), None)
+        child, holder = holder, model.parents.get(holder)
+    parent = model.parents.get(point)
+    finally_body = parent.finalbody if isinstance(parent, TRY_STATEMENTS) and parent.finalbody else None
+    after_the_yield = parent.body[parent.body.index(point) + 1 :]  # type: ignore[union-attr]
+    if after_the_yield and stack is None and finally_body is None and any(event == "shutdown" for event, _ in handlers):
+        # Teardown outside a `finally:` is ASQ104's to fix first; the handlers then join the `finally:` it makes.
+        return None
+    return LifespanMerge(handlers, decorators, lifespan, point, stack, finally_body)
+
+
+def _enters_exit_stack(model: SemanticModel, item: ast.withitem) -> bool:
+    """`AsyncExitStack() as <name>`."""
+    call = item.context_expr
+    return (
+        isinstance(call, ast.Call) and isinstance(item.optional_vars, ast.Name)
+        and model.qualname(call.func) == "contextlib.AsyncExitStack"
+    )
+
+
+def _call(handler: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    return f"await {handler.name}()" if isinstance(handler, ast.AsyncFunctionDef) else f"{handler.name}()"
+
+
+def _registrations(stack: str, handlers: tuple[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef], ...]) -> list[str]:
+    """The shutdown handlers registered on the AsyncExitStack `stack`. The stack runs its callbacks last in, first
+    out: registered in reverse, they run in their own order."""
+    return [
+        f"{stack}.push_async_callback({handler.name})" if isinstance(handler, ast.AsyncFunctionDef) else f"{stack}.callback({handler.name})"
+        for event, handler in reversed(handlers)
+        if event == "shutdown"
+    ]
+
+
+def _decorators_removed(source: SourceText, decorators: tuple[ast.Call, ...]) -> list[Edit] | None:
+    """Edits removing the `@app.on_event(...)` lines; None when one shares its line with other code."""
+    edits = []
+    for decorator in decorators:
+        lines = _decorator_line(source, decorator)
+        if lines is None:
+            return None
+        edits.append(source.edit(*lines, ""))
+    return edits
 
 
 def _literal(node: ast.AST) -> str | None:
