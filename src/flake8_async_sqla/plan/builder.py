@@ -13,7 +13,7 @@ from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
 from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
 from flake8_async_sqla.noqa import NoqaMap
-from flake8_async_sqla.plan import dependencies
+from flake8_async_sqla.plan import dependencies, diagrams
 from flake8_async_sqla.plan.skeleton import ASYNC_DRIVER_NAMES, architecture
 from flake8_async_sqla.plan.survey import EngineSite, FileSurvey, SessionOrigin, Site, Touchpoint, survey
 from flake8_async_sqla.runner import read_source
@@ -90,6 +90,8 @@ class Plan:
     declared: list[str] = field(default_factory=list)
     architecture: str = ""
     skeleton: str = ""
+    current_picture: str = ""  # Mermaid flowcharts
+    target_picture: str = ""
     phases: list[PhasePlan] = field(default_factory=list)
     risks: list[Risk] = field(default_factory=list)
     verification: list[Verification] = field(default_factory=list)
@@ -159,6 +161,7 @@ def build_plan(settings: Settings, files: list[Path]) -> Plan:
     plan.declared = [str(d) for d in declared.values()]
     plan.decisions = decisions(surveys, findings, declared, plan)
     plan.architecture, plan.skeleton = architecture(surveys, plan)
+    plan.current_picture, plan.target_picture = diagrams.pictures(surveys, findings, plan)
     plan.phases = phases(findings, plan.decisions, [site for item in surveys for site in item.request_state_sessions])
     plan.risks = risks(findings, plan.decisions)
     plan.verification = verification(surveys, findings)

@@ -180,9 +180,7 @@ def architecture(surveys: list[FileSurvey], plan: Plan) -> tuple[str, str]:
     """The target architecture's bullets and its skeleton, with the project's own names and engine set-up."""
     main = main_engine(surveys, plan)
     engine_home = main.site.path if main is not None else (plan.engines[0].site.path if plan.engines else "app/db.py")
-    engine_name = main.name if main is not None and main.name.isidentifier() else "engine"
-    factory_name = next((f.name for f in plan.factories if f.name.isidentifier()), "session_factory")
-    dependency = next((name for item in surveys for _, name in item.session_dependencies), "get_session")
+    engine_name, factory_name, dependency = target_names(surveys, plan)
     setup = main.setup if main is not None and main.setup is not None else _any_setup(plan)
     text = (
         f"- Engine and session factory live in `{engine_home}`, created once per process inside the "
@@ -200,6 +198,16 @@ def architecture(surveys: list[FileSurvey], plan: Plan) -> tuple[str, str]:
         + _configuration_note(setup)
     )
     return text, skeleton(setup, engine_name, factory_name, dependency)
+
+
+def target_names(surveys: list[FileSurvey], plan: Plan) -> tuple[str, str, str]:
+    """The names the target keeps from the project: its engine, its session factory, its session dependency."""
+    main = main_engine(surveys, plan)
+    return (
+        main.name if main is not None and main.name.isidentifier() else "engine",
+        next((f.name for f in plan.factories if f.name.isidentifier()), "session_factory"),
+        next((name for item in surveys for _, name in item.session_dependencies), "get_session"),
+    )
 
 
 def main_engine(surveys: list[FileSurvey], plan: Plan) -> EngineSite | None:

@@ -86,10 +86,11 @@ class FileSurvey:
     # Sessions a middleware keeps on `request.state`: a per-request source the yield dependency replaces.
     request_state_sessions: list[Site] = field(default_factory=list)
     settings_names: list[str] = field(default_factory=list)
+    module: str = ""  # the dotted module name the project's keys start with
 
 
 def survey(model: SemanticModel, path: str) -> FileSurvey:
-    result = FileSurvey(path)
+    result = FileSurvey(path, module=model.module)
     for scope in model.scopes:
         for call in scope.calls:
             _survey_call(model, scope, call, result)
