@@ -160,3 +160,9 @@ def test_a_large_app_is_drawn_per_folder_within_the_node_cap(tmp_path: Path) -> 
     labels = " ".join(m.group(2) for m in map(NODE_LINE.match, plan["current_picture"].splitlines()) if m)
     assert "300 functions" in labels  # every route counted, in one node for the routers' folder
     assert "20 functions" in labels and "5 functions" in labels  # services; jobs
+
+
+def test_the_docs_show_the_legacy_examples_pictures() -> None:
+    docs = (ROOT / "docs" / "plan.md").read_text(encoding="utf-8")
+    for picture in pictures(plan_of(ROOT / "examples" / "legacy_app")):
+        assert f"```mermaid\n{picture}```" in docs, "paste the legacy example's pictures from `plan --format json` into docs/plan.md"
