@@ -48,7 +48,7 @@ class EngineSetup:
     expressions, with the imports and the engine module's own definitions they need."""
 
     module: str  # the module the engine is created in
-    url: str  # the URL expression
+    url: str  # the URL expression, "" when it cannot be carried over (a parameter)
     scheme: str  # what the URL names, defaults included: `dialect+driver`, a dialect alone, or "" when unknown
     options: tuple[str, ...]  # keyword arguments as written (`pool_size=10`, `**ENGINE_OPTIONS`)
     imports: tuple[Import, ...]
@@ -57,26 +57,40 @@ class EngineSetup:
 
 # ------------------------------------------------------------ read from the code
 def engine_setup(model: SemanticModel, call: ast.Call, scope: Scope) -> EngineSetup | None:
-    """The set-up of an engine call whose URL and options can be carried over (None when a name they
-    use is a parameter, or bound in a way the skeleton cannot repeat)."""
+    """The set-up of an engine call as far as it can be carried over: the URL and each option whose names
+    are the module's definitions or imports (None when neither the URL nor any option can be)."""
     url = call.args[0] if call.args else keyword(call, "url")
     if url is None or len(call.args) > 1:
         return None
-    options = [k for k in call.keywords if k.arg != "url" and k.arg not in DROPPED_OPTIONS]
-    inliner = _LocalInliner(model, scope)
-    expressions = [inliner.visit(_copy(url)), *(inliner.visit(_copy(k.value)) for k in options)]
-    if inliner.failed:
-        return None
     needs = _Needs(model)
-    for expression in expressions:
-        needs.add_names_of(expression)
-    if needs.failed:
+    carried_url = _carried(model, scope, url, needs)
+    written = []
+    for option in (k for k in call.keywords if k.arg != "url" and k.arg not in DROPPED_OPTIONS):
+        value = _carried(model, scope, option.value, needs)
+        if value is not None:
+            written.append(f"{option.arg}={value}" if option.arg else f"**{value}")
+    if carried_url is None and not written:
         return None
-    written = [f"{k.arg}={ast.unparse(e)}" if k.arg else f"**{ast.unparse(e)}" for k, e in zip(options, expressions[1:])]
     return EngineSetup(
-        model.module, ast.unparse(expressions[0]), _scheme(model, url, scope), tuple(written),
+        model.module, carried_url or "", _scheme(model, url, scope) if carried_url else "", tuple(written),
         tuple(sorted(needs.imports)), tuple(ast.unparse(d) for d in sorted(needs.definitions, key=lambda d: d.lineno)),
     )
+
+
+def _carried(model: SemanticModel, scope: Scope, expression: ast.expr, needs: _Needs) -> str | None:
+    """An expression as the skeleton can write it (the enclosing function's one-time assignments inlined),
+    its needs added to `needs`; None when a name it uses cannot be carried over."""
+    inliner = _LocalInliner(model, scope)
+    inlined = inliner.visit(_copy(expression))
+    if inliner.failed:
+        return None
+    trial = _Needs(model)
+    trial.add_names_of(inlined)
+    if trial.failed:
+        return None
+    needs.imports |= trial.imports
+    needs.definitions += [d for d in trial.definitions if d not in needs.definitions]
+    return ast.unparse(inlined)
 
 
 def _copy(node: ast.expr) -> ast.expr:
@@ -114,11 +128,23 @@ class _LocalInliner(ast.NodeTransformer):
         if (
             any(p.arg == node.id for p in parameters) or len(assigns) != 1 or self.followed > MOST_DEFINITIONS
             or not isinstance(assigns[0], (ast.Assign, ast.AnnAssign)) or assigns[0].value is None
-            or assigned_names(assigns[0]) != [node.id]
+            or assigned_names(assigns[0]) != [node.id] or _changed_later(function.node, node.id)
         ):
             self.failed = True
             return node
         return self.visit(_copy(assigns[0].value))
+
+
+def _changed_later(function: ast.AST, name: str) -> bool:
+    """Whether a function changes what a name holds in place (`options.update(...)`, `options["k"] = v`):
+    its one assignment is then not its value."""
+    for node in ast.walk(function):
+        target = node.func.value if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) else None
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            target = node.value
+        if isinstance(target, ast.Name) and target.id == name:
+            return True
+    return False
 
 
 class _Needs:
@@ -245,12 +271,19 @@ def main_engine(surveys: list[FileSurvey], plan: Plan) -> EngineSite | None:
 
 
 def _any_setup(plan: Plan) -> EngineSetup | None:
-    return next((e.setup for e in plan.engines if e.setup is not None and not e.setup.scheme.startswith("sqlite")), None)
+    """Another engine's set-up, one with a URL and a server database's first."""
+    found = [e.setup for e in plan.engines if e.setup is not None]
+    return min(found, key=lambda setup: (not setup.url, setup.scheme.startswith("sqlite")), default=None)
 
 
 def _configuration_note(setup: EngineSetup | None) -> str:
     if setup is None:
         return "- The URL: no engine set-up could be carried over, so the skeleton reads `DATABASE_URL` from the environment."
+    if not setup.url:
+        return (
+            f"- The pool settings are the project's own (`{setup.module}`); its URL is a parameter there, "
+            "so the skeleton reads `DATABASE_URL` from the environment."
+        )
     driver = _async_scheme(setup.scheme)
     switch = f", with the driver switched to `{driver}`" if driver else ""
     return f"- The URL and pool settings are the project's own (`{setup.module}`){switch}."
@@ -275,6 +308,8 @@ def skeleton(setup: EngineSetup | None, engine_name: str, factory_name: str, dep
         imports.update(setup.imports)
         definitions = setup.definitions
         url, options = _async_url_expression(setup, imports), list(setup.options)
+        if not setup.url:
+            imports.add(("os", "", "os"))
         if not any(o.startswith(("pool_pre_ping=", "**")) for o in options):
             options.append("pool_pre_ping=True")
     header = _import_lines(imports, setup.module.partition(".")[0] if setup else "")
@@ -309,6 +344,8 @@ def _follows_definition(definitions: tuple[str, ...], number: int) -> bool:
 def _async_url_expression(setup: EngineSetup, imports: set[Import]) -> str:
     """The project's URL expression, made to name an async driver where it names a sync one."""
     driver = _async_scheme(setup.scheme)
+    if not setup.url:
+        return 'os.environ["DATABASE_URL"]'
     if driver is None:
         return setup.url
     literal = ast.parse(setup.url, mode="eval").body
