@@ -13,12 +13,11 @@ from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
 from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
 from flake8_async_sqla.noqa import NoqaMap
-from flake8_async_sqla.plan import dependencies
+from flake8_async_sqla.plan import dependencies, diagrams
+from flake8_async_sqla.plan.skeleton import ASYNC_DRIVER_NAMES, architecture
 from flake8_async_sqla.plan.survey import EngineSite, FileSurvey, SessionOrigin, Site, Touchpoint, survey
 from flake8_async_sqla.runner import read_source
 
-ASYNC_DRIVERS = {"postgresql": "asyncpg", "sqlite": "aiosqlite", "mysql": "aiomysql", "mariadb": "aiomysql"}
-ASYNC_DRIVER_NAMES = ("asyncpg", "aiosqlite", "aiomysql", "asyncmy", "psycopg_async", "aioodbc")
 WRITE_OPERATIONS = {"commit", "flush", "merge", "delete", "add", "add_all"}
 
 
@@ -91,6 +90,8 @@ class Plan:
     declared: list[str] = field(default_factory=list)
     architecture: str = ""
     skeleton: str = ""
+    current_picture: str = ""  # Mermaid flowcharts
+    target_picture: str = ""
     phases: list[PhasePlan] = field(default_factory=list)
     risks: list[Risk] = field(default_factory=list)
     verification: list[Verification] = field(default_factory=list)
@@ -160,6 +161,7 @@ def build_plan(settings: Settings, files: list[Path]) -> Plan:
     plan.declared = [str(d) for d in declared.values()]
     plan.decisions = decisions(surveys, findings, declared, plan)
     plan.architecture, plan.skeleton = architecture(surveys, plan)
+    plan.current_picture, plan.target_picture = diagrams.pictures(surveys, findings, plan)
     plan.phases = phases(findings, plan.decisions, [site for item in surveys for site in item.request_state_sessions])
     plan.risks = risks(findings, plan.decisions)
     plan.verification = verification(surveys, findings)
@@ -341,73 +343,6 @@ def _declared_decisions(declared: dict) -> list[Decision]:
             notes.append("yield dependencies exit after the response is sent (0.118.0+)")
         found.append(Decision("FastAPI version", str(fastapi), (fastapi.source,), "; ".join(notes) or "check the changelog"))
     return found
-
-
-# --------------------------------------------------------------- architecture
-def architecture(surveys: list[FileSurvey], plan: Plan) -> tuple[str, str]:
-    engine_home = plan.engines[0].site.path if plan.engines else "app/db.py"
-    engine_name = next((e.name for e in plan.engines if e.name.isidentifier()), "engine")
-    factory_name = next((f.name for f in plan.factories if f.name.isidentifier()), "session_factory")
-    dependency = next((name for item in surveys for _, name in item.session_dependencies), "get_session")
-    settings_class = next((name for item in surveys for name in item.settings_names), None)
-    url = _main_url(plan)
-    url_expression = f'"{_async_url(url)}"' if url else (f"{settings_class}().database_url" if settings_class else 'os.environ["DATABASE_URL"]')
-    text = (
-        f"- Engine and session factory live in `{engine_home}`, created once per process inside the "
-        "app's `lifespan` and disposed there through an `AsyncExitStack`.\n"
-        f"- One `async_sessionmaker({engine_name}, expire_on_commit=False)` named `{factory_name}`, kept on "
-        "`app.state` (no module-level engine or session).\n"
-        f"- One `AsyncSession` per request from the `{dependency}` dependency, which yields it from "
-        "`async with`; routes take it as `SessionDep = Annotated[AsyncSession, Depends(" + dependency + ")]`.\n"
-        "- Transaction policy: the request owns the transaction: writes run inside "
-        "`async with session.begin():`; helpers and repositories take the session and never commit.\n"
-        "- No implicit I/O: relationships loaded with `selectinload(...)` in the query or awaited via "
-        "`awaitable_attrs`; `lazy=\"raise\"` on relationships.\n"
-        "- Background work opens its own session from the factory; pool settings, `pool_pre_ping=True` "
-        "and a DB health check are configuration."
-    )
-    skeleton = f'''\
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Annotated, AsyncIterator
-
-from fastapi import Depends, FastAPI, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    async with AsyncExitStack() as stack:
-        {engine_name} = create_async_engine({url_expression}, pool_pre_ping=True, pool_size=10, pool_timeout=30)
-        stack.push_async_callback({engine_name}.dispose)
-        app.state.{factory_name} = async_sessionmaker({engine_name}, expire_on_commit=False)
-        yield
-
-
-async def {dependency}(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.{factory_name}() as session:
-        yield session
-
-
-SessionDep = Annotated[AsyncSession, Depends({dependency})]
-app = FastAPI(lifespan=lifespan)
-'''
-    return text, skeleton
-
-
-def _main_url(plan: Plan) -> str | None:
-    """The URL of the engine the session factory binds, else the first non-SQLite literal URL."""
-    bound = {f.engine for f in plan.factories if f.engine}
-    urls = [e.url for e in plan.engines if e.url and e.name in bound]
-    urls += [e.url for e in plan.engines if e.url and not e.url.startswith("sqlite")]
-    return urls[0] if urls else None
-
-
-def _async_url(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    dialect, _, driver = scheme.partition("+")
-    if driver in ASYNC_DRIVER_NAMES or not sep or dialect not in ASYNC_DRIVERS:
-        return url
-    return f"{dialect}+{ASYNC_DRIVERS[dialect]}://{rest}"
 
 
 # ---------------------------------------------------------------- checklist

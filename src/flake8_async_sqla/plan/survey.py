@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method, dotted, keyword, literal_str
+from flake8_async_sqla.plan.skeleton import EngineSetup, engine_setup
 
 # Session / connection methods that talk to the database.
 IO_METHODS = {
@@ -32,6 +33,7 @@ class EngineSite:
     name: str
     factory: str  # create_async_engine, create_engine, ...
     url: str | None  # the literal URL, when it is one
+    setup: EngineSetup | None = None  # its URL and options as the skeleton can carry them over
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,11 @@ class FileSurvey:
     # Sessions a middleware keeps on `request.state`: a per-request source the yield dependency replaces.
     request_state_sessions: list[Site] = field(default_factory=list)
     settings_names: list[str] = field(default_factory=list)
+    module: str = ""  # the dotted module name the project's keys start with
 
 
 def survey(model: SemanticModel, path: str) -> FileSurvey:
-    result = FileSurvey(path)
+    result = FileSurvey(path, module=model.module)
     for scope in model.scopes:
         for call in scope.calls:
             _survey_call(model, scope, call, result)
@@ -138,7 +141,8 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
     factory = model.engine_factory(call)
     if factory is not None:
         url = call.args[0] if call.args else keyword(call, "url")
-        engine = EngineSite(site, _assigned_name(model, call) or "<engine>", factory, literal_str(url))
+        setup = engine_setup(model, call, scope) if factory in names.URL_ENGINE_FACTORIES else None
+        engine = EngineSite(site, _assigned_name(model, call) or "<engine>", factory, literal_str(url), setup)
         result.engines.append(engine)
         key = _assigned_key(model, call, scope)
         if key is not None:
