@@ -128,14 +128,9 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import engine  # create_engine("postgresql+psycopg://app@db/app")
+from app.db import get_db  # yields a Session(engine) on create_engine("postgresql+psycopg://app@db/app")
 
 app = FastAPI()
-
-
-def get_db():
-    with Session(engine) as db:
-        yield db
 
 
 def count_rows(db: Session, table: str) -> int:
@@ -143,7 +138,7 @@ def count_rows(db: Session, table: str) -> int:
 
 
 @app.get("/stats")
-async def stats(db=Depends(get_db)):
+async def stats(db: Session = Depends(get_db)):
     return {"users": count_rows(db, "users")}  # error: ASQ208
 ''',
     )
@@ -186,23 +181,13 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import engine  # create_engine("postgresql+psycopg://app@db/app")
+from app.db import get_db  # yields a Session(engine) on create_engine("postgresql+psycopg://app@db/app")
 
 app = FastAPI()
 
 
-def get_db():
-    with Session(engine) as db:
-        yield db
-
-
 def count_rows(db: Session, table: str) -> int:
     return db.execute(select(1)).scalar_one()
-
-
-@app.get("/stats")
-def stats(db: Session = Depends(get_db)):
-    return {"users": count_rows(db, "users")}
 
 
 @app.get("/stats/async")
@@ -219,7 +204,7 @@ async def stats_async(db: Session = Depends(get_db)):
                 continue
             startup_only: bool | None = None  # asked of the whole project, once, when there is something to report
             for call in scope.calls:
-                session = _blocking_session(model, call, scope)
+                session = blocking_session(model, call, scope)
                 if session is None:
                     continue
                 if startup_only is None:
@@ -228,7 +213,7 @@ async def stats_async(db: Session = Depends(get_db)):
                     yield report(call, what=f"`{_shown(call)}()`", session=session, function=scope.name)
 
 
-def _blocking_session(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
+def blocking_session(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
     """The sync session a call in an `async def` does I/O on, shown as written; None when it does none."""
     found = model.session_calls(scope).get(call)
     if found is not None:
