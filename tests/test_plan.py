@@ -6,10 +6,12 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from harness import ROOT
 
 LEGACY = ROOT / "examples" / "legacy_app"
@@ -102,3 +104,135 @@ def test_flake8_formatter_prints_the_same_plan() -> None:
         cwd=LEGACY, capture_output=True, text=True, check=False,
     )
     assert result.stdout == run_plan(".", cwd=LEGACY).stdout
+
+
+PROJECTS = ROOT / "tests" / "plan_projects"
+SYNC_TEMPLATE = PROJECTS / "sync_sqlmodel"
+ASYNC_TEMPLATE = PROJECTS / "async_template"
+GOLDEN_PLANS = {
+    "modern_app": MODERN,
+    "sync_sqlmodel": SYNC_TEMPLATE,
+    "async_template": ASYNC_TEMPLATE,
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_PLANS))
+def test_plans_match_their_golden_files(name: str) -> None:
+    golden = ROOT / "tests" / "golden" / f"{name}_plan.md"
+    result = run_plan(".", cwd=GOLDEN_PLANS[name])
+    assert result.returncode == 0, result.stderr
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(result.stdout, encoding="utf-8")
+    assert result.stdout == golden.read_text(encoding="utf-8"), "rerun with UPDATE_GOLDEN=1 and review the diff"
+
+
+def _json_plan(folder: Path, *args: str) -> dict:
+    result = run_plan(".", "--format", "json", *args, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_fully_sync_app_gets_real_phase_1_and_2_work_and_fails_the_phase_1_gate() -> None:
+    plan = _json_plan(SYNC_TEMPLATE)
+    units = {p["number"]: p["units"] for p in plan["phases"]}
+    assert any("ASQ107" in closed for unit in units[1] for closed in unit["closes"])
+    assert any(u["key"] == "p1:lifespan:" and u["inventory"] for u in units[1]), "no lifespan yet: a unit for it"
+    read_paths = next(u for u in units[2] if u["key"].startswith("p2:read-paths"))
+    assert "app/api/routes/items.py" in read_paths["files"] and read_paths["depends_on"]
+    decisions = {d["topic"]: d for d in plan["decisions"]}
+    assert decisions["SQLAlchemy version"]["detected"] == "2.x (through SQLModel)"
+    assert "psycopg 3 stays" in decisions["driver"]["consequence"] and "psycopg2 →" not in decisions["driver"]["consequence"]
+    gate = subprocess.run(
+        [sys.executable, "-m", "flake8_async_sqla", "check", "--phase", "1", "--select", "ASQ107", "."],
+        cwd=SYNC_TEMPLATE, capture_output=True, text=True, check=False,
+    )
+    assert gate.returncode == 1 and "ASQ107" in gate.stdout
+
+
+def test_tests_migrations_and_scripts_are_listed_apart_with_what_they_need() -> None:
+    plan = _json_plan(SYNC_TEMPLATE)
+    support = {s["path"]: s for s in plan["support"]}
+    assert support["tests/helpers.py"]["role"] == "test" and "`get_db`" in support["tests/helpers.py"]["needs"]
+    assert "sync URL of its own" in support["alembic/env.py"]["needs"]
+    assert "imports the app's `engine`" in support["scripts/prestart.py"]["needs"]
+    in_the_checklist = {f for p in plan["phases"] for u in p["units"] for f in u["files"]}
+    assert not in_the_checklist & set(support)
+
+
+def test_the_target_is_read_from_production_code_only() -> None:
+    plan = _json_plan(ASYNC_TEMPLATE)
+    assert [e["site"]["path"] for e in plan["engines"]] == ["app/main.py"]  # not the test fixture's nor Alembic's
+    assert plan["touchpoints"] and not any(t["engine"].startswith("unresolved") for t in plan["touchpoints"])
+    assert "tests/" not in plan["architecture"] + plan["skeleton"] and "migrations/" not in plan["architecture"]
+    covered = " ".join(v["covers"] for v in plan["verification"] if v["phase"] == "2")
+    assert "list_notes" in covered and "ping" not in covered  # only routes that touch the database
+    assert {s["path"] for s in plan["support"]} == {"tests/fixtures_db.py", "migrations/env.py", "migrations/versions/0001_notes.py"}
+
+
+def test_a_large_app_stays_within_a_few_dozen_work_units(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "large"\ndependencies = ["fastapi", "sqlalchemy>=2"]\n')
+    app = tmp_path / "app"
+    (app / "routers").mkdir(parents=True)
+    (app / "__init__.py").write_text("")
+    (app / "routers" / "__init__.py").write_text("")
+    (app / "db.py").write_text(
+        "from sqlalchemy import create_engine\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        'engine = create_engine("postgresql://app@db/app")\nSessionLocal = sessionmaker(engine)\n\n\n'
+        "def get_db():\n    db = SessionLocal()\n    try:\n        yield db\n    finally:\n        db.close()\n"
+    )
+    for number in range(80):
+        package = app / "routers" / f"area{number % 10}"
+        package.mkdir(exist_ok=True)
+        (package / "__init__.py").write_text("")
+        (package / f"module{number}.py").write_text(
+            "from fastapi import APIRouter, Depends\nfrom sqlalchemy import text\nfrom sqlalchemy.orm import Session\n\n"
+            "from app.db import get_db\n\nrouter = APIRouter()\n\n\n"
+            + "".join(
+                f'@router.get("/r{route}")\ndef read_{route}(db: Session = Depends(get_db)):\n'
+                f'    return db.execute(text("select 1")).all()\n\n\n'
+                f'@router.post("/w{route}")\ndef write_{route}(db: Session = Depends(get_db)):\n'
+                f'    db.execute(text("insert into t values (1)"))\n    db.commit()\n\n\n'
+                for route in range(4)
+            )
+        )
+    plan = _json_plan(tmp_path)
+    findings = sum(len(p["items"]) for p in plan["phases"])
+    units = [u for p in plan["phases"] for u in p["units"]]
+    assert findings > 600 and 5 <= len(units) <= 36
+    assert sum(len(u["closes"]) for u in units) == findings  # every finding is closed by some unit
+
+
+def test_progress_against_an_earlier_plan(tmp_path: Path) -> None:
+    project = tmp_path / "app"
+    shutil.copytree(SYNC_TEMPLATE, project)
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text(run_plan(".", "--format", "json", cwd=project).stdout)
+    crud = project / "app" / "crud.py"
+    crud.write_text(crud.read_text().replace("    session.commit()\n", ""))
+    document = _json_plan(project, "--baseline", str(earlier))
+    progress = {p["phase"]: p for p in document["progress"]}
+    assert progress["3"]["closed"] == 1 and progress["3"]["done"] == "50%" and progress["1"]["closed"] == 0
+    markdown = run_plan(".", "--baseline", str(earlier), cwd=project).stdout
+    assert "### Progress since the baseline" in markdown
+    assert run_plan(".", "--baseline", str(tmp_path / "missing.json"), cwd=project).returncode == 2
+
+
+def test_project_rules_appear_under_their_phase() -> None:
+    plan = _json_plan(ROOT / "tests" / "project_rules")
+    phase_of = {closed.rpartition(" ")[2]: p["number"] for p in plan["phases"] for u in p["units"] for closed in u["closes"]}
+    assert phase_of.get("ASQ902") == 1 and phase_of.get("ASQ901") == 4
+
+
+def test_phase_5_names_the_lines_to_add_to_the_projects_own_ci(tmp_path: Path) -> None:
+    shutil.copytree(ASYNC_TEMPLATE, tmp_path / "app")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".pre-commit-config.yaml").write_text("repos:\n  - repo: https://github.com/astral-sh/ruff-pre-commit\n    rev: v0.6.0\n")
+    (tmp_path / ".gitlab-ci.yml").write_text("stages: [test]\n")
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "lint.yml").write_text("jobs:\n  lint:\n    steps:\n      - run: ruff check\n")
+    gates = {g["file"]: g for g in _json_plan(tmp_path / "app")["gates"]}
+    assert set(gates) == {".pre-commit-config.yaml", ".gitlab-ci.yml", ".github/workflows/lint.yml"}
+    assert "rev: v" in gates[".pre-commit-config.yaml"]["lines"] and gates[".pre-commit-config.yaml"]["lines"].startswith("  - repo:")
+    assert "check --phase 5 --baseline .asq-baseline.json --output-format github" in gates[".github/workflows/lint.yml"]["lines"]
+    assert "--output-format sarif" in gates[".github/workflows/lint.yml"]["lines"]
+    assert "--output-format gitlab" in gates[".gitlab-ci.yml"]["lines"]

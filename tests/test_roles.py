@@ -158,9 +158,13 @@ def test_the_plan_leaves_out_test_code_and_migrations(project: Path) -> None:
         [sys.executable, "-m", "flake8_async_sqla", "plan", "--format", "json"],
         cwd=project, capture_output=True, text=True, check=False,
     )
-    text = result.stdout
+    plan = json.loads(result.stdout)
+    support = plan.pop("support")
+    text = json.dumps(plan)
     assert "app/db.py" in text
     assert "tests/test_db.py" not in text and "alembic/versions" not in text
+    # Listed apart, with what they need, instead.
+    assert {"test", "migration"} <= {item["role"] for item in support}
 
 
 # Models that leave a relationship's loading to the default, in a project whose application code talks to the

@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=("md", "json", "csv"), default="md", help="csv only with --backlog")
     plan.add_argument("--backlog", action="store_true", help="export only the advisory implicit-I/O backlog")
     plan.add_argument("--output-file", type=Path, help="write the plan here instead of standard output")
+    plan.add_argument(
+        "--baseline", dest="plan_baseline", type=Path, metavar="FILE",
+        help="an earlier `plan --format json`: show what was done per phase since then",
+    )
 
     rule = commands.add_parser("rule", help="show a rule's documentation")
     rule.add_argument("code", nargs="?")
@@ -192,7 +196,15 @@ def command_plan(args: argparse.Namespace) -> int:
     backlog = getattr(args, "backlog", False)
     if fmt == "csv" and not backlog:
         raise ConfigError("--format csv is for --backlog only")
-    plan = build_plan(settings, list(Discovery(settings).files(args.paths)))
+    earlier = None
+    if getattr(args, "plan_baseline", None) is not None:
+        from flake8_async_sqla.plan import progress
+
+        try:
+            earlier = progress.load(args.plan_baseline)
+        except progress.BaselineError as error:
+            raise ConfigError(str(error)) from None
+    plan = build_plan(settings, list(Discovery(settings).files(args.paths)), earlier)
     if backlog:
         writers = {"md": render.backlog_markdown, "csv": render.backlog_csv, "json": render.backlog_json}
         document = writers[fmt](plan.backlog)

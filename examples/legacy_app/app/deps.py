@@ -32,7 +32,7 @@ AdminDb = Annotated[AsyncSession, Depends(get_admin_db)]
 def get_reporting_db() -> Iterator[Session]:
     engine = create_engine(REPORTING_DATABASE_URL, pool_pre_ping=True)  # error: ASQ101
     ReportingSessionLocal = sessionmaker(bind=engine)  # error: ASQ106
-    with ReportingSessionLocal() as db:
+    with ReportingSessionLocal() as db:  # error: ASQ107
         yield db
 
 

@@ -7,7 +7,8 @@ import io
 import json
 from dataclasses import asdict
 
-from flake8_async_sqla.plan.builder import BacklogItem, Plan
+from flake8_async_sqla.plan.builder import BacklogItem, Plan, listed
+from flake8_async_sqla.plan.units import WorkUnit
 
 SCHEMA_VERSION = 1
 
@@ -58,7 +59,7 @@ def markdown(plan: Plan) -> str:
     out += ["## 2. Branch decisions", ""]
     out += _table(
         ["Decision", "Detected", "Evidence", "Consequence"],
-        [[d.topic, d.detected, "; ".join(d.evidence) or "—", d.consequence] for d in plan.decisions],
+        [[d.topic, d.detected, listed(list(dict.fromkeys(d.evidence)), 10).replace(", ", "; "), d.consequence] for d in plan.decisions],
     )
     if plan.declared:
         out += ["Declared dependencies: " + ", ".join(f"`{d}`" for d in plan.declared), ""]
@@ -67,12 +68,23 @@ def markdown(plan: Plan) -> str:
     out += ["```python", plan.skeleton.rstrip(), "```", ""]
 
     out += ["## 4. Phased checklist", ""]
+    out += [
+        "Each item is one pull request: the change, the findings it closes, its files, a size and a branch, in the "
+        "order the work depends on. Every finding is listed in the appendix.",
+        "",
+    ]
+    if plan.progress:
+        out += ["### Progress since the baseline", ""]
+        out += _table(
+            ["Phase", "Findings then", "Now", "Closed", "New", "Done", "Units closed", "Units new"],
+            [[p.phase, p.before, p.now, p.closed, p.new, p.done, len(p.units_closed), len(p.units_new)] for p in plan.progress],
+        )
     for phase in plan.phases:
         out += [f"### Phase {phase.number}: {phase.title}", ""]
         out += [f"> {note}" for note in phase.notes] + ([""] if phase.notes else [])
-        out += [f"- [ ] {f.path}:{f.line} {f.code + ' ' if f.code else ''}{f.message}" for f in phase.items] or [
-            "- [x] nothing to do"
-        ]
+        out += [line for unit in phase.units for line in _unit(unit)] or ["- [x] nothing to do"]
+        if phase.number == 5:
+            out += ["", *_gates(plan)]
         out += ["", f"Completion check: {phase.completion_check}", ""]
 
     out += ["## 5. Risk register and rollback", ""]
@@ -84,12 +96,49 @@ def markdown(plan: Plan) -> str:
     out += _table(["Phase", "Check", "Covers"], [[v.phase, v.check, v.covers] for v in plan.verification])
     out += ["## 7. Advisory implicit-I/O backlog", ""]
     out += backlog_markdown(plan.backlog).splitlines() + [""]
+    out += ["## 8. Tests, migrations, scripts and examples", ""]
+    out += ["Not production work, so not in the checklist: what each needs once the app is migrated.", ""]
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for item in plan.support:
+        grouped.setdefault((item.role, item.needs), []).append(item.path)
+    out += _table(["Role", "Files", "What they need"], [[role, listed(paths, 8), needs] for (role, needs), paths in sorted(grouped.items())])
+    out += ["## Appendix: every finding", ""]
+    unit_of = {closed: unit.id for phase in plan.phases for unit in phase.units for closed in unit.closes}
+    for phase in plan.phases:
+        if phase.items:
+            out += [f"### Phase {phase.number}", ""]
+            out += [
+                f"- [ ] {f.path}:{f.line} {f.code + ' ' if f.code else ''}{f.message}"
+                + (f" (unit {unit_of[key]})" if (key := f"{f.path}:{f.line} {f.code}") in unit_of else "")
+                for f in phase.items
+            ] + [""]
     return "\n".join(out).rstrip() + "\n"
 
 
+def _unit(unit: WorkUnit) -> list[str]:
+    after = f" · after {', '.join(unit.depends_on)}" if unit.depends_on else ""
+    closes = f"closes {len(unit.closes)} finding{'s' if len(unit.closes) != 1 else ''}" if unit.closes else "no rule finding"
+    lines = [f"- [ ] **{unit.id}** {unit.title}", f"  - {closes} · size {unit.size} · branch `{unit.branch}`{after}"]
+    lines.append(f"  - files: {listed([f'`{f}`' for f in unit.files], 10)}")
+    lines += [f"  - to change: {item}" for item in unit.inventory[:8]]
+    if len(unit.inventory) > 8:
+        lines.append(f"  - and {len(unit.inventory) - 8} more places (JSON output)")
+    return lines
+
+
+def _gates(plan: Plan) -> list[str]:
+    out = []
+    for gate in plan.gates:
+        out += [f"`{gate.file}` ({'exists' if gate.exists else 'new file'}), {gate.where}:", "", "```yaml", gate.lines, "```", ""]
+    return out + [f"Baseline ratchet: {plan.ratchet}"]
+
+
+def as_document(plan: Plan) -> dict:
+    return {"schema_version": SCHEMA_VERSION, **json.loads(json.dumps(asdict(plan), default=str)), "nothing_to_migrate": plan.nothing_to_migrate}
+
+
 def as_json(plan: Plan) -> str:
-    document = {"schema_version": SCHEMA_VERSION, **asdict(plan), "nothing_to_migrate": plan.nothing_to_migrate}
-    return json.dumps(document, indent=2, default=str) + "\n"
+    return json.dumps(as_document(plan), indent=2) + "\n"
 
 
 def backlog_markdown(items: list[BacklogItem]) -> str:

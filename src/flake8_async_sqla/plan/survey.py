@@ -78,6 +78,8 @@ class FileSurvey:
     startup_events: list[Site] = field(default_factory=list)
     session_dependencies: list[tuple[Site, str]] = field(default_factory=list)
     routes: list[tuple[Site, str]] = field(default_factory=list)
+    # Routes that take a session or do session I/O: the ones the verification matrix covers.
+    database_routes: list[tuple[Site, str]] = field(default_factory=list)
     begin_blocks: list[Site] = field(default_factory=list)
     commits: list[Site] = field(default_factory=list)
     query_api: list[Site] = field(default_factory=list)
@@ -101,6 +103,8 @@ def survey(model: SemanticModel, path: str) -> FileSurvey:
         result.request_state_sessions += [Site(path, node.lineno) for node in _request_state_sessions(model, scope)]
         if model.is_route_handler(scope):
             result.routes.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
+            if model.sessions(scope) or model.session_calls(scope):
+                result.database_routes.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
         summary = model.function_summary(scope)
         if summary.yields_session:
             result.session_dependencies.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]

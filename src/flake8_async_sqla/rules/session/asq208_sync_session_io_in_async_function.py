@@ -145,14 +145,9 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import engine  # create_engine("postgresql+psycopg://app@db/app")
+from app.db import get_db  # yields a Session(engine) on create_engine("postgresql+psycopg://app@db/app")
 
 app = FastAPI()
-
-
-def get_db():
-    with Session(engine) as db:
-        yield db
 
 
 def count_rows(db: Session, table: str) -> int:
@@ -160,7 +155,7 @@ def count_rows(db: Session, table: str) -> int:
 
 
 @app.get("/stats")
-async def stats(db=Depends(get_db)):
+async def stats(db: Session = Depends(get_db)):
     return {"users": count_rows(db, "users")}  # error: ASQ208
 ''',
     )
@@ -203,23 +198,13 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import engine  # create_engine("postgresql+psycopg://app@db/app")
+from app.db import get_db  # yields a Session(engine) on create_engine("postgresql+psycopg://app@db/app")
 
 app = FastAPI()
 
 
-def get_db():
-    with Session(engine) as db:
-        yield db
-
-
 def count_rows(db: Session, table: str) -> int:
     return db.execute(select(1)).scalar_one()
-
-
-@app.get("/stats")
-def stats(db: Session = Depends(get_db)):
-    return {"users": count_rows(db, "users")}
 
 
 @app.get("/stats/async")
@@ -249,7 +234,7 @@ def _blocking_target(model: SemanticModel, call: ast.Call, scope: Scope) -> str 
     blocking database I/O."""
     if isinstance(model.parents.get(call), ast.Await):
         return None  # an async helper: its own body is checked where it is defined
-    session = _blocking_session(model, call, scope) if "sync" in model.session_kinds() else None
+    session = blocking_session(model, call, scope) if "sync" in model.session_kinds() else None
     if session is not None:
         return f"sync session `{session}`"
     for summary in callee_summaries(model, call, scope):
@@ -259,7 +244,7 @@ def _blocking_target(model: SemanticModel, call: ast.Call, scope: Scope) -> str 
     return None
 
 
-def _blocking_session(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
+def blocking_session(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
     """The sync session of this function a call in an `async def` does I/O on, shown as written; None when it
     does none."""
     found = model.session_calls(scope).get(call)
