@@ -16,6 +16,13 @@ from flake8_async_sqla.core.project import ProjectIndex
 MARKER = re.compile(r"#[ \t]*error:[ \t]*((?:ASQ\d{3}[, \t]*)+)")
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
+# The projects the plan is tried on whole: the example apps, the skeleton projects and the plan's fixture projects.
+PLANNED_PROJECTS = sorted(
+    folder
+    for parent in ("examples", "tests/skeleton_projects", "tests/plan_projects")
+    for folder in (ROOT / parent).iterdir()
+    if folder.is_dir()
+)
 
 # One finding (ASQ101 on line 9, column 12) and nothing else: the command-line tests' sample.
 ENGINE_IN_HANDLER = (

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from flake8_async_sqla.plan.diagrams import MOST_NODES, Graph, Node, _flowchart
-from harness import ROOT
+from harness import PLANNED_PROJECTS, ROOT
 
 PACKAGE = ROOT / "tests" / "mermaid"
 CACHE = ROOT / "tests" / ".node"
-PROJECTS = sorted([*(ROOT / "examples").iterdir(), *(ROOT / "tests" / "skeleton_projects").iterdir()])
+PROJECTS = PLANNED_PROJECTS
 NODE_LINE = re.compile(r'^\s+(n\d+)\["([^"]*)"\](:::legacy)?$')
 EDGE_LINE = re.compile(r"^\s+(n\d+) (-->|-\.->) (n\d+)$")
 

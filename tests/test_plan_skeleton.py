@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT
+from harness import PLANNED_PROJECTS, ROOT
 
-PROJECTS = sorted([*(ROOT / "examples").iterdir(), *(ROOT / "tests" / "skeleton_projects").iterdir()])
+PROJECTS = PLANNED_PROJECTS
 
 # Runs the skeleton module with every async engine pointed at a SQLite file: the URL the project's
 # settings give is checked to name an async driver, the options are passed on as they are.
