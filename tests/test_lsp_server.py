@@ -124,6 +124,10 @@ async def get_session():
 
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 """
+# The dependency hands out a sync Session instead: the route's call blocks rather than going unawaited.
+SYNC_DEPENDENCIES = DEPENDENCIES.replace(
+    "from sqlalchemy.ext.asyncio import AsyncSession", "from sqlalchemy.orm import Session"
+).replace("Annotated[AsyncSession", "Annotated[Session")
 ROUTES = """\
 from fastapi import APIRouter
 from sqlalchemy import func, select
@@ -157,14 +161,12 @@ async def test_an_edit_checks_the_open_buffers_resting_on_it_again(client: Langu
     assert not await opened(client, deps, DEPENDENCIES)
     assert [d.code for d in await opened(client, routes, ROUTES)] == ["ASQ209"]  # an unawaited AsyncSession call
 
-    # The dependency now hands out a sync Session, unsaved: the route's call blocks instead.
-    sync = DEPENDENCIES.replace("from sqlalchemy.ext.asyncio import AsyncSession", "from sqlalchemy.orm import Session")
-    edit(client, deps, 2, sync.replace("Annotated[AsyncSession", "Annotated[Session"))
+    edit(client, deps, 2, SYNC_DEPENDENCIES)  # unsaved
     assert not await published(client, deps.as_uri(), 2)
     assert [d.code for d in await published(client, routes.as_uri(), 1)] == ["ASQ208"]
 
     # A change that keeps the interface (a comment) leaves the route alone; back as it was, its finding is back.
-    edit(client, deps, 3, "# the session dependency\n" + sync.replace("Annotated[AsyncSession", "Annotated[Session"))
+    edit(client, deps, 3, "# the session dependency\n" + SYNC_DEPENDENCIES)
     await published(client, deps.as_uri(), 3)
     unpublished: list[types.Diagnostic] = []  # replaced by whatever the server publishes for the route next
     client.diagnostics[routes.as_uri()] = unpublished
@@ -179,7 +181,7 @@ async def test_closing_an_edited_buffer_reads_the_file_again(client: LanguageCli
     deps, routes = project / "app" / "deps.py", project / "app" / "routes.py"
     deps.write_text(DEPENDENCIES, encoding="utf-8")
     routes.write_text(ROUTES, encoding="utf-8")
-    await opened(client, deps, DEPENDENCIES.replace("AsyncSession", "Session").replace("sqlalchemy.ext.asyncio", "sqlalchemy.orm"))
+    await opened(client, deps, SYNC_DEPENDENCIES)
     assert [d.code for d in await opened(client, routes, ROUTES)] == ["ASQ208"]  # the unsaved buffer, not the file
     client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=deps.as_uri())))
     assert [d.code for d in await published(client, routes.as_uri(), 1)] == ["ASQ209"]
@@ -201,9 +203,8 @@ async def test_a_file_left_out_later_loses_its_diagnostics(client: LanguageClien
     path = project / "app" / "users.py"
     assert [d.code for d in await opened(client, path, UNAWAITED_DELETE)] == ["ASQ209"]
     (project / ".gitignore").write_text("app/users.py\n", encoding="utf-8")
-    client.workspace_did_change_watched_files(
-        types.DidChangeWatchedFilesParams([types.FileEvent(uri=(project / ".gitignore").as_uri(), type=types.FileChangeType.Created)])
-    )
+    created = types.FileEvent(uri=(project / ".gitignore").as_uri(), type=types.FileChangeType.Created)
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams([created]))
     assert not await published(client, path.as_uri(), 1)
 
 

@@ -68,7 +68,8 @@ class AsqLanguageServer(LanguageServer):
         diagnostics: list[types.Diagnostic] = []
         self.published[uri] = []
         self.checked.pop(uri, None)
-        if problem is not None or settings.config_file is None or not Discovery(settings).leaves_out(document.path):
+        # A file outside any project (or whose configuration cannot be read) is checked with the defaults.
+        if settings.config_file is None or not Discovery(settings).leaves_out(document.path):
             outcome = run_source(settings, document.path, document.source.encode("utf-8"), fixes=True)
             self.published[uri] = [publishable(document, result) for result in outcome.results]
             if outcome.source_outcome is not None:
@@ -88,10 +89,9 @@ class AsqLanguageServer(LanguageServer):
     def buffer_changed(self, uri: str, text: str | None) -> None:
         """The index reads `text` in place of the file (None: the buffer closed, the file is read again) and
         forgets what it knew of it; the dependents are checked once the edits pause."""
-        path = to_fs_path(uri)
+        path = file_path(uri)
         if path is None or not path.endswith((".py", ".pyi")):
             return
-        path = os.path.abspath(path)
         if text is None:
             UNSAVED_BUFFERS.pop(path, None)
         else:
@@ -294,9 +294,15 @@ def build_server() -> AsqLanguageServer:
 
 def forget(uri: str) -> None:
     """Make the project index forget a file (see `ProjectIndex.forget`)."""
-    path = to_fs_path(uri)
+    path = file_path(uri)
     if path is not None:
-        DEFAULT_INDEX.forget(os.path.abspath(path))
+        DEFAULT_INDEX.forget(path)
+
+
+def file_path(uri: str) -> str | None:
+    """The absolute path of a `file:` URI, as the project index names files."""
+    path = to_fs_path(uri)
+    return os.path.abspath(path) if path is not None else None
 
 
 def main() -> int:
