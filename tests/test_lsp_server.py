@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from lsprotocol import types  # noqa: E402 - after the skips
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
 from flake8_async_sqla import rule_doc_url  # noqa: E402
+from flake8_async_sqla.adapters.lsp import DEPENDENTS_DELAY  # noqa: E402
 from flake8_async_sqla.core.rule import all_rules  # noqa: E402
 
 SOURCE_FOLDER = str(Path(__file__).resolve().parents[1] / "src")
@@ -107,6 +109,103 @@ async def test_change_and_save_check_again(client: LanguageClient, project: Path
     await published(client, path.as_uri(), 3)
     client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri=path.as_uri())))
     assert [d.code for d in await published(client, path.as_uri(), 3)] == ["ASQ209"]
+
+
+DEPENDENCIES = """\
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def get_session():
+    ...
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session)]
+"""
+# The dependency hands out a sync Session instead: the route's call blocks rather than going unawaited.
+SYNC_DEPENDENCIES = DEPENDENCIES.replace(
+    "from sqlalchemy.ext.asyncio import AsyncSession", "from sqlalchemy.orm import Session"
+).replace("Annotated[AsyncSession", "Annotated[Session")
+ROUTES = """\
+from fastapi import APIRouter
+from sqlalchemy import func, select
+
+from app.deps import DbSession
+
+router = APIRouter()
+
+
+@router.get("/count")
+async def count_orders(session: DbSession):
+    total = session.scalar(select(func.count()))
+    return {"pages": total // 50 + 1}
+"""
+
+
+def edit(client: LanguageClient, path: Path, version: int, text: str) -> None:
+    """Replace the whole buffer of `path` with `text` (nothing written to disk)."""
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=path.as_uri(), version=version),
+            [types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+
+
+async def test_an_edit_checks_the_open_buffers_resting_on_it_again(client: LanguageClient, project: Path) -> None:
+    deps, routes = project / "app" / "deps.py", project / "app" / "routes.py"
+    deps.write_text(DEPENDENCIES, encoding="utf-8")
+    routes.write_text(ROUTES, encoding="utf-8")
+    assert not await opened(client, deps, DEPENDENCIES)
+    assert [d.code for d in await opened(client, routes, ROUTES)] == ["ASQ209"]  # an unawaited AsyncSession call
+
+    edit(client, deps, 2, SYNC_DEPENDENCIES)  # unsaved
+    assert not await published(client, deps.as_uri(), 2)
+    assert [d.code for d in await published(client, routes.as_uri(), 1)] == ["ASQ208"]
+
+    # A change that keeps the interface (a comment) leaves the route alone; back as it was, its finding is back.
+    edit(client, deps, 3, "# the session dependency\n" + SYNC_DEPENDENCIES)
+    await published(client, deps.as_uri(), 3)
+    unpublished: list[types.Diagnostic] = []  # replaced by whatever the server publishes for the route next
+    client.diagnostics[routes.as_uri()] = unpublished
+    await asyncio.sleep(3 * DEPENDENTS_DELAY)  # the edits pause
+    assert client.diagnostics[routes.as_uri()] is unpublished
+    edit(client, deps, 4, DEPENDENCIES)
+    await published(client, deps.as_uri(), 4)
+    assert [d.code for d in await published(client, routes.as_uri(), 1)] == ["ASQ209"]
+
+
+async def test_closing_an_edited_buffer_reads_the_file_again(client: LanguageClient, project: Path) -> None:
+    deps, routes = project / "app" / "deps.py", project / "app" / "routes.py"
+    deps.write_text(DEPENDENCIES, encoding="utf-8")
+    routes.write_text(ROUTES, encoding="utf-8")
+    await opened(client, deps, SYNC_DEPENDENCIES)
+    assert [d.code for d in await opened(client, routes, ROUTES)] == ["ASQ208"]  # the unsaved buffer, not the file
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=deps.as_uri())))
+    assert [d.code for d in await published(client, routes.as_uri(), 1)] == ["ASQ209"]
+
+
+async def test_files_the_project_leaves_out_get_no_diagnostics(client: LanguageClient, project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\n\n[tool.flake8-async-sqla]\nextend-exclude = ["legacy/"]\n', encoding="utf-8"
+    )
+    (project / ".gitignore").write_text("generated_*.py\n", encoding="utf-8")
+    for left_out in (project / "legacy" / "users.py", project / "app" / "generated_users.py", project / ".venv" / "users.py"):
+        assert not await opened(client, left_out, UNAWAITED_DELETE), left_out
+    # Test code is not reported by default (`report-roles`), like `check` does.
+    assert not await opened(client, project / "tests" / "test_users.py", UNAWAITED_DELETE)
+    assert [d.code for d in await opened(client, project / "app" / "users.py", UNAWAITED_DELETE)] == ["ASQ209"]
+
+
+async def test_a_file_left_out_later_loses_its_diagnostics(client: LanguageClient, project: Path) -> None:
+    path = project / "app" / "users.py"
+    assert [d.code for d in await opened(client, path, UNAWAITED_DELETE)] == ["ASQ209"]
+    (project / ".gitignore").write_text("app/users.py\n", encoding="utf-8")
+    created = types.FileEvent(uri=(project / ".gitignore").as_uri(), type=types.FileChangeType.Created)
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams([created]))
+    assert not await published(client, path.as_uri(), 1)
 
 
 async def test_code_actions_fix_and_noqa(client: LanguageClient, project: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from flake8_async_sqla.core.checker import build_model, check_model, collector_paused, may_concern_the_database
 from flake8_async_sqla.core.options import AnalysisOptions
-from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex, ReleasedModule
+from flake8_async_sqla.core.project import UNSAVED_BUFFERS, ModuleFacts, ProjectIndex, ReleasedModule
 from flake8_async_sqla.core.summaries import FunctionSummary, symbol_to_json
 
 DB = '''\
@@ -330,6 +330,22 @@ def test_stored_facts_spare_the_parse_and_a_changed_file_is_parsed_again(shop: P
     third.stored_facts = stored
     assert third.dependency_targets_among(candidates, db) == []
     assert third.modelled == 1
+
+
+def test_an_unsaved_buffer_stands_for_its_file(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db, routes, candidates = str(shop / "db.py"), str(shop / "routes.py"), ["shop.db.get_session"]
+    index = ProjectIndex()
+    assert index.dependency_targets_among(candidates, db) == ["shop.db.get_session"]
+    provider = index.lookup("shop.db.get_session", routes)
+    assert provider is not None and provider.function is not None
+    monkeypatch.setitem(UNSAVED_BUFFERS, routes, ROUTES.replace("Depends(get_session)", "None").encode())
+    monkeypatch.setitem(UNSAVED_BUFFERS, db, DB.replace("def get_session", "def open_session").encode())
+    for path in (db, routes):
+        index.forget(path)  # as the language server does on each edit
+    assert index.dependency_targets_among(candidates, db) == []
+    assert index.lookup("shop.db.get_session", routes) is None
+    assert index.lookup("shop.db.open_session", routes) is not None
+    assert (shop / "db.py").read_text() == DB  # nothing written
 
 
 def test_only_modules_mentioning_a_function_are_read_for_whether_it_is_a_dependency(shop: Path) -> None:

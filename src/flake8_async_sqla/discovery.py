@@ -46,6 +46,20 @@ class Discovery:
                 continue
             yield from self._walk(path, seen)
 
+    def leaves_out(self, path: Path | str) -> bool:
+        """Whether a walk of the project root would leave the file out (an editor's buffer is checked only if
+        not); a file outside the root is not left out."""
+        relative = relative_path(path, self.root)
+        if relative == "." or relative.startswith("/") or relative.startswith("../"):
+            return False
+        *folders, name = relative.split("/")
+        folder = self.root
+        for depth, subfolder in enumerate(folders):
+            if self._skipped(folder, "/".join(folders[:depth]) or ".", subfolder, is_dir=True):
+                return True
+            folder = os.path.join(folder, subfolder)
+        return self._skipped(folder, "/".join(folders) or ".", name, is_dir=False)
+
     def _walk(self, top: Path, seen: set[str]) -> Iterator[Path]:
         unlisted: list[OSError] = []
         for folder, subfolders, filenames in os.walk(top, onerror=unlisted.append, followlinks=True):

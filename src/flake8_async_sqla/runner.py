@@ -124,6 +124,8 @@ class RunOutcome:
     # When the findings carry their fixes: which of them `--fix` applies (as `--unsafe-fixes` says).
     fixable: Callable[[Finding], bool] | None = None
     unread_modules: list[UnreadModule] = field(default_factory=list)  # project modules the index could not read
+    # `run_source`'s file as analysed, with what its result rests on: an editor checks it again when that changes.
+    source_outcome: FileOutcome | None = None
 
     def unread_unchecked(self) -> list[UnreadModule]:
         """The unread modules not already reported as files that could not be checked."""
@@ -637,7 +639,7 @@ def run_source(settings: Settings, path: str, source: bytes, fixes: bool = False
         settings.python_version(), source, fixes=fixes,
     )
     phases = {finding.code: phase for finding in outcome.findings if (phase := rule_phase(finding.code)) is not None}
-    return replace(_reported({path: outcome}, 1, settings, phases), analysed=1)
+    return replace(_reported({path: outcome}, 1, settings, phases), analysed=1, source_outcome=outcome)
 
 
 def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, phases: dict[str, int | str]) -> RunOutcome:

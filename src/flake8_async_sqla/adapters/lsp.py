@@ -1,12 +1,16 @@
 """The language server (`flake8-async-sqla server`): the core's findings for an editor's buffers, over pygls.
 
 Each open buffer is checked as `check -` checks standard input (`runner.run_source`), with the configuration
-found from the file; the process-wide project index stays warm between edits, and a save makes it forget what
-it knew of the saved file before the open buffers are checked again (they may rest on it).
+found from the file, unless the project's walk would leave the file out. The process-wide project index stays
+warm between edits and reads the open buffers in place of their files: an edit re-checks the edited buffer at
+once, and, once the edits pause, the other open buffers whose results rest on what changed. A save (or a file
+changed outside the editor) makes the index forget what it knew of the file before the open buffers are checked
+again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from dataclasses import dataclass
@@ -14,19 +18,25 @@ from pathlib import Path
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 
 from flake8_async_sqla import __version__, rule_doc_url
 from flake8_async_sqla.config import ConfigError, Settings, load_settings
 from flake8_async_sqla.core.edits import LINE_BREAK, Edit
+from flake8_async_sqla.core.project import DEFAULT_INDEX, UNSAVED_BUFFERS
 from flake8_async_sqla.core.rule import SAFE, all_rules
+from flake8_async_sqla.discovery import Discovery
 from flake8_async_sqla.docs import render_rule
 from flake8_async_sqla.noqa import NOQA_INLINE, with_codes
-from flake8_async_sqla.runner import FileError, Result, run_source
+from flake8_async_sqla.runner import FileError, FileOutcome, Result, run_source
 
 SOURCE = "flake8-async-sqla"
 RULE_CODE = re.compile(r"[A-Z]+[0-9]+")
+# How long the edits pause before the buffers resting on the edited ones are checked again (seconds): while
+# typing, only the edited buffer is.
+DEPENDENTS_DELAY = 0.4
 
 
 @dataclass(frozen=True)
@@ -45,20 +55,29 @@ class AsqLanguageServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__(SOURCE, __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.published: dict[str, list[Published]] = {}  # uri -> the findings last published for it
+        self.checked: dict[str, FileOutcome] = {}  # uri -> its last check, with the files and answers it rested on
+        self.edited: set[str] = set()  # the files whose buffers changed since the dependents were last checked
+        self.dependents_timer: asyncio.TimerHandle | None = None
 
     def check(self, uri: str) -> None:
-        """Check the open buffer `uri` and publish its diagnostics."""
+        """Check the open buffer `uri` and publish its diagnostics (none for a file the project leaves out)."""
         document = self.workspace.get_text_document(uri)
         if document.path is None or not document.path.endswith((".py", ".pyi")):
             return
         settings, problem = settings_for(document.path)
-        outcome = run_source(settings, document.path, document.source.encode("utf-8"), fixes=True)
-        published = [publishable(document, result) for result in outcome.results]
-        diagnostics = [item.diagnostic for item in published]
-        diagnostics += [error_diagnostic(document, error) for error in outcome.errors]
+        diagnostics: list[types.Diagnostic] = []
+        self.published[uri] = []
+        self.checked.pop(uri, None)
+        # A file outside any project (or whose configuration cannot be read) is checked with the defaults.
+        if settings.config_file is None or not Discovery(settings).leaves_out(document.path):
+            outcome = run_source(settings, document.path, document.source.encode("utf-8"), fixes=True)
+            self.published[uri] = [publishable(document, result) for result in outcome.results]
+            if outcome.source_outcome is not None:
+                self.checked[uri] = outcome.source_outcome
+            diagnostics = [item.diagnostic for item in self.published[uri]]
+            diagnostics += [error_diagnostic(document, error) for error in outcome.errors]
         if problem is not None:
             diagnostics.append(types.Diagnostic(line_range(document, 1), problem, types.DiagnosticSeverity.Error, source=SOURCE))
-        self.published[uri] = published
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=document.version)
         )
@@ -66,6 +85,40 @@ class AsqLanguageServer(LanguageServer):
     def check_all_open(self) -> None:
         for uri in list(self.workspace.text_documents):
             self.check(uri)
+
+    def buffer_changed(self, uri: str, text: str | None) -> None:
+        """The index reads `text` in place of the file (None: the buffer closed, the file is read again) and
+        forgets what it knew of it; the dependents are checked once the edits pause."""
+        path = file_path(uri)
+        if path is None or not path.endswith((".py", ".pyi")):
+            return
+        if text is None:
+            UNSAVED_BUFFERS.pop(path, None)
+        else:
+            UNSAVED_BUFFERS[path] = text.encode("utf-8")
+        DEFAULT_INDEX.forget(path)
+        self.edited.add(path)
+        if self.dependents_timer is not None:
+            self.dependents_timer.cancel()
+        self.dependents_timer = asyncio.get_running_loop().call_later(DEPENDENTS_DELAY, self.check_dependents)
+
+    def check_dependents(self) -> None:
+        """Check again the open buffers whose last check no longer holds after the edits since the last time."""
+        self.dependents_timer = None
+        edited, self.edited = self.edited, set()
+        DEFAULT_INDEX.refresh()
+        for uri, outcome in list(self.checked.items()):
+            if uri in self.workspace.text_documents and not still_holds(outcome, edited):
+                self.check(uri)
+
+
+def still_holds(outcome: FileOutcome, edited: set[str]) -> bool:
+    """Whether a buffer's check holds after edits to the `edited` files: each it resolved names through keeps the
+    interface the check recorded, and the project-wide answers it rests on are the same."""
+    for other in outcome.rests_on:
+        if other in edited and DEFAULT_INDEX.interface_digest(other, build=True) != outcome.interfaces.get(other):
+            return False
+    return all(DEFAULT_INDEX.answer(tuple(question)) == answer for *question, answer in outcome.answers)
 
 
 def settings_for(path: str) -> tuple[Settings, str | None]:
@@ -199,11 +252,14 @@ def build_server() -> AsqLanguageServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(server: AsqLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        server.buffer_changed(params.text_document.uri, params.text_document.text)
         server.check(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(server: AsqLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-        server.check(params.text_document.uri)
+        uri = params.text_document.uri
+        server.buffer_changed(uri, server.workspace.get_text_document(uri).source)
+        server.check(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(server: AsqLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -212,8 +268,9 @@ def build_server() -> AsqLanguageServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(server: AsqLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
-        forget(params.text_document.uri)  # the index may hold the model of the unsaved buffer
+        server.buffer_changed(params.text_document.uri, None)  # the file on disk stands for it again
         server.published.pop(params.text_document.uri, None)
+        server.checked.pop(params.text_document.uri, None)
         server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -237,13 +294,15 @@ def build_server() -> AsqLanguageServer:
 
 def forget(uri: str) -> None:
     """Make the project index forget a file (see `ProjectIndex.forget`)."""
-    from pygls.uris import to_fs_path
-
-    from flake8_async_sqla.core.project import DEFAULT_INDEX
-
-    path = to_fs_path(uri)
+    path = file_path(uri)
     if path is not None:
-        DEFAULT_INDEX.forget(os.path.abspath(path))
+        DEFAULT_INDEX.forget(path)
+
+
+def file_path(uri: str) -> str | None:
+    """The absolute path of a `file:` URI, as the project index names files."""
+    path = to_fs_path(uri)
+    return os.path.abspath(path) if path is not None else None
 
 
 def main() -> int:

@@ -249,9 +249,12 @@ class ProjectIndex:
 
     def forget(self, path: str) -> None:
         """Drop what the index learnt of `path` and every project-wide answer (a long-lived process, an editor's:
-        the file was saved, created, deleted, or its unsaved buffer closed, whose model the index may hold)."""
+        the file was saved, created, deleted, or its unsaved buffer changed or closed)."""
         path = os.path.abspath(path)
-        for per_file in (self._models, self._released, self._rebuilt, self._facts, self._interfaces, self._file_words, self._plain_definitions):
+        for per_file in (
+            self._models, self._released, self._rebuilt, self._facts, self._interfaces, self._file_words,
+            self._plain_definitions, self._file_store_keys,
+        ):
             per_file.pop(path, None)
         for project_wide in (self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._module_paths, self._reexports, self._engine_fates):
             project_wide.clear()
@@ -259,7 +262,9 @@ class ProjectIndex:
 
     def _stamp(self, path: str) -> tuple[int, int] | None:
         if path not in self._stamps:
-            self._stamps[path] = file_stamp(path)
+            buffer = UNSAVED_BUFFERS.get(path)
+            # An unsaved buffer's stamp stands for its content: what the index kept of it holds while the text does.
+            self._stamps[path] = file_stamp(path) if buffer is None else (-1, int(content_digest(buffer), 16))
         return self._stamps[path]
 
     def cached_model(self, path: str) -> SemanticModel | None:
@@ -994,7 +999,14 @@ def _plain_definitions(path: str) -> frozenset[bytes]:
     return frozenset(once - bound)
 
 
+# The unsaved buffers of an editor (the language server's open files): path -> content, read in place of the file.
+UNSAVED_BUFFERS: dict[str, bytes] = {}
+
+
 def _read(path: str) -> bytes:
+    buffer = UNSAVED_BUFFERS.get(path)
+    if buffer is not None:
+        return buffer
     with open(path, "rb") as handle:
         return handle.read()
 
