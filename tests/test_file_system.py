@@ -67,6 +67,20 @@ def test_a_file_over_the_size_limit_is_skipped_with_a_note(project: Path) -> Non
     assert refused.returncode == 2 and "max-file-size must be a positive number of bytes" in refused.stderr
 
 
+def test_a_project_module_over_the_size_limit_is_not_read_by_the_index(project: Path) -> None:
+    """A checked file importing a huge generated module: the index does not read it (an unreadable module, said
+    with `-v`), and the file's own check goes on."""
+    (project / "app" / "__init__.py").write_text("")
+    (project / "app" / "table.py").write_text("import sqlalchemy\nDATA = [\n" + "    1,\n" * 800_000 + "]\n")
+    (project / "app" / "use.py").write_text(
+        "from fastapi import FastAPI\nfrom app.table import make_engine\n\napp = FastAPI()\n\n\n"
+        "@app.get('/')\nasync def index():\n    return make_engine()\n"
+    )
+    result = check(project, "-v", "app/use.py", "app/routes.py")
+    assert result.returncode == 1 and "app/routes.py:9:12: ASQ101" in result.stdout
+    assert "table.py" in result.stderr and "max-file-size" in result.stderr
+
+
 NAME = b"caf\xe9_routes.py"  # Latin-1, not UTF-8
 SHOWN = "app/caf\\xe9_routes.py"
 

@@ -16,6 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from flake8_async_sqla.core.layout import MAX_FILE_SIZE
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import DEFAULT_REPORTED, ROLES, RolePolicy, parse_roles
 from flake8_async_sqla.core.rule import ADVISORY, rule_codes
@@ -32,8 +33,7 @@ DEFAULT_EXCLUDE = (
     ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", "__pypackages__", "_build", "buck-out",
     "build", "dist", "node_modules", "site-packages", "venv", ".asq_cache",
 )
-# Files larger than this are skipped, not parsed (generated code, data saved as `.py`): 4 MiB.
-DEFAULT_MAX_FILE_SIZE = 4 * 1024 * 1024
+DEFAULT_MAX_FILE_SIZE = MAX_FILE_SIZE
 # The Python versions `target-version` names, as ruff spells them (`py37` ... `py314`).
 TARGET_VERSIONS = tuple(f"py3{minor}" for minor in range(7, 15))
 # A lower bound in `requires-python`: `>=3.10`, `~=3.9`, `==3.11.*`, `>3.8`.

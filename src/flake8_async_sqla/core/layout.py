@@ -17,6 +17,9 @@ ROOT_MARKERS = ("pyproject.toml", "setup.cfg", ".git")
 SKIPPED_FOLDERS = {"__pycache__", "node_modules", "site-packages"}
 # Past this many files the project-wide facts are not built, and the rules needing them stay silent.
 MAX_PROJECT_FILES = 10_000
+# Files larger than this are not parsed (generated code, data saved as `.py`): 4 MiB. The checked files' limit is
+# configurable (`max-file-size`); project modules the index reads beyond it are unreadable modules.
+MAX_FILE_SIZE = 4 * 1024 * 1024
 
 
 def project_root(path: str) -> str:

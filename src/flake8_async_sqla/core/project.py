@@ -20,7 +20,7 @@ from flake8_async_sqla.core.engines import (
     EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
 )
 from flake8_async_sqla.core.layout import (
-    content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
+    MAX_FILE_SIZE, content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
 )
 from flake8_async_sqla.core.manifests import declared_dialects, manifest_files
 from flake8_async_sqla.core.model import Scope, SemanticModel
@@ -1008,6 +1008,8 @@ def _read(path: str) -> bytes:
     if buffer is not None:
         return buffer
     with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size > MAX_FILE_SIZE:
+            raise OSError(f"larger than {MAX_FILE_SIZE} bytes (max-file-size), not read")
         return handle.read()
 
 
