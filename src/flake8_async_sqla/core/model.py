@@ -2098,14 +2098,18 @@ class SemanticModel:
         return (qualname, many) if qualname else None
 
     def is_dependency(self, scope: Scope) -> bool:
-        """A function FastAPI calls to resolve a dependency: named in `Depends(...)` / `Security(...)`
-        anywhere in the file (a class stands for its `__init__`, an instance for its `__call__`) or in
-        another module of the project, or, route handlers aside, one whose own parameters FastAPI fills."""
+        """A function FastAPI calls to resolve a dependency: named in `Depends(...)` / `Security(...)` (see
+        `is_named_dependency`), or, route handlers aside, one whose own parameters FastAPI fills."""
+        return self.is_named_dependency(scope) or (
+            scope.kind == "function" and not self.is_route_handler(scope) and self.takes_dependencies(scope)
+        )
+
+    def is_named_dependency(self, scope: Scope) -> bool:
+        """A function named in `Depends(...)` / `Security(...)` anywhere in the file (a class stands for its
+        `__init__`, an instance for its `__call__`) or in another module of the project."""
         if self._dependencies is None:
             self._dependencies = set()
             for s in self.scopes:
-                if s.kind == "function" and not self.is_route_handler(s) and self.takes_dependencies(s):
-                    self._dependencies.add(s)
                 for call in s.calls:
                     function = self._dependency_function(call) if self.is_dependency_marker(call) else None
                     if function is not None:

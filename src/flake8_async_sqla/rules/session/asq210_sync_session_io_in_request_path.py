@@ -23,8 +23,10 @@ class SyncSessionIoInRequestPath(Rule):
     call, with the number of calls.
 
     Not reported: the dependency that opens and hands out the session itself (ASQ107
-    reports it), `async def` functions (ASQ208 reports them), test functions, and code that
-    does not serve requests (scripts, tests, migrations).
+    reports it), `async def` functions (ASQ208 reports them), test functions, code that
+    does not serve requests (scripts, tests, migrations), and a helper that declares
+    `db: Session = Depends(get_db)` but is never named in `Depends()`: routes call it and hand
+    it their session, and those routes are reported.
 
     ## Why is this bad?
     It is the read and write path the migration has to move: as long as a route does its
@@ -134,7 +136,9 @@ def version(db: Annotated[Session, Depends(get_db)]) -> dict:
             if not found:
                 continue
             route = model.is_route_handler(scope)
-            if route or model.is_dependency(scope):
+            # A dependency FastAPI calls: a helper that only declares `db = Depends(get_db)` but is called
+            # directly (its caller hands it the session) is judged at that caller.
+            if route or model.is_named_dependency(scope):
                 first, session = min(found, key=lambda item: (item[0].lineno, item[0].col_offset))
                 calls = f"{len(found)} call{'s' if len(found) > 1 else ''}"
                 yield report(first, kind="route" if route else "dependency", function=scope.name, session=session, calls=calls)
