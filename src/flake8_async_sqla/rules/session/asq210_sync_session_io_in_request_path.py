@@ -87,6 +87,11 @@ def list_users(db: SessionDep):
 
 def current_user(db: SessionDep, token: str) -> User:
     return db.get(User, int(token))  # error: ASQ210
+
+
+@app.get("/me")
+def me(user: Annotated[User, Depends(current_user)]) -> User:
+    return user
 ''',
     )
     valid = (
