@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 MIN_PARALLEL_FILES = 16
 # How many waves worker processes take the files in (see `_analyse_all`), and the wave files each has taken.
 SHARED_WAVES = 8
+# The share of the files the main process analyses itself before it starts the workers (1/HEAD_SHARE).
+HEAD_SHARE = 16
 _ADOPTED: set[str] = set()
 # An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`.
 IMPORT_STATEMENT = re.compile(
@@ -602,12 +604,12 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
                 (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes)
                 for key in imports_first(pending, index)
             ]
-            fresh, parallel = _analyse_all(work, jobs, options, roles, cache)
-            for job, outcome in zip(work, fresh):
+            fresh, first_in_workers = _analyse_all(work, jobs, options, roles, cache)
+            for number, (job, outcome) in enumerate(zip(work, fresh)):
                 outcomes[job[0]] = outcome
                 cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome, fixes)
                 analysed[os.path.abspath(job[0])] = outcome.interface
-                modelled_in_workers += outcome.modelled if parallel else 0
+                modelled_in_workers += outcome.modelled if number >= first_in_workers else 0
         pending = [
             key for key, outcome in provisional.items()
             if not cache.interface_holds(os.path.abspath(key), outcome, interface_now, analysed)
@@ -668,25 +670,29 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
     return RunOutcome(results, errors, files, roles=shown_roles, unread_modules=unread_modules)
 
 
-def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], bool]:
-    """The outcomes of `work`, in its order, and whether worker processes computed them. Workers take the files
-    in SHARED_WAVES waves, in the order given (imports first); after each wave, what the workers' indexes kept of
-    the modules they let go, and the module facts they built, are handed to every worker, so a module is
-    modelled once for the project rather than once per worker that looks names up in it."""
+def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], int]:
+    """The outcomes of `work`, in its order, and the number of the first one a worker process computed. The
+    first files (imports first: the project's database modules) ask most of the project-wide facts (which
+    functions serve requests or are dependencies, the project's words): the main process analyses them itself,
+    once, and the workers forked afterwards start with its index. They take the other files in SHARED_WAVES
+    waves, in the order given; after each wave, what the workers' indexes kept of the modules they let go, and
+    the module facts they built, are handed to every worker, so a module is modelled once for the project
+    rather than once per worker that looks names up in it."""
     if jobs <= 1 or len(work) < MIN_PARALLEL_FILES:
-        return [_analyse_job(job) for job in work], False
+        return [_analyse_job(job) for job in work], len(work)
     import tempfile  # only here: a warm run starts no process
     from concurrent.futures import ProcessPoolExecutor
 
+    head = len(work) // HEAD_SHARE
+    outcomes = [_analyse_job(job) for job in work[:head]]
     _load_analysis()  # before the pool forks its workers, which then start with it loaded
     initargs = (options, roles, cache.stored_facts, os.getpid())
-    outcomes: list[FileOutcome] = []
     with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
         max_workers=jobs, initializer=_start_worker, initargs=initargs
     ) as pool:
         shared_files: list[str] = []
-        size = -(-len(work) // SHARED_WAVES)
-        for start in range(0, len(work), size):
+        size = -(-(len(work) - head) // SHARED_WAVES)
+        for start in range(head, len(work), size):
             wave = [(job, tuple(shared_files)) for job in work[start : start + size]]
             done = list(pool.map(_analyse_shared_job, wave, chunksize=max(1, len(wave) // (jobs * 4))))
             shared: dict[str, dict[str, list]] = {"modules": {}, "facts": {}}
@@ -698,7 +704,7 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
             if start + size < len(work):
                 shared_files.append(os.path.join(folder, f"wave-{len(shared_files)}.json"))
                 Path(shared_files[-1]).write_text(json.dumps(shared), encoding="utf-8")
-    return outcomes, True
+    return outcomes, head
 
 
 def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:
