@@ -57,6 +57,17 @@ def test_prune_from_a_subfolder_keeps_the_entries_of_the_rest(project: Path) -> 
     assert check(project, "--baseline", "baseline.json").stdout == "All checks passed!\n"
 
 
+def test_writing_from_a_subfolder_keeps_the_entries_of_the_rest(project: Path) -> None:
+    assert check(project, "--write-baseline", "baseline.json").returncode == 0
+    (project / "app" / "routes.py").write_text("x = 1\n")  # fixed
+    rewritten = check(project / "app", "--write-baseline", "../baseline.json", ".")
+    assert rewritten.returncode == 0 and "kept 1 of files outside" in rewritten.stderr
+    assert recorded_paths(project / "baseline.json") == ["worker/routes.py"]
+    (project / "app" / "routes.py").write_text(ENGINE_IN_HANDLER)  # broken again: recorded again, once
+    assert check(project, "--write-baseline", "baseline.json", "app").returncode == 0
+    assert recorded_paths(project / "baseline.json") == ["app/routes.py", "worker/routes.py"]
+
+
 def test_a_baseline_with_a_byte_order_mark_is_read(project: Path) -> None:
     assert check(project, "--write-baseline", "baseline.json").returncode == 0
     baseline = project / "baseline.json"

@@ -113,6 +113,18 @@ def compare(
     return new, stale
 
 
+def outside(path: Path, root: Path, checked: list[Path]) -> list[Entry]:
+    """The entries of the baseline at `path` for files that are not below the `checked` paths: writing a baseline
+    from a run over one folder keeps the rest of the project's. None of a missing or unreadable baseline (it is
+    being written anew)."""
+    try:
+        entries = load(path)
+    except BaselineError:
+        return []
+    scope = [relative_path(folder, root) for folder in checked]
+    return [entry for entry in entries if not any(_below(entry.path, folder) for folder in scope)]
+
+
 def _below(path: str, checked: str) -> bool:
     """Whether the project path `path` is the checked path `checked` (both relative to the root), or below it."""
     return checked == "." or path == checked or path.startswith(checked.rstrip("/") + "/")

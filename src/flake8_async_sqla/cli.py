@@ -273,9 +273,11 @@ def command_check(args: argparse.Namespace) -> int:
         outcome.fixable = applicable(args.unsafe_fixes)
 
     if args.write_baseline:
-        baseline.write(args.write_baseline, baseline.entries_of(outcome.results))
+        kept = baseline.outside(args.write_baseline, settings.root, args.paths)
+        baseline.write(args.write_baseline, kept + baseline.entries_of(outcome.results))
         if not args.quiet:
-            print(f"wrote {len(outcome.results)} findings to {args.write_baseline}", file=sys.stderr)
+            others = f" (and kept {len(kept)} of files outside {' '.join(map(str, args.paths))})" if kept else ""
+            print(f"wrote {len(outcome.results)} findings to {args.write_baseline}{others}", file=sys.stderr)
         return EXIT_ERROR if outcome.errors and not args.exit_zero else EXIT_CLEAN
     if args.baseline:
         recorded = baseline.load(args.baseline)
