@@ -176,7 +176,7 @@ def analyse(
     outcome.unread = {
         other: list(why) for other, why in index.unreadable.items() if other in consulted or other not in unread_before
     }
-    outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp(other)) is not None}
+    outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp_this_run(other)) is not None}
     outcome.rests_on = sorted(index.consulted)
     outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
     resolved = {(module, os.path.abspath(folder)): found for (module, folder), found in index.resolved.items()}
@@ -238,6 +238,17 @@ Job = tuple[str, frozenset[str], AnalysisOptions, RolePolicy, tuple[int, int] | 
 
 def _analyse_job(job: Job) -> FileOutcome:
     return analyse(*job)
+
+
+# The stamps of the files results depend on, each read once a run (a run's results share them): a file that
+# changes after its stamp was read only makes the results resting on it be computed again next time.
+_RUN_STAMPS: dict[str, list[int] | None] = {}
+
+
+def _stamp_this_run(path: str) -> list[int] | None:
+    if path not in _RUN_STAMPS:
+        _RUN_STAMPS[path] = _stamp(path)
+    return _RUN_STAMPS[path]
 
 
 def _stamp(path: str) -> list[int] | None:
@@ -541,6 +552,7 @@ def _prepare_index(options: AnalysisOptions, roles: RolePolicy, facts: dict[str,
 def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | None, fixes: bool = False) -> RunOutcome:
     """Check `files`; with `fixes`, each finding carries its fix's edits."""
     _tune_collector()
+    _RUN_STAMPS.clear()
     codes = frozenset(settings.selected_codes())
     cache = Cache(cache_folder, settings.fingerprint(), settings.root)
     options = settings.analysis_options()
@@ -636,6 +648,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
 def run_source(settings: Settings, path: str, source: bytes, fixes: bool = False) -> RunOutcome:
     """`source` checked as the content of `path` (standard input an editor pipes in, an editor's unsaved
     buffer), without the cache; with `fixes`, each finding carries its fix's edits."""
+    _RUN_STAMPS.clear()
     outcome = analyse(
         path, frozenset(settings.selected_codes()), settings.analysis_options(), settings.role_policy(),
         settings.python_version(), source, fixes=fixes,
