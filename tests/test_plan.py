@@ -198,8 +198,12 @@ def test_a_large_app_stays_within_a_few_dozen_work_units(tmp_path: Path) -> None
     plan = _json_plan(tmp_path)
     findings = sum(len(p["items"]) for p in plan["phases"])
     units = [u for p in plan["phases"] for u in p["units"]]
+    # 80 modules of 8 findings in 10 folders: each folder's read paths are two units (64 places is over 60), its
+    # writes one: 34 units in all.
     assert findings > 600 and 5 <= len(units) <= 36
     assert sum(len(u["closes"]) for u in units) == findings  # every finding is closed by some unit
+    for unit in units:  # one pull request's worth: a reviewable number of files and places
+        assert len(unit["files"]) <= 15 and len(unit["closes"]) + len(unit["inventory"]) <= 60, unit["key"]
 
 
 def test_progress_against_an_earlier_plan(tmp_path: Path) -> None:

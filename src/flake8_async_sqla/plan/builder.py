@@ -475,7 +475,7 @@ def phases(
 ) -> list[PhasePlan]:
     by_topic = {d.topic: d for d in found}
     inventory = _inventory(surveys or [], plan, by_topic)
-    earlier: dict[str, str] = {}
+    earlier: list[WorkUnit] = []
     result = []
     for number in range(1, 6):
         notes = [
