@@ -240,3 +240,33 @@ def test_phase_5_names_the_lines_to_add_to_the_projects_own_ci(tmp_path: Path) -
     assert "check --phase 5 --baseline .asq-baseline.json --output-format github" in gates[".github/workflows/lint.yml"]["lines"]
     assert "--output-format sarif" in gates[".github/workflows/lint.yml"]["lines"]
     assert "--output-format gitlab" in gates[".gitlab-ci.yml"]["lines"]
+
+
+def test_background_db_use_lists_only_work_that_touches_the_database(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "jobs"\ndependencies = ["fastapi", "sqlalchemy>=2", "celery"]\n')
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "db.py").write_text(
+        "from sqlalchemy import create_engine, text\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        'engine = create_engine("postgresql://app@db/app")\nSessionLocal = sessionmaker(engine)\n\n\n'
+        'def purge_rows():\n    with SessionLocal() as db:\n        db.execute(text("delete from t"))\n        db.commit()\n'
+    )
+    (app / "celery_app.py").write_text('from celery import Celery\n\ncelery_app = Celery("app")\n')
+    (app / "mail.py").write_text(  # imports Celery, touches no database: not background DB use
+        "from celery import shared_task\n\n\n@shared_task\ndef send_mail(to: str) -> None:\n    print(to)\n"
+    )
+    (app / "tasks.py").write_text(
+        "from celery import shared_task\nfrom sqlalchemy import text\n\nfrom app.celery_app import celery_app\n"
+        "from app.db import SessionLocal, purge_rows\n\n\n"
+        + "".join(
+            f'@shared_task\ndef count_{n}() -> int:\n    with SessionLocal() as db:\n        return db.execute(text("select 1")).scalar()\n\n\n'
+            for n in range(11)
+        )
+        + "@celery_app.task(bind=True)\ndef nightly_purge(self) -> None:\n    purge_rows()\n"
+    )
+    decision = next(d for d in _json_plan(tmp_path)["decisions"] if d["topic"] == "background DB use")
+    assert decision["detected"] == "present (12 places)"
+    assert len(decision["evidence"]) == 11 and decision["evidence"][-1] == "and 2 more"
+    assert all("celery task `count_" in e for e in decision["evidence"][:10])
+    assert not any("mail.py" in e or "celery_app.py" in e for e in decision["evidence"])

@@ -27,6 +27,7 @@ from flake8_async_sqla.runner import read_source
 
 SYNC_ENGINE_FACTORIES = ("create_engine", "engine_from_config")
 WRITE_OPERATIONS = {"commit", "flush", "merge", "delete", "add", "add_all"}
+MOST_EVIDENCE = 10  # evidence listed for a decision found in many places; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -360,8 +361,8 @@ def decisions(surveys, findings, declared, plan: Plan) -> list[Decision]:
     result.append(
         Decision(
             "background DB use",
-            "present" if background else "none found",
-            tuple(background),
+            f"present ({len(background)} place{'s' if len(background) != 1 else ''})" if background else "none found",
+            tuple(background[:MOST_EVIDENCE]) + ((f"and {len(background) - MOST_EVIDENCE} more",) if len(background) > MOST_EVIDENCE else ()),
             "background work must open its own session from the factory (FastAPI 0.106.0+ closes yield "
             "dependencies before background tasks run)" if background else "nothing to change",
         )
