@@ -155,6 +155,7 @@ def test_tests_migrations_and_scripts_are_listed_apart_with_what_they_need() -> 
     assert support["tests/helpers.py"]["role"] == "test" and "`get_db`" in support["tests/helpers.py"]["needs"]
     assert "sync URL of its own" in support["alembic/env.py"]["needs"]
     assert "imports the app's `engine`" in support["scripts/prestart.py"]["needs"]
+    assert "imports the app's `engine`" in support["scripts/seed.py"]["needs"]  # `from app.core.db import (\n engine,\n)`
     in_the_checklist = {f for p in plan["phases"] for u in p["units"] for f in u["files"]}
     assert not in_the_checklist & set(support)
 
