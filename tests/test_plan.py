@@ -136,7 +136,8 @@ def test_a_fully_sync_app_gets_real_phase_1_and_2_work_and_fails_the_phase_1_gat
     plan = _json_plan(SYNC_TEMPLATE)
     units = {p["number"]: p["units"] for p in plan["phases"]}
     assert any("ASQ107" in closed for unit in units[1] for closed in unit["closes"])
-    assert any(u["key"] == "p1:lifespan:" and u["inventory"] for u in units[1]), "no lifespan yet: a unit for it"
+    lifespan = next(u for u in units[1] if u["key"] == "p1:lifespan:")  # no lifespan yet: a unit for it
+    assert lifespan["files"] == ["app/main.py"] and lifespan["inventory"][0].startswith("app/main.py:5 `app` = FastAPI(…)")
     read_paths = next(u for u in units[2] if u["key"].startswith("p2:read-paths"))
     assert "app/api/routes/items.py" in read_paths["files"] and read_paths["depends_on"]
     decisions = {d["topic"]: d for d in plan["decisions"]}

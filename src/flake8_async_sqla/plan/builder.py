@@ -515,7 +515,16 @@ def _inventory(surveys: list[FileSurvey], plan: Plan | None, by_topic: dict[str,
         for f in plan.factories if not f.kind.startswith("async") and f.name.isidentifier()
     ]
     lifespan = [Closable(s.path, s.line, "", "startup/shutdown handler → the lifespan") for s in plan.startup_events]
-    if not plan.lifespans and not plan.startup_events:
+    apps = [site_name for item in surveys for site_name in item.apps]
+    if not plan.lifespans and not plan.startup_events and apps:
+        # The lifespan is written where the app is created: it is passed to `FastAPI(lifespan=...)` there.
+        engines_ = listed([f"`{e.name}`" for e in plan.engines if e.name.isidentifier()], 3)
+        lifespan += [
+            Closable(site.path, site.line, "", f"`{name}` = FastAPI(…) has no lifespan: pass it `lifespan=` a new lifespan"
+                     + (f" that creates {engines_} and disposes {'it' if len(plan.engines) == 1 else 'them'} on shutdown" if plan.engines else ""))
+            for site, name in apps
+        ]
+    elif not plan.lifespans and not plan.startup_events:
         lifespan += [
             Closable(e.site.path, e.site.line, "", f"`{e.name}` is created at import: create it in a new `lifespan` passed to `FastAPI(lifespan=...)`")
             for e in plan.engines

@@ -79,6 +79,7 @@ class FileSurvey:
     factory_engines: list[tuple[str, str]] = field(default_factory=list)  # (factory key, engine key), bound or configured
     session_providers: dict[str, SessionOrigin | None] = field(default_factory=dict)  # function qualname -> origin
     lifespans: list[Site] = field(default_factory=list)
+    apps: list[tuple[Site, str]] = field(default_factory=list)  # where `FastAPI(...)` is created, and its name
     startup_events: list[Site] = field(default_factory=list)
     session_dependencies: list[tuple[Site, str]] = field(default_factory=list)
     routes: list[tuple[Site, str]] = field(default_factory=list)
@@ -226,6 +227,8 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
         return
     if api == "select":
         result.select_api.append(site)
+    if names.fastapi_api(model.qualname(call.func)) in names.APPLICATION_CLASSES:
+        result.apps.append((site, _assigned_name(model, call) or "<app>"))
     method = call_method(call)
     if method is None:
         return
