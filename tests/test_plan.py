@@ -272,3 +272,19 @@ def test_background_db_use_lists_only_work_that_touches_the_database(tmp_path: P
     assert len(decision["evidence"]) == 11 and decision["evidence"][-1] == "and 2 more"
     assert all("celery task `count_" in e for e in decision["evidence"][:10])
     assert not any("mail.py" in e or "celery_app.py" in e for e in decision["evidence"])
+
+
+def test_no_ci_gate_unit_when_nothing_is_left_or_the_gate_is_in_place(tmp_path: Path) -> None:
+    modern = _json_plan(MODERN)
+    assert modern["nothing_to_migrate"] and not [u for p in modern["phases"] for u in p["units"]]
+    assert "to keep it so, gate CI" in run_plan(str(MODERN)).stdout
+    shutil.copytree(ASYNC_TEMPLATE, tmp_path / "app")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "lint.yml").write_text(
+        "jobs:\n  lint:\n    steps:\n      - run: flake8-async-sqla check --phase 5 --baseline .asq-baseline.json\n"
+    )
+    plan = _json_plan(tmp_path / "app")
+    assert plan["gates_in_place"] == [".github/workflows/lint.yml"] and plan["gates"] == []
+    phase_5 = plan["phases"][4]
+    assert not phase_5["units"] and "gate already in place: .github/workflows/lint.yml" in phase_5["notes"][0]
