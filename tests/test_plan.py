@@ -136,7 +136,8 @@ def test_a_fully_sync_app_gets_real_phase_1_and_2_work_and_fails_the_phase_1_gat
     plan = _json_plan(SYNC_TEMPLATE)
     units = {p["number"]: p["units"] for p in plan["phases"]}
     assert any("ASQ107" in closed for unit in units[1] for closed in unit["closes"])
-    assert any(u["key"] == "p1:lifespan:" and u["inventory"] for u in units[1]), "no lifespan yet: a unit for it"
+    lifespan = next(u for u in units[1] if u["key"] == "p1:lifespan:")  # no lifespan yet: a unit for it
+    assert lifespan["files"] == ["app/main.py"] and lifespan["inventory"][0].startswith("app/main.py:5 `app` = FastAPI(…)")
     read_paths = next(u for u in units[2] if u["key"].startswith("p2:read-paths"))
     assert "app/api/routes/items.py" in read_paths["files"] and read_paths["depends_on"]
     decisions = {d["topic"]: d for d in plan["decisions"]}
@@ -155,6 +156,7 @@ def test_tests_migrations_and_scripts_are_listed_apart_with_what_they_need() -> 
     assert support["tests/helpers.py"]["role"] == "test" and "`get_db`" in support["tests/helpers.py"]["needs"]
     assert "sync URL of its own" in support["alembic/env.py"]["needs"]
     assert "imports the app's `engine`" in support["scripts/prestart.py"]["needs"]
+    assert "imports the app's `engine`" in support["scripts/seed.py"]["needs"]  # `from app.core.db import (\n engine,\n)`
     in_the_checklist = {f for p in plan["phases"] for u in p["units"] for f in u["files"]}
     assert not in_the_checklist & set(support)
 
@@ -198,8 +200,12 @@ def test_a_large_app_stays_within_a_few_dozen_work_units(tmp_path: Path) -> None
     plan = _json_plan(tmp_path)
     findings = sum(len(p["items"]) for p in plan["phases"])
     units = [u for p in plan["phases"] for u in p["units"]]
+    # 80 modules of 8 findings in 10 folders: each folder's read paths are two units (64 places is over 60), its
+    # writes one: 34 units in all.
     assert findings > 600 and 5 <= len(units) <= 36
     assert sum(len(u["closes"]) for u in units) == findings  # every finding is closed by some unit
+    for unit in units:  # one pull request's worth: a reviewable number of files and places
+        assert len(unit["files"]) <= 15 and len(unit["closes"]) + len(unit["inventory"]) <= 60, unit["key"]
 
 
 def test_progress_against_an_earlier_plan(tmp_path: Path) -> None:
@@ -236,3 +242,49 @@ def test_phase_5_names_the_lines_to_add_to_the_projects_own_ci(tmp_path: Path) -
     assert "check --phase 5 --baseline .asq-baseline.json --output-format github" in gates[".github/workflows/lint.yml"]["lines"]
     assert "--output-format sarif" in gates[".github/workflows/lint.yml"]["lines"]
     assert "--output-format gitlab" in gates[".gitlab-ci.yml"]["lines"]
+
+
+def test_background_db_use_lists_only_work_that_touches_the_database(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "jobs"\ndependencies = ["fastapi", "sqlalchemy>=2", "celery"]\n')
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "db.py").write_text(
+        "from sqlalchemy import create_engine, text\nfrom sqlalchemy.orm import sessionmaker\n\n"
+        'engine = create_engine("postgresql://app@db/app")\nSessionLocal = sessionmaker(engine)\n\n\n'
+        'def purge_rows():\n    with SessionLocal() as db:\n        db.execute(text("delete from t"))\n        db.commit()\n'
+    )
+    (app / "celery_app.py").write_text('from celery import Celery\n\ncelery_app = Celery("app")\n')
+    (app / "mail.py").write_text(  # imports Celery, touches no database: not background DB use
+        "from celery import shared_task\n\n\n@shared_task\ndef send_mail(to: str) -> None:\n    print(to)\n"
+    )
+    (app / "tasks.py").write_text(
+        "from celery import shared_task\nfrom sqlalchemy import text\n\nfrom app.celery_app import celery_app\n"
+        "from app.db import SessionLocal, purge_rows\n\n\n"
+        + "".join(
+            f'@shared_task\ndef count_{n}() -> int:\n    with SessionLocal() as db:\n        return db.execute(text("select 1")).scalar()\n\n\n'
+            for n in range(11)
+        )
+        + "@celery_app.task(bind=True)\ndef nightly_purge(self) -> None:\n    purge_rows()\n"
+    )
+    decision = next(d for d in _json_plan(tmp_path)["decisions"] if d["topic"] == "background DB use")
+    assert decision["detected"] == "present (12 places)"
+    assert len(decision["evidence"]) == 11 and decision["evidence"][-1] == "and 2 more"
+    assert all("celery task `count_" in e for e in decision["evidence"][:10])
+    assert not any("mail.py" in e or "celery_app.py" in e for e in decision["evidence"])
+
+
+def test_no_ci_gate_unit_when_nothing_is_left_or_the_gate_is_in_place(tmp_path: Path) -> None:
+    modern = _json_plan(MODERN)
+    assert modern["nothing_to_migrate"] and not [u for p in modern["phases"] for u in p["units"]]
+    assert "to keep it so, gate CI" in run_plan(str(MODERN)).stdout
+    shutil.copytree(ASYNC_TEMPLATE, tmp_path / "app")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "lint.yml").write_text(
+        "jobs:\n  lint:\n    steps:\n      - run: flake8-async-sqla check --phase 5 --baseline .asq-baseline.json\n"
+    )
+    plan = _json_plan(tmp_path / "app")
+    assert plan["gates_in_place"] == [".github/workflows/lint.yml"] and plan["gates"] == []
+    phase_5 = plan["phases"][4]
+    assert not phase_5["units"] and "gate already in place: .github/workflows/lint.yml" in phase_5["notes"][0]

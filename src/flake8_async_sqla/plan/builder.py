@@ -18,7 +18,7 @@ from flake8_async_sqla.core import rule as rule_registry
 from flake8_async_sqla.core.rule import ADVISORY, PHASE_TITLES, Finding, all_rules
 from flake8_async_sqla.noqa import NoqaMap
 from flake8_async_sqla.plan import dependencies, diagrams, progress
-from flake8_async_sqla.plan.gates import RATCHET, GateEdit, gate_edits
+from flake8_async_sqla.plan.gates import RATCHET, GateEdit, gate_edits, gates_in_place
 from flake8_async_sqla.plan.skeleton import ASYNC_DRIVER_NAMES, architecture
 from flake8_async_sqla.plan.support import AppNames, SupportFile, support_needs
 from flake8_async_sqla.plan.survey import EngineSite, FileSurvey, SessionOrigin, Site, Touchpoint, survey
@@ -27,6 +27,7 @@ from flake8_async_sqla.runner import read_source
 
 SYNC_ENGINE_FACTORIES = ("create_engine", "engine_from_config")
 WRITE_OPERATIONS = {"commit", "flush", "merge", "delete", "add", "add_all"}
+MOST_EVIDENCE = 10  # evidence listed for a decision found in many places; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Plan:
     support: list[SupportFile] = field(default_factory=list)
     # Phase 5: where the project runs its checks, and the lines that make `check --phase 5` the gate there.
     gates: list[GateEdit] = field(default_factory=list)
+    gates_in_place: list[str] = field(default_factory=list)  # CI files that already run `check --phase 5`
     ratchet: str = RATCHET
     progress: list[progress.PhaseProgress] = field(default_factory=list)  # with `plan --baseline`
 
@@ -191,7 +193,8 @@ def build_plan(settings: Settings, files: list[Path], baseline: dict | None = No
     plan.decisions = decisions(surveys, findings, declared, plan)
     plan.architecture, plan.skeleton = architecture(surveys, plan)
     plan.current_picture, plan.target_picture = diagrams.pictures(surveys, findings, plan)
-    plan.gates = gate_edits(home, _repository_root(home))
+    plan.gates_in_place = gates_in_place(home, _repository_root(home))
+    plan.gates = [] if plan.gates_in_place else gate_edits(home, _repository_root(home))
     plan.phases = phases(findings, plan.decisions, [site for item in surveys for site in item.request_state_sessions], surveys, plan)
     plan.risks = risks(findings, plan.decisions, plan)
     plan.verification = verification(surveys, findings, plan)
@@ -360,8 +363,8 @@ def decisions(surveys, findings, declared, plan: Plan) -> list[Decision]:
     result.append(
         Decision(
             "background DB use",
-            "present" if background else "none found",
-            tuple(background),
+            f"present ({len(background)} place{'s' if len(background) != 1 else ''})" if background else "none found",
+            tuple(background[:MOST_EVIDENCE]) + ((f"and {len(background) - MOST_EVIDENCE} more",) if len(background) > MOST_EVIDENCE else ()),
             "background work must open its own session from the factory (FastAPI 0.106.0+ closes yield "
             "dependencies before background tasks run)" if background else "nothing to change",
         )
@@ -475,7 +478,7 @@ def phases(
 ) -> list[PhasePlan]:
     by_topic = {d.topic: d for d in found}
     inventory = _inventory(surveys or [], plan, by_topic)
-    earlier: dict[str, str] = {}
+    earlier: list[WorkUnit] = []
     result = []
     for number in range(1, 6):
         notes = [
@@ -485,7 +488,9 @@ def phases(
         ]
         if number == 4:
             notes.append("delete the legacy helpers once nothing imports them; keep the factory")
-        if number == 5:
+        if number == 5 and plan is not None and plan.gates_in_place:
+            notes.append(f"gate already in place: {listed(plan.gates_in_place, 4)} run `check --phase 5`; drop its baseline once empty")
+        elif number == 5:
             notes.append("drop the baseline and gate CI on `check --phase 5`; advisory rules stay in the backlog")
         items = tuple(f for f in findings if f.phase == str(number))
         if number == 2:
@@ -494,7 +499,10 @@ def phases(
                 for site in request_state_sessions
             )
         closable = [Closable(f.path, f.line, f.code, f.message) for f in items]
-        units = work_units(number, closable, inventory.get(number, {}), earlier)
+        extra = inventory.get(number, {})
+        if number == 5 and not earlier and not items:
+            extra = {}  # nothing left to migrate: no unit to gate CI on (the lines stay, to keep it so)
+        units = work_units(number, closable, extra, earlier)
         result.append(PhasePlan(number, PHASE_TITLES[number], tuple(notes), items, COMPLETION[number], tuple(units)))
     return result
 
@@ -514,7 +522,16 @@ def _inventory(surveys: list[FileSurvey], plan: Plan | None, by_topic: dict[str,
         for f in plan.factories if not f.kind.startswith("async") and f.name.isidentifier()
     ]
     lifespan = [Closable(s.path, s.line, "", "startup/shutdown handler → the lifespan") for s in plan.startup_events]
-    if not plan.lifespans and not plan.startup_events:
+    apps = [site_name for item in surveys for site_name in item.apps]
+    if not plan.lifespans and not plan.startup_events and apps:
+        # The lifespan is written where the app is created: it is passed to `FastAPI(lifespan=...)` there.
+        engines_ = listed([f"`{e.name}`" for e in plan.engines if e.name.isidentifier()], 3)
+        lifespan += [
+            Closable(site.path, site.line, "", f"`{name}` = FastAPI(…) has no lifespan: pass it `lifespan=` a new lifespan"
+                     + (f" that creates {engines_} and disposes {'it' if len(plan.engines) == 1 else 'them'} on shutdown" if plan.engines else ""))
+            for site, name in apps
+        ]
+    elif not plan.lifespans and not plan.startup_events:
         lifespan += [
             Closable(e.site.path, e.site.line, "", f"`{e.name}` is created at import: create it in a new `lifespan` passed to `FastAPI(lifespan=...)`")
             for e in plan.engines

@@ -132,7 +132,7 @@ def current(surveys: list[FileSurvey], findings: list[PlanFinding], plan: Plan) 
             node = graph.node(f"{kind}:{item.path}", Node(kind, item.path, item.path, functions=[touchpoint.function]))
             graph.edge(origin_node(origin), node, legacy)
         if item.background:
-            uses = sorted({what for _, what in item.background})
+            uses = sorted({what.partition(" `")[0] for _, what in item.background})  # the kind, not each task's name
             graph.node(f"tasks:{item.path}", Node("background", item.path, item.path, ", ".join(uses)))
     return _flowchart(_aggregated(graph))
 

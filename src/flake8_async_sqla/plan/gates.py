@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,22 @@ def gate_edits(project: Path, repository: Path) -> list[GateEdit]:
     if not found:
         found.append(GateEdit(".github/workflows/flake8-async-sqla.yml", False, "a new workflow", GITHUB_WORKFLOW))
     return found
+
+
+def gates_in_place(project: Path, repository: Path) -> list[str]:
+    """The project's pre-commit config and CI files that already run `check --phase 5` (or the pre-commit hook
+    with `--phase 5`), relative to the repository: the gate phase 5 asks for is there."""
+    found = []
+    for folder in _folders(project, repository):
+        workflows = sorted((folder / ".github" / "workflows").glob("*.y*ml")) if (folder / ".github").is_dir() else []
+        for path in [folder / ".pre-commit-config.yaml", folder / ".gitlab-ci.yml", *workflows]:
+            if path.is_file() and PHASE_5_GATE.search(path.read_text(encoding="utf-8", errors="replace")):
+                found.append(str(path.relative_to(repository)))
+    return sorted(set(found))
+
+
+# flake8-async-sqla run at phase 5: `check --phase 5`, `--phase=5`, or the hook's `args: [--phase, "5", ...]`.
+PHASE_5_GATE = re.compile(r"flake8-async-sqla[\s\S]*?--phase[\s=,\"']*5\b")
 
 
 def _folders(project: Path, repository: Path) -> list[Path]:

@@ -127,7 +127,11 @@ def _unit(unit: WorkUnit) -> list[str]:
 
 
 def _gates(plan: Plan) -> list[str]:
-    out = []
+    if plan.gates_in_place:
+        return [f"Gate already in place: {', '.join(f'`{f}`' for f in plan.gates_in_place)} run `check --phase 5`.", "",
+                f"Baseline ratchet: {plan.ratchet}"]
+    gating = any(unit.key.startswith("p5:ci-gate") for phase in plan.phases for unit in phase.units)
+    out = [] if gating else ["No phase 1-5 work is left; to keep it so, gate CI on `check --phase 5`:", ""]
     for gate in plan.gates:
         out += [f"`{gate.file}` ({'exists' if gate.exists else 'new file'}), {gate.where}:", "", "```yaml", gate.lines, "```", ""]
     return out + [f"Baseline ratchet: {plan.ratchet}"]

@@ -67,4 +67,7 @@ def support_needs(path: str, role: str, text: str, app: AppNames) -> SupportFile
 
 
 def _imports(text: str, name: str) -> bool:
-    return re.search(rf"^\s*(?:from\s+\S+\s+)?import\b[^\n]*\b{re.escape(name)}\b", text, re.MULTILINE) is not None
+    """Whether the text imports `name`: on the import's line, or within its parentheses over several lines."""
+    return re.search(
+        rf"^\s*(?:from\s+\S+\s+)?import\b(?:\s*\([^)]*?|[^\n]*)\b{re.escape(name)}\b", text, re.MULTILINE
+    ) is not None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core import names
+from flake8_async_sqla.core.effects import callee_summaries
 from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method, dotted, keyword, literal_str
 from flake8_async_sqla.plan.skeleton import EngineSetup, engine_setup
 
@@ -16,6 +18,8 @@ IO_METHODS = {
 }
 BACKGROUND_TASK_METHODS = {"add_task"}
 TASK_QUEUE_MODULES = ("celery", "arq", "rq", "dramatiq", "huey", "taskiq")
+# Decorators that make a function a task queue's job (`@shared_task`, `@celery_app.task(...)`, `@dramatiq.actor`).
+TASK_DECORATORS = {"task", "shared_task", "periodic_task", "actor"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class FileSurvey:
     factory_engines: list[tuple[str, str]] = field(default_factory=list)  # (factory key, engine key), bound or configured
     session_providers: dict[str, SessionOrigin | None] = field(default_factory=dict)  # function qualname -> origin
     lifespans: list[Site] = field(default_factory=list)
+    apps: list[tuple[Site, str]] = field(default_factory=list)  # where `FastAPI(...)` is created, and its name
     startup_events: list[Site] = field(default_factory=list)
     session_dependencies: list[tuple[Site, str]] = field(default_factory=list)
     routes: list[tuple[Site, str]] = field(default_factory=list)
@@ -85,6 +90,8 @@ class FileSurvey:
     query_api: list[Site] = field(default_factory=list)
     select_api: list[Site] = field(default_factory=list)
     background: list[tuple[Site, str]] = field(default_factory=list)
+    # Background work: `BackgroundTasks.add_task` and `create_task` calls, and task-queue jobs that touch the
+    # database (open a session or call code that does).
     # Sessions a middleware keeps on `request.state`: a per-request source the yield dependency replaces.
     request_state_sessions: list[Site] = field(default_factory=list)
     settings_names: list[str] = field(default_factory=list)
@@ -105,6 +112,9 @@ def survey(model: SemanticModel, path: str) -> FileSurvey:
             result.routes.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
             if model.sessions(scope) or model.session_calls(scope):
                 result.database_routes.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
+        queue = _task_queue(model, scope)
+        if queue is not None and _touches_database(model, scope):
+            result.background.append((Site(path, scope.node.lineno), f"{queue} task `{scope.name}`"))  # type: ignore[attr-defined]
         summary = model.function_summary(scope)
         if summary.yields_session:
             result.session_dependencies.append((Site(path, scope.node.lineno), scope.name))  # type: ignore[attr-defined]
@@ -115,15 +125,65 @@ def survey(model: SemanticModel, path: str) -> FileSurvey:
                 method = call_method(item.context_expr)
                 if method is not None and method[1] == "begin":
                     result.begin_blocks.append(Site(path, with_node.lineno))
-    for qualname in model.imports.values():
-        if qualname.partition(".")[0] in TASK_QUEUE_MODULES:
-            result.background.append((Site(path, 1), f"task queue `{qualname.partition('.')[0]}`"))
     for name, node in model.local_defs.items():
         if isinstance(node, ast.ClassDef) and any(
             (model.qualname(base) or "").endswith("BaseSettings") for base in node.bases
         ):
             result.settings_names.append(name)
     return result
+
+
+def _task_queue(model: SemanticModel, scope: Scope) -> str | None:
+    """The task queue a function is a job of (`celery` for `@shared_task`), by its decorator; None for other functions."""
+    for decorator, qualname in zip(scope.node.decorator_list, model.decorator_qualnames(scope)):  # type: ignore[attr-defined]
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        tail = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if tail in TASK_DECORATORS:
+            # The queue the decorator's name or the file's imports say (`celery_app.task` is Celery's).
+            said = [q for q in TASK_QUEUE_MODULES if q in re.split(r"[._]", qualname.lower())] or [
+                q.partition(".")[0] for q in model.imports.values() if q.partition(".")[0] in TASK_QUEUE_MODULES
+            ]
+            return said[0] if said else "task queue"
+    return None
+
+
+def _touches_database(model: SemanticModel, scope: Scope) -> bool:
+    """Whether a function opens or uses a session, or calls project code that hands one out or (synchronously)
+    does database I/O."""
+    if model.sessions(scope) or model.session_calls(scope):
+        return True
+    if not scope.is_async and model.function_summary(scope).blocking_io:
+        return True
+    return any(
+        callee.handout.yields or callee.handout.returns or (not callee.is_async and callee.blocking_io)
+        for call in scope.calls for callee in callee_summaries(model, call, scope)
+    )
+
+
+def _spawns_database_work(model: SemanticModel, call: ast.Call, scope: Scope, target: list[ast.expr]) -> bool:
+    """Whether `add_task(work, ...)` / `create_task(work(...))` starts work that touches the database: it is handed
+    a session or a session factory, or the work is project code that does (an `async def` of another module
+    counts: what it does is not known here), also as the function a wrapper runs (`run_in_threadpool(work, ...)`).
+    Library calls (`asyncio.sleep(...)`) and callables held in variables do not count."""
+    work = target[0] if target else None
+    runs = [work] + ([a for a in work.args if isinstance(a, (ast.Name, ast.Attribute))] if isinstance(work, ast.Call) else [])
+    arguments = [*call.args, *(k.value for k in call.keywords)]
+    if isinstance(work, ast.Call):
+        arguments += [*work.args, *(k.value for k in work.keywords)]
+    if any(model.session_binding(a, scope) is not None or model.factory_symbol(a, scope) is not None for a in arguments):
+        return True
+    return any(_runs_database_work(model, run, scope) for run in runs if run is not None)
+
+
+def _runs_database_work(model: SemanticModel, work: ast.expr, scope: Scope) -> bool:
+    run = work if isinstance(work, ast.Call) else ast.copy_location(ast.Call(func=work, args=[], keywords=[]), work)
+    local = model.called_function(run, scope)
+    if local is not None:
+        return _touches_database(model, local)
+    return any(
+        callee.is_async or callee.handout.yields or callee.handout.returns or callee.blocking_io or callee.session_io_names
+        for callee in callee_summaries(model, run, scope)
+    )
 
 
 def _request_state_sessions(model: SemanticModel, scope: Scope) -> list[ast.AST]:
@@ -167,6 +227,8 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
         return
     if api == "select":
         result.select_api.append(site)
+    if names.fastapi_api(model.qualname(call.func)) in names.APPLICATION_CLASSES:
+        result.apps.append((site, _assigned_name(model, call) or "<app>"))
     method = call_method(call)
     if method is None:
         return
@@ -176,9 +238,9 @@ def _survey_call(model: SemanticModel, scope: Scope, call: ast.Call, result: Fil
         and (keyword(call, "on_startup") is not None or keyword(call, "on_shutdown") is not None)
     ):
         result.startup_events.append(site)
-    if name in BACKGROUND_TASK_METHODS:
+    if name in BACKGROUND_TASK_METHODS and _spawns_database_work(model, call, scope, call.args[:1]):
         result.background.append((site, "BackgroundTasks.add_task"))
-    if model.qualname(call.func) in names.TASK_SPAWNERS:
+    if model.qualname(call.func) in names.TASK_SPAWNERS and _spawns_database_work(model, call, scope, call.args[:1]):
         result.background.append((site, "asyncio.create_task"))
     if name == "configure" and model.factory_symbol(receiver, scope) is not None:
         _record_factory_engine(model, scope, project_key(model, receiver, scope), call, result)

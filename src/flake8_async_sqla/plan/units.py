@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,6 +41,10 @@ ORDER = ("lifespan", "engine", "dependency", "task-sessions", "read-paths", "wri
 # up to how many changes one pull request takes them all (a small app's writes are one unit, not five).
 MOST_UNITS_PER_CHANGE = 8
 ONE_UNIT_UP_TO = 12
+# What one pull request can be reviewed at: a bigger group is split by subfolder, then into runs of files
+# (a single file over the bound stays one unit: its changes go together).
+MOST_FILES_PER_UNIT = 15
+MOST_PLACES_PER_UNIT = 60
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,9 @@ class Closable:
     text: str
 
 
-def work_units(phase: int | str, found: Iterable[Closable], extra: dict[str, list[Closable]], earlier: dict[str, str]) -> list[WorkUnit]:
+def work_units(phase: int | str, found: Iterable[Closable], extra: dict[str, list[Closable]], earlier: list[WorkUnit]) -> list[WorkUnit]:
     """The units of one phase. `extra`: inventory items by change (they make a unit even without a finding);
-    `earlier`: the id of each change's unit already planned in an earlier phase, keyed by change and scope."""
+    `earlier`: the units planned in earlier phases (this phase's are appended)."""
     groups: dict[str, list[Closable]] = {change: list(items) for change, items in extra.items() if items}
     by_module: set[str] = set()
     for item in found:
@@ -78,20 +84,19 @@ def work_units(phase: int | str, found: Iterable[Closable], extra: dict[str, lis
     units: list[WorkUnit] = []
     for change in sorted(groups, key=lambda c: (ORDER.index(c) if c in ORDER else len(ORDER), c)):
         items = groups[change]
+        places = Counter(item.path for item in items)
         split = change in by_module and len(items) > ONE_UNIT_UP_TO
-        scopes = _scopes({i.path for i in items}) if split else {i.path: "" for i in items}
+        scopes = _scopes(set(places)) if split else {path: "" for path in places}
+        scopes = _within_bounds(scopes, places)
         by_scope: dict[str, list[Closable]] = {}
         for item in items:
             by_scope.setdefault(scopes[item.path], []).append(item)
         for scope, members in sorted(by_scope.items()):
-            number = f"{phase}.{len(units) + 1}"
-            depends = [earlier[key] for key in _prerequisites(change, scope) if key in earlier]
-            depends += [u.id for u in units if u.key.split(":")[1] in _same_phase_prerequisites(change)]
-            units.append(_unit(number, phase, change, scope, members, tuple(dict.fromkeys(depends))))
-    for unit in units:
-        _, change, scope = unit.key.split(":", 2)
-        earlier.setdefault(f"{change}:{scope}", unit.id)
-        earlier.setdefault(change, unit.id)
+            depends = _prerequisites(change, scope, {m.path for m in members}, earlier) + [
+                u.id for u in units if _change(u) in _same_phase_prerequisites(change)
+            ]
+            units.append(_unit(f"{phase}.{len(units) + 1}", phase, change, scope, members, tuple(dict.fromkeys(depends))))
+    earlier += units
     return units
 
 
@@ -117,17 +122,29 @@ def _unit(number: str, phase: int | str, change: str, scope: str, members: list[
     )
 
 
-def _prerequisites(change: str, scope: str) -> list[str]:
-    """Units of earlier phases this change builds on: the same modules' read paths before their writes."""
+def _prerequisites(change: str, scope: str, files: set[str], earlier: list[WorkUnit]) -> list[str]:
+    """Units of earlier phases this change builds on: the engine before the dependency, the dependency before
+    the routes, and the read paths (then the writes) of the same scope or files before their writes (then globals)."""
+    first = {}
+    for unit in earlier:
+        first.setdefault(_change(unit), unit.id)
+    same_files = lambda wanted: [  # noqa: E731
+        u.id for change_ in wanted for u in earlier
+        if _change(u) == change_ and (u.key.split(":", 2)[2] == scope or files & set(u.files))
+    ]
     if change == "dependency":
-        return ["engine"]
+        return [first[c] for c in ("engine",) if c in first]
     if change in ("read-paths", "task-sessions"):
-        return ["dependency", "engine"]
+        return [first[c] for c in ("dependency", "engine") if c in first]
     if change == "writes":
-        return [f"read-paths:{scope}", "dependency"]
+        return same_files(("read-paths",)) + [first[c] for c in ("dependency",) if c in first]
     if change == "globals":
-        return [f"writes:{scope}", f"read-paths:{scope}", "dependency"]
+        return same_files(("writes", "read-paths")) + [first[c] for c in ("dependency",) if c in first]
     return []
+
+
+def _change(unit: WorkUnit) -> str:
+    return unit.key.split(":")[1]
 
 
 def _same_phase_prerequisites(change: str) -> tuple[str, ...]:
@@ -158,10 +175,79 @@ def _scopes(paths: set[str]) -> dict[str, str]:
             return {path: folder for folder, members in groups.items() for path in members}
 
 
+def _within_bounds(scopes: dict[str, str], places: Counter[str]) -> dict[str, str]:
+    """`scopes` with each group over the unit bounds split: by subfolder, then into runs of files."""
+    members: dict[str, set[str]] = {}
+    for path, scope in scopes.items():
+        members.setdefault(scope, set()).add(path)
+    result = dict(scopes)
+    for scope, paths in members.items():
+        if not _fits(paths, places):
+            folder = scope if scope.endswith("/") or not scope else os.path.commonpath(sorted(paths)).rpartition("/")[0]
+            result.update(_split(_as_folder(folder), paths, places))
+    return result
+
+
+def _split(folder: str, paths: set[str], places: Counter[str]) -> dict[str, str]:
+    """Paths under `folder` (too many for one unit) packed, in order, into even runs of its subfolders and files
+    that fit; a subfolder too big by itself is split the same way."""
+    children: dict[str, set[str]] = {}
+    for path in paths:
+        rest = path[len(folder):]
+        children.setdefault(folder + rest.partition("/")[0] + "/" if "/" in rest else path, set()).add(path)
+    if len(children) == 1 and next(iter(children)).endswith("/"):
+        return _split(next(iter(children)), paths, places)  # one subfolder: descend into it
+    result: dict[str, str] = {}
+    stretch: list[str] = []  # children that fit, between two that do not
+    for child in [*sorted(children), None]:
+        if child is not None and _fits(children[child], places):
+            stretch.append(child)
+            continue
+        for run in _even_runs([children[c] for c in stretch], places):
+            members = stretch[run[0]:run[-1] + 1]
+            scope = members[0] if len(members) == 1 else f"{members[0]}…{members[-1][len(folder):]}"
+            result.update({path: scope for c in members for path in children[c]})
+        stretch.clear()
+        if child is not None and child.endswith("/"):
+            result.update(_split(child, children[child], places))
+        elif child is not None:
+            result[child] = child  # one file over the bounds: its changes go together
+    return result
+
+
+def _even_runs(groups: list[set[str]], places: Counter[str]) -> list[list[int]]:
+    """Consecutive groups packed into as few runs as fit the bounds, as even as that allows (not 7 files and 1)."""
+    fewest = len(_runs(groups, places, 1.0))
+    return next(runs for share in (step / 20 for step in range(1, 21)) if len(runs := _runs(groups, places, share)) <= fewest)
+
+
+def _runs(groups: list[set[str]], places: Counter[str], share: float) -> list[list[int]]:
+    """Greedy packing of consecutive groups under `share` of the bounds (a group alone always makes a run)."""
+    runs: list[list[int]] = []
+    files = count = 0
+    for index, group in enumerate(groups):
+        size = sum(places[p] for p in group)
+        if not runs or files + len(group) > MOST_FILES_PER_UNIT * share or count + size > MOST_PLACES_PER_UNIT * share:
+            runs.append([])
+            files = count = 0
+        runs[-1].append(index)
+        files += len(group)
+        count += size
+    return runs
+
+
+def _fits(paths: set[str], places: Counter[str]) -> bool:
+    return len(paths) <= MOST_FILES_PER_UNIT and sum(places[p] for p in paths) <= MOST_PLACES_PER_UNIT
+
+
+def _as_folder(path: str) -> str:
+    return path.rstrip("/") + "/" if path else ""
+
+
 def _size(changes: int, files: int) -> str:
     size = "S" if changes <= 5 and files <= 2 else "M" if changes <= 25 and files <= 8 else "L"
     return f"{size} ({changes} place{'s' if changes != 1 else ''} in {files} file{'s' if files != 1 else ''})"
 
 
 def _slug(scope: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", scope.lower().removesuffix(".py")).strip("-") or "project"
+    return re.sub(r"[^a-z0-9]+", "-", re.sub(r"\.py\b", "", scope.lower())).strip("-") or "project"

@@ -23,7 +23,9 @@ class SyncSessionFactoryServesApp(Rule):
     This is the first step of moving an application onto SQLAlchemy's asyncio model, and
     what `check --phase 1` measures: as long as the dependency hands out a synchronous
     session, the app is not on an async engine and session factory, whatever its routes do.
-    An `async def` dependency that hands out a synchronous session is reported too.
+    An `async def` dependency that hands out a synchronous session is reported too. A function
+    of the same shape that no `Depends(...)` of the project names is not: nothing in the app
+    takes its session (the plan still lists it among the session dependencies to move).
 
     ## Why is this bad?
     Every route that takes this dependency does its database I/O on a blocking driver. In a
