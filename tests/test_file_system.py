@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ENGINE_IN_HANDLER, run_cli
+from harness import ENGINE_IN_HANDLER
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and byte file names")
 

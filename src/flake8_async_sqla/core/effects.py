@@ -12,7 +12,8 @@ import ast
 from typing import Callable, Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, all_args, assigned_names, call_method, dotted
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import all_args, assigned_names, call_method, dotted
 from flake8_async_sqla.core.summaries import FunctionSummary
 
 # Methods of a sync Core connection that wait on the database.

@@ -11,9 +11,8 @@ import ast
 from dataclasses import dataclass, field
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import (
-    Scope, SemanticModel, all_args, assigned_names, dotted, engine_url, keyword, literal_str,
-)
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import all_args, assigned_names, dotted, engine_url, keyword, literal_str
 from flake8_async_sqla.core.urls import url_scheme
 
 # `engine.sync_engine.dispose()` and `engine.pool.dispose()` close the engine's pooled connections too.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import FUNCTION_NODES, all_args, assigned_names, call_method, keyword
+from flake8_async_sqla.core.syntax import FUNCTION_NODES, all_args, assigned_names, call_method, keyword
 
 if TYPE_CHECKING:
     from flake8_async_sqla.core.model import Scope, SemanticModel

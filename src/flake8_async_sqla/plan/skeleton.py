@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import FUNCTION_NODES, all_args, assigned_names, keyword
+from flake8_async_sqla.core.syntax import FUNCTION_NODES, all_args, assigned_names, keyword
 from flake8_async_sqla.core.urls import CONFIGURED, DIALECT, SCHEME, database_url
 
 if TYPE_CHECKING:

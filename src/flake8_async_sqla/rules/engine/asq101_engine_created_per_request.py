@@ -4,7 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.effects import callee_summaries
-from flake8_async_sqla.core.model import FUNCTION_NODES, Scope, SemanticModel, dotted
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import FUNCTION_NODES, dotted
 from flake8_async_sqla.core.per_request import how_reached, local_name
 from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report

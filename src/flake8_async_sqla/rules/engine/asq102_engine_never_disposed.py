@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.engines import EngineFate, binding_uses, engine_fate
-from flake8_async_sqla.core.model import Scope, SemanticModel, keyword, literal_str
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import keyword, literal_str
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 

@@ -9,7 +9,8 @@ from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import (
     Edit, SourceText, add_keyword, bound_names, import_edit, indent_unit, indented, spans_lines_in_a_string, statement_lines,
 )
-from flake8_async_sqla.core.model import SemanticModel, call_method, dotted
+from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.syntax import call_method, dotted
 from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import UNSAFE, AutoFix, Report, Rule, register, report
 

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import Edit, SourceText, indent_unit, indented, spans_lines_in_a_string, statement_lines
-from flake8_async_sqla.core.model import TRY_NODES, Scope, SemanticModel, call_method, dotted
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import TRY_NODES, call_method, dotted
 from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import UNSAFE, AutoFix, Report, Rule, register, report
 

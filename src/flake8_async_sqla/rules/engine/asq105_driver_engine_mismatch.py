@@ -4,7 +4,8 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.engines import wrapped_in_async_engine
-from flake8_async_sqla.core.model import SemanticModel, engine_url
+from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.syntax import engine_url
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 from flake8_async_sqla.core.urls import url_scheme
 

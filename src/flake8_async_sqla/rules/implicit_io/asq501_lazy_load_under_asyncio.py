@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import Edit, SourceText, bound_names, import_edit
-from flake8_async_sqla.core.model import Scope, SemanticModel, call_method
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import call_method
 from flake8_async_sqla.core.orm import ENTITY_KINDS, describe, lazy_relationship_names, orm_facts
 from flake8_async_sqla.core.rule import ADVISORY, UNSAFE, AutoFix, Report, Rule, register, report
 

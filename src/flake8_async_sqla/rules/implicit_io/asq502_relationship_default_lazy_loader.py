@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import Edit, SourceText, add_entry, add_keyword
-from flake8_async_sqla.core.model import SemanticModel, keyword
+from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.syntax import keyword
 from flake8_async_sqla.core.rule import ADVISORY, UNSAFE, AutoFix, Report, Rule, register, report
 
 

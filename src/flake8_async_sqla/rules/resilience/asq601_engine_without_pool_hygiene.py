@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import add_keyword
 from flake8_async_sqla.core.engines import wrapped_in_async_engine
-from flake8_async_sqla.core.model import Scope, SemanticModel, engine_url
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import engine_url
 from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import ADVISORY, SAFE, AutoFix, Report, Rule, register, report
 from flake8_async_sqla.core.urls import url_dialect

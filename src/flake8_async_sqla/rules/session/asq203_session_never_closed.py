@@ -4,7 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import TRY_NODES, Scope, SemanticModel, SessionBinding, dotted
+from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.syntax import TRY_NODES, dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 # Builtins that look at an object without keeping it.

@@ -4,7 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.edits import Edit, SourceText, add_keyword
-from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, expire_on_commit_setting, keyword
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import call_method, expire_on_commit_setting, keyword
 from flake8_async_sqla.core.rule import SAFE, AutoFix, Report, Rule, register, report
 
 

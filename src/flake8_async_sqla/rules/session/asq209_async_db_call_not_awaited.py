@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import Edit, SourceText, await_allowed
-from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import call_method, dotted
 from flake8_async_sqla.core.rule import SAFE, AutoFix, Report, Rule, register, report
 
 # Attributes a coroutine object has: code that uses them is handling the coroutine itself.

@@ -4,7 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import model as semantic
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding, call_method
+from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.syntax import call_method
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 TRANSACTION_ENDS = {"commit", "rollback"}

@@ -4,10 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import (
-    LOOP_NODES, TRY_NODES, WITH_NODES, FunctionSummary, Scope, SemanticModel, SessionBinding, all_args, assigned_names,
-    call_method, dotted, statement_blocks, statements_in,
-)
+from flake8_async_sqla.core.model import FunctionSummary, Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.syntax import LOOP_NODES, TRY_NODES, WITH_NODES, all_args, assigned_names, call_method, dotted, statement_blocks, statements_in
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 # What a handler may call instead of raising to leave the session usable.

@@ -4,7 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.engines import sqlite_facts
-from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import call_method, dotted
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 
 

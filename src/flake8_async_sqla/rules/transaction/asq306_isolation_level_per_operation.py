@@ -3,7 +3,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core.model import Scope, SemanticModel, call_method, dotted, keyword, literal_str
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.syntax import call_method, dotted, keyword, literal_str
 from flake8_async_sqla.core.per_request import how_reached
 from flake8_async_sqla.core.rule import ADVISORY, Report, Rule, register, report
 

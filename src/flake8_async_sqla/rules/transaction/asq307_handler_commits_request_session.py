@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flake8_async_sqla.core.model import SemanticModel, dotted
+from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.syntax import dotted
 from flake8_async_sqla.core.roles import SERVING_ROLES
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
