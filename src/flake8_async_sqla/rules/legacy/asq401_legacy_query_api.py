@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import Edit, SourceText, await_allowed, await_around, bound_names, import_edit
-from flake8_async_sqla.core.model import UNKNOWN_STRATEGY, Scope, SemanticModel
+from flake8_async_sqla.core.mapping import UNKNOWN_STRATEGY
+from flake8_async_sqla.core.model import Scope, SemanticModel
 from flake8_async_sqla.core.syntax import dotted
 from flake8_async_sqla.core.rule import UNSAFE, AutoFix, Report, Rule, register, report
 
