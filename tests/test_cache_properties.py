@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flake8_async_sqla.config import load_settings
-from flake8_async_sqla.core.project import DEFAULT_INDEX
+from flake8_async_sqla import runner as runner_module
 from flake8_async_sqla.discovery import Discovery
 from flake8_async_sqla.runner import run
 from test_cache_truth import NOT_A_ROUTER, REAL_ROUTER, ROUTES_ON_IMPORTED_ROUTER
@@ -115,7 +115,7 @@ EDITS = {
 def findings(root: Path, cache: Path | None) -> tuple[set[tuple[str, int, str]], set[tuple[str, str]]]:
     """What `check` finds, as a new process would: the process's project index starts empty."""
     configuration = load_settings(None, root)
-    DEFAULT_INDEX.__init__(configuration.analysis_options(), configuration.role_policy())  # type: ignore[misc]
+    runner_module._PROCESS_INDEX = None
     outcome = run(configuration, list(Discovery(configuration).files([root])), 1, cache)
     return (
         {(os.path.relpath(r.path, root), r.finding.line, r.finding.code) for r in outcome.results},

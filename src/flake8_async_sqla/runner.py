@@ -213,15 +213,28 @@ def check_source(
     return FileOutcome(kept, None, 0, role, lines)
 
 
-def _index(options: AnalysisOptions, roles: RolePolicy) -> ProjectIndex:
-    """The process's project index, configured with `options` and the project's roles."""
-    from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
+# This process's project index (the main process's, a worker's, a language server's), kept between the files
+# it analyses; see `_index`.
+_PROCESS_INDEX: ProjectIndex | None = None
 
-    use_options(options, roles)
-    # A result records the files its check read, for the cache: a model kept from another file's check
-    # would have read them then. The imports-first order makes keeping them pointless here anyway.
-    DEFAULT_INDEX.kept_lookup_models = 0
-    return DEFAULT_INDEX
+
+def _index(options: AnalysisOptions, roles: RolePolicy) -> ProjectIndex:
+    """This process's project index for `options` and the project's roles: a new one when they change (what it
+    knew was computed under others)."""
+    global _PROCESS_INDEX
+    if _PROCESS_INDEX is None or _PROCESS_INDEX.options != options or _PROCESS_INDEX.roles != roles:
+        from flake8_async_sqla.core.project import ProjectIndex
+
+        _PROCESS_INDEX = ProjectIndex(options, roles)
+        # A result records the files its check read, for the cache: a model kept from another file's check
+        # would have read them then. The imports-first order makes keeping them pointless here anyway.
+        _PROCESS_INDEX.kept_lookup_models = 0
+    return _PROCESS_INDEX
+
+
+def current_index() -> ProjectIndex | None:
+    """The project index this process analysed with last, if any (a language server forgets edited files in it)."""
+    return _PROCESS_INDEX
 
 
 def _drain_new_facts(index: ProjectIndex) -> dict[str, list]:
@@ -723,20 +736,21 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
 def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:
     """A worker's job: first take what the waves so far shared (each file once per worker), then analyse the
     file, noting what the index lets go for the next waves."""
-    from flake8_async_sqla.core.project import DEFAULT_INDEX, ModuleFacts
+    from flake8_async_sqla.core.project import ModuleFacts
 
     analysis, shared_files = job
+    index = _index(analysis[2], analysis[3])
     for path in shared_files:
         if path not in _ADOPTED:
             _ADOPTED.add(path)
             shared = json.loads(Path(path).read_text(encoding="utf-8"))
-            DEFAULT_INDEX.adopt(shared["modules"])
-            DEFAULT_INDEX.stored_facts.update(
+            index.adopt(shared["modules"])
+            index.stored_facts.update(
                 {module: (digest, ModuleFacts.from_json(facts)) for module, (digest, facts) in shared["facts"].items()}
             )
-    DEFAULT_INDEX.sharing = True
+    index.sharing = True
     outcome = _analyse_job(analysis)
-    outcome.shared = DEFAULT_INDEX.shared()
+    outcome.shared = index.shared()
     return outcome
 
 

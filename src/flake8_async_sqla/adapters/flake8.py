@@ -12,7 +12,7 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import ConfigError, load_project_rules
 from flake8_async_sqla.core.checker import check_tree, codes_for_role
 from flake8_async_sqla.core.options import OPTION_HELP, AnalysisOptions
-from flake8_async_sqla.core.project import use_options
+from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, DEFAULT_REPORTED, ROLES, RolePolicy, parse_roles
 from flake8_async_sqla.core.rule import ADVISORY, all_rules
 
@@ -21,6 +21,7 @@ class AsyncSqlaPlugin:
     name = "flake8-async-sqla"
     version = __version__
     roles: RolePolicy = DEFAULT_POLICY
+    index: ProjectIndex | None = None  # the run's, made when flake8 hands over its options
 
     def __init__(self, tree: ast.Module, filename: str, lines: list[str]) -> None:
         self.tree = tree
@@ -66,12 +67,13 @@ class AsyncSqlaPlugin:
             cls.roles = RolePolicy(parse_roles(options.report_roles, "--report-roles"), role_paths(options.role_paths))
         except (ValueError, ConfigError) as error:
             raise SystemExit(f"flake8-async-sqla: error: {error}") from None
-        use_options(AnalysisOptions(**{name: tuple(getattr(options, name)) for name in OPTION_HELP}), cls.roles)
+        # One index for the run: flake8's worker processes, forked after this, start with it and keep what they learn.
+        cls.index = ProjectIndex(AnalysisOptions(**{name: tuple(getattr(options, name)) for name in OPTION_HELP}), cls.roles)
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self.lines)
         codes = codes_for_role(self.roles.role_of(self.filename, source), self.roles)
-        for finding in check_tree(self.tree, self.filename, source, codes):
+        for finding in check_tree(self.tree, self.filename, source, codes, self.index):
             yield finding.line, finding.col, finding.message, type(self)
 
 

@@ -25,12 +25,12 @@ from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 from flake8_async_sqla import __version__, rule_doc_url
 from flake8_async_sqla.config import ConfigError, Settings, load_settings
 from flake8_async_sqla.core.edits import LINE_BREAK, Edit
-from flake8_async_sqla.core.project import DEFAULT_INDEX, UNSAVED_BUFFERS
+from flake8_async_sqla.core.project import UNSAVED_BUFFERS
 from flake8_async_sqla.core.rule import SAFE, all_rules
 from flake8_async_sqla.discovery import Discovery
 from flake8_async_sqla.docs import render_rule
 from flake8_async_sqla.noqa import NOQA_INLINE, with_codes
-from flake8_async_sqla.runner import FileError, FileOutcome, Result, run_source
+from flake8_async_sqla.runner import FileError, FileOutcome, Result, current_index, run_source
 
 SOURCE = "flake8-async-sqla"
 RULE_CODE = re.compile(r"[A-Z]+[0-9]+")
@@ -96,7 +96,7 @@ class AsqLanguageServer(LanguageServer):
             UNSAVED_BUFFERS.pop(path, None)
         else:
             UNSAVED_BUFFERS[path] = text.encode("utf-8")
-        DEFAULT_INDEX.forget(path)
+        forget_path(path)
         self.edited.add(path)
         if self.dependents_timer is not None:
             self.dependents_timer.cancel()
@@ -106,7 +106,9 @@ class AsqLanguageServer(LanguageServer):
         """Check again the open buffers whose last check no longer holds after the edits since the last time."""
         self.dependents_timer = None
         edited, self.edited = self.edited, set()
-        DEFAULT_INDEX.refresh()
+        index = current_index()
+        if index is not None:
+            index.refresh()
         for uri, outcome in list(self.checked.items()):
             if uri in self.workspace.text_documents and not still_holds(outcome, edited):
                 self.check(uri)
@@ -115,10 +117,13 @@ class AsqLanguageServer(LanguageServer):
 def still_holds(outcome: FileOutcome, edited: set[str]) -> bool:
     """Whether a buffer's check holds after edits to the `edited` files: each it resolved names through keeps the
     interface the check recorded, and the project-wide answers it rests on are the same."""
+    index = current_index()
+    if index is None:
+        return False
     for other in outcome.rests_on:
-        if other in edited and DEFAULT_INDEX.interface_digest(other, build=True) != outcome.interfaces.get(other):
+        if other in edited and index.interface_digest(other, build=True) != outcome.interfaces.get(other):
             return False
-    return all(DEFAULT_INDEX.answer(tuple(question)) == answer for *question, answer in outcome.answers)
+    return all(index.answer(tuple(question)) == answer for *question, answer in outcome.answers)
 
 
 def settings_for(path: str) -> tuple[Settings, str | None]:
@@ -296,7 +301,14 @@ def forget(uri: str) -> None:
     """Make the project index forget a file (see `ProjectIndex.forget`)."""
     path = file_path(uri)
     if path is not None:
-        DEFAULT_INDEX.forget(path)
+        forget_path(path)
+
+
+def forget_path(path: str) -> None:
+    """Make the project index the buffers were checked with forget a file, if there is one yet."""
+    index = current_index()
+    if index is not None:
+        index.forget(path)
 
 
 def file_path(uri: str) -> str | None:

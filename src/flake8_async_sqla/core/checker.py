@@ -14,7 +14,7 @@ from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import SourceText
 from flake8_async_sqla.core.model import SemanticModel, module_path
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
-from flake8_async_sqla.core.project import DEFAULT_INDEX, EXTERNAL_ROOTS, ProjectIndex
+from flake8_async_sqla.core.project import EXTERNAL_ROOTS, ProjectIndex
 from flake8_async_sqla.core.roles import RolePolicy
 from flake8_async_sqla.core import rule as rule_registry
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
@@ -52,7 +52,7 @@ def check_tree(
     path: str,
     source: str | None = None,
     codes: Collection[str] | None = None,
-    index: ProjectIndex | None = DEFAULT_INDEX,
+    index: ProjectIndex | None = None,
     fixes: bool = False,
 ) -> list[Finding]:
     """Findings of the rules in `codes` (default: all) for one parsed file, sorted by position; with `fixes`,
@@ -97,7 +97,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def build_model(tree: ast.Module, path: str, index: ProjectIndex | None = DEFAULT_INDEX) -> SemanticModel:
+def build_model(tree: ast.Module, path: str, index: ProjectIndex | None = None) -> SemanticModel:
     """The file's model, registered with the index so other files see the same one; a model the
     index already built for this unchanged file (as another file's import) is reused."""
     existing = index.cached_model(path) if index is not None else None

@@ -1021,11 +1021,3 @@ def _mentions(path: str, word: bytes) -> bool:
     # The substring test is fast and rules out most files before the whole-word search.
     return word in text and re.search(rb"\b" + re.escape(word) + rb"\b", text) is not None
 
-
-DEFAULT_INDEX = ProjectIndex()
-
-
-def use_options(options: AnalysisOptions, roles: RolePolicy = DEFAULT_POLICY) -> None:
-    """Configure the process-wide index; facts computed under other options or roles are dropped."""
-    if DEFAULT_INDEX.options != options or DEFAULT_INDEX.roles != roles:
-        DEFAULT_INDEX.__init__(options, roles)  # type: ignore[misc]

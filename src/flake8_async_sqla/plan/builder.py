@@ -11,7 +11,7 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.checker import build_model, check_model, codes_for_role, is_relevant
 from flake8_async_sqla.core.parsing import ParseFailure, parse
-from flake8_async_sqla.core.project import DEFAULT_INDEX, use_options
+from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.project_rules import find_all
 from flake8_async_sqla.core.roles import APPLICATION
 from flake8_async_sqla.core import rule as rule_registry
@@ -127,7 +127,7 @@ def collect(
     example files go to `others` as (shown path, role, path): the plan lists them apart."""
     surveys, findings, errors = [], [], []
     roles = settings.role_policy()
-    use_options(settings.analysis_options(), roles)
+    index = ProjectIndex(settings.analysis_options(), roles)
     codes = settings.selected_codes()
     rules = all_rules()
     project_rules = [rule for code, rule in rule_registry.PROJECT_RULES.items() if code in codes]
@@ -154,10 +154,10 @@ def collect(
         # Project rules match text: every production file is theirs, related to the database or not.
         found = find_all([r for r in project_rules if r.code in role_codes], tree, text, False) if project_rules else []
         if is_relevant(text, settings.analysis_options()):
-            model = build_model(tree, str(path))
+            model = build_model(tree, str(path), index)
             surveys.append(survey(model, shown))
             found += check_model(model, role_codes)
-            DEFAULT_INDEX.release(str(path))  # the survey holds what the plan needs of it
+            index.release(str(path))  # the survey holds what the plan needs of it
         for finding in sorted(found):
             if noqa.suppresses(finding.line, finding.code) or (ignored and finding.code.startswith(ignored)):
                 continue
