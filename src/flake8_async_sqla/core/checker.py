@@ -14,7 +14,7 @@ from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import SourceText
 from flake8_async_sqla.core.model import SemanticModel, module_path
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
-from flake8_async_sqla.core.project import EXTERNAL_ROOTS, ProjectIndex
+from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.roles import RolePolicy
 from flake8_async_sqla.core import rule as rule_registry
 from flake8_async_sqla.core.rule import Finding, Rule, all_rules
@@ -128,7 +128,7 @@ def may_concern_the_database(model: SemanticModel) -> bool:
         root = imported.partition(".")[0]
         if root in names.SQLALCHEMY_ROOTS or root in names.FASTAPI_ROOTS or not root:
             return True
-        if root in EXTERNAL_ROOTS:
+        if root in names.EXTERNAL_ROOTS:
             continue
         if wrappers or index is None or module_path(index, imported, model.path) is not None:
             return True

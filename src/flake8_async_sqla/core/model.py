@@ -30,7 +30,7 @@ from flake8_async_sqla.core.summaries import (
 )
 
 if TYPE_CHECKING:
-    from flake8_async_sqla.core.project import ProjectIndex
+    from flake8_async_sqla.core.resolver import Resolver
 
 TYPE_ALIAS_NODE = getattr(ast, "TypeAlias", None)  # `type X = ...`, Python 3.12+
 # Node types whose nodes a scope collects, and the Scope list each goes to.
@@ -214,7 +214,7 @@ class SemanticModel(FastAPIFacts, MappingFacts):
         tree: ast.Module,
         path: str = "<unknown>",
         module: str | None = None,
-        index: ProjectIndex | None = None,
+        index: Resolver | None = None,
         options: AnalysisOptions | None = None,
     ) -> None:
         self.tree = tree
@@ -1664,14 +1664,13 @@ class SemanticModel(FastAPIFacts, MappingFacts):
         index = self.index
         if index is None:
             return found
-        from flake8_async_sqla.core.project import EXTERNAL_ROOTS  # not at the top: the project module imports this one
 
         seen = {found[0][0]}
         pending = [found[0]]
         while pending and len(found) < MAX_VISIBLE_MODULES:
             current, imports = pending.pop()
             for imported in sorted(set(imports.values())):
-                if imported.partition(".")[0] in EXTERNAL_ROOTS:
+                if imported.partition(".")[0] in names.EXTERNAL_ROOTS:
                     continue  # the standard library and the frameworks are not project modules (as for `lookup`)
                 path = module_path(index, imported, current)
                 if path is None or path in seen:
@@ -2325,7 +2324,7 @@ def _assignment_before(scope: Scope, name: ast.Name) -> ast.AST | None:
     return latest
 
 
-def module_path(index: ProjectIndex, qualname: str, from_path: str) -> str | None:
+def module_path(index: Resolver, qualname: str, from_path: str) -> str | None:
     """The project file an imported name comes from: the longest prefix of it that is a module."""
     parts = qualname.split(".")
     for split in range(len(parts), 0, -1):

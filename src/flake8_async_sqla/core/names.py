@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 # Roots under which SQLAlchemy's public names are (re-)exported.
 SQLALCHEMY_ROOTS = ("sqlalchemy", "sqlmodel")
 
@@ -230,3 +232,10 @@ def fastapi_api(qualname: str | None) -> str | None:
     if root not in FASTAPI_ROOTS or not rest:
         return None
     return qualname.rpartition(".")[2]
+
+
+# Top-level modules that are never the project's: the standard library, the frameworks and the database libraries.
+EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
+    "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
+    "typing_extensions", "greenlet", "asyncpg", "aiosqlite", "psycopg", "psycopg2", "httpx", "alembic",
+}

@@ -10,7 +10,6 @@ import ast
 import json
 import os
 import re
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +23,7 @@ from flake8_async_sqla.core.layout import (
 )
 from flake8_async_sqla.core.manifests import declared_dialects, manifest_files
 from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.names import EXTERNAL_ROOTS
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
@@ -37,10 +37,6 @@ from flake8_async_sqla.core.summaries import (
 )
 from flake8_async_sqla.core.urls import UrlFacts
 
-EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | {
-    "sqlalchemy", "sqlmodel", "fastapi", "starlette", "pydantic", "pydantic_settings", "anyio",
-    "typing_extensions", "greenlet", "asyncpg", "aiosqlite", "psycopg", "psycopg2", "httpx", "alembic",
-}
 # `from <framework module> import a, b as c, (d, e)`: the names a module may re-export (an `as` rename is not).
 API_IMPORT = re.compile(
     rb"^[ \t]*from[ \t]+((?:sqlalchemy|sqlmodel|fastapi|starlette)(?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)",
