@@ -385,3 +385,24 @@ def test_a_configured_wrapper_may_come_from_any_package(shop: Path) -> None:
     path.write_text(source)
     index = ProjectIndex(AnalysisOptions(session_factories=("DB.session",)))
     assert may_concern_the_database(build_model(ast.parse(source), str(path), index))
+
+
+def test_a_callers_question_rests_on_the_files_that_mention_the_name_not_on_the_whole_project(tmp_path: Path) -> None:
+    """Asking which modules may call `save` makes a result depend on the files mentioning it (their text, and
+    which they are), so an edit to another file leaves it standing, and a new caller voids it."""
+    (tmp_path / "pyproject.toml").write_text("")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "helpers.py").write_text("def save(db, obj):\n    db.add(obj)\n")
+    (app / "routes.py").write_text("from app.helpers import save\n\n\ndef create(db):\n    save(db, 1)\n")
+    (app / "other.py").write_text("x = 1\n")
+    index = ProjectIndex()
+    helpers = str(app / "helpers.py")
+    models = index.modules_mentioning(helpers, "save", 16)
+    assert sorted(Path(model.path).name for model in models) == ["helpers.py", "routes.py"]
+    assert index.consulted_widely == {helpers, str(app / "routes.py")}
+    question = ("mentioning", helpers, "save")
+    assert index.answers[question] == [helpers, str(app / "routes.py")]
+    (app / "jobs.py").write_text("from app.helpers import save\n")
+    index.forget(str(app / "jobs.py"))
+    assert index.answer(question) == [helpers, str(app / "jobs.py"), str(app / "routes.py")]

@@ -631,11 +631,16 @@ class ProjectIndex:
 
     def modules_mentioning(self, path: str, word: str, most: int) -> list[SemanticModel] | None:
         """The models of `path`'s project files that mention `word` (where a function of that name may be called);
-        None when more than `most` do, or the project is too big to read. A result built on them depends on
-        every file of the project (a new caller may appear anywhere)."""
+        None when more than `most` do, or the project is too big to read. A result built on them depends on which
+        files mention the word (a new caller may appear anywhere: a project-wide answer) and on those files'
+        text, not on the rest of the project."""
         files = self.files_mentioning(path, word)
-        self._consult_project(path)
-        if files is None or len(files) > most:
+        if files is None:
+            self._consult_project(path)
+            return None
+        self.consulted_widely.update(files)
+        self._answered(("mentioning", os.path.abspath(path), word))
+        if len(files) > most:
             return None
         return [model for file in files if (model := self._model_for_this_check(file)) is not None]
 
@@ -803,6 +808,9 @@ class ProjectIndex:
             return [qualname for qualname in qualnames if qualname in found]
         if kind == "project_files":
             return _listing_digest(self.project_files(path))
+        if kind == "mentioning":
+            files = self.files_mentioning(path, name)
+            return None if files is None else list(files)
         if kind == "asyncio_only":
             return self._asyncio_only(path)
         if kind == "startup_only":
