@@ -232,7 +232,7 @@ class ProjectIndex:
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
         self._file_words: dict[str, int] = {}  # path -> `_word_bits` of its words
         self._shared_words: dict[str, frozenset[bytes] | None] = {}  # root -> words of two files or more
-        self.effects_rebuilt = 0  # effects of forgone functions asked after all (see `_forgone`), for `check -v`
+        self.effects_rebuilt = 0  # effects of forgone functions asked after all (see `_forgone`): how often it misses
         self._interfaces: dict[str, tuple[ReleasedModule, str]] = {}  # path -> (module, `interface_digest`)
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
