@@ -192,6 +192,9 @@ class ProjectIndex:
         self._released: dict[str, tuple[tuple[int, int], ReleasedModule]] = {}
         # Models rebuilt for a released module (a rule needing its code, not just its names): the latest few.
         self._rebuilt: dict[str, tuple[tuple[int, int], SemanticModel | None]] = {}
+        # What the index kept of a file let go before its own check (a module modelled for a lookup), set aside
+        # while the check's model stands in: the same content, so the same summaries when that model goes.
+        self._released_earlier: dict[str, tuple[tuple[int, int], ReleasedModule]] = {}
         # Modules modelled only to answer lookups, oldest first: beyond `kept_lookup_models`, let go (see `release`).
         self._modelled_for_lookups: dict[str, None] = {}
         self._held_for_this_check: list[SemanticModel] = []  # see `_model_for_this_check`
@@ -248,7 +251,7 @@ class ProjectIndex:
         the file was saved, created, deleted, or its unsaved buffer changed or closed)."""
         path = os.path.abspath(path)
         for per_file in (
-            self._models, self._released, self._rebuilt, self._facts, self._interfaces, self._file_words,
+            self._models, self._released, self._released_earlier, self._rebuilt, self._facts, self._interfaces, self._file_words,
             self._plain_definitions, self._file_store_keys,
         ):
             per_file.pop(path, None)
@@ -278,7 +281,9 @@ class ProjectIndex:
         if stamp is not None:
             replaced = self._models.get(path, (None, None))[1]
             self._models[path] = (stamp, model)
-            self._released.pop(path, None)
+            earlier = self._released.pop(path, None)
+            if earlier is not None and earlier[0] == stamp:
+                self._released_earlier[path] = earlier
             self._modelled_for_lookups.pop(path, None)
             if replaced is not None and replaced is not model:
                 replaced.detach()  # one modelled for lookups: else it lingers as cyclic garbage
@@ -305,11 +310,23 @@ class ProjectIndex:
         if entry is None or entry[1] is None:
             return
         stamp, model = entry
+        del self._models[path]
+        earlier = self._released_earlier.pop(path, None)
+        if earlier is not None and earlier[0] == stamp:
+            # Kept already: its summaries answer for this model's, whose effects need not be computed again.
+            self._released[path] = earlier
+            model.detach(lambda summary: partial(self._earlier_effect, earlier[1], path, stamp, summary.qualname))
+            return
         self._released[path] = (stamp, ReleasedModule(model.module, model.imports, model.defined_symbols(), sqlite_facts(model)))
         if self.sharing:
             self.newly_released.append(path)
-        del self._models[path]
         model.detach(self._forgone(path, stamp, model))
+
+    def _earlier_effect(self, module: ReleasedModule, path: str, stamp: tuple[int, int], qualname: str, effect: str) -> object:
+        """An effect of a function of a file let go twice (see `_released_earlier`), from the summary kept the
+        first time; from the model built again for a function it does not keep (a nested one)."""
+        kept = next((summary for summary in _function_summaries(module) if summary.qualname == qualname), None)
+        return SOLVER.value(kept, effect) if kept is not None else self._rebuilt_effect(path, stamp, qualname, effect)
 
     def _forgone(self, path: str, stamp: tuple[int, int], model: SemanticModel) -> Callable[[FunctionSummary], Callable[[str], object] | None]:
         """Which summaries of a model being let go keep only what was asked of them so far, each with its fallback:
