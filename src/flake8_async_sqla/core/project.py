@@ -613,6 +613,7 @@ class ProjectIndex:
         if key not in self._mentions:
             files = self.project_files(path)
             if files is not None and WORD.fullmatch(word.encode()):
+                self._words_of_several_files(path)  # one pass over the project's text makes every file's filter
                 wanted = _word_bits([word.encode()])
                 files = tuple(f for f in files if self._word_bits(f) & wanted == wanted)
             self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
