@@ -156,10 +156,13 @@ def decode_source(data: bytes) -> tuple[bytes, str]:
 def analyse(
     path: str, codes: frozenset[str], options: AnalysisOptions, roles: RolePolicy,
     target: tuple[int, int] | None = None, source: bytes | None = None, rested_on: bool = False, fixes: bool = False,
+    cached: bool = True,
 ) -> FileOutcome:
     """One file: read (or take its `source`), parse for Python `target`, check the rules its role reports,
     drop `# noqa`ed findings (with `fixes`, each finding carries its fix's edits). Never raises. When stored
-    results rest on the file (`rested_on`), its interface is computed even if its check needed no model."""
+    results rest on the file (`rested_on`), its interface is computed even if its check needed no model. What a
+    cached result needs to be proven later (the files, answers and interfaces it rests on) is recorded only when
+    the outcome is `cached`."""
     index = _index(options, roles)
     try:
         data, text = read_source(Path(path)) if source is None else decode_source(source)
@@ -176,13 +179,15 @@ def analyse(
     outcome.unread = {
         other: list(why) for other, why in index.unreadable.items() if other in consulted or other not in unread_before
     }
+    outcome.new_facts = _drain_new_facts(index)  # also shared with other workers
+    outcome.modelled = index.modelled - modelled_before
+    if not cached:
+        return outcome
     outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp_this_run(other)) is not None}
     outcome.rests_on = sorted(index.consulted)
     outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
     resolved = {(module, os.path.abspath(folder)): found for (module, folder), found in index.resolved.items()}
     outcome.resolved = [[module, folder, found] for (module, folder), found in sorted(resolved.items())]
-    outcome.new_facts = _drain_new_facts(index)
-    outcome.modelled = index.modelled - modelled_before
     outcome.interfaces = {other: index.interface_digest(other) for other in outcome.rests_on}
     outcome.interface = index.interface_digest(path, build=rested_on)
     return outcome
@@ -245,8 +250,8 @@ def _drain_new_facts(index: ProjectIndex) -> dict[str, list]:
     return drained
 
 
-# `analyse`'s arguments: path, codes, options, roles, target, source (None: read the file), rested_on, fixes.
-Job = tuple[str, frozenset[str], AnalysisOptions, RolePolicy, tuple[int, int] | None, None, bool, bool]
+# `analyse`'s arguments: path, codes, options, roles, target, source (None: read the file), rested_on, fixes, cached.
+Job = tuple[str, frozenset[str], AnalysisOptions, RolePolicy, tuple[int, int] | None, None, bool, bool, bool]
 
 
 def _analyse_job(job: Job) -> FileOutcome:
@@ -473,6 +478,12 @@ class Cache:
         return stamp == stored and stamp[0] < self.written_ns
 
     def put(self, path: str, stamp: list[int], digest: str, outcome: FileOutcome, fixes: bool = False) -> None:
+        for finding in outcome.findings:
+            phase = rule_phase(finding.code)
+            if phase is not None:
+                self.phases[finding.code] = phase
+        if self.path is None:
+            return  # nothing is kept of a run without a cache
         self.entries[path] = {
             "digest": digest,
             "stamp": stamp,
@@ -491,10 +502,6 @@ class Cache:
             "unread": outcome.unread,
         }
         self.facts.update(outcome.new_facts)
-        for finding in outcome.findings:
-            phase = rule_phase(finding.code)
-            if phase is not None:
-                self.phases[finding.code] = phase
 
     def save(self) -> None:
         from flake8_async_sqla.cache_files import write_document
@@ -626,7 +633,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             if index is None:
                 index = _prepare_index(options, roles, cache.stored_facts)
             work = [
-                (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes)
+                (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes, cache.path is not None)
                 for key in imports_first(pending, index)
             ]
             fresh, first_in_workers = _analyse_all(work, jobs, options, roles, cache)
