@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -317,7 +318,9 @@ class ProjectIndex:
             self._released[path] = earlier
             model.detach(lambda summary: partial(self._earlier_effect, earlier[1], path, stamp, summary.qualname))
             return
-        self._released[path] = (stamp, ReleasedModule(model.module, model.imports, model.defined_symbols(), sqlite_facts(model)))
+        # The names modules import repeat across the project (`sqlalchemy.orm.Session`): each is kept once.
+        imports = {local: sys.intern(imported) for local, imported in model.imports.items()}
+        self._released[path] = (stamp, ReleasedModule(model.module, imports, model.defined_symbols(), sqlite_facts(model)))
         if self.sharing:
             self.newly_released.append(path)
         model.detach(self._forgone(path, stamp, model))

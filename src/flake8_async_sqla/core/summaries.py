@@ -46,7 +46,23 @@ UNKNOWN_EFFECTS: dict[str, object] = {
 }
 
 
-@dataclass
+# The probes of a summary that has none left (settled, forgone, or read from JSON): one mapping shared by all of
+# them, never written (only a summary with probes is ever solved).
+NO_PROBES: dict[str, Callable[[], object]] = {}
+# Effect values that compare equal are one object: a project keeps the effects of every function its other modules
+# name, most of them the same few (an empty frozenset is 200 bytes).
+SHARED_VALUES: dict[object, object] = {}
+
+
+def shared(value: object) -> object:
+    """The one object kept for `value` (itself, when it is not hashable)."""
+    try:
+        return SHARED_VALUES.setdefault(value, value)
+    except TypeError:
+        return value
+
+
+@dataclass(slots=True)
 class FunctionSummary:
     """What other modules need to know about a function."""
 
@@ -58,10 +74,11 @@ class FunctionSummary:
     bound: bool = False  # a method whose first parameter (`self`/`cls`) the call fills in
     # Per effect, the function computing it from the model when first asked (they may look callees up in other
     # modules, and most functions are never asked); `EffectSolver` calls them.
-    probes: dict[str, Callable[[], object]] = field(default_factory=dict, repr=False, compare=False)
-    # The effects computed for good, and the current values of those being solved in a cycle of calls.
+    probes: dict[str, Callable[[], object]] = field(default_factory=lambda: NO_PROBES, repr=False, compare=False)
+    # The effects computed for good, and the current values of those being solved in a cycle of calls (None when
+    # none is).
     settled: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
-    solving: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    solving: dict[str, object] | None = field(default=None, repr=False, compare=False)
     # For a function whose model was let go before all its effects were computed (no other module names it, see
     # `forgo`): what computes an effect asked after all, from a model built again.
     fallback: Callable[[str], object] | None = field(default=None, repr=False, compare=False)
@@ -127,12 +144,12 @@ class FunctionSummary:
         the probes: the summary then outlives its model (a released module keeps it) and holds no tree."""
         for effect in EFFECTS:
             SOLVER.value(self, effect)
-        self.probes = {}
+        self.probes = NO_PROBES
 
     def forgo(self, fallback: Callable[[str], object]) -> None:
         """Drop the probes without computing what is left, for a function no other module names (so none asks
         it): an effect asked after all comes from `fallback`. Its JSON form then holds no effects."""
-        self.probes = {}
+        self.probes = NO_PROBES
         self.fallback = fallback
 
     @property
@@ -214,10 +231,10 @@ class EffectSolver:
             asker = self.frames[-1]
             asker.low = min(asker.low, low)
             asker.cyclic = True
-            return summary.solving.get(effect, EFFECTS[effect](summary))
+            return (summary.solving or {}).get(effect, EFFECTS[effect](summary))
         probe = summary.probes.get(effect)
         if probe is None:
-            settled[effect] = summary.fallback(effect) if summary.fallback is not None else UNKNOWN_EFFECTS[effect]
+            settled[effect] = shared(summary.fallback(effect) if summary.fallback is not None else UNKNOWN_EFFECTS[effect])
             return settled[effect]
         frame = _Frame(summary, effect, len(self.frames))
         self.frames.append(frame)
@@ -228,6 +245,8 @@ class EffectSolver:
                     self.fresh.pop((id(member), member_effect), None)
                 frame.low, frame.members, frame.changed, frame.cyclic = frame.depth, [], False, False
                 found = probe()
+                if summary.solving is None:
+                    summary.solving = {}
                 if found != summary.solving.get(effect, EFFECTS[effect](summary)):
                     frame.changed = True
                 summary.solving[effect] = found
@@ -251,8 +270,11 @@ class EffectSolver:
         for member, member_effect in frame.members:
             self.fresh.pop((id(member), member_effect), None)
         for member, member_effect in [(summary, effect), *frame.members]:
-            member.settled[member_effect] = member.solving.pop(member_effect)
-            member.probes.pop(member_effect, None)
+            member.settled[member_effect] = shared(member.solving.pop(member_effect))  # type: ignore[union-attr]
+            if not member.solving:
+                member.solving = None
+            if member.probes is not NO_PROBES:
+                member.probes.pop(member_effect, None)
         return found
 
 
@@ -357,7 +379,7 @@ def function_from_json(data: dict) -> FunctionSummary:
         summary.forgo(UNKNOWN_EFFECTS.__getitem__)
         return summary
     yields, returns, provides_transaction, expires_on_commit, factory = data["handout"]
-    summary.settled.update(
+    summary.settled.update((effect, shared(value)) for effect, value in dict(
         session_io_names=frozenset(map(str, data["session_io_names"])),
         handout=SessionHandout(yields, returns, bool(provides_transaction), expires_on_commit, factory),
         ends_transactions=frozenset(map(str, data["ends_transactions"])),
@@ -367,7 +389,7 @@ def function_from_json(data: dict) -> FunctionSummary:
         creates_engine=data["creates_engine"],
         hidden_commits=frozenset(map(str, data["hidden_commits"])),
         attribute_parameters={str(attribute): str(parameter) for attribute, parameter in data["attribute_parameters"].items()},
-    )
+    ).items())
     return summary
 
 
