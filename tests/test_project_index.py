@@ -406,3 +406,45 @@ def test_a_callers_question_rests_on_the_files_that_mention_the_name_not_on_the_
     (app / "jobs.py").write_text("from app.helpers import save\n")
     index.forget(str(app / "jobs.py"))
     assert index.answer(question) == [helpers, str(app / "jobs.py"), str(app / "routes.py")]
+
+
+@pytest.mark.parametrize(
+    ("target", "content", "parsed_again"),
+    [
+        (None, b"def total(items):\n    return sum(items)\n", False),  # read for a lookup already: known to parse
+        ((3, 9), b"def total(items):\n    return sum(items)\n", True),  # the check reads it for an older Python
+        (None, b"def total(items):\n    return max(items)\n", True),  # changed since the lookup read it
+    ],
+)
+def test_a_file_the_index_parsed_needs_no_second_parse_when_its_check_needs_no_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: tuple[int, int] | None, content: bytes, parsed_again: bool
+) -> None:
+    from flake8_async_sqla.core import parsing
+    from flake8_async_sqla.core.roles import DEFAULT_POLICY
+    from flake8_async_sqla.runner import check_source
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "app").mkdir()
+    helpers = tmp_path / "app" / "helpers.py"
+    helpers.write_bytes(b"def total(items):\n    return sum(items)\n")
+    index = ProjectIndex()
+    assert index.lookup("app.helpers.total", str(tmp_path / "app" / "routes.py")) is not None
+    parses: list[str] = []
+    real_parse = parsing.parse
+    monkeypatch.setattr(parsing, "parse", lambda *args, **kwargs: parses.append(args[1]) or real_parse(*args, **kwargs))
+    outcome = check_source(str(helpers), content, content.decode(), frozenset({"ASQ101"}), DEFAULT_POLICY, index, False, target)
+    assert outcome.findings == [] and outcome.error is None
+    assert parses == ([str(helpers)] if parsed_again else [])
+
+
+def test_a_file_that_does_not_parse_is_reported_though_its_check_needs_no_tree(tmp_path: Path) -> None:
+    from flake8_async_sqla.core.roles import DEFAULT_POLICY
+    from flake8_async_sqla.runner import check_source
+
+    (tmp_path / "pyproject.toml").write_text("")
+    broken = tmp_path / "broken.py"
+    broken.write_bytes(b"def total(items:\n")
+    index = ProjectIndex()
+    assert index.lookup("broken.total", str(tmp_path / "main.py")) is None
+    outcome = check_source(str(broken), b"def total(items:\n", "def total(items:\n", frozenset({"ASQ101"}), DEFAULT_POLICY, index, False)
+    assert outcome.error is not None and outcome.error_line == 1

@@ -199,16 +199,20 @@ def check_source(
 ) -> FileOutcome:
     """The findings, role and line texts of one file's source (`data` as read, `text` decoded), as `analyse`
     reports them: also for text not (yet) written, which `check --fix` checks between its passes."""
-    from flake8_async_sqla.core.checker import check_tree, codes_for_role
-    from flake8_async_sqla.core.parsing import ParseFailure, parse
+    from flake8_async_sqla.core.checker import check_tree, codes_for_role, needs_tree
+    from flake8_async_sqla.core.parsing import ParseFailure, for_newest_syntax, parse
     from flake8_async_sqla.noqa import NoqaMap
 
+    role = roles.role_of(path, text)
+    selected = codes_for_role(role, roles, codes)
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    if not needs_tree(selected, text, index.options) and for_newest_syntax(target) and index.parsed(path, raw):
+        return FileOutcome([], None, 0, role, [])  # it parses (the index read it for another file's lookups): no finding
     try:
         tree = parse(data, path, target)
     except ParseFailure as failure:
         return FileOutcome(error=str(failure), error_line=failure.line)
-    role = roles.role_of(path, text)
-    findings = check_tree(tree, path, text, codes_for_role(role, roles, codes), index, fixes)
+    findings = check_tree(tree, path, text, selected, index, fixes)
     kept = findings
     if findings and "noqa" in text.lower():  # tokenizing costs more than parsing: only where it can matter
         noqa = NoqaMap(text)
@@ -848,3 +852,4 @@ def _fingerprinted(
         fails = settings.fails(phases.get(finding.code))
         results.append(Result(path, finding, fails, role, f"{basis}|{seen[basis]}", project_path))
     return results
+

@@ -33,6 +33,15 @@ def is_relevant(source: str, options: AnalysisOptions = DEFAULT_OPTIONS) -> bool
     return any(name in source for name in wrappers)
 
 
+def needs_tree(codes: Collection[str] | None, source: str, options: AnalysisOptions = DEFAULT_OPTIONS) -> bool:
+    """Whether `check_tree` with `codes` may find anything in `source` (else it would return no finding)."""
+    if codes is not None and not codes:
+        return False
+    if any(codes is None or code in codes for code in rule_registry.PROJECT_RULES):
+        return True
+    return is_relevant(source, options)
+
+
 def codes_for_role(role: str, policy: RolePolicy, codes: Collection[str] | None = None) -> frozenset[str]:
     """The codes in `codes` (default: all) to report in a file of `role`: none where `policy` does not report
     the role, and only the rules that declare it."""

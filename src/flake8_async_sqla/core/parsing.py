@@ -28,6 +28,11 @@ class ParseFailure(Exception):
 RUNNING = sys.version_info[:2]
 
 
+def for_newest_syntax(target: tuple[int, int] | None) -> bool:
+    """Whether `parse` reads a file for Python `target` as it reads it for the newest syntax the tool knows."""
+    return target is None or target > RUNNING
+
+
 def parse(data: bytes | str, filename: str, target: tuple[int, int] | None = None) -> ast.Module:
     """The tree of `data`, accepting the syntax of Python `target` (None: the newest the tool can read).
 

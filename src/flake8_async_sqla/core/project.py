@@ -225,6 +225,9 @@ class ProjectIndex:
         self.new_facts: dict[str, tuple[str, ModuleFacts]] = {}
         self._facts: dict[str, tuple[tuple[int, int] | None, ModuleFacts | None]] = {}
         self.modelled = 0  # files read and modelled, for `check --verbose`
+        # The content digest of each file the index parsed without fault (for the newest syntax): a file whose own
+        # check needs no tree need not be parsed again only to learn that it parses (see `parsed`).
+        self._parsed: dict[str, str] = {}
         # Project files the index could not read or parse: path -> (why, the line at fault or 0). A result that
         # rests on one may lack what it would have told; `check` says which they are.
         self.unreadable: dict[str, tuple[str, int]] = {}
@@ -570,7 +573,13 @@ class ProjectIndex:
             self.unreadable[path] = (str(failure), failure.line)
             return None
         self.unreadable.pop(path, None)  # fixed since
+        self._parsed[path] = content_digest(data)
         return model
+
+    def parsed(self, path: str, data: bytes) -> bool:
+        """Whether the index parsed `data` as the content of `path`, for the newest syntax, without fault."""
+        known = self._parsed.get(os.path.abspath(path))
+        return known is not None and known == content_digest(data)
 
     def facts(self, path: str) -> ModuleFacts | None:
         """The module facts of a project file: from memory while it is unchanged, else from the facts a
