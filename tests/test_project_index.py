@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import weakref
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from hypothesis import strategies as st
 from flake8_async_sqla.core.checker import build_model, check_model, collector_paused, may_concern_the_database
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.project import (
-    UNSAVED_BUFFERS, WORD, ModuleFacts, ProjectIndex, ReleasedModule, _words,
+    UNSAVED_BUFFERS, WORD, ModuleFacts, ProjectIndex, ReleasedModule, _plain_definitions, _words,
 )
 from flake8_async_sqla.core.summaries import FunctionSummary, symbol_to_json
 
@@ -470,3 +472,18 @@ LINES = st.lists(
 @given(text=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode), LINES.map("\n".join).map(str.encode)))
 def test_a_files_words_are_those_the_word_pattern_finds(text: bytes) -> None:
     assert _words(text) == set(WORD.findall(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=LINES, ending=st.sampled_from(["\n", "\r\n"]))
+def test_plain_definitions_are_read_from_the_lines_as_a_multi_line_pattern_reads_them(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], ending: str
+) -> None:
+    text = ending.join(lines).encode()
+    path = tmp_path_factory.mktemp("module") / "module.py"
+    path.write_bytes(text)
+    defined = Counter(re.findall(rb"^(?:async[ \t]+def|def|class)[ \t]+(\w+)", text, re.MULTILINE))
+    bound = set(re.findall(rb"^(\w+)", text, re.MULTILINE))
+    for line in re.findall(rb"^(?:from|import)[ \t].*", text, re.MULTILINE):
+        bound.update(re.findall(rb"\w+", line))
+    assert _plain_definitions(str(path)) == {name for name, count in defined.items() if count == 1} - bound
