@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import weakref
 from collections import Counter
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from flake8_async_sqla.core.checker import build_model, check_model, collector_paused, may_concern_the_database
 from flake8_async_sqla.core.options import AnalysisOptions
+from flake8_async_sqla.core.layout import find_module_file
 from flake8_async_sqla.core.project import (
     UNSAVED_BUFFERS, WORD, ModuleFacts, ProjectIndex, ReleasedModule, _plain_definitions, _words,
 )
@@ -487,3 +489,30 @@ def test_plain_definitions_are_read_from_the_lines_as_a_multi_line_pattern_reads
     for line in re.findall(rb"^(?:from|import)[ \t].*", text, re.MULTILINE):
         bound.update(re.findall(rb"\w+", line))
     assert _plain_definitions(str(path)) == {name for name, count in defined.items() if count == 1} - bound
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    modules=st.sets(st.lists(st.sampled_from("abc"), min_size=1, max_size=3).map(tuple), max_size=8),
+    packages=st.sets(st.lists(st.sampled_from("abc"), min_size=1, max_size=2).map(tuple), max_size=4),
+    importers=st.lists(st.lists(st.sampled_from("abc"), max_size=3).map(tuple), min_size=1, max_size=4),
+    asked=st.lists(st.lists(st.sampled_from("abcd"), min_size=1, max_size=3).map(".".join), min_size=1, max_size=8),
+)
+def test_a_module_is_found_as_the_search_from_the_importers_folder_up_finds_it(
+    tmp_path_factory: pytest.TempPathFactory, modules: set[tuple[str, ...]], packages: set[tuple[str, ...]],
+    importers: list[tuple[str, ...]], asked: list[str],
+) -> None:
+    root = tmp_path_factory.mktemp("project")
+    (root / "pyproject.toml").write_text("")
+    for parts in modules:
+        root.joinpath(*parts[:-1]).mkdir(parents=True, exist_ok=True)
+        root.joinpath(*parts[:-1], parts[-1] + ".py").write_text("")
+    for parts in packages:
+        root.joinpath(*parts).mkdir(parents=True, exist_ok=True)
+        root.joinpath(*parts, "__init__.py").write_text("")
+    index = ProjectIndex()  # one index for every question: what it keeps from one must not change another's answer
+    for folder in importers:
+        root.joinpath(*folder).mkdir(parents=True, exist_ok=True)
+        importer = str(root.joinpath(*folder, "importer.py"))
+        for module in asked:
+            assert index.find_module(module, importer) == find_module_file(module, os.path.dirname(importer))

@@ -20,7 +20,7 @@ from flake8_async_sqla.core.engines import (
     EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
 )
 from flake8_async_sqla.core.layout import (
-    MAX_FILE_SIZE, content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
+    MAX_FILE_SIZE, content_digest, file_stamp, module_file, project_root, python_files, search_folders,
 )
 from flake8_async_sqla.core.manifests import declared_dialects, manifest_files
 from flake8_async_sqla.core.model import Scope, SemanticModel
@@ -214,7 +214,10 @@ class ProjectIndex:
         self._following: set[tuple[str, str]] = set()  # re-exports being followed, against import cycles
         self._stamps: dict[str, tuple[int, int] | None] = {}  # read during one file's check (see `refresh`)
         self._found_modules: dict[tuple[str, str], str | None] = {}
-        self._module_paths: dict[str, str | None] = {}  # path without suffix -> its module's file
+        self._folders_of: dict[str, str] = {}  # importing file -> its folder, for `find_module` (asked ~25 times a file)
+        # (module as a path without suffix, folder) -> its file, searched from that folder up (see `_find_module_file`).
+        self._found_from: dict[tuple[str, str], str | None] = {}
+        self._folders: dict[str, bool] = {}  # path -> whether it is a folder (see `_find_module_file`)
         # Files whose names or imports were read since the last reset: a cached result depends on them, and
         # on whatever their own cached results depend on (what a module exports rests on what it imports).
         self.consulted: set[str] = set()
@@ -267,7 +270,7 @@ class ProjectIndex:
             self._plain_definitions, self._file_store_keys,
         ):
             per_file.pop(path, None)
-        for project_wide in (self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._module_paths, self._reexports, self._engine_fates):
+        for project_wide in (self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._found_from, self._folders, self._reexports, self._engine_fates):
             project_wide.clear()
         self._stamps.clear()
 
@@ -510,16 +513,43 @@ class ProjectIndex:
         frameworks: they are not project modules)."""
         if module.partition(".")[0] in EXTERNAL_ROOTS:
             return None
-        key = (module, os.path.dirname(from_path))  # the search depends on the folder alone
+        folder = self._folders_of.get(from_path)
+        if folder is None:
+            folder = self._folders_of[from_path] = os.path.dirname(from_path)
+        key = (module, folder)  # the search depends on the folder alone
         if key not in self._found_modules:
-            self._found_modules[key] = find_module_file(module, os.path.dirname(os.path.abspath(from_path)), self._module_file)
+            self._found_modules[key] = self._find_module_file(module.replace(".", os.sep), search_folders(from_path))
         self.resolved[key] = self._found_modules[key]
         return self._found_modules[key]
 
-    def _module_file(self, base: str) -> str | None:
-        if base not in self._module_paths:
-            self._module_paths[base] = module_file(base)
-        return self._module_paths[base]
+    def _find_module_file(self, relative: str, folders: tuple[str, ...]) -> str | None:
+        """`find_module_file` of the module at `relative` (a path without suffix) from a file whose search folders are
+        `folders`, the answer kept for each folder tried: the search from a folder (there, then from the one above)
+        is the same for every file below it. Most folders tried lack the module's own folder: they are answered
+        without asking for its files."""
+        tried = []
+        found = None
+        for folder in folders:
+            key = (relative, folder)
+            if key in self._found_from:
+                found = self._found_from[key]
+                break
+            tried.append(key)
+            base = os.path.join(folder, relative)
+            found = module_file(base) if self._is_folder(os.path.dirname(base)) else None
+            if found is not None:
+                break
+        for key in tried:
+            self._found_from[key] = found
+        return found
+
+    def _is_folder(self, path: str) -> bool:
+        """Whether `path` is a folder (links followed), known without asking when its parent is not one."""
+        known = self._folders.get(path)
+        if known is None:
+            parent = os.path.dirname(path)
+            known = self._folders[path] = (parent == path or self._is_folder(parent)) and os.path.isdir(path)
+        return known
 
     def model_for(self, path: str) -> SemanticModel | None:
         """The model of a project file. A released file's model is rebuilt and kept among the latest
