@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,9 +13,11 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flake8_async_sqla.core.project import ProjectIndex
-from flake8_async_sqla.runner import imports_first
+from flake8_async_sqla.runner import IMPORT_STATEMENT, imports_first
 from harness import run_cli
 
 ENGINE_IN_HANDLER = '''\
@@ -328,6 +331,20 @@ app = FastAPI()
 async def index(engine=Depends(get_engine)):
     return engine
 '''
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.sampled_from([
+        "from .pkg.mod import a, b as c", "from ..x import (a,", "import a.b, c as d", "  import a", "\tfrom b import c",
+        "x = 1  # import a", "important = 1", "from a import", "import", "", "\r", "from\ta\timport\tb",
+    ]), max_size=8),
+    ending=st.sampled_from(["\n", "\r\n"]),
+)
+def test_import_statements_are_found_at_line_starts_as_a_multi_line_pattern_finds_them(lines: list[str], ending: str) -> None:
+    text = ending.join(lines).encode()
+    line_start = re.compile(b"^" + IMPORT_STATEMENT.pattern.removeprefix(b"\\n"), re.MULTILINE)
+    assert IMPORT_STATEMENT.findall(b"\n" + text) == line_start.findall(text)
 
 
 def test_imported_modules_are_analysed_before_their_importers(tmp_path: Path) -> None:

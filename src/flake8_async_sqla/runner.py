@@ -38,9 +38,11 @@ SHARED_WAVES = 8
 # The share of the files the main process analyses itself before it starts the workers (1/HEAD_SHARE).
 HEAD_SHARE = 16
 _ADOPTED: set[str] = set()
-# An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`.
+# An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`. Searched for
+# after a newline (the text given one in front), which the search skips to, where a multi-line `^` would be tried
+# at every byte (twice slower).
 IMPORT_STATEMENT = re.compile(
-    rb"^[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+([\w., \t]*)|import[ \t]+([\w., \t]+))", re.MULTILINE
+    rb"\n[ \t]*(?:from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+([\w., \t]*)|import[ \t]+([\w., \t]+))"
 )
 
 
@@ -799,7 +801,7 @@ def _imported_files(path: str, index: ProjectIndex) -> list[str]:
     except OSError:
         return []
     found: list[str | None] = []
-    for dots, module, names, plain in IMPORT_STATEMENT.findall(text):
+    for dots, module, names, plain in IMPORT_STATEMENT.findall(b"\n" + text):
         if plain:
             found.extend(index.find_module(name, path) for name in _imported_names(plain))
             continue
