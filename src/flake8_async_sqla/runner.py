@@ -616,7 +616,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
                 digests[key] = content_digest(path.read_bytes())
             cached = cache.get(os.path.abspath(key), stamps[key], digests.get(key), None if answers_hold else index, fixes)
             if cached is None:
-                digests.setdefault(key, content_digest(path.read_bytes()))
+                if key not in digests:  # read once: `setdefault` would read it again
+                    digests[key] = content_digest(path.read_bytes())
                 pending.append(key)
             else:
                 provisional[key] = cached
@@ -656,7 +657,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             break
         for key in pending:
             del provisional[key]
-            digests.setdefault(key, content_digest(Path(key).read_bytes()))
+            if key not in digests:
+                digests[key] = content_digest(Path(key).read_bytes())
     outcomes.update(provisional)
     hits, confirmed = len(provisional), sum(key in digests for key in provisional)
     built_here = _drain_new_facts(index) if index is not None else {}  # while checking cached results
