@@ -350,7 +350,8 @@ def test_import_statements_are_found_at_line_starts_as_a_multi_line_pattern_find
 def test_imported_modules_are_analysed_before_their_importers(tmp_path: Path) -> None:
     """Each module is checked before the files that import it (absolute, relative, `import a.b`, a submodule
     named in `from pkg import mod`), so the index takes the names an importer needs from what that module's
-    own check kept rather than modelling it a second time; a cycle keeps the given order."""
+    own check kept rather than modelling it a second time; a cycle keeps the given order. (Each names a session:
+    files naming no database come last, see the next test.)"""
     files = {
         "app/main.py": "from deps import get_engine\nfrom app.pkg import routes\n",
         "app/pkg/__init__.py": "",
@@ -364,7 +365,7 @@ def test_imported_modules_are_analysed_before_their_importers(tmp_path: Path) ->
     (tmp_path / "pyproject.toml").write_text("")
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+        (tmp_path / name).write_text("# session\n" + text)
     order = imports_first(sorted(str(tmp_path / name) for name in files), ProjectIndex())
     position = {str(Path(path).relative_to(tmp_path)): number for number, path in enumerate(order)}
     assert sorted(position) == sorted(files)
@@ -373,6 +374,22 @@ def test_imported_modules_are_analysed_before_their_importers(tmp_path: Path) ->
         ("app/pkg/routes.py", "app/pkg/util.py"), ("app/pkg/engines.py", "app/cycle_b.py"), ("app/cycle_a.py", "app/cycle_b.py"),
     ]:
         assert position[imported] < position[importer], (imported, importer)
+
+
+def test_files_naming_no_database_come_last(tmp_path: Path) -> None:
+    """Their check needs no model (and no parse once the index has read them for another file's lookups): a
+    database module comes before the helper it imports, and the modules it imports that name a database first."""
+    files = {
+        "app/db.py": "from sqlalchemy import create_engine\nfrom app.helpers import url\nfrom app.models import Base\n",
+        "app/helpers.py": "import os\n\ndef url():\n    return os.environ['URL']\n",
+        "app/models.py": "from sqlalchemy.orm import DeclarativeBase\n",
+    }
+    (tmp_path / "pyproject.toml").write_text("")
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    order = imports_first(sorted(str(tmp_path / name) for name in files), ProjectIndex())
+    assert [str(Path(path).relative_to(tmp_path)) for path in order] == ["app/models.py", "app/db.py", "app/helpers.py"]
 
 
 def test_cache_follows_dependencies_named_in_other_modules(tmp_path: Path) -> None:

@@ -611,6 +611,9 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
                     outcomes[key] = FileOutcome(error=problem)
                 continue
             stamps[key] = [info.st_mtime_ns, info.st_size]
+            if cache.path is None:  # nothing to prove, nothing to store
+                pending.append(key)
+                continue
             # Its content is read only when its stamp proves nothing.
             if not cache.stamp_proves(os.path.abspath(key), stamps[key]):
                 digests[key] = content_digest(path.read_bytes())
@@ -646,7 +649,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             fresh, first_in_workers = _analyse_all(work, jobs, options, roles, cache)
             for number, (job, outcome) in enumerate(zip(work, fresh)):
                 outcomes[job[0]] = outcome
-                cache.put(os.path.abspath(job[0]), stamps[job[0]], digests[job[0]], outcome, fixes)
+                cache.put(os.path.abspath(job[0]), stamps[job[0]], digests.get(job[0], ""), outcome, fixes)
                 analysed[os.path.abspath(job[0])] = outcome.interface
                 modelled_in_workers += outcome.modelled if number >= first_in_workers else 0
         pending = [
@@ -772,9 +775,24 @@ def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:
 def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:
     """`paths` reordered so that a module comes before the files that import it (otherwise, and around
     import cycles, in the order given): the index then finds the names of an imported module kept from its
-    own check, rather than modelling it once for its importer and once more for its check."""
+    own check, rather than modelling it once for its importer and once more for its check. The files whose text
+    names no database or framework come last: their check needs no model, and their parse none either once the
+    index has read them for another file's lookups (see `check_source`)."""
+    from flake8_async_sqla.core.checker import is_relevant
+
     absolute = {os.path.abspath(path): path for path in paths}
-    imported = {path: [m for m in _imported_files(path, index) if m in absolute and m != path] for path in absolute}
+    imported: dict[str, list[str]] = {}
+    relevant: set[str] = set()
+    for path in absolute:
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read()
+        except OSError:
+            text = b""
+        imported[path] = [m for m in _imported_files(path, text, index) if m in absolute and m != path]
+        # The words it looks for are ASCII: found in any ASCII-compatible encoding's bytes read as Latin-1.
+        if is_relevant(text.decode("latin-1"), index.options):
+            relevant.add(absolute[path])
     ordered: list[str] = []
     placed: set[str] = set()
     for start in absolute:
@@ -791,17 +809,12 @@ def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:
             elif dependency not in placed:
                 placed.add(dependency)
                 stack.append((dependency, iter(imported[dependency])))
-    return ordered
+    return [path for path in ordered if path in relevant] + [path for path in ordered if path not in relevant]
 
 
-def _imported_files(path: str, index: ProjectIndex) -> list[str]:
-    """The project files `path` imports, as far as its import statements' first lines tell (an ordering
+def _imported_files(path: str, text: bytes, index: ProjectIndex) -> list[str]:
+    """The project files `path` imports, as far as its import statements' first lines in `text` tell (an ordering
     hint, not a fact: a module it misses is only modelled twice)."""
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read()
-    except OSError:
-        return []
     found: list[str | None] = []
     for dots, module, names, plain in IMPORT_STATEMENT.findall(b"\n" + text):
         if plain:
