@@ -136,21 +136,36 @@ def _attribute_values(model: SemanticModel, node: ast.Attribute, scope: Scope) -
     klass = function.klass if function is not None else None
     if klass is None or klass.parent is not model.module_scope:
         return None
-    values: list[tuple[ast.expr, Scope]] = []
+    values = model.attribute_values.get(klass)
+    if values is None:
+        values = model.attribute_values[klass] = _class_attribute_values(model, klass)
+    found = values.get(node.attr)
+    if not found or any(value is None for value, _ in found):
+        return None  # `self.repo: Repo` without a value: see `_attribute_class`
+    return found  # type: ignore[return-value]
+
+
+def _class_attribute_values(model: SemanticModel, klass: Scope) -> dict[str, list[tuple[ast.expr | None, Scope]]]:
+    """For each `self` attribute of a class, in the order of its methods: what they set it to (None for an annotation
+    without a value), or what a property (or `cached_property`) of that name returns."""
+    values: dict[str, list[tuple[ast.expr | None, Scope]]] = {}
     for method in klass.children:
         if method.kind != "function":
             continue
-        if method.name == node.attr and _is_property(model, method):
-            values += [(returned.value, method) for returned in method.returns if returned.value is not None]
-            continue
+        is_property = _is_property(model, method)
+        if is_property:
+            values.setdefault(method.name, []).extend(
+                (returned.value, method) for returned in method.returns if returned.value is not None
+            )
         for assign in method.assigns:
             targets = assign.targets if isinstance(assign, ast.Assign) else [getattr(assign, "target", None)]
-            if any(_is_self_attribute(target) and target.attr == node.attr for target in targets):  # type: ignore[union-attr]
-                value = getattr(assign, "value", None)
-                if value is None:
-                    return None  # `self.repo: Repo` without a value: see `_attribute_class`
-                values.append((value, method))
-    return values or None
+            attributes = dict.fromkeys(
+                target.attr for target in targets if _is_self_attribute(target)  # type: ignore[union-attr]
+            )
+            for attribute in attributes:
+                if not (is_property and attribute == method.name):  # a property's own name is what it returns
+                    values.setdefault(attribute, []).append((getattr(assign, "value", None), method))
+    return values
 
 
 def _attribute_class(model: SemanticModel, node: ast.Attribute, scope: Scope) -> str | None:

@@ -251,6 +251,8 @@ class SemanticModel(FastAPIFacts, MappingFacts):
         self._self_factories: dict[tuple[Scope, str], Symbol | None] = {}  # see `_self_factory`
         self._reading_class_stores: set[Scope] = set()  # classes whose own session stores are being read
         self._call_summaries: dict[ast.Call, FunctionSummary | None] = {}
+        # Per module-level class, what its methods set each `self` attribute to (see `effects._attribute_values`).
+        self.attribute_values: dict[Scope, dict[str, list[tuple[ast.expr | None, Scope]]]] = {}
         self._walk()
         self._follow_reexported_api_names()
 
