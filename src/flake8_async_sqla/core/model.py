@@ -249,6 +249,7 @@ class SemanticModel(FastAPIFacts, MappingFacts):
         self._module_sessions: dict[str, tuple[SessionBinding, bool] | None] = {}  # by qualified name, see `_module_session`
         self._stored_bindings: dict[str, SessionBinding | None] = {}  # by key, see `_stored_session`
         self._self_factories: dict[tuple[Scope, str], Symbol | None] = {}  # see `_self_factory`
+        self._class_stores: dict[Scope, dict[str, list[tuple[ast.expr, Scope]]]] = {}  # see `_stores_in_self`
         self._reading_class_stores: set[Scope] = set()  # classes whose own session stores are being read
         self._call_summaries: dict[ast.Call, FunctionSummary | None] = {}
         # Per module-level class, what its methods set each `self` attribute to (see `effects._attribute_values`).
@@ -716,18 +717,27 @@ class SemanticModel(FastAPIFacts, MappingFacts):
         key = (klass, attribute)
         if key not in self._self_factories:
             self._self_factories[key] = None  # while it is worked out: `self.a = self.a` ends here
-            stored = [
-                (assign.value, method)  # type: ignore[attr-defined]
-                for method in klass.children
-                if method.kind == "function"
-                for assign in method.assigns
-                if isinstance(assign, (ast.Assign, ast.AnnAssign)) and assign.value is not None
-                and any(_self_attribute_stored(t) == attribute for t in (assign.targets if isinstance(assign, ast.Assign) else [assign.target]))
-            ]
-            symbols = [self.classify_value(value, method) for value, method in stored]
+            symbols = [self.classify_value(value, method) for value, method in self._stores_in_self(klass).get(attribute, ())]
             kept = symbols[0] if symbols and all(s is not None and s.kind == "factory" for s in symbols) else None
             self._self_factories[key] = kept
         return self._self_factories[key]
+
+    def _stores_in_self(self, klass: Scope) -> dict[str, list[tuple[ast.expr, Scope]]]:
+        """What the methods of a class store in each `self` attribute (`x`, or `x[...]` for `self.x[key] = ...`),
+        each value with the method storing it, in the order of the methods (built once per class)."""
+        stores = self._class_stores.get(klass)
+        if stores is None:
+            stores = self._class_stores[klass] = {}
+            for method in klass.children:
+                if method.kind != "function":
+                    continue
+                for assign in method.assigns:
+                    if isinstance(assign, (ast.Assign, ast.AnnAssign)) and assign.value is not None:
+                        targets = assign.targets if isinstance(assign, ast.Assign) else [assign.target]
+                        for attribute in dict.fromkeys(_self_attribute_stored(target) for target in targets):
+                            if attribute is not None:
+                                stores.setdefault(attribute, []).append((assign.value, method))
+        return stores
 
     def binds_locally(self, name: str, scope: Scope) -> bool:
         """Whether a function enclosing `scope` binds `name` (parameter, assignment, nested def), shadowing module names."""
