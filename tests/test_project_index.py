@@ -406,3 +406,18 @@ def test_a_callers_question_rests_on_the_files_that_mention_the_name_not_on_the_
     (app / "jobs.py").write_text("from app.helpers import save\n")
     index.forget(str(app / "jobs.py"))
     assert index.answer(question) == [helpers, str(app / "jobs.py"), str(app / "routes.py")]
+
+
+def test_the_project_text_read_ahead_is_not_read_again(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flake8_async_sqla.core import project
+
+    fresh = ProjectIndex().files_mentioning(str(shop / "routes.py"), "count_orders")
+    index = ProjectIndex()
+    index.read_project_text(str(shop / "routes.py"))
+    reads: list[str] = []
+    read = project._read
+    monkeypatch.setattr(project, "_read", lambda path: reads.append(path) or read(path))
+    index.read_project_text(str(shop / "db.py"))  # the same project
+    assert reads == []
+    assert index.files_mentioning(str(shop / "routes.py"), "count_orders") == fresh
+    assert set(reads) <= set(fresh)  # only the files whose word filter may hold the word are searched

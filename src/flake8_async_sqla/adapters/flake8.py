@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import ast
 import gc
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,10 @@ class AsyncSqlaPlugin:
             raise SystemExit(f"flake8-async-sqla: error: {error}") from None
         # One index for the run: flake8's worker processes, forked after this, start with it and keep what they learn.
         cls.index = ProjectIndex(AnalysisOptions(**{name: tuple(getattr(options, name)) for name in OPTION_HELP}), cls.roles)
+        if forks_workers(options):
+            for path in options.filenames or ["."]:
+                # The index finds a file's project from the file's folder: a name in the folder stands for it.
+                cls.index.read_project_text(os.path.join(path, "__init__.py") if os.path.isdir(path) else path)
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self.lines)
@@ -79,6 +85,15 @@ class AsyncSqlaPlugin:
 
         for finding in check() if self.index is None else frozen_after(check):
             yield finding.line, finding.col, finding.message, type(self)
+
+
+def forks_workers(options: argparse.Namespace) -> bool:
+    """Whether flake8 will check the files in worker processes, forked after the options are parsed (it does for
+    more than one job and more than one file, and never for standard input): each would otherwise read the
+    project's text for itself."""
+    paths = options.filenames or ["."]
+    jobs = multiprocessing.cpu_count() if options.jobs.is_auto else options.jobs.n_jobs
+    return jobs > 1 and "-" not in paths and (len(paths) > 1 or os.path.isdir(paths[0]))
 
 
 def frozen_after(check: Callable[[], list[Finding]]) -> list[Finding]:
