@@ -3,6 +3,7 @@
     python benchmarks/run.py                       # generated 50k-line project + the stdlib
     python benchmarks/run.py --corpus DIR ...      # these folders instead
     python benchmarks/run.py --realworld           # the laid-out real apps, and a size ladder of the largest
+    python benchmarks/run.py --realworld --flake8-max-lines 0   # ... without the plugin's cost inside flake8
     python benchmarks/run.py --repeat 3 --profile 25
 
 Every figure is a ratio measured in this one run on the same files, the median of
@@ -58,6 +59,10 @@ G2_GOAL = 2.5
 JOBS_SPEEDUP_GOAL = 1.5
 G3_GOAL = 0.2
 G5_GOAL = 1.5
+FLAKE8_GOAL = 2.5
+# The plugin's cost inside flake8 is measured on the real apps (and --corpus folders) up to this many lines (four
+# flake8 runs a repetition: over onyx's 728k lines, minutes each).
+FLAKE8_MAX_LINES = 500_000
 NONLINEAR_FLAG = 10.0
 # In process, CPU time of this process: other processes on a shared machine do not count.
 CLOCK = time.process_time
@@ -71,6 +76,7 @@ class Corpus:
     path: Path
     kind: str  # "project" (G1 goal 2.0x, whole-process figures) or "stdlib"
     compare_flake8: bool = True  # G4 runs flake8 over the whole corpus: minutes on the largest real apps
+    flake8_marginal: bool = False  # the plugin's cost inside flake8 (real apps and --corpus, up to --flake8-max-lines)
     cpu_seconds: tuple[float, float] = (0.0, 0.0)  # floor script and check --jobs 1, once measured
 
 
@@ -478,6 +484,43 @@ def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: P
     )
 
 
+def measure_flake8(corpus: Corpus, repeat: int, scratch: Path, report: Report) -> None:
+    """The plugin's marginal cost inside flake8: the CPU time of `flake8 --select ASQ,E9` with the plugin loaded,
+    less that of `flake8 --select E9` without it (flake8 runs every loaded plugin whatever `--select` says), over
+    the floor script's; with flake8's default jobs (one worker process per core, each with its own index) and
+    with `-j 1`. Both runs pay flake8's own work (finding, reading, tokenizing and parsing every file); flake8's
+    other plugins (pyflakes, pycodestyle, mccabe) are left out of both: the same with and without the plugin,
+    they would only add their noise to the difference."""
+    env = child_env(scratch / "pycache")
+    only = [sys.executable, str(HERE / "flake8_only.py")]
+    floor = Command("floor script", [sys.executable, str(HERE / "floor.py"), ".", "--exclude", *DEFAULT_EXCLUDE])
+    pairs = {
+        label: (
+            Command(f"flake8 ({label}), without the plugin", [*only, "", "--", "--isolated", *jobs, "--select", "E9", "."]),
+            Command(
+                f"flake8 ({label}), with the plugin",
+                [*only, "flake8-async-sqla", "--", "--isolated", *jobs, "--select", "ASQ,E9", "."],
+            ),
+        )
+        for label, jobs in (("default jobs", []), ("-j 1", ["-j", "1"]))
+    }
+    commands = [floor, *(command for pair in pairs.values() for command in pair)]
+    for without, _ in pairs.values():  # warm-up, not recorded: flake8's bytecode and the OS file cache
+        run_once(without, corpus.path, env, record=False)
+    for _ in range(repeat):
+        for command in commands:
+            run_once(command, corpus.path, env)
+    for command in commands:
+        print(f"  {command.name}: wall {fmt_s(median(command.wall))}, cpu {fmt_s(median(command.cpu))}")
+    for label, (without, with_plugin) in pairs.items():
+        marginal = (median(with_plugin.cpu) - median(without.cpu)) / median(floor.cpu)
+        report.add(
+            corpus.name, f"flake8 ({label}): the plugin's marginal cpu / floor script",
+            f"{marginal:.2f}x ({fmt_s(median(with_plugin.cpu))} - {fmt_s(median(without.cpu))})", f"<= {FLAKE8_GOAL}x",
+            marginal <= FLAKE8_GOAL,
+        )
+
+
 @contextmanager
 def written(path: Path, content: bytes) -> Iterator[None]:
     """`path` holds `content` for the duration; then what it held before, or nothing."""
@@ -552,6 +595,12 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
         memory = f"{retained:.1f} MiB retained, {peak:.1f} MiB peak"
         report.add(corpus.name, "project index memory, after checking every file", memory)
         measure_processes(corpus, paths, args.repeat, scratch, report)
+    if corpus.flake8_marginal:
+        lines = line_count(files)
+        if lines <= args.flake8_max_lines:
+            measure_flake8(corpus, args.repeat, scratch, report)
+        elif args.flake8_max_lines:
+            print(f"  flake8 left out: {lines:,} lines, more than --flake8-max-lines {args.flake8_max_lines:,}")
     return files
 
 
@@ -566,7 +615,7 @@ def realworld_corpora(scratch: Path) -> list[Corpus]:
     apps = [(name, folder) for name, folder in apps if folder.is_dir()]
     if not apps:
         raise SystemExit(f"no real app is laid out under {APPS}: see benchmarks/realworld/README.md")
-    corpora = [Corpus(name, folder, "project", compare_flake8=False) for name, folder in apps]
+    corpora = [Corpus(name, folder, "project", compare_flake8=False, flake8_marginal=True) for name, folder in apps]
     name, folder = max(apps, key=lambda app: sum(1 for _ in app[1].rglob("*.py")))
     files = sorted(path.relative_to(folder) for path in folder.rglob("*.py"))
     for label, share in (("quarter", 4), ("half", 2)):
@@ -594,6 +643,11 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=50_000, help="size of the generated corpus")
     parser.add_argument("--process-all", action="store_true", help="whole-process figures (G2-G5) on the stdlib too (slow)")
     parser.add_argument(
+        "--flake8-max-lines", type=int, default=FLAKE8_MAX_LINES, metavar="N",
+        help="the plugin's marginal cost inside flake8, measured on the real apps and --corpus folders of at most N "
+        f"lines (default {FLAKE8_MAX_LINES:,}; 0: on none)",
+    )
+    parser.add_argument(
         "--profile", type=int, default=0, metavar="N",
         help="print the N functions with the most own time in a cProfile of check_tree on the first corpus",
     )
@@ -606,7 +660,8 @@ def main() -> None:
             corpora = realworld_corpora(scratch)
         elif args.corpus:
             corpora = [
-                Corpus(p.resolve().name, p.resolve(), "stdlib" if p.resolve() == STDLIB else "project") for p in args.corpus
+                Corpus(p.resolve().name, p.resolve(), "stdlib" if p.resolve() == STDLIB else "project", flake8_marginal=True)
+                for p in args.corpus
             ]
         else:
             generated = scratch / "generated"

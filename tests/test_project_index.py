@@ -516,3 +516,18 @@ def test_a_module_is_found_as_the_search_from_the_importers_folder_up_finds_it(
         importer = str(root.joinpath(*folder, "importer.py"))
         for module in asked:
             assert index.find_module(module, importer) == find_module_file(module, os.path.dirname(importer))
+
+
+def test_the_project_text_read_ahead_is_not_read_again(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flake8_async_sqla.core import project
+
+    fresh = ProjectIndex().files_mentioning(str(shop / "routes.py"), "count_orders")
+    index = ProjectIndex()
+    index.read_project_text(str(shop / "routes.py"))
+    reads: list[str] = []
+    read = project._read
+    monkeypatch.setattr(project, "_read", lambda path: reads.append(path) or read(path))
+    index.read_project_text(str(shop / "db.py"))  # the same project
+    assert reads == []
+    assert index.files_mentioning(str(shop / "routes.py"), "count_orders") == fresh
+    assert set(reads) <= set(fresh)  # only the files whose word filter may hold the word are searched

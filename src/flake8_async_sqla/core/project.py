@@ -669,6 +669,11 @@ class ProjectIndex:
             self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
         return self._mentions[key]
 
+    def read_project_text(self, path: str) -> None:
+        """Read the text of `path`'s project now (the word filters and the words several files share, which the
+        first file let go asks for): processes forked afterwards start with them instead of each reading it."""
+        self._words_of_several_files(path)
+
     def _words_of_several_files(self, path: str) -> frozenset[bytes] | None:
         """The words that two or more files of `path`'s project mention (a function's own file names it: another
         one names it too); None when the project is too big to read. Each file's word filter is made on the way."""

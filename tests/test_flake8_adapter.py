@@ -1,0 +1,95 @@
+"""The flake8 adapter's handling of the cyclic collector and of flake8's worker processes."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import ROOT, run_flake8
+
+from flake8_async_sqla.adapters.flake8 import forks_workers, frozen_after
+
+EXAMPLES = ROOT / "examples"
+
+
+class Node:
+    pass
+
+
+@pytest.fixture
+def default_collector() -> Iterator[None]:
+    """flake8's collector: the default thresholds, nothing frozen, nothing pending; as it was afterwards."""
+    thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    gc.set_threshold(700, 10, 10)
+    gc.unfreeze()
+    gc.enable()
+    gc.collect()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+    (gc.enable if enabled else gc.disable)()
+
+
+def garbage_cycle() -> weakref.ref[Node]:
+    node = Node()
+    node.itself = node  # type: ignore[attr-defined]
+    return weakref.ref(node)
+
+
+def test_what_a_check_keeps_is_frozen_and_garbage_collected_first(default_collector: None) -> None:
+    dead = garbage_cycle()
+    kept: list[Node] = []
+    frozen_after(lambda: kept.extend(Node() for _ in range(5_000)) or [])
+    assert dead() is None  # collected, not frozen with what the check kept
+    assert gc.get_freeze_count() >= len(kept)
+    assert gc.isenabled()
+
+
+def test_a_check_that_keeps_little_is_left_to_the_collector(default_collector: None) -> None:
+    dead = garbage_cycle()
+    frozen_after(lambda: [])
+    assert gc.get_freeze_count() == 0
+    assert dead() is not None  # left for a later collection
+    gc.collect()
+    assert dead() is None
+
+
+def test_a_paused_collector_stays_paused(default_collector: None) -> None:
+    gc.disable()
+    kept: list[Node] = []
+    frozen_after(lambda: kept.extend(Node() for _ in range(5_000)) or [])
+    assert not gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("paths", "jobs", "forks"),
+    [
+        (["."], "2", True),
+        ([], "2", True),  # flake8's default path is the working folder
+        (["."], "1", False),
+        (["app.py"], "2", False),  # a single file is checked in the main process
+        (["app.py", "db.py"], "2", True),
+        (["-"], "2", False),  # standard input
+    ],
+)
+def test_flake8_forks_workers_for_several_files_and_jobs(
+    paths: list[str], jobs: str, forks: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flake8.main.options import JobsArgument
+
+    monkeypatch.chdir(tmp_path)
+    assert forks_workers(argparse.Namespace(filenames=paths, jobs=JobsArgument(jobs))) is forks
+
+
+def test_flake8_reports_the_same_with_workers(tmp_path: Path) -> None:
+    """Worker processes start with the project's text read in the main process, and find what one process finds."""
+    shutil.copytree(EXAMPLES / "legacy_app", tmp_path / "app")
+    runs = [run_flake8([tmp_path / "app"], "-j", jobs) for jobs in ("1", "2")]
+    assert runs[0].returncode == runs[1].returncode == 1
+    assert sorted(runs[0].stdout.splitlines()) == sorted(runs[1].stdout.splitlines())
