@@ -80,8 +80,11 @@ def test_an_alias_reexported_through_modules_not_checked(project: Path) -> None:
 
 
 def cache_file(project: Path) -> Path:
-    (found,) = (project / ".asq_cache").glob("check-*.json")
-    return found
+    return project / ".asq_cache" / f"check-{__import__('flake8_async_sqla').__version__}.json"
+
+
+def records_file(project: Path) -> Path:
+    return project / ".asq_cache" / f"check-modules-{__import__('flake8_async_sqla').__version__}.json"
 
 
 def stored(project: Path) -> dict:
@@ -159,3 +162,100 @@ def test_a_cache_file_that_is_a_link_to_a_device_is_never_read(project: Path) ->
     status, found, stderr = findings(project)
     assert (status, found) == (1, ["routes.py:9:ASQ101"])
     assert "cannot be trusted" in stderr and "symbolic link" in stderr
+
+
+# A helper that commits, reached from the route through a cycle of modules (`store` and `relay` import each other).
+STORE = '''\
+import relay
+
+
+async def save(session, item, depth=0):
+    session.add(item)
+    if depth:
+        await relay.forward(session, item, depth - 1)
+    await session.commit()
+'''
+RELAY = '''\
+import store
+
+
+async def forward(session, item, depth):
+    await store.save(session, item, depth)
+'''
+FORWARDING_HANDLER = '''\
+from fastapi import APIRouter
+
+from relay import forward
+from types_ import SessionDep
+
+router = APIRouter()
+
+
+@router.post("/items")
+async def create_item(session: SessionDep) -> None:
+    await forward(session, object(), 1)
+'''
+
+
+def layered_project(project: Path) -> None:
+    (project / "db.py").write_text(PROVIDER.format(opening="factory() as session"))
+    (project / "types_.py").write_text(ALIAS)
+    (project / "api.py").write_text(WRITING_HANDLER)
+    (project / "store.py").write_text(STORE)
+    (project / "relay.py").write_text(RELAY)
+    (project / "forwarding.py").write_text(FORWARDING_HANDLER)
+
+
+def verbose_summary(project: Path) -> str:
+    result = run_cli("check", "--verbose", cwd=project)
+    return next(line for line in result.stderr.splitlines() if line.startswith("checked "))
+
+
+def test_a_comment_in_a_module_others_import_reanalyses_that_file_alone(project: Path) -> None:
+    """The stored module records stand for the modules whose interfaces hold: the edited file is the one modelled."""
+    layered_project(project)
+    assert findings(project)[1] == ["api.py:11:ASQ301", "db.py:3:ASQ102", "forwarding.py:11:ASQ301"]
+    time.sleep(0.01)
+    with (project / "db.py").open("a") as handle:
+        handle.write("# an edit the cache has not seen\n")
+    summary = verbose_summary(project)
+    assert "1 analysed" in summary and "parsed 1 module" in summary, summary
+    assert assert_cached_run_is_a_clean_run(project)[1] == ["api.py:11:ASQ301", "db.py:3:ASQ102", "forwarding.py:11:ASQ301"]
+
+
+@pytest.mark.parametrize("edited", ["store.py", "db.py"])
+def test_an_effect_changed_behind_stored_module_records(project: Path, edited: str) -> None:
+    """An edit that changes what a module's functions do reaches the results resting on it through other modules'
+    records: the commit in a cycle of modules, the transaction the dependency opens."""
+    layered_project(project)
+    before = findings(project)[1]
+    time.sleep(0.01)
+    path = project / edited
+    text = path.read_text()
+    changed = text.replace("await session.commit()", "await session.flush()").replace(
+        "factory() as session:", "factory() as session, session.begin():"
+    )
+    path.write_text(changed)
+    after = assert_cached_run_is_a_clean_run(project)[1]
+    assert after != before
+    time.sleep(0.01)
+    path.write_text(text)
+    assert assert_cached_run_is_a_clean_run(project)[1] == before
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other settings"])
+def test_damaged_module_records_are_made_again(project: Path, damage: str) -> None:
+    """The module records only spare work: damaged, cut short or written under other settings, they are not used,
+    and the next run writes them afresh."""
+    layered_project(project)
+    clean = findings(project)
+    text = records_file(project).read_bytes()
+    records_file(project).write_bytes(
+        b"garbage" if damage == "garbage" else text[:-40] if damage == "truncated"
+        else text.replace(b'{"settings": ', b'{"settings": "other", "was": ', 1)
+    )
+    time.sleep(0.01)
+    with (project / "db.py").open("a") as handle:
+        handle.write("# an edit the cache has not seen\n")
+    assert findings(project) == clean
+    assert records_file(project).read_bytes() != text

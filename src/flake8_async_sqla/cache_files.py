@@ -65,6 +65,21 @@ def folder_refused(folder: str, root: str) -> str | None:
 def read_document(path: str) -> tuple[dict | None, int]:
     """The document at `path` and when it was written (ns): (None, 0) when there is none or it has another shape.
     Raises DamagedCache when it cannot be trusted."""
+    body, written_ns = read_body(path)
+    if body is None:
+        return None, 0
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise DamagedCache(f"not valid JSON ({type(error).__name__})") from None
+    if not isinstance(document, dict):
+        raise DamagedCache("not a JSON object")
+    return document, written_ns
+
+
+def read_body(path: str) -> tuple[bytes | None, int]:
+    """The content of the cache file at `path`, checked against its checksum, and when it was written (ns): (None, 0)
+    when there is none or it has another shape. Raises DamagedCache when it cannot be trusted."""
     try:
         descriptor = os.open(path, os.O_RDONLY | NO_FOLLOW)
     except (FileNotFoundError, NotADirectoryError):
@@ -84,18 +99,17 @@ def read_document(path: str) -> tuple[dict | None, int]:
         return None, 0
     if content_digest(body) != fields[2]:
         raise DamagedCache("its content does not match its checksum")
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as error:
-        raise DamagedCache(f"not valid JSON ({type(error).__name__})") from None
-    if not isinstance(document, dict):
-        raise DamagedCache("not a JSON object")
-    return document, info.st_mtime_ns
+    return body, info.st_mtime_ns
 
 
 def write_document(path: str, document: dict, root: str) -> None:
     """Write `document` at `path` (its folder created, with a `.gitignore` and a cache tag, unless it exists and the
     tool owns it). Raises OSError, or PermissionError saying why the folder is refused."""
+    write_body(path, json.dumps(document).encode(), root)
+
+
+def write_body(path: str, body: bytes, root: str) -> None:
+    """Write `body` at `path` with its checksum, as `write_document` does."""
     folder = os.path.dirname(os.path.abspath(path))
     refused = folder_refused(folder, root)
     if refused is not None:
@@ -106,7 +120,6 @@ def write_document(path: str, document: dict, root: str) -> None:
             _create(os.path.join(folder, name), text.encode())
         except FileExistsError:  # written by an earlier run (a link or a folder there was refused above)
             pass
-    body = json.dumps(document).encode()
     temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     _create(temporary, f"{HEADER} {SHAPE} {content_digest(body)}\n".encode() + body)
     try:

@@ -112,6 +112,8 @@ class FileOutcome:
     shared: dict[str, list] = field(default_factory=dict)
     # Project modules its check rested on that the index could not read: path -> [why, line at fault or 0].
     unread: dict[str, list] = field(default_factory=dict)
+    # The records of the modules the index let go while analysing it, for the cache (see `ProjectIndex.records`).
+    records: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,6 +172,7 @@ def analyse(
         data, text = read_source(Path(path)) if source is None else decode_source(source)
     except OSError as error:
         return FileOutcome(error=_unreadable(error))
+    index.recording = cached
     index.consulted, index.consulted_widely = set(), set()
     index.answers, index.resolved = {}, {}
     modelled_before = index.modelled
@@ -181,10 +184,13 @@ def analyse(
     outcome.unread = {
         other: list(why) for other, why in index.unreadable.items() if other in consulted or other not in unread_before
     }
+    if cached:
+        _rest_on_interface_reads(index, path)
     outcome.new_facts = _drain_new_facts(index)  # also shared with other workers
     outcome.modelled = index.modelled - modelled_before
     if not cached:
         return outcome
+    consulted = index.consulted | index.consulted_widely
     outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp_this_run(other)) is not None}
     outcome.rests_on = sorted(index.consulted)
     outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
@@ -192,7 +198,22 @@ def analyse(
     outcome.resolved = [[module, folder, found] for (module, folder), found in sorted(resolved.items())]
     outcome.interfaces = {other: index.interface_digest(other) for other in outcome.rests_on}
     outcome.interface = index.interface_digest(path, build=rested_on)
+    outcome.records = index.records()
     return outcome
+
+
+def _rest_on_interface_reads(index: ProjectIndex, path: str) -> None:
+    """Make the result of `path` rest on what its interface read too (see `ProjectIndex.interface_reads`): other
+    results hold while that interface does, which they learn by this result being computed again."""
+    reads = index.interface_reads(path)
+    if reads is None:
+        return
+    index.consulted |= reads.interfaces - {os.path.abspath(path)}
+    index.consulted_widely |= reads.texts
+    index.answers.update(reads.answers)
+    index.resolved.update(reads.resolved)
+    if reads.whole_project:
+        index.consulted_widely.update(index.project_files(path) or ())
 
 
 def check_source(
@@ -332,6 +353,12 @@ class Cache:
 
     def __init__(self, folder: Path | None, settings_key: str, root: Path | str = ".") -> None:
         self.path = folder / f"check-{__version__}.json" if folder else None
+        # The module records (see `ProjectIndex.records`), in a file of their own: a run in which no file changed
+        # needs none of them, and does not read them.
+        self.records_path = folder / f"check-modules-{__version__}.json" if folder else None
+        self._records: dict[str, str] | None = None  # path -> record, once read
+        self._records_written_ns = 0
+        self.new_records: dict[str, str] = {}
         self.settings_key = settings_key
         self.root = os.path.abspath(root)  # the project's: the cache never writes there or above it
         self.entries: dict[str, dict] = {}
@@ -364,6 +391,51 @@ class Cache:
             self.written_ns = written_ns
             self.entries, self.facts = stored["files"], stored["index"]
             self.project, self.phases = stored["project"], stored["phases"]
+
+    def stored_records(self) -> dict[str, str]:
+        """The module records earlier runs stored: path -> record; read when first asked. A damaged file, or one
+        written under other settings, holds none: the records are made again."""
+        from flake8_async_sqla.cache_files import DamagedCache, read_body
+
+        if self._records is None:
+            self._records = {}
+            try:
+                body, written_ns = read_body(str(self.records_path)) if self.records_path is not None else (None, 0)
+                head, *lines = body.decode().split("\n") if body is not None else ("null",)
+                if json.loads(head) == {"settings": self.settings_key}:
+                    for line in lines:
+                        path, _, record = line.partition("\t")
+                        self._records[json.loads(path)] = record
+                    self._records_written_ns = written_ns
+            except (DamagedCache, ValueError):
+                self._records = {}
+        return self._records
+
+    def usable_records(self) -> dict[str, tuple[dict, str | None]]:
+        """The stored module records (path -> (what it read, the module as JSON text)), the module None where its own
+        file, a text it read or a module name it looked up changed: the index judges the rest (see
+        `ProjectIndex.take_records`), and takes what those read first."""
+        usable: dict[str, tuple[dict, str | None]] = {}
+        for path, record in self.stored_records().items():
+            deps_text, _, module_json = record.partition("\t")
+            try:
+                deps = json.loads(deps_text)
+                usable[path] = (deps, module_json if self._record_holds(path, deps) else None)
+            except (KeyError, TypeError, ValueError, OSError):
+                continue
+        return usable
+
+    def _record_holds(self, path: str, deps: dict) -> bool:
+        stamp = self.stamp_now(path)
+        if stamp is None:
+            return False
+        if not (stamp == deps["stamp"] and stamp[0] < self._records_written_ns):
+            if content_digest(Path(path).read_bytes()) != deps["digest"]:
+                return False
+            deps["stamp"] = stamp
+        if deps["whole_project"] and self.current != self.project:
+            return False
+        return all(self.stamp_now(other) == stamp for other, stamp in deps["texts"].items()) and self.resolutions_hold(deps)
 
     @functools.cached_property
     def stored_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
@@ -508,6 +580,7 @@ class Cache:
             "unread": outcome.unread,
         }
         self.facts.update(outcome.new_facts)
+        self.new_records.update(outcome.records)
 
     def save(self) -> None:
         from flake8_async_sqla.cache_files import write_document
@@ -520,10 +593,21 @@ class Cache:
         }
         try:
             write_document(str(self.path), document, self.root)
+            if self.new_records and self.records_path is not None:
+                self._write_records()
         except OSError as error:  # a read-only tree, a folder it does not own: the results, just not cached
             self.problems.append(
                 f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
             )
+
+
+    def _write_records(self) -> None:
+        from flake8_async_sqla.cache_files import write_body
+
+        records = {**self.stored_records(), **self.new_records}
+        lines = [json.dumps({"settings": self.settings_key})]
+        lines += [f"{json.dumps(path)}\t{record}" for path, record in records.items() if self.stamp_now(path) is not None]
+        write_body(str(self.records_path), "\n".join(lines).encode(), self.root)
 
 
 def _tune_collector() -> None:
@@ -546,7 +630,7 @@ def _start_worker(
 ) -> None:
     _end_with(parent)
     _tune_collector()
-    _prepare_index(options, roles, facts)
+    _index(options, roles).stored_facts.update(facts)
 
 
 def _end_with(parent: int) -> None:
@@ -569,9 +653,13 @@ def _end_with(parent: int) -> None:
     threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
 
 
-def _prepare_index(options: AnalysisOptions, roles: RolePolicy, facts: dict[str, tuple[str, ModuleFacts]]) -> ProjectIndex:
+def _prepare_index(options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> ProjectIndex:
+    """The process's index, given what the cache stored: module facts, and the module records that hold."""
     index = _index(options, roles)
-    index.stored_facts.update(facts)
+    index.stored_facts.update(cache.stored_facts)
+    if cache.path is not None:
+        index.recording = True
+        index.take_records(cache.usable_records())
     return index
 
 
@@ -597,7 +685,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     project = cache.current = project_stamps(files) if cache.path is not None else {}
     answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
     # Otherwise cached results are checked against the index's answers.
-    index = None if answers_hold else _prepare_index(options, roles, cache.stored_facts)
+    index = None if answers_hold else _prepare_index(options, roles, cache)
     skipped: list[str] = []  # the files left out, each with why (as warnings)
     for path in files:
         key = str(path)
@@ -633,7 +721,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         if other in analysed:
             return analysed[other]
         if index is None:
-            index = _prepare_index(options, roles, cache.stored_facts)
+            index = _prepare_index(options, roles, cache)
         return index.interface_digest(other, build=True)
 
     while True:
@@ -641,7 +729,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
         # (analysed in this run, or not among the files checked, as pre-commit passes only the changed ones).
         if pending:
             if index is None:
-                index = _prepare_index(options, roles, cache.stored_facts)
+                index = _prepare_index(options, roles, cache)
             work = [
                 (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes, cache.path is not None)
                 for key in imports_first(pending, index)
@@ -666,6 +754,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     hits, confirmed = len(provisional), sum(key in digests for key in provisional)
     built_here = _drain_new_facts(index) if index is not None else {}  # while checking cached results
     cache.facts.update(built_here)
+    if index is not None and cache.path is not None:
+        cache.new_records.update(index.records())
     if analysed or built_here or cache.changed or not answers_hold:
         cache.project = project
         cache.save()

@@ -1688,7 +1688,7 @@ class SemanticModel(FastAPIFacts, MappingFacts):
                 if path is None or path in seen:
                     continue
                 seen.add(path)
-                index.consulted.add(path)
+                index.consult(path, self.path)
                 other = index.imports_of(path)
                 if other is not None:
                     found.append((path, other))

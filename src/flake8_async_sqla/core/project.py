@@ -164,6 +164,18 @@ def _app_argument_keys(model: SemanticModel, call: ast.Call, scope: Scope) -> se
     return keys
 
 
+@dataclass(slots=True)
+class ModuleReads:
+    """What computing a module's names and summaries read of the rest of the project, while its model was at
+    hand: what the index keeps of the module when it lets the model go holds while these do (see `ModuleRecord`)."""
+
+    interfaces: set[str] = field(default_factory=set)  # files whose names (and their summaries) it read
+    texts: set[str] = field(default_factory=set)  # files whose text it read
+    answers: dict[tuple[str, str, str], object] = field(default_factory=dict)  # project-wide answers it was given
+    resolved: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (module, folder) -> the file found
+    whole_project: bool = False  # it read facts of every file of the project
+
+
 @dataclass(frozen=True)
 class ReleasedModule:
     """What lookups need of a module whose model was let go after its check: its module name, its
@@ -255,6 +267,17 @@ class ProjectIndex:
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
         self._file_store_keys: dict[str, frozenset[str]] = {}  # path -> `_store_keys`
+        # Module records (see `records`): whether reads are noted, those being noted per reading file (absolute
+        # path), the files whose code is asking the index now (innermost last: each read is theirs too), and the
+        # modules let go since their records were last drained, with what they read.
+        self.recording = False
+        self._reads: dict[str, ModuleReads] = {}
+        self._readers: list[str] = []
+        self._unrecorded: dict[str, ModuleReads] = {}
+        # What each module kept on release read (see `interface_reads`).
+        self._interface_reads: dict[str, ModuleReads] = {}
+        # Stored module records that hold (see `take_records`): path -> (stamp, what it read, module as JSON text).
+        self._adoptable: dict[str, tuple[tuple[int, int], dict, str]] = {}
 
     def refresh(self) -> None:
         """Forget the files' modification stamps read so far: a file may change between two checks (an
@@ -265,9 +288,10 @@ class ProjectIndex:
         """Drop what the index learnt of `path` and every project-wide answer (a long-lived process, an editor's:
         the file was saved, created, deleted, or its unsaved buffer changed or closed)."""
         path = os.path.abspath(path)
+        self._adoptable.clear()  # judged against the project as it was
         for per_file in (
             self._models, self._released, self._released_earlier, self._rebuilt, self._facts, self._interfaces, self._file_words,
-            self._plain_definitions, self._file_store_keys,
+            self._plain_definitions, self._file_store_keys, self._reads, self._interface_reads,
         ):
             per_file.pop(path, None)
         for project_wide in (self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._found_from, self._folders, self._reexports, self._engine_fates):
@@ -296,6 +320,7 @@ class ProjectIndex:
         if stamp is not None:
             replaced = self._models.get(path, (None, None))[1]
             self._models[path] = (stamp, model)
+            self._adopted(path)  # a stored record that holds: its summaries answer for this model's
             earlier = self._released.pop(path, None)
             if earlier is not None and earlier[0] == stamp:
                 self._released_earlier[path] = earlier
@@ -328,6 +353,7 @@ class ProjectIndex:
         del self._models[path]
         earlier = self._released_earlier.pop(path, None)
         if earlier is not None and earlier[0] == stamp:
+            self._reads.pop(path, None)  # the record made when it was let go first stands
             # Kept already: its summaries answer for this model's, whose effects need not be computed again.
             self._released[path] = earlier
             model.detach(lambda summary: partial(self._earlier_effect, earlier[1], path, stamp, summary.qualname))
@@ -338,6 +364,8 @@ class ProjectIndex:
         if self.sharing:
             self.newly_released.append(path)
         model.detach(self._forgone(path, stamp, model))
+        if self.recording:  # once the summaries settled: what they read while settling counts
+            self._unrecorded[path] = self._interface_reads[path] = self._reads.pop(path, None) or ModuleReads()
 
     def _earlier_effect(self, module: ReleasedModule, path: str, stamp: tuple[int, int], qualname: str, effect: str) -> object:
         """An effect of a function of a file let go twice (see `_released_earlier`), from the summary kept the
@@ -397,14 +425,130 @@ class ProjectIndex:
         parts = qualname.split(".")
         if parts[0] in EXTERNAL_ROOTS:
             return None  # the standard library and the frameworks are not project modules
+        if not self.recording:
+            return self._lookup(parts, from_path)
+        self._readers.append(os.path.abspath(from_path))
+        try:
+            return self._lookup(parts, from_path)
+        finally:
+            self._readers.pop()
+
+    def _lookup(self, parts: list[str], from_path: str) -> Symbol | None:
         for split in range(len(parts) - 1, 0, -1):
             path = self.find_module(".".join(parts[:split]), from_path)
             if path is None:
                 continue
             rest = parts[split:]
-            self.consulted.add(path)
+            self.consult(path, from_path)
             return self._export(path, rest[0]) if len(rest) == 1 else None
         return None
+
+    # ------------------------------------------------------ module records
+    def consult(self, path: str, from_path: str) -> None:
+        """The code of `from_path` read the names of the project file `path` (the cached results and records depend
+        on them)."""
+        self.consulted.add(path)
+        for reads in self._readings(from_path):
+            reads.interfaces.add(path)
+
+    def consult_text(self, path: str, from_path: str) -> None:
+        """The code of `from_path` read the text of the project file `path` (not through its names)."""
+        self.consulted_widely.add(path)
+        for reads in self._readings(from_path):
+            reads.texts.add(path)
+
+    def _readings(self, from_path: str | None) -> list[ModuleReads]:
+        """The reads of each file whose code is asking now: `from_path`'s, and those of the files that asked what it
+        is computing (a name another module imports: what computes it is read for both)."""
+        if not self.recording:
+            return []
+        readers = {*self._readers, os.path.abspath(from_path)} if from_path is not None else set(self._readers)
+        return [self._reads.setdefault(reader, ModuleReads()) for reader in readers]
+
+    def records(self) -> dict[str, str]:
+        """The modules let go since last asked, each as a record that a later run can take instead of modelling the
+        module again (see `take_records`): one line of text, the module's stamp, content digest, interface digest
+        and what it read (the interfaces, file stamps, answers and module resolutions that held), a tab, and the
+        module as JSON. Asked once every model the modules read was let go (after a file's check)."""
+        found = {}
+        for path, reads in self._unrecorded.items():
+            released = self._released.get(path)
+            try:  # the index parsed it for a lookup; or the runner did, for its own check
+                digest = self._parsed.get(path) or content_digest(_read(path))
+            except OSError:
+                continue
+            if released is None:
+                continue
+            stamp, module = released
+            module_json = json.dumps(module.to_json(), sort_keys=True)
+            interfaces, texts = {}, set(reads.texts)
+            for other in reads.interfaces - {path}:
+                interface = self.interface_digest(other)
+                if interface is None:  # read from its text, or unreadable: it holds while the text does
+                    texts.add(other)
+                else:
+                    interfaces[other] = interface
+            deps = {
+                "stamp": list(stamp),
+                "digest": digest,
+                "interface": self.interface_digest(path),
+                "interfaces": interfaces,
+                "texts": {other: list(text_stamp) if (text_stamp := self._stamp(other)) is not None else None for other in sorted(texts)},
+                "answers": [[*question, answer] for question, answer in sorted(reads.answers.items())],
+                "resolved": [[module, folder, found] for (module, folder), found in sorted(reads.resolved.items())],
+                "whole_project": reads.whole_project,
+            }
+            found[path] = json.dumps(deps, sort_keys=True) + "\t" + module_json
+        self._unrecorded = {}
+        return found
+
+    def take_records(self, records: dict[str, tuple[dict, str | None]]) -> None:
+        """Take stored module records (`records`: path -> (what it read, the module as JSON text, None when its own
+        file, a text or a module resolution it read changed, as the caller checked): those whose project-wide
+        answers and the interfaces of the modules they read still hold are kept, and then stand for the module
+        (its names and summaries) without a model. The records are judged in groups that read each other, those read
+        first: a group holds when the interfaces its members read outside it hold, each the one recorded if its
+        record held, else computed now from a model (which reads the groups judged before)."""
+        answers: dict[tuple[str, str, str], object] = {}
+        for group in _groups_read_first({path: deps["interfaces"] for path, (deps, _) in records.items()}):
+            if all(records[path][1] is not None and self._record_holds(records[path][0], group, answers) for path in group):
+                for path in group:
+                    deps, module_json = records[path]
+                    self._adoptable[path] = (tuple(deps["stamp"]), deps, module_json)  # type: ignore[arg-type]
+
+    def _record_holds(self, deps: dict, group: set[str], answers: dict[tuple[str, str, str], object]) -> bool:
+        for *question, answer in deps["answers"]:
+            key = tuple(question)
+            if key not in answers:
+                answers[key] = self.answer(key)  # type: ignore[arg-type]
+            if answers[key] != answer:
+                return False
+        return all(other in group or self.interface_digest(other, build=True) == recorded for other, recorded in deps["interfaces"].items())
+
+    def interface_reads(self, path: str) -> ModuleReads | None:
+        """What the names and summaries the index keeps of `path` read, when noted (see `recording`): a result
+        recording the file's interface rests on them too, as its own check may not have read them (the module was let
+        go before, for another file's lookups, and its summaries stand for the check's)."""
+        self._released_module(os.path.abspath(path))  # a stored record that holds is taken now
+        return self._interface_reads.get(os.path.abspath(path))
+
+    def _adopted(self, path: str) -> None:
+        """Make a stored record that holds for `path` what the index kept of the module (see `take_records`)."""
+        stored = self._adoptable.pop(path, None)
+        if stored is None or path in self._released:
+            return
+        stamp, deps, module_json = stored
+        interface = deps["interface"]
+        self._interface_reads[path] = ModuleReads(
+            set(deps["interfaces"]), set(deps["texts"]), {tuple(question): answer for *question, answer in deps["answers"]},
+            {(module, folder): found for module, folder, found in deps["resolved"]}, deps["whole_project"],
+        )
+        module = ReleasedModule.from_json(json.loads(module_json))
+        for summary in _function_summaries(module):
+            if not summary.complete:
+                summary.fallback = partial(self._rebuilt_effect, path, stamp, summary.qualname)
+        self._released[path] = (stamp, module)
+        self._interfaces[path] = (module, interface)
 
     def _export(self, path: str, name: str) -> Symbol | None:
         module = self._released_module(path)
@@ -438,6 +582,9 @@ class ProjectIndex:
         comment, a function body with the same effects). None when the module was not modelled here, unless
         `build`: then it is, for this question."""
         path = os.path.abspath(path)
+        adoptable = self._adoptable.get(path)
+        if adoptable is not None and adoptable[0] == self._stamp(path):
+            return adoptable[1]["interface"]
         module = self._released_module(path)
         if module is None and build and self._model_for_lookups(path) is not None:
             self.release(path)
@@ -470,6 +617,8 @@ class ProjectIndex:
 
     def _released_module(self, path: str) -> ReleasedModule | None:
         """What the index kept of `path` after its check, while the file is unchanged."""
+        if path in self._adoptable:
+            self._adopted(path)
         released = self._released.get(path)
         return released[1] if released is not None and released[0] == self._stamp(path) else None
 
@@ -502,7 +651,7 @@ class ProjectIndex:
         stamp = self._stamp(path)
         if self._released_module(path) is not None or self._built(path, stamp) is not None:
             return False  # its names are at hand
-        self.consulted.add(path)
+        self.consult(path, from_path)
         known = self._plain_definitions.get(path)
         if known is None or known[0] != stamp:
             known = self._plain_definitions[path] = (stamp, _plain_definitions(path))
@@ -520,6 +669,8 @@ class ProjectIndex:
         if key not in self._found_modules:
             self._found_modules[key] = self._find_module_file(module.replace(".", os.sep), search_folders(from_path))
         self.resolved[key] = self._found_modules[key]
+        for reads in self._readings(from_path):
+            reads.resolved[key] = self._found_modules[key]
         return self._found_modules[key]
 
     def _find_module_file(self, relative: str, folders: tuple[str, ...]) -> str | None:
@@ -712,7 +863,8 @@ class ProjectIndex:
         if files is None:
             self._consult_project(path)
             return None
-        self.consulted_widely.update(files)
+        for file in files:
+            self.consult_text(file, path)
         self._answered(("mentioning", os.path.abspath(path), word))
         if len(files) > most:
             return None
@@ -854,7 +1006,7 @@ class ProjectIndex:
                 if re.search(rb"(?:^|[\s,(])" + name.encode() + rb"(?:$|[\s,)])", imported):
                     self._reexports[key] = f"{source.decode()}.{name}"
                     break
-        self.consulted.add(path)
+        self.consult(path, from_path)
         return self._reexports[key]
 
     def _dependency_namers(self, path: str) -> list[str]:
@@ -896,11 +1048,16 @@ class ProjectIndex:
         if kind == "declared_dialects":
             manifests = manifest_files(path)
             self.consulted_widely.update(manifests)  # a result depends on what they declare
+            for manifest in manifests:
+                for reads in self._readings(path):
+                    reads.texts.add(manifest)
             return sorted(declared_dialects(manifests))
         raise ValueError(f"unknown project question {kind!r}")
 
     def _answered(self, question: tuple[str, str, str]) -> object:
         result = self.answers[question] = self.answer(question)
+        for reads in self._readings(question[1]):
+            reads.answers[question] = result
         return result
 
     def module_engine_fate(self, qualname: str, model: SemanticModel) -> EngineFate | None:
@@ -1025,7 +1182,51 @@ class ProjectIndex:
     def _consult_project(self, path: str) -> None:
         """A result built from project-wide facts depends on every file of the project, and on which they are."""
         self.consulted_widely.update(self.project_files(path) or ())
+        for reads in self._readings(path):
+            reads.whole_project = True
         self._answered(("project_files", os.path.abspath(path), ""))
+
+
+def _groups_read_first(reads: dict[str, dict[str, str]]) -> list[set[str]]:
+    """The strongly connected components of the graph in which each path reads the paths `reads` gives it (those
+    among its keys), each after every component it reads: Tarjan's algorithm, without recursion."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[set[str]] = []
+    for start in reads:
+        if start in index:
+            continue
+        work = [(start, iter([other for other in reads[start] if other in reads]))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, successors = work[-1]
+            for other in successors:
+                if other not in index:
+                    index[other] = low[other] = len(index)
+                    stack.append(other)
+                    on_stack.add(other)
+                    work.append((other, iter([o for o in reads[other] if o in reads])))
+                    break
+                if other in on_stack:
+                    low[node] = min(low[node], index[other])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    group = set()
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        group.add(member)
+                        if member == node:
+                            break
+                    groups.append(group)
+    return groups
 
 
 def _listing_digest(files: tuple[str, ...] | None) -> str | None:

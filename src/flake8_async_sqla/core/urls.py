@@ -171,7 +171,7 @@ def _module_facts(model: SemanticModel, module: str, from_path: str) -> tuple[Ur
     if facts is None:
         return None
     # Read from that file's text alone: a result resting on it holds while its content does (not its interface).
-    index.consulted_widely.add(path)  # type: ignore[union-attr]
+    index.consult_text(path, model.path)  # type: ignore[union-attr]
     return facts.urls, facts.imports, path  # type: ignore[return-value]
 
 
