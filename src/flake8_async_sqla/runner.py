@@ -368,6 +368,7 @@ class Cache:
         self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
         self.other_stamps: dict[str, list[int] | None] = {}  # of the files outside it, read in this run
         self.resolutions: dict[tuple[str, str], str | None] = {}  # (module, folder) -> its file in this run
+        self._module_files: dict[str, str | None] = {}  # path without suffix -> `module_file`, asked once a run
         self.changed = False
         self.problems: list[str] = []  # a damaged cache, discarded; a cache that could not be written
         # When the cache was written. A file modified in the same clock tick may have changed again after
@@ -467,7 +468,7 @@ class Cache:
             return None
         try:
             for *question, answer in entry["answers"] if index is not None else ():
-                if index.answer(tuple(question)) != answer:
+                if index.answer_now(tuple(question)) != answer:
                     return None
             findings = [
                 Finding(**{**f, "fields": tuple(map(tuple, f["fields"])), "edits": tuple(Edit(*e) for e in f["edits"])})
@@ -507,10 +508,15 @@ class Cache:
         for module, folder, found in entry["resolved"]:
             key = (module, folder)
             if key not in self.resolutions:
-                self.resolutions[key] = find_module_file(module, folder)
+                self.resolutions[key] = find_module_file(module, folder, self._module_file)
             if self.resolutions[key] != found:
                 return False
         return True
+
+    def _module_file(self, base: str) -> str | None:
+        if base not in self._module_files:
+            self._module_files[base] = module_file(base)
+        return self._module_files[base]
 
     def stamp_now(self, path: str) -> list[int] | None:
         """A file's stamp in this run: the one taken of the project's files, else read once."""
@@ -657,9 +663,8 @@ def _prepare_index(options: AnalysisOptions, roles: RolePolicy, cache: Cache) ->
     """The process's index, given what the cache stored: module facts, and the module records that hold."""
     index = _index(options, roles)
     index.stored_facts.update(cache.stored_facts)
-    if cache.path is not None:
-        index.recording = True
-        index.take_records(cache.usable_records())
+    index.recording = cache.path is not None
+    index.take_records(cache.usable_records() if cache.path is not None else {})
     return index
 
 

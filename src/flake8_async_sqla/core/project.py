@@ -267,6 +267,7 @@ class ProjectIndex:
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
         self._file_store_keys: dict[str, frozenset[str]] = {}  # path -> `_store_keys`
+        self._answers_now: dict[tuple[str, str, str], object] = {}  # see `answer_now`
         # Module records (see `records`): whether reads are noted, those being noted per reading file (absolute
         # path), the files whose code is asking the index now (innermost last: each read is theirs too), and the
         # modules let go since their records were last drained, with what they read.
@@ -289,6 +290,7 @@ class ProjectIndex:
         the file was saved, created, deleted, or its unsaved buffer changed or closed)."""
         path = os.path.abspath(path)
         self._adoptable.clear()  # judged against the project as it was
+        self._answers_now.clear()
         for per_file in (
             self._models, self._released, self._released_earlier, self._rebuilt, self._facts, self._interfaces, self._file_words,
             self._plain_definitions, self._file_store_keys, self._reads, self._interface_reads,
@@ -495,7 +497,7 @@ class ProjectIndex:
                 "interfaces": interfaces,
                 "texts": {other: list(text_stamp) if (text_stamp := self._stamp(other)) is not None else None for other in sorted(texts)},
                 "answers": [[*question, answer] for question, answer in sorted(reads.answers.items())],
-                "resolved": [[module, folder, found] for (module, folder), found in sorted(reads.resolved.items())],
+                "resolved": [[*key, found] for key, found in sorted(_absolute_folders(reads.resolved).items())],
                 "whole_project": reads.whole_project,
             }
             found[path] = json.dumps(deps, sort_keys=True) + "\t" + module_json
@@ -508,21 +510,19 @@ class ProjectIndex:
         answers and the interfaces of the modules they read still hold are kept, and then stand for the module
         (its names and summaries) without a model. The records are judged in groups that read each other, those read
         first: a group holds when the interfaces its members read outside it hold, each the one recorded if its
-        record held, else computed now from a model (which reads the groups judged before)."""
-        answers: dict[tuple[str, str, str], object] = {}
+        record held, else computed now from a model (which reads the groups judged before). Starts a run: what the
+        index took or answered for an earlier run's cache is forgotten."""
+        self._adoptable.clear()
+        self._answers_now.clear()
         for group in _groups_read_first({path: deps["interfaces"] for path, (deps, _) in records.items()}):
-            if all(records[path][1] is not None and self._record_holds(records[path][0], group, answers) for path in group):
+            if all(records[path][1] is not None and self._record_holds(records[path][0], group) for path in group):
                 for path in group:
                     deps, module_json = records[path]
                     self._adoptable[path] = (tuple(deps["stamp"]), deps, module_json)  # type: ignore[arg-type]
 
-    def _record_holds(self, deps: dict, group: set[str], answers: dict[tuple[str, str, str], object]) -> bool:
-        for *question, answer in deps["answers"]:
-            key = tuple(question)
-            if key not in answers:
-                answers[key] = self.answer(key)  # type: ignore[arg-type]
-            if answers[key] != answer:
-                return False
+    def _record_holds(self, deps: dict, group: set[str]) -> bool:
+        if any(self.answer_now(tuple(question)) != answer for *question, answer in deps["answers"]):  # type: ignore[arg-type]
+            return False
         return all(other in group or self.interface_digest(other, build=True) == recorded for other, recorded in deps["interfaces"].items())
 
     def interface_reads(self, path: str) -> ModuleReads | None:
@@ -1054,6 +1054,13 @@ class ProjectIndex:
             return sorted(declared_dialects(manifests))
         raise ValueError(f"unknown project question {kind!r}")
 
+    def answer_now(self, question: tuple[str, str, str]) -> object:
+        """`answer`, computed once for all the stored results and records that rest on it (the project does not
+        change while they are checked)."""
+        if question not in self._answers_now:
+            self._answers_now[question] = self.answer(question)
+        return self._answers_now[question]
+
     def _answered(self, question: tuple[str, str, str]) -> object:
         result = self.answers[question] = self.answer(question)
         for reads in self._readings(question[1]):
@@ -1185,6 +1192,10 @@ class ProjectIndex:
         for reads in self._readings(path):
             reads.whole_project = True
         self._answered(("project_files", os.path.abspath(path), ""))
+
+
+def _absolute_folders(resolved: dict[tuple[str, str], str | None]) -> dict[tuple[str, str], str | None]:
+    return {(module, os.path.abspath(folder)): found for (module, folder), found in resolved.items()}
 
 
 def _groups_read_first(reads: dict[str, dict[str, str]]) -> list[set[str]]:
