@@ -259,7 +259,7 @@ def test_what_the_index_keeps_of_a_module_round_trips_through_json_and_serves_an
     answer the same, summaries with their effects and classes with their methods, without a model."""
     (shop / "models.py").write_text(MODELS)
     worker = ProjectIndex()
-    worker.sharing = True
+    worker.sharing = worker.recording = True
     for name in ("db.py", "repository.py", "models.py"):
         checked_and_released(worker, shop / name)
     shared = worker.shared()
@@ -267,7 +267,10 @@ def test_what_the_index_keeps_of_a_module_round_trips_through_json_and_serves_an
     for stamp, data in shared.values():
         assert ReleasedModule.from_json(data).to_json() == data
     other = ProjectIndex()
-    other.adopt(json.loads(json.dumps(shared)))
+    other.adopt(json.loads(json.dumps(shared)), worker.records())
+    # What each module read comes along: a result resting on one rests on that too.
+    for name in ("db.py", "repository.py", "models.py"):
+        assert other.interface_reads(str(shop / name)) == worker.interface_reads(str(shop / name)) is not None
     routes = str(shop / "routes.py")
     for qualname in ("shop.db.get_session", "shop.repository.count_orders", "shop.repository.OrderRepository", "shop.models.Order"):
         assert symbol_to_json(other.lookup(qualname, routes)) == symbol_to_json(worker.lookup(qualname, routes))

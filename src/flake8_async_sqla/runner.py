@@ -834,9 +834,10 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
         for start in range(head, len(work), size):
             wave = [(job, tuple(shared_files)) for job in work[start : start + size]]
             done = list(pool.map(_analyse_shared_job, wave, chunksize=max(1, len(wave) // (jobs * 4))))
-            shared: dict[str, dict[str, list]] = {"modules": {}, "facts": {}}
+            shared: dict[str, dict] = {"modules": {}, "facts": {}, "records": {}}
             for outcome in done:
                 shared["modules"].update(outcome.shared)
+                shared["records"].update(outcome.records)
                 shared["facts"].update(outcome.new_facts)
                 outcome.shared = {}
             outcomes.extend(done)
@@ -857,7 +858,7 @@ def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:
         if path not in _ADOPTED:
             _ADOPTED.add(path)
             shared = json.loads(Path(path).read_text(encoding="utf-8"))
-            index.adopt(shared["modules"])
+            index.adopt(shared["modules"], shared["records"])
             index.stored_facts.update(
                 {module: (digest, ModuleFacts.from_json(facts)) for module, (digest, facts) in shared["facts"].items()}
             )

@@ -324,7 +324,8 @@ class ProjectIndex:
             self._models[path] = (stamp, model)
             self._adopted(path)  # a stored record that holds: its summaries answer for this model's
             earlier = self._released.pop(path, None)
-            if earlier is not None and earlier[0] == stamp:
+            # When reads are noted, it stands in only if what it read is known: the check's result rests on that.
+            if earlier is not None and earlier[0] == stamp and (not self.recording or path in self._interface_reads):
                 self._released_earlier[path] = earlier
             self._modelled_for_lookups.pop(path, None)
             if replaced is not None and replaced is not model:
@@ -412,9 +413,10 @@ class ProjectIndex:
         self.newly_released = []
         return found
 
-    def adopt(self, modules: dict[str, list]) -> None:
+    def adopt(self, modules: dict[str, list], records: dict[str, str]) -> None:
         """Take what another process kept of modules it let go (`shared`), for the files unchanged since and not
-        at hand here: lookups in them then need no model."""
+        at hand here: lookups in them then need no model. `records` gives what each read, where it was noted
+        (see `records`)."""
         for path, (stamp, data) in modules.items():
             if tuple(stamp) == self._stamp(path) and path not in self._released and path not in self._models:
                 module = ReleasedModule.from_json(data)
@@ -422,6 +424,8 @@ class ProjectIndex:
                     if not summary.complete:
                         summary.fallback = partial(self._rebuilt_effect, path, tuple(stamp), summary.qualname)
                 self._released[path] = (tuple(stamp), module)
+                if path in records:
+                    self._interface_reads[path] = _reads_of_record(json.loads(records[path].partition("\t")[0]))
 
     def lookup(self, qualname: str, from_path: str) -> Symbol | None:
         parts = qualname.split(".")
@@ -539,10 +543,7 @@ class ProjectIndex:
             return
         stamp, deps, module_json = stored
         interface = deps["interface"]
-        self._interface_reads[path] = ModuleReads(
-            set(deps["interfaces"]), set(deps["texts"]), {tuple(question): answer for *question, answer in deps["answers"]},
-            {(module, folder): found for module, folder, found in deps["resolved"]}, deps["whole_project"],
-        )
+        self._interface_reads[path] = _reads_of_record(deps)
         module = ReleasedModule.from_json(json.loads(module_json))
         for summary in _function_summaries(module):
             if not summary.complete:
@@ -1192,6 +1193,14 @@ class ProjectIndex:
         for reads in self._readings(path):
             reads.whole_project = True
         self._answered(("project_files", os.path.abspath(path), ""))
+
+
+def _reads_of_record(deps: dict) -> ModuleReads:
+    """What a module record (see `ProjectIndex.records`) says its module read."""
+    return ModuleReads(
+        set(deps["interfaces"]), set(deps["texts"]), {tuple(question): answer for *question, answer in deps["answers"]},  # type: ignore[misc]
+        {(module, folder): found for module, folder, found in deps["resolved"]}, deps["whole_project"],
+    )
 
 
 def _absolute_folders(resolved: dict[tuple[str, str], str | None]) -> dict[tuple[str, str], str | None]:
