@@ -267,7 +267,7 @@ def test_what_the_index_keeps_of_a_module_round_trips_through_json_and_serves_an
     for stamp, data in shared.values():
         assert ReleasedModule.from_json(data).to_json() == data
     other = ProjectIndex()
-    other.adopt(json.loads(json.dumps(shared)), worker.records())
+    other.adopt(json.loads(json.dumps(shared)), dict(worker.records()))
     # What each module read comes along: a result resting on one rests on that too.
     for name in ("db.py", "repository.py", "models.py"):
         assert other.interface_reads(str(shop / name)) == worker.interface_reads(str(shop / name)) is not None

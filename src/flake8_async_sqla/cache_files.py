@@ -8,9 +8,12 @@ renamed into place, so no file the tool did not create is ever written or replac
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
+from hashlib import blake2b
+from typing import Callable, Iterable
 
 from flake8_async_sqla.core.layout import content_digest
 
@@ -105,11 +108,13 @@ def read_body(path: str) -> tuple[bytes | None, int]:
 def write_document(path: str, document: dict, root: str) -> None:
     """Write `document` at `path` (its folder created, with a `.gitignore` and a cache tag, unless it exists and the
     tool owns it). Raises OSError, or PermissionError saying why the folder is refused."""
-    write_body(path, json.dumps(document).encode(), root)
+    body = json.dumps(document).encode()
+    write_body(path, lambda: (body,), root)
 
 
-def write_body(path: str, body: bytes, root: str) -> None:
-    """Write `body` at `path` with its checksum, as `write_document` does."""
+def write_body(path: str, pieces: Callable[[], Iterable[bytes]], root: str) -> None:
+    """Write the body `pieces()` gives (asked twice: for its checksum, then to write it) at `path` under its
+    checksum, as `write_document` does: a large body is never held whole."""
     folder = os.path.dirname(os.path.abspath(path))
     refused = folder_refused(folder, root)
     if refused is not None:
@@ -117,11 +122,14 @@ def write_body(path: str, body: bytes, root: str) -> None:
     os.makedirs(folder, exist_ok=True)
     for name, text in ((GITIGNORE, "*\n"), (TAG, TAG_TEXT)):
         try:
-            _create(os.path.join(folder, name), text.encode())
+            _create(os.path.join(folder, name), [text.encode()])
         except FileExistsError:  # written by an earlier run (a link or a folder there was refused above)
             pass
+    checksum = blake2b(digest_size=16)
+    for piece in pieces():
+        checksum.update(piece)
     temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    _create(temporary, f"{HEADER} {SHAPE} {content_digest(body)}\n".encode() + body)
+    _create(temporary, itertools.chain([f"{HEADER} {SHAPE} {checksum.hexdigest()}\n".encode()], pieces()))
     try:
         os.replace(temporary, path)
     except OSError:
@@ -129,12 +137,12 @@ def write_body(path: str, body: bytes, root: str) -> None:
         raise
 
 
-def _create(path: str, data: bytes) -> None:
-    """A new file with `data`: never an existing file, never through a link."""
+def _create(path: str, data: Iterable[bytes]) -> None:
+    """A new file with the pieces of `data`: never an existing file, never through a link."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NO_FOLLOW, 0o644)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
+            handle.writelines(data)
     except OSError:
         os.unlink(path)
         raise

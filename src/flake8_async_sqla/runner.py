@@ -16,7 +16,7 @@ import stat
 import tokenize
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Collection, NamedTuple
+from typing import IO, TYPE_CHECKING, Callable, Collection, Iterator, NamedTuple
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
@@ -172,7 +172,6 @@ def analyse(
         data, text = read_source(Path(path)) if source is None else decode_source(source)
     except OSError as error:
         return FileOutcome(error=_unreadable(error))
-    index.recording = cached
     index.consulted, index.consulted_widely = set(), set()
     index.answers, index.resolved = {}, {}
     modelled_before = index.modelled
@@ -184,7 +183,7 @@ def analyse(
     outcome.unread = {
         other: list(why) for other, why in index.unreadable.items() if other in consulted or other not in unread_before
     }
-    if cached:
+    if cached and index.recording:
         _rest_on_interface_reads(index, path)
     outcome.new_facts = _drain_new_facts(index)  # also shared with other workers
     outcome.modelled = index.modelled - modelled_before
@@ -198,7 +197,8 @@ def analyse(
     outcome.resolved = [[module, folder, found] for (module, folder), found in sorted(resolved.items())]
     outcome.interfaces = {other: index.interface_digest(other) for other in outcome.rests_on}
     outcome.interface = index.interface_digest(path, build=rested_on)
-    outcome.records = index.records()
+    if index.sharing:  # a worker's: the parent stores them (its own index's records are taken when it saves)
+        outcome.records = dict(index.records())
     return outcome
 
 
@@ -358,7 +358,10 @@ class Cache:
         self.records_path = folder / f"check-modules-{__version__}.json" if folder else None
         self._records: dict[str, str] | None = None  # path -> record, once read
         self._records_written_ns = 0
-        self.new_records: dict[str, str] = {}
+        # The records made in this run, each written as it comes to a temporary file rather than held (they grow
+        # with the project: 4 MB for mlrun), and the paths they are of.
+        self._spool: IO[bytes] | None = None
+        self._spooled: set[str] = set()
         self.settings_key = settings_key
         self.root = os.path.abspath(root)  # the project's: the cache never writes there or above it
         self.entries: dict[str, dict] = {}
@@ -586,9 +589,11 @@ class Cache:
             "unread": outcome.unread,
         }
         self.facts.update(outcome.new_facts)
-        self.new_records.update(outcome.records)
+        self.add_records(outcome.records)
 
-    def save(self) -> None:
+    def save(self, records: Iterator[tuple[str, str]] = iter(())) -> None:
+        """Write the results, and the module records: those workers made (`add_records`) and `records`, each written
+        as it is made."""
         from flake8_async_sqla.cache_files import write_document
 
         if self.path is None:
@@ -599,21 +604,47 @@ class Cache:
         }
         try:
             write_document(str(self.path), document, self.root)
-            if self.new_records and self.records_path is not None:
-                self._write_records()
+            self._write_records(records)
         except OSError as error:  # a read-only tree, a folder it does not own: the results, just not cached
             self.problems.append(
                 f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
             )
 
 
-    def _write_records(self) -> None:
+    def _write_records(self, records: Iterator[tuple[str, str]]) -> None:
         from flake8_async_sqla.cache_files import write_body
 
-        records = {**self.stored_records(), **self.new_records}
-        lines = [json.dumps({"settings": self.settings_key})]
-        lines += [f"{json.dumps(path)}\t{record}" for path, record in records.items() if self.stamp_now(path) is not None]
-        write_body(str(self.records_path), "\n".join(lines).encode(), self.root)
+        self._spool_records(records)  # all in the spool before the stored ones are written: they replace them
+        if self._spool is None:
+            return  # no record made: the stored ones stand
+        stored = self.stored_records()
+        # Those made in this run replace the stored ones; a file deleted since takes its record with it.
+        kept = [path for path in stored if path not in self._spooled and self.stamp_now(path) is not None]
+        spool = self._spool
+
+        def lines() -> Iterator[bytes]:
+            yield json.dumps({"settings": self.settings_key}).encode()
+            for path in kept:
+                yield f"\n{json.dumps(path)}\t{stored[path]}".encode()
+            spool.seek(0)  # type: ignore[union-attr]
+            yield from iter(lambda: spool.read(1 << 20), b"")  # type: ignore[union-attr]
+
+        write_body(str(self.records_path), lines, self.root)
+
+    def add_records(self, records: dict[str, str]) -> None:
+        """Keep module records made in this run (see `ProjectIndex.records`), for `save`."""
+        self._spool_records(iter(records.items()))
+
+    def _spool_records(self, records: Iterator[tuple[str, str]]) -> None:
+        if self.records_path is None:
+            return
+        for path, record in records:
+            if self._spool is None:
+                import tempfile  # only here: a warm run makes no record
+
+                self._spool = tempfile.TemporaryFile()
+            self._spool.write(f"\n{json.dumps(path)}\t{record}".encode())
+            self._spooled.add(path)
 
 
 def _tune_collector() -> None:
@@ -759,11 +790,9 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     hits, confirmed = len(provisional), sum(key in digests for key in provisional)
     built_here = _drain_new_facts(index) if index is not None else {}  # while checking cached results
     cache.facts.update(built_here)
-    if index is not None and cache.path is not None:
-        cache.new_records.update(index.records())
     if analysed or built_here or cache.changed or not answers_hold:
         cache.project = project
-        cache.save()
+        cache.save(index.records() if index is not None else iter(()))
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers
     return replace(
         _reported(outcomes, len(files), settings, cache.phases), analysed=len(analysed), cached=hits, confirmed=confirmed,

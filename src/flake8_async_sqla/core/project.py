@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from flake8_async_sqla.core.engines import (
     EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
@@ -274,6 +274,7 @@ class ProjectIndex:
         self.recording = False
         self._reads: dict[str, ModuleReads] = {}
         self._readers: list[str] = []
+        self._absolute_paths: dict[str, str] = {}  # see `_absolute`
         self._unrecorded: dict[str, ModuleReads] = {}
         # What each module kept on release read (see `interface_reads`).
         self._interface_reads: dict[str, ModuleReads] = {}
@@ -433,7 +434,7 @@ class ProjectIndex:
             return None  # the standard library and the frameworks are not project modules
         if not self.recording:
             return self._lookup(parts, from_path)
-        self._readers.append(os.path.abspath(from_path))
+        self._readers.append(self._absolute(from_path))
         try:
             return self._lookup(parts, from_path)
         finally:
@@ -468,16 +469,24 @@ class ProjectIndex:
         is computing (a name another module imports: what computes it is read for both)."""
         if not self.recording:
             return []
-        readers = {*self._readers, os.path.abspath(from_path)} if from_path is not None else set(self._readers)
+        readers = {*self._readers, self._absolute(from_path)} if from_path is not None else set(self._readers)
         return [self._reads.setdefault(reader, ModuleReads()) for reader in readers]
 
-    def records(self) -> dict[str, str]:
-        """The modules let go since last asked, each as a record that a later run can take instead of modelling the
+    def _absolute(self, path: str) -> str:
+        """`os.path.abspath(path)`, for the few paths that ask the index (asked for every read)."""
+        found = self._absolute_paths.get(path)
+        if found is None:
+            found = self._absolute_paths[path] = os.path.abspath(path)
+        return found
+
+    def records(self) -> Iterator[tuple[str, str]]:
+        """The modules let go since last asked, each with a record that a later run can take instead of modelling the
         module again (see `take_records`): one line of text, the module's stamp, content digest, interface digest
         and what it read (the interfaces, file stamps, answers and module resolutions that held), a tab, and the
-        module as JSON. Asked once every model the modules read was let go (after a file's check)."""
-        found = {}
-        for path, reads in self._unrecorded.items():
+        module as JSON. Asked once every model the modules read was let go (after a file's check); each record is
+        made as it is taken, so that a large project's are not all held at once."""
+        pending, self._unrecorded = self._unrecorded, {}
+        for path, reads in pending.items():
             released = self._released.get(path)
             try:  # the index parsed it for a lookup; or the runner did, for its own check
                 digest = self._parsed.get(path) or content_digest(_read(path))
@@ -486,7 +495,7 @@ class ProjectIndex:
             if released is None:
                 continue
             stamp, module = released
-            module_json = json.dumps(module.to_json(), sort_keys=True)
+            module_json = _module_text(module)
             interfaces, texts = {}, set(reads.texts)
             for other in reads.interfaces - {path}:
                 interface = self.interface_digest(other)
@@ -497,16 +506,14 @@ class ProjectIndex:
             deps = {
                 "stamp": list(stamp),
                 "digest": digest,
-                "interface": self.interface_digest(path),
+                "interface": self._interface_of(path, module, module_json),
                 "interfaces": interfaces,
                 "texts": {other: list(text_stamp) if (text_stamp := self._stamp(other)) is not None else None for other in sorted(texts)},
                 "answers": [[*question, answer] for question, answer in sorted(reads.answers.items())],
                 "resolved": [[*key, found] for key, found in sorted(_absolute_folders(reads.resolved).items())],
                 "whole_project": reads.whole_project,
             }
-            found[path] = json.dumps(deps, sort_keys=True) + "\t" + module_json
-        self._unrecorded = {}
-        return found
+            yield path, json.dumps(deps, sort_keys=True) + "\t" + module_json
 
     def take_records(self, records: dict[str, tuple[dict, str | None]]) -> None:
         """Take stored module records (`records`: path -> (what it read, the module as JSON text, None when its own
@@ -592,10 +599,15 @@ class ProjectIndex:
             module = self._released_module(path)
         if module is None:
             return None
+        return self._interface_of(path, module)
+
+    def _interface_of(self, path: str, module: ReleasedModule, module_text: str | None = None) -> str:
+        """`interface_digest` of a module the index keeps, from its JSON text when given (`_module_text`)."""
         known = self._interfaces.get(path)
         if known is None or known[0] is not module:
-            interface = {**module.to_json(), "plain": sorted(name.decode() for name in _plain_definitions(path))}
-            known = self._interfaces[path] = (module, content_digest(json.dumps(interface, sort_keys=True).encode()))
+            plain = sorted(name.decode() for name in _plain_definitions(path))
+            text = (module_text or _module_text(module)) + json.dumps(plain)
+            known = self._interfaces[path] = (module, content_digest(text.encode()))
         return known[1]
 
     def sqlite_facts(self, path: str) -> SqliteFacts | None:
@@ -1193,6 +1205,10 @@ class ProjectIndex:
         for reads in self._readings(path):
             reads.whole_project = True
         self._answered(("project_files", os.path.abspath(path), ""))
+
+
+def _module_text(module: ReleasedModule) -> str:
+    return json.dumps(module.to_json(), sort_keys=True)
 
 
 def _reads_of_record(deps: dict) -> ModuleReads:
