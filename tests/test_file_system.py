@@ -11,8 +11,13 @@ import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-import pytest
+import tempfile
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flake8_async_sqla.core.layout import FolderListings, module_file
 from harness import ENGINE_IN_HANDLER
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, sockets and byte file names")
@@ -155,3 +160,28 @@ def test_a_folder_that_cannot_be_listed_is_reported_like_an_unreadable_file(proj
             assert any(item["path"] == "app/private" and item["name"] == "file-error" for item in json.loads(out))
         else:
             assert "app/routes.py:9:12: ASQ101" in out and "1 file could not be checked." in out
+
+
+# A small tree of modules and packages (a package's `__init__.py` may be missing, a name may be a file and a folder).
+TREE_ENTRIES = ["a.py", "b/__init__.py", "b/c.py", "b/d/e.py", "f/g.py", "h.py", "h/__init__.py", "b/d.py", "i/j/__init__.py"]
+MODULES = ["a", "b", "b.c", "b.d", "b.d.e", "f", "f.g", "h", "i", "i.j", "x", "b.x", "a.b"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(entries=st.sets(st.sampled_from(TREE_ENTRIES)), links=st.booleans())
+def test_folder_listings_find_the_module_files_that_stat_finds(entries: set[str], links: bool) -> None:
+    """The cache checks stored module resolutions from folder listings (`FolderListings`): they find what
+    `module_file` finds with a `stat` per candidate, links to files and folders included."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "project"
+        root.mkdir()
+        for entry in sorted(entries):
+            (root / entry).parent.mkdir(parents=True, exist_ok=True)
+            (root / entry).write_text("")
+        if links and (root / "a.py").exists():
+            (root / "k.py").symlink_to(root / "a.py")
+            (root / "m").symlink_to(root / "b") if (root / "b").is_dir() else None
+        listings = FolderListings()
+        for module in [*MODULES, "k", "m", "m.c"]:
+            base = os.path.join(str(root), *module.split("."))
+            assert listings.module_file(base) == module_file(base), module

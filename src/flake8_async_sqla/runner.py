@@ -22,7 +22,7 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.layout import (
-    content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
+    FolderListings, content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
 )
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
@@ -371,7 +371,7 @@ class Cache:
         self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
         self.other_stamps: dict[str, list[int] | None] = {}  # of the files outside it, read in this run
         self.resolutions: dict[tuple[str, str], str | None] = {}  # (module, folder) -> its file in this run
-        self._module_files: dict[str, str | None] = {}  # path without suffix -> `module_file`, asked once a run
+        self._folders = FolderListings()  # for `resolutions_hold`
         self.changed = False
         self.problems: list[str] = []  # a damaged cache, discarded; a cache that could not be written
         # When the cache was written. A file modified in the same clock tick may have changed again after
@@ -511,15 +511,10 @@ class Cache:
         for module, folder, found in entry["resolved"]:
             key = (module, folder)
             if key not in self.resolutions:
-                self.resolutions[key] = find_module_file(module, folder, self._module_file)
+                self.resolutions[key] = find_module_file(module, folder, self._folders.module_file)
             if self.resolutions[key] != found:
                 return False
         return True
-
-    def _module_file(self, base: str) -> str | None:
-        if base not in self._module_files:
-            self._module_files[base] = module_file(base)
-        return self._module_files[base]
 
     def stamp_now(self, path: str) -> list[int] | None:
         """A file's stamp in this run: the one taken of the project's files, else read once."""

@@ -109,6 +109,42 @@ def module_file(base: str) -> str | None:
     return None
 
 
+class FolderListings:
+    """`module_file` from what each folder holds, listed once, instead of a `stat` per candidate: a warm run checks
+    thousands of stored module resolutions, most of them against the same few hundred folders. A name must match
+    exactly, as Python's imports ask (a case-insensitive file system's `stat` would also take another case)."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, dict[str, tuple[bool, bool]]] = {}  # folder -> name -> (regular file, folder)
+        self._found: dict[str, str | None] = {}  # base -> its module file
+
+    def _listing(self, folder: str) -> dict[str, tuple[bool, bool]]:
+        known = self._folders.get(folder)
+        if known is None:
+            try:
+                with os.scandir(folder) as entries:
+                    known = {entry.name: (entry.is_file(), entry.is_dir()) for entry in entries}
+            except OSError:
+                known = {}
+            self._folders[folder] = known
+        return known
+
+    def module_file(self, base: str) -> str | None:
+        """`module_file(base)`."""
+        if base not in self._found:
+            self._found[base] = self._module_file(base)
+        return self._found[base]
+
+    def _module_file(self, base: str) -> str | None:
+        folder, name = os.path.split(base)
+        listing = self._listing(folder)
+        if listing.get(name + ".py", (False, False))[0]:
+            return os.path.abspath(base + ".py")
+        if listing.get(name, (False, False))[1] and self._listing(base).get("__init__.py", (False, False))[0]:
+            return os.path.abspath(os.path.join(base, "__init__.py"))
+        return None
+
+
 def file_stamp(path: str) -> tuple[int, int] | None:
     """Modification time (ns) and size: what tells a changed file from an unchanged one without reading it."""
     try:
