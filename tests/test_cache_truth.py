@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from flake8_async_sqla.cache_files import HEADER, SHAPE
+from flake8_async_sqla.config import load_settings
+from flake8_async_sqla.runner import Cache
 from flake8_async_sqla.core.layout import content_digest
 from harness import ENGINE_IN_HANDLER, run_cli
 from test_check_command import ALIAS, PROVIDER, WRITING_HANDLER
@@ -259,3 +261,129 @@ def test_damaged_module_records_are_made_again(project: Path, damage: str) -> No
         handle.write("# an edit the cache has not seen\n")
     assert findings(project) == clean
     assert records_file(project).read_bytes() != text
+
+
+def stored_cache(project: Path) -> Cache:
+    settings = load_settings(None, project)
+    cache = Cache(project / ".asq_cache", settings.fingerprint(), settings.root)
+    cache.trust_folders()
+    return cache
+
+
+def test_module_resolutions_are_trusted_while_no_folder_they_rest_on_changes(project: Path) -> None:
+    """A run that finds every folder the stored resolutions rest on as it was checks none of them; a file created,
+    deleted or renamed in one of those folders, or a root marker created above, makes the next run check them."""
+    (project / "pkg").mkdir()
+    (project / "pkg" / "__init__.py").write_text("")
+    layered_project(project / "pkg")
+    findings(project)  # creates the cache's folder in the project's: noted before, so the next run checks them
+    time.sleep(0.01)
+    findings(project)
+    time.sleep(0.01)
+    assert stored_cache(project).resolutions_trusted
+    (project / "pkg" / "notes.txt").write_text("not Python, but the folder's content changed")
+    assert not stored_cache(project).resolutions_trusted
+    findings(project)  # checks them all, and notes the folders again
+    assert stored_cache(project).resolutions_trusted
+    with (project / "pkg" / "db.py").open("a") as handle:  # an edit changes no folder
+        handle.write("# an edit the cache has not seen\n")
+    assert stored_cache(project).resolutions_trusted
+
+
+def edited(project: Path, name: str, old: str, new: str) -> None:
+    time.sleep(0.05)
+    path = project / name
+    path.write_text(path.read_text().replace(old, new) if old else new)
+
+
+HANDLER_CALLING = '''\
+from fastapi import APIRouter
+from sqlalchemy import text
+
+from {module} import {name}
+from types_ import SessionDep
+
+router = APIRouter()
+
+
+@router.post("/items")
+async def create_item(session: SessionDep) -> None:
+    await session.execute(text("insert into items values (1)"))
+    await {name}(session)
+'''
+
+
+def with_session_modules(project: Path, files: dict[str, str]) -> None:
+    (project / "db.py").write_text(PROVIDER.format(opening="factory() as session"))
+    (project / "types_.py").write_text(ALIAS)
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+
+
+def test_a_url_followed_through_a_module_found_from_another_folder(project: Path) -> None:
+    """`app/db.py` follows its URL to `conf/settings.py`, which imports `urls` from its own folder first: a module
+    created there changes the URL, and with it what `app/db.py`'s stored record says of its engine."""
+    files = {
+        "app/db.py": "from sqlalchemy import create_engine\n\nfrom conf.settings import URL\n\n\ndef make_engine():\n"
+        "    return create_engine(URL)\n",
+        "conf/__init__.py": "",
+        "conf/settings.py": "from urls import SQLITE as URL\n",
+        "urls.py": 'SQLITE = "sqlite:///./app.db"\n',
+        "y.py": "from sqlalchemy.orm import Session\n\nfrom app.db import make_engine\n\n\ndef work(session: Session):\n"
+        "    with session.begin_nested():\n        session.add(object())\n",
+    }
+    with_session_modules(project, files)
+    assert "y.py:7:ASQ305" in findings(project)[1]
+    edited(project, "conf/urls.py", "", 'SQLITE = "postgresql://db/app"\n')
+    assert "y.py:7:ASQ305" not in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_a_function_no_other_file_named_until_an_edit(project: Path) -> None:
+    """`b.relay_commit` is named by no other file, so its module's record keeps it without effects; once `a.py` calls
+    it, that record no longer holds, and an edit to what it calls reaches the handler."""
+    with_session_modules(project, {
+        "c.py": "async def h(session):\n    await session.commit()\n",
+        "b.py": "from c import h\n\n\nasync def other(x):\n    pass\n\n\nasync def relay_commit(x):\n    await h(x)\n",
+        "a.py": "import b\n\n\nasync def finish(session):\n    await b.other(session)\n",
+        "d.py": HANDLER_CALLING.format(module="a", name="finish"),
+    })
+    assert "d.py:13:ASQ301" not in findings(project)[1]
+    edited(project, "a.py", "b.other(session)", "b.relay_commit(session)")
+    assert "d.py:13:ASQ301" in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "c.py", "commit()", "flush()")
+    assert "d.py:13:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]
+
+
+@pytest.mark.parametrize("name", ["relay", "rélay"])
+@pytest.mark.parametrize("nested_root", [False, True])
+def test_a_helper_the_index_keeps_without_effects_reached_from_elsewhere(project: Path, name: str, nested_root: bool) -> None:
+    """A helper whose name the project's word filter does not see elsewhere (in a package that is a project of its
+    own, or spelt with other than ASCII letters) is kept without effects; a handler calling it still learns of an
+    edit to it."""
+    with_session_modules(project, {
+        "lib/__init__.py": "",
+        "lib/b.py": f"async def {name}(session):\n    await session.commit()\n",
+        "d.py": HANDLER_CALLING.format(module="lib.b", name=name),
+    })
+    if nested_root:
+        (project / "lib" / "pyproject.toml").write_text("")
+    assert "d.py:13:ASQ301" in findings(project)[1]
+    edited(project, "lib/b.py", "commit()", "flush()")
+    assert "d.py:13:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_a_package_made_by_a_new_init_file(project: Path) -> None:
+    """Creating `pkg/__init__.py` renames every module below it (`sub.svc` becomes `pkg.sub.svc`): nothing stored
+    under the old names is used."""
+    with_session_modules(project, {
+        "pkg/sub/__init__.py": "",
+        "pkg/sub/svc.py": "class Base:\n    async def save(self, session, item):\n        session.add(item)\n\n\n"
+        "class Service(Base):\n    pass\n",
+        "y.py": HANDLER_CALLING.format(module="pkg.sub.svc", name="Service").replace(
+            "await Service(session)", "await Service().save(session, object())"
+        ),
+    })
+    before = findings(project)[1]
+    edited(project, "pkg/__init__.py", "", "")
+    assert assert_cached_run_is_a_clean_run(project)[1] != before

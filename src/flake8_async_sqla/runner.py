@@ -22,7 +22,7 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.layout import (
-    FolderListings, content_digest, file_stamp, find_module_file, module_file, project_root, python_files,
+    FolderListings, content_digest, file_stamp, find_module_file, folders_unchanged, module_file, project_root, python_files,
 )
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
@@ -191,7 +191,8 @@ def analyse(
         return outcome
     consulted = index.consulted | index.consulted_widely
     outcome.depends_on = {other: stamp for other in consulted if (stamp := _stamp_this_run(other)) is not None}
-    outcome.rests_on = sorted(index.consulted)
+    # A file whose text the check read (not only its names) holds the result by its content, interface or not.
+    outcome.rests_on = sorted(index.consulted - index.consulted_widely)
     outcome.answers = [[*question, answer] for question, answer in sorted(index.answers.items())]
     resolved = {(module, os.path.abspath(folder)): found for (module, folder), found in index.resolved.items()}
     outcome.resolved = [[module, folder, found] for (module, folder), found in sorted(resolved.items())]
@@ -328,7 +329,9 @@ ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
     "role": str, "lines": list, "depends_on": dict, "rests_on": list, "answers": list, "resolved": list,
     "interface": (str, type(None)), "interfaces": dict, "unread": dict,
 }
-DOCUMENT_FIELDS: dict[str, type] = {"settings": str, "files": dict, "index": dict, "project": dict, "phases": dict}
+DOCUMENT_FIELDS: dict[str, type] = {
+    "settings": str, "files": dict, "index": dict, "project": dict, "phases": dict, "folders": dict,
+}
 
 
 def damage_in(document: dict) -> str | None:
@@ -372,6 +375,12 @@ class Cache:
         self.other_stamps: dict[str, list[int] | None] = {}  # of the files outside it, read in this run
         self.resolutions: dict[tuple[str, str], str | None] = {}  # (module, folder) -> its file in this run
         self._folders = FolderListings()  # for `resolutions_hold`
+        # The folders every stored result's module resolutions rest on, with their modification times (see
+        # `FolderListings.stamps`): while they hold, the resolutions need no check (see `trust_folders`).
+        self.folders: dict[str, int | None] = {}
+        self.resolutions_trusted = False
+        self._visited: set[str] = set()  # the stored results asked for in this run
+        self._fresh: set[str] = set()  # the results computed in this run
         self.changed = False
         self.problems: list[str] = []  # a damaged cache, discarded; a cache that could not be written
         # When the cache was written. A file modified in the same clock tick may have changed again after
@@ -394,7 +403,7 @@ class Cache:
         elif stored is not None and stored["settings"] == settings_key:
             self.written_ns = written_ns
             self.entries, self.facts = stored["files"], stored["index"]
-            self.project, self.phases = stored["project"], stored["phases"]
+            self.project, self.phases, self.folders = stored["project"], stored["phases"], stored["folders"]
 
     def stored_records(self) -> dict[str, str]:
         """The module records earlier runs stored: path -> record; read when first asked. A damaged file, or one
@@ -467,7 +476,8 @@ class Cache:
             return None
         if fixes and entry.get("findings") and not entry.get("fixes"):
             return None
-        if path in self.stale or not self.resolutions_hold(entry):
+        self._visited.add(path)
+        if path in self.stale or not (self.resolutions_trusted or self.resolutions_hold(entry)):
             return None
         try:
             for *question, answer in entry["answers"] if index is not None else ():
@@ -511,10 +521,41 @@ class Cache:
         for module, folder, found in entry["resolved"]:
             key = (module, folder)
             if key not in self.resolutions:
-                self.resolutions[key] = find_module_file(module, folder, self._folders.module_file)
+                self.resolutions[key] = self._folders.find_module_file(module, folder)
             if self.resolutions[key] != found:
                 return False
         return True
+
+    def forget_all(self) -> None:
+        """Use nothing stored: the results, module facts and module records are all computed afresh."""
+        self.entries, self.facts, self.project, self.folders = {}, {}, {}, {}
+        self._records = {}
+        self.__dict__.pop("stored_facts", None)
+        self.__dict__.pop("stale", None)
+        self.__dict__.pop("rested_on", None)
+        self.changed = True
+
+    def trust_folders(self) -> None:
+        """Take the stored results' module resolutions as holding when no folder they rest on changed (no file
+        created, deleted or renamed there): a run then checks none of them."""
+        self.resolutions_trusted = bool(self.folders) and folders_unchanged(self.folders, self.written_ns)
+
+    def folders_renewed(self) -> bool:
+        """Whether this run checked every stored result's resolutions against folders that changed since: what it
+        noted of them is worth writing, so that later runs trust it."""
+        return self.path is not None and not self.resolutions_trusted and bool(self.entries) and not (
+            set(self.entries) - self._visited - self._fresh
+        )
+
+    def _folders_to_store(self) -> dict[str, int | None]:
+        """The folders the stored results' resolutions rest on, as `save` writes them: those listed to check them in
+        this run, and the trusted ones; none when some result's resolutions were neither checked nor trusted (a run
+        over some of the files, when a folder changed)."""
+        if not self.resolutions_trusted and set(self.entries) - self._visited - self._fresh:
+            return {}
+        for path in self._fresh:  # analysed in this run: their resolutions were the index's, noted now
+            self.resolutions_hold(self.entries[path])
+        return {**(self.folders if self.resolutions_trusted else {}), **self._folders.stamps}
 
     def stamp_now(self, path: str) -> list[int] | None:
         """A file's stamp in this run: the one taken of the project's files, else read once."""
@@ -585,6 +626,7 @@ class Cache:
         }
         self.facts.update(outcome.new_facts)
         self.add_records(outcome.records)
+        self._fresh.add(path)
 
     def save(self, records: Iterator[tuple[str, str]] = iter(())) -> None:
         """Write the results, and the module records: those workers made (`add_records`) and `records`, each written
@@ -595,7 +637,7 @@ class Cache:
             return
         document = {
             "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
-            "phases": self.phases,
+            "phases": self.phases, "folders": self._folders_to_store(),
         }
         try:
             write_document(str(self.path), document, self.root)
@@ -714,7 +756,10 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     # cached result rests on still holds, and an unchanged stamp means unchanged content: a warm run
     # then reads no file it has no finding for.
     project = cache.current = project_stamps(files) if cache.path is not None else {}
+    if any(os.path.basename(path) == "__init__.py" for path in set(project) ^ set(cache.project)):
+        cache.forget_all()  # a package made or unmade renames every module below it, in every stored fact
     answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
+    cache.trust_folders()
     # Otherwise cached results are checked against the index's answers.
     index = None if answers_hold else _prepare_index(options, roles, cache)
     skipped: list[str] = []  # the files left out, each with why (as warnings)
@@ -785,7 +830,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     hits, confirmed = len(provisional), sum(key in digests for key in provisional)
     built_here = _drain_new_facts(index) if index is not None else {}  # while checking cached results
     cache.facts.update(built_here)
-    if analysed or built_here or cache.changed or not answers_hold:
+    if analysed or built_here or cache.changed or not answers_hold or cache.folders_renewed():
         cache.project = project
         cache.save(index.records() if index is not None else iter(()))
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers

@@ -80,11 +80,13 @@ def check_tree(
     if index is not None:
         index.refresh()
     with collector_paused():
-        try:
-            model = build_model(tree, path, index)
-        except (RecursionError, MemoryError) as error:
-            return [_internal_error("the semantic model", 1, error)]
-        findings = check_model(model, codes, SourceText(source) if fixes and source is not None else None)
+        # What the file's code reads of the project while it is modelled and checked counts as its module's.
+        with index.reading(path) if index is not None else contextlib.nullcontext():
+            try:
+                model = build_model(tree, path, index)
+            except (RecursionError, MemoryError) as error:
+                return [_internal_error("the semantic model", 1, error)]
+            findings = check_model(model, codes, SourceText(source) if fixes and source is not None else None)
         if index is not None:
             try:
                 index.release(path)

@@ -58,6 +58,27 @@ def _folders_up_to_root(start: str) -> tuple[str, ...]:
     return tuple(folders)
 
 
+def _ancestors(folder: str) -> list[str]:
+    found = []
+    while (parent := os.path.dirname(folder)) != folder:
+        found.append(parent)
+        folder = parent
+    return found
+
+
+def folders_unchanged(stamps: dict[str, int | None], before_ns: int) -> bool:
+    """Whether every folder of `stamps` (see `FolderListings.stamps`) has the modification time it had, one taken before
+    `before_ns` (a folder changed within the clock tick its time was taken in may have changed again since)."""
+    for folder, recorded in stamps.items():
+        try:
+            now: int | None = os.stat(folder).st_mtime_ns
+        except OSError:
+            now = None
+        if now != recorded or recorded is not None and recorded >= before_ns:
+            return False
+    return True
+
+
 def python_files(root: str) -> tuple[str, ...] | None:
     """The project's Python files below `root`, folder by folder in name order; only regular files (a FIFO, a
     socket or a link to a device named `*.py` is never opened). None past MAX_PROJECT_FILES."""
@@ -110,17 +131,57 @@ def module_file(base: str) -> str | None:
 
 
 class FolderListings:
-    """`module_file` from what each folder holds, listed once, instead of a `stat` per candidate: a warm run checks
-    thousands of stored module resolutions, most of them against the same few hundred folders. A name must match
-    exactly, as Python's imports ask (a case-insensitive file system's `stat` would also take another case)."""
+    """`module_file` and `find_module_file` from what each folder holds, listed once, instead of a `stat` per
+    candidate: a warm run checks thousands of stored module resolutions, most of them against the same few hundred
+    folders. A name must match exactly, as Python's imports ask (a case-insensitive file system's `stat` would also
+    take another case). `stamps` holds the modification time of every folder whose content the answers rest on
+    (None for one that does not exist, then its parent's too): while they hold, no file the answers depend on was
+    created, deleted or renamed, so they hold too."""
 
     def __init__(self) -> None:
         self._folders: dict[str, dict[str, tuple[bool, bool]]] = {}  # folder -> name -> (regular file, folder)
         self._found: dict[str, str | None] = {}  # base -> its module file
+        self._searched: dict[str, tuple[str, ...]] = {}  # folder -> `_folders_up_to_root`
+        self.stamps: dict[str, int | None] = {}
+
+    def _note(self, folder: str) -> None:
+        while folder not in self.stamps:
+            try:
+                self.stamps[folder] = os.stat(folder).st_mtime_ns
+                return
+            except OSError:
+                self.stamps[folder] = None  # created, it changes its parent's time
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return
+            folder = parent
+
+    def find_module_file(self, module: str, folder: str) -> str | None:
+        """`find_module_file(module, folder)`."""
+        relative = module.replace(".", os.sep)
+        for base in self._search_folders(folder):
+            found = self.module_file(os.path.join(base, relative))
+            if found is not None:
+                return found
+        return None
+
+    def _search_folders(self, folder: str) -> tuple[str, ...]:
+        """`_folders_up_to_root(folder)`, each folder noted: a root marker created or deleted in one of them moves the
+        root. When none has a marker, one created in any folder above would: each is noted too."""
+        known = self._searched.get(folder)
+        if known is None:
+            known = self._searched[folder] = _folders_up_to_root(folder)
+            for searched in known:
+                self._note(searched)
+            if not any(os.path.exists(os.path.join(known[-1], marker)) for marker in ROOT_MARKERS):
+                for above in _ancestors(known[-1]):
+                    self._note(above)
+        return known
 
     def _listing(self, folder: str) -> dict[str, tuple[bool, bool]]:
         known = self._folders.get(folder)
         if known is None:
+            self._note(folder)  # before listing it: a change meanwhile shows
             try:
                 with os.scandir(folder) as entries:
                     known = {entry.name: (entry.is_file(), entry.is_dir()) for entry in entries}

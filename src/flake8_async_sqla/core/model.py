@@ -1684,7 +1684,7 @@ class SemanticModel(FastAPIFacts, MappingFacts):
             for imported in sorted(set(imports.values())):
                 if imported.partition(".")[0] in names.EXTERNAL_ROOTS:
                     continue  # the standard library and the frameworks are not project modules (as for `lookup`)
-                path = module_path(index, imported, current)
+                path = module_path(index, imported, current, self.path)
                 if path is None or path in seen:
                     continue
                 seen.add(path)
@@ -2336,13 +2336,14 @@ def _assignment_before(scope: Scope, name: ast.Name) -> ast.AST | None:
     return latest
 
 
-def module_path(index: Resolver, qualname: str, from_path: str) -> str | None:
-    """The project file an imported name comes from: the longest prefix of it that is a module."""
+def module_path(index: Resolver, qualname: str, from_path: str, reader: str | None = None) -> str | None:
+    """The project file an imported name comes from: the longest prefix of it that is a module (looked up for the
+    code of `reader`, by default that of `from_path`)."""
     parts = qualname.split(".")
     for split in range(len(parts), 0, -1):
         if not parts[split - 1]:
             continue
-        path = index.find_module(".".join(parts[:split]), from_path)
+        path = index.find_module(".".join(parts[:split]), from_path, reader)
         if path is not None:
             return path
     return None

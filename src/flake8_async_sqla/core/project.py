@@ -12,6 +12,7 @@ import os
 import re
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Iterable, Iterator
@@ -364,10 +365,11 @@ class ProjectIndex:
             return
         # The names modules import repeat across the project (`sqlalchemy.orm.Session`): each is kept once.
         imports = {local: sys.intern(imported) for local, imported in model.imports.items()}
-        self._released[path] = (stamp, ReleasedModule(model.module, imports, model.defined_symbols(), sqlite_facts(model)))
-        if self.sharing:
-            self.newly_released.append(path)
-        model.detach(self._forgone(path, stamp, model))
+        with self.reading(path):  # what computing its names and summaries reads is the module's
+            self._released[path] = (stamp, ReleasedModule(model.module, imports, model.defined_symbols(), sqlite_facts(model)))
+            if self.sharing:
+                self.newly_released.append(path)
+            model.detach(self._forgone(path, stamp, model))
         if self.recording:  # once the summaries settled: what they read while settling counts
             self._unrecorded[path] = self._interface_reads[path] = self._reads.pop(path, None) or ModuleReads()
 
@@ -388,14 +390,21 @@ class ProjectIndex:
 
         def fallback_of(summary: FunctionSummary) -> Callable[[str], object] | None:
             name = summary.qualname.rpartition(".")[2]
-            if named is None or name.startswith("__") or name.encode() in named or _referenced_by_value(model, name):
+            # A name with other than ASCII letters is not one word to the filter: taken as named.
+            if named is None or name.startswith("__") or not name.isascii() or name.encode() in named or _referenced_by_value(model, name):
                 return None
+            for reads in self._readings(path):  # kept only while no other file names it
+                reads.answers[("several_files", path, name)] = False
             return partial(self._rebuilt_effect, path, stamp, summary.qualname)
 
         return fallback_of
 
     def _rebuilt_effect(self, path: str, stamp: tuple[int, int], qualname: str, effect: str) -> object:
-        """An effect of a forgone function (see `_forgone`), from its module's model built again."""
+        """An effect of a forgone function (see `_forgone`), from its module's model built again. What the module
+        kept does not hold it: the result and the modules asking rest on the module's text instead."""
+        self.consulted_widely.add(path)
+        for reads in self._readings(None):
+            reads.texts.add(path)
         model = self.model_for(path) if self._stamp(path) == stamp else None
         scope = next((s for s in model.scopes if s.kind == "function" and s.qualname == qualname), None) if model is not None else None
         if scope is None:
@@ -472,6 +481,18 @@ class ProjectIndex:
         readers = {*self._readers, self._absolute(from_path)} if from_path is not None else set(self._readers)
         return [self._reads.setdefault(reader, ModuleReads()) for reader in readers]
 
+    @contextmanager
+    def reading(self, path: str) -> Iterator[None]:
+        """What is read meanwhile is read for the code of `path` too (see `records`)."""
+        if not self.recording:
+            yield
+            return
+        self._readers.append(self._absolute(path))
+        try:
+            yield
+        finally:
+            self._readers.pop()
+
     def _absolute(self, path: str) -> str:
         """`os.path.abspath(path)`, for the few paths that ask the index (asked for every read)."""
         found = self._absolute_paths.get(path)
@@ -497,7 +518,7 @@ class ProjectIndex:
             stamp, module = released
             module_json = _module_text(module)
             interfaces, texts = {}, set(reads.texts)
-            for other in reads.interfaces - {path}:
+            for other in reads.interfaces - reads.texts - {path}:  # a text read holds it by its content
                 interface = self.interface_digest(other)
                 if interface is None:  # read from its text, or unreadable: it holds while the text does
                     texts.add(other)
@@ -670,9 +691,10 @@ class ProjectIndex:
             known = self._plain_definitions[path] = (stamp, _plain_definitions(path))
         return name.encode() in known[1]
 
-    def find_module(self, module: str, from_path: str) -> str | None:
+    def find_module(self, module: str, from_path: str, reader: str | None = None) -> str | None:
         """The project file of `module` imported from `from_path` (none for the standard library and the
-        frameworks: they are not project modules)."""
+        frameworks: they are not project modules), looked up for the code of `reader` (by default `from_path`'s:
+        following a URL through another module, the code judging it is another's)."""
         if module.partition(".")[0] in EXTERNAL_ROOTS:
             return None
         folder = self._folders_of.get(from_path)
@@ -682,7 +704,7 @@ class ProjectIndex:
         if key not in self._found_modules:
             self._found_modules[key] = self._find_module_file(module.replace(".", os.sep), search_folders(from_path))
         self.resolved[key] = self._found_modules[key]
-        for reads in self._readings(from_path):
+        for reads in self._readings(from_path) + (self._readings(reader) if reader is not None else []):
             reads.resolved[key] = self._found_modules[key]
         return self._found_modules[key]
 
@@ -1052,6 +1074,9 @@ class ProjectIndex:
             return None if files is None else list(files)
         if kind == "asyncio_only":
             return self._asyncio_only(path)
+        if kind == "several_files":  # whether files other than its own name `name` (see `_forgone`)
+            named = self._words_of_several_files(path)
+            return None if named is None else name.encode() in named
         if kind == "startup_only":
             return self._startup_only(name, path, frozenset({name}))
         if kind == "app_arguments":

@@ -166,7 +166,7 @@ def _module_facts(model: SemanticModel, module: str, from_path: str) -> tuple[Ur
     if module == model.module:
         return UrlFacts.of(model), model.imports, model.path
     index = model.index
-    path = index.find_module(module, from_path) if index is not None else None
+    path = index.find_module(module, from_path, model.path) if index is not None else None
     facts = index.facts(path) if index is not None and path is not None else None
     if facts is None:
         return None
