@@ -83,6 +83,7 @@ def no_cyclic_collector() -> Iterator[None]:
 
 
 def checked_and_released(index: ProjectIndex, path: Path) -> weakref.ref:
+    index.checking(str(path), path.read_bytes())  # as the runner does: the content a record of it names
     model = build_model(ast.parse(path.read_text()), str(path), index)
     check_model(model)
     index.release(str(path))

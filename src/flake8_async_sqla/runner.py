@@ -174,6 +174,7 @@ def analyse(
         return FileOutcome(error=_unreadable(error))
     index.consulted, index.consulted_widely = set(), set()
     index.answers, index.resolved = {}, {}
+    index.checking(path, data)
     modelled_before = index.modelled
     unread_before = set(index.unreadable)
     outcome = check_source(path, data, text, codes, roles, index, fixes, target)
@@ -365,6 +366,7 @@ class Cache:
         # with the project: 4 MB for mlrun), and the paths they are of.
         self._spool: IO[bytes] | None = None
         self._spooled: set[str] = set()
+        self._records_failed: set[str] = set()  # stored records whose own file, texts or resolutions changed
         self.settings_key = settings_key
         self.root = os.path.abspath(root)  # the project's: the cache never writes there or above it
         self.entries: dict[str, dict] = {}
@@ -433,7 +435,10 @@ class Cache:
             deps_text, _, module_json = record.partition("\t")
             try:
                 deps = json.loads(deps_text)
-                usable[path] = (deps, module_json if self._record_holds(path, deps) else None)
+                holds = self._record_holds(path, deps)
+                usable[path] = (deps, module_json if holds else None)
+                if not holds:  # judged against this run's files: not written again (see `_write_records`)
+                    self._records_failed.add(path)
             except (KeyError, TypeError, ValueError, OSError):
                 continue
         return usable
@@ -656,7 +661,10 @@ class Cache:
             return  # no record made: the stored ones stand
         stored = self.stored_records()
         # Those made in this run replace the stored ones; a file deleted since takes its record with it.
-        kept = [path for path in stored if path not in self._spooled and self.stamp_now(path) is not None]
+        kept = [
+            path for path in stored
+            if path not in self._spooled and path not in self._records_failed and self.stamp_now(path) is not None
+        ]
         spool = self._spool
 
         def lines() -> Iterator[bytes]:

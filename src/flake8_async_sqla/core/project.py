@@ -276,6 +276,7 @@ class ProjectIndex:
         self._reads: dict[str, ModuleReads] = {}
         self._readers: list[str] = []
         self._absolute_paths: dict[str, str] = {}  # see `_absolute`
+        self._checked_digests: dict[str, str] = {}  # see `checking`
         self._unrecorded: dict[str, ModuleReads] = {}
         # What each module kept on release read (see `interface_reads`).
         self._interface_reads: dict[str, ModuleReads] = {}
@@ -481,6 +482,11 @@ class ProjectIndex:
         readers = {*self._readers, self._absolute(from_path)} if from_path is not None else set(self._readers)
         return [self._reads.setdefault(reader, ModuleReads()) for reader in readers]
 
+    def checking(self, path: str, data: bytes) -> None:
+        """The runner is about to check `data` as the content of `path`: a record of the module names it."""
+        if self.recording:
+            self._checked_digests[os.path.abspath(path)] = content_digest(data)
+
     @contextmanager
     def reading(self, path: str) -> Iterator[None]:
         """What is read meanwhile is read for the code of `path` too (see `records`)."""
@@ -509,11 +515,9 @@ class ProjectIndex:
         pending, self._unrecorded = self._unrecorded, {}
         for path, reads in pending.items():
             released = self._released.get(path)
-            try:  # the index parsed it for a lookup; or the runner did, for its own check
-                digest = self._parsed.get(path) or content_digest(_read(path))
-            except OSError:
-                continue
-            if released is None:
+            # The content it was modelled from: parsed by the index for a lookup, or by the runner for its check.
+            digest = self._parsed.get(path) or self._checked_digests.get(path)
+            if released is None or digest is None:
                 continue
             stamp, module = released
             module_json = _module_text(module)
