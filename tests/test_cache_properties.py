@@ -16,6 +16,7 @@ from flake8_async_sqla import runner as runner_module
 from flake8_async_sqla.discovery import Discovery
 from flake8_async_sqla.runner import run
 from test_cache_truth import NOT_A_ROUTER, REAL_ROUTER, ROUTES_ON_IMPORTED_ROUTER
+from test_cache_truth import FORWARDING_HANDLER, RELAY, STORE
 from test_check_command import ALIAS, PROVIDER, WRITING_HANDLER
 
 MODELS = '''\
@@ -62,6 +63,10 @@ PACKAGE = {
     "models.py": MODELS,
     "routes.py": ROUTES_ON_IMPORTED_ROUTER,
     "web.py": REAL_ROUTER,
+    # Two modules that import each other, a commit reached through both, and a handler calling into them.
+    "store.py": STORE,
+    "relay.py": RELAY,
+    "forwarding.py": FORWARDING_HANDLER,
     "pyproject.toml": "[tool.flake8-async-sqla]\n# options\n# exclude\n",
 }
 
@@ -109,6 +114,9 @@ EDITS = {
     "edit a model": toggle_text(("models.py",), 'relationship(back_populates="items")', 'relationship(back_populates="items", lazy="raise")'),
     "edit the configuration": toggle_text(("pyproject.toml",), "# options\n", 'session-dependencies = ["get_session"]\n'),
     "exclude a module": toggle_text(("pyproject.toml",), "# exclude\n", 'extend-exclude = ["web.py"]\n'),
+    "edit the commit in the cycle": toggle_text(("store.py",), "await session.commit()", "await session.flush()"),
+    "edit the call back in the cycle": toggle_text(("relay.py",), "await store.save(session, item, depth)", "pass"),
+    "comment a module of the cycle": toggle_text(("relay.py",), "import store\n", "import store  # the other half\n"),
 }
 
 
