@@ -387,3 +387,45 @@ def test_a_package_made_by_a_new_init_file(project: Path) -> None:
     before = findings(project)[1]
     edited(project, "pkg/__init__.py", "", "")
     assert assert_cached_run_is_a_clean_run(project)[1] != before
+
+
+# `save` commits, and also calls `forward`, which calls `save` back: the commit reaches the handler through both.
+SELF_SUSTAINING = {
+    "store.py": "import relay\n\n\nasync def save(session, depth=0):\n    await session.flush()\n    if depth:\n"
+    "        await relay.forward(session, depth - 1)\n    await session.commit()\n",
+    "relay.py": "import store\n\n\nasync def forward(session, depth):\n    await store.save(session, depth)\n",
+    "forwarding.py": HANDLER_CALLING.format(module="relay", name="forward").replace(
+        "await forward(session)", "await forward(session, 1)"
+    ),
+}
+# `api` calls `helpers`, whose session is annotated with an alias `api` defines: a cycle of modules, not of calls.
+NO_CALL_BACK = {
+    "helpers.py": "from api import Db\n\n\nasync def finish(session: Db):\n    await session.commit()\n",
+    "api.py": "from sqlalchemy.ext.asyncio import AsyncSession\n\nimport helpers\n\nDb = AsyncSession\n\n\n"
+    "async def handle(session):\n    await helpers.finish(session)\n",
+    "handler.py": HANDLER_CALLING.format(module="api", name="handle"),
+}
+
+
+def test_an_edit_in_a_cycle_of_calls_is_not_judged_from_the_cycle_s_stored_effects(project: Path) -> None:
+    """Removing the commit from `save` leaves a cycle of calls (`save` -> `forward` -> `save`) that commits only if
+    the stored effect of `forward` (which commits because `save` did) were taken on trust."""
+    with_session_modules(project, SELF_SUSTAINING)
+    assert "forwarding.py:13:ASQ301" in findings(project)[1]
+    edited(project, "store.py", "await session.commit()", "await session.flush()")
+    assert "forwarding.py:13:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_a_comment_in_a_cycle_of_modules_that_calls_no_way_back_models_that_module_alone(project: Path) -> None:
+    """`api` and `helpers` read each other's names, but no effect of `helpers` reads one of `api`: after a comment in
+    `api`, the record of `helpers` stands while `api` is modelled again, and `api` keeps its interface."""
+    with_session_modules(project, NO_CALL_BACK)
+    before = findings(project)[1]
+    assert "helpers.py:5:ASQ301" in before
+    edited(project, "api.py", "Db = AsyncSession\n", "Db = AsyncSession  # the session type\n")
+    summary = verbose_summary(project)
+    # `api.py` twice (for its interface, and for its module facts, which `db.py`'s ASQ102 asks); `helpers.py` not.
+    assert "parsed 2 modules" in summary, summary
+    assert assert_cached_run_is_a_clean_run(project)[1] == before
+    edited(project, "helpers.py", "commit()", "flush()")
+    assert "helpers.py:5:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]

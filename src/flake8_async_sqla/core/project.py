@@ -272,8 +272,13 @@ class ProjectIndex:
         # Module records (see `records`): whether reads are noted, those being noted per reading file (absolute
         # path), the files whose code is asking the index now (innermost last: each read is theirs too), and the
         # modules let go since their records were last drained, with what they read.
-        self.recording = False
+        self._recording = False
         self._reads: dict[str, ModuleReads] = {}
+        # The functions of other modules whose effects each module's functions read (by module name), and the
+        # modules known here by name, to tell which module a function is of (see `_effect_read`).
+        self._effect_reads: dict[str, set[str]] = {}
+        self._module_names: set[str] = set()
+        self._module_of_function: dict[str, str | None] = {}
         self._readers: list[str] = []
         self._absolute_paths: dict[str, str] = {}  # see `_absolute`
         self._checked_digests: dict[str, str] = {}  # see `checking`
@@ -320,6 +325,7 @@ class ProjectIndex:
 
     def register(self, model: SemanticModel) -> None:
         """Make the model of a file being checked the one other modules see for that path."""
+        self._module_names.add(model.module)
         path = os.path.abspath(model.path)
         stamp = self._stamp(path)
         if stamp is not None:
@@ -506,6 +512,27 @@ class ProjectIndex:
             found = self._absolute_paths[path] = os.path.abspath(path)
         return found
 
+    @property
+    def recording(self) -> bool:
+        """Whether reads are noted, for module records (see `records`)."""
+        return self._recording
+
+    @recording.setter
+    def recording(self, on: bool) -> None:
+        self._recording = on
+        SOLVER.on_read = self._effect_read if on else None
+
+    def _effect_read(self, reader: str, read: str) -> None:
+        """A probe of the function `reader` read an effect of the function `read`: noted for `reader`'s module when
+        `read` is another module's."""
+        module = self._module_of_function.get(reader, "")
+        if module == "":
+            parts = reader.split(".")
+            module = next((name for end in range(len(parts) - 1, 0, -1) if (name := ".".join(parts[:end])) in self._module_names), None)
+            self._module_of_function[reader] = module
+        if module is not None and not read.startswith(module + "."):
+            self._effect_reads.setdefault(module, set()).add(read)
+
     def records(self) -> Iterator[tuple[str, str]]:
         """The modules let go since last asked, each with a record that a later run can take instead of modelling the
         module again (see `take_records`): one line of text, the module's stamp, content digest, interface digest
@@ -537,6 +564,9 @@ class ProjectIndex:
                 "answers": [[*question, answer] for question, answer in sorted(reads.answers.items())],
                 "resolved": [[*key, found] for key, found in sorted(_absolute_folders(reads.resolved).items())],
                 "whole_project": reads.whole_project,
+                "module": module.module,
+                # The functions of other modules whose effects its functions read (see `_group_taken_on_trust`).
+                "effect_reads": sorted(self._effect_reads.get(module.module, ())),
             }
             yield path, json.dumps(deps, sort_keys=True) + "\t" + module_json
 
@@ -551,10 +581,53 @@ class ProjectIndex:
         self._adoptable.clear()
         self._answers_now.clear()
         for group in _groups_read_first({path: deps["interfaces"] for path, (deps, _) in records.items()}):
-            if all(records[path][1] is not None and self._record_holds(records[path][0], group) for path in group):
-                for path in group:
-                    deps, module_json = records[path]
-                    self._adoptable[path] = (tuple(deps["stamp"]), deps, module_json)  # type: ignore[arg-type]
+            held = [path for path in group if records[path][1] is not None]
+            if not held or not all(self._record_holds(records[path][0], group) for path in held):
+                continue
+            for path in held:
+                deps, module_json = records[path]
+                self._adoptable[path] = (tuple(deps["stamp"]), deps, module_json)  # type: ignore[arg-type]
+            if len(held) < len(group):
+                self._group_taken_on_trust(group, held, records)
+
+    def _group_taken_on_trust(self, group: set[str], held: list[str], records: dict[str, tuple[dict, str | None]]) -> None:
+        """A group of records that read each other, some of whose modules changed (`held`: those whose records hold on
+        their own): the others are modelled again with the held records standing for their modules. The held ones
+        stand for good when the changed modules keep the interfaces recorded, and no effect of a changed module reads,
+        through held records, an effect that read one of the changed modules (an effect kept alive by a cycle of
+        calls through an edited module could outlive the edit that removed its cause). Otherwise what was computed
+        meanwhile is dropped, and every module of the group is modelled again when asked."""
+        changed = [path for path in group if records[path][1] is None]
+        released_before = set(self._unrecorded)
+        if all(self.interface_digest(path, build=True) == records[path][0]["interface"] for path in changed) and not self._feedback(
+            changed, held, records
+        ):
+            return
+        for path in held:
+            self._adoptable.pop(path, None)
+        for path in {*held, *(set(self._unrecorded) - released_before)}:
+            for kept in (self._released, self._interfaces, self._interface_reads, self._unrecorded, self._rebuilt):
+                kept.pop(path, None)
+
+    def _feedback(self, changed: list[str], held: list[str], records: dict[str, tuple[dict, str | None]]) -> bool:
+        """Whether an effect of a changed module (as computed now) reads an effect of a held module that (as recorded)
+        reads, through held modules, an effect of a changed one."""
+        names = {path: records[path][0].get("module", "") for path in held}
+        changed_names = [released[1].module for path in changed if (released := self._released.get(path)) is not None]
+
+        def of(functions: Iterable[str], among: dict[str, str]) -> set[str]:
+            return {path for path, name in among.items() for function in functions if name and function.startswith(name + ".")}
+
+        pending = of((read for name in changed_names for read in self._effect_reads.get(name, ())), names)
+        seen: set[str] = set()
+        while pending:
+            path = pending.pop()
+            seen.add(path)
+            reads = records[path][0].get("effect_reads", [])
+            if any(read.startswith(name + ".") for name in changed_names for read in reads):
+                return True
+            pending |= of(reads, names) - seen
+        return False
 
     def _record_holds(self, deps: dict, group: set[str]) -> bool:
         if any(self.answer_now(tuple(question)) != answer for *question, answer in deps["answers"]):  # type: ignore[arg-type]
@@ -797,6 +870,7 @@ class ProjectIndex:
         """The model of a project file's content; None when it does not parse (said in `unreadable`)."""
         try:
             model = SemanticModel(parse(data, path), path, index=self)
+            self._module_names.add(model.module)
         except ParseFailure as failure:
             self.unreadable[path] = (str(failure), failure.line)
             return None

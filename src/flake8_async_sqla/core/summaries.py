@@ -219,8 +219,13 @@ class EffectSolver:
         # read from: asked again in that round, their value so far serves (computing them again could take as
         # many times as there are paths through the cycle).
         self.fresh: dict[tuple[int, str], int] = {}
+        # Told of each effect a probe reads, as (the qualified name of the function whose probe runs, that of the
+        # function read), when set (see `ProjectIndex.records`).
+        self.on_read: Callable[[str, str], None] | None = None
 
     def value(self, summary: FunctionSummary, effect: str) -> object:
+        if self.on_read is not None and self.frames:
+            self.on_read(self.frames[-1].summary.qualname, summary.qualname)
         settled = summary.settled
         if effect in settled:
             return settled[effect]
