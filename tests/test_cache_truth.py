@@ -11,7 +11,8 @@ import pytest
 
 from flake8_async_sqla.cache_files import HEADER, SHAPE
 from flake8_async_sqla.config import load_settings
-from flake8_async_sqla.runner import Cache
+from flake8_async_sqla.discovery import Discovery
+from flake8_async_sqla.runner import Cache, project_stamps
 from flake8_async_sqla.core.layout import content_digest
 from harness import ENGINE_IN_HANDLER, run_cli
 from test_check_command import ALIAS, PROVIDER, WRITING_HANDLER
@@ -266,8 +267,17 @@ def test_damaged_module_records_are_made_again(project: Path, damage: str) -> No
 def stored_cache(project: Path) -> Cache:
     settings = load_settings(None, project)
     cache = Cache(project / ".asq_cache", settings.fingerprint(), settings.root)
+    cache.current = project_stamps(list(Discovery(settings).files([project])))  # as a run takes them
     cache.trust_folders()
     return cache
+
+
+def aged(*folders: Path) -> None:
+    """Give `folders` a modification time well before the next run: a folder changed while a run goes on (or within
+    the coarsest clock a file system keeps times with) is not trusted."""
+    aged.seconds = getattr(aged, "seconds", 0) + 1
+    for folder in folders:
+        os.utime(folder, (time.time() - 100 + aged.seconds,) * 2)
 
 
 def test_module_resolutions_are_trusted_while_no_folder_they_rest_on_changes(project: Path) -> None:
@@ -277,12 +287,14 @@ def test_module_resolutions_are_trusted_while_no_folder_they_rest_on_changes(pro
     (project / "pkg" / "__init__.py").write_text("")
     layered_project(project / "pkg")
     findings(project)  # creates the cache's folder in the project's: noted before, so the next run checks them
-    time.sleep(0.01)
+    aged(project, project / "pkg")
     findings(project)
-    time.sleep(0.01)
     assert stored_cache(project).resolutions_trusted
     (project / "pkg" / "notes.txt").write_text("not Python, but the folder's content changed")
     assert not stored_cache(project).resolutions_trusted
+    findings(project)  # checks them all, but the folder changed too recently to be trusted
+    assert not stored_cache(project).resolutions_trusted
+    aged(project / "pkg")
     findings(project)  # checks them all, and notes the folders again
     assert stored_cache(project).resolutions_trusted
     with (project / "pkg" / "db.py").open("a") as handle:  # an edit changes no folder
@@ -429,3 +441,43 @@ def test_a_comment_in_a_cycle_of_modules_that_calls_no_way_back_models_that_modu
     assert assert_cached_run_is_a_clean_run(project)[1] == before
     edited(project, "helpers.py", "commit()", "flush()")
     assert "helpers.py:5:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_a_cycle_between_a_package_and_its_submodule(project: Path) -> None:
+    """`relay/__init__.py` and `relay/store.py` call each other: a read of `relay.store.save` from `relay.forward` is
+    a read of another module's effect, though the one's name starts with the other's."""
+    with_session_modules(project, {
+        "relay/store.py": SELF_SUSTAINING["store.py"],
+        "relay/__init__.py": "from relay import store\n\n\nasync def forward(session, depth):\n"
+        "    await store.save(session, depth)\n",
+        "forwarding.py": SELF_SUSTAINING["forwarding.py"],
+    })
+    assert "forwarding.py:13:ASQ301" in findings(project)[1]
+    edited(project, "relay/store.py", "await session.commit()", "await session.flush()")
+    assert "forwarding.py:13:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_a_module_that_appears_behind_a_link(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`helper.py` links to a file that does not exist yet: when it appears, no folder of the project changes, but
+    the project has one file more, and the stored resolutions are checked again."""
+    target = tmp_path_factory.mktemp("elsewhere") / "helper.py"
+    (project / "helper.py").symlink_to(target)
+    with_session_modules(project, {"d.py": HANDLER_CALLING.format(module="helper", name="finish")})
+    findings(project)
+    aged(project)
+    findings(project)
+    target.write_text("async def finish(session):\n    await session.commit()\n")
+    assert "d.py:13:ASQ301" in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_a_project_root_marked_in_a_subfolder(project: Path) -> None:
+    """A `setup.cfg` in `app/` makes it a project root: `app/db.py` is the module `db` from then on, and nothing stored
+    under the name `app.db` is used."""
+    (project / "app").mkdir()
+    (project / "app" / "db.py").write_text(PROVIDER.format(opening="factory() as session"))
+    (project / "main.py").write_text(WRITING_HANDLER.replace("from types_ import SessionDep", "from app.db import get_session")
+                                     .replace("session: SessionDep", "session=Depends(get_session)")
+                                     .replace("from fastapi import APIRouter", "from fastapi import APIRouter, Depends"))
+    before = findings(project)[1]
+    edited(project, "app/setup.cfg", "", "")
+    assert assert_cached_run_is_a_clean_run(project)[1] != before

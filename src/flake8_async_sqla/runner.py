@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import time
 import tokenize
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -22,7 +23,8 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.layout import (
-    FolderListings, content_digest, file_stamp, find_module_file, folders_unchanged, module_file, project_root, python_files,
+    ROOT_MARKERS, FolderListings, content_digest, file_stamp, folders_unchanged, module_file,
+    project_root, python_files,
 )
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
@@ -331,7 +333,7 @@ ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
     "interface": (str, type(None)), "interfaces": dict, "unread": dict,
 }
 DOCUMENT_FIELDS: dict[str, type] = {
-    "settings": str, "files": dict, "index": dict, "project": dict, "phases": dict, "folders": dict,
+    "settings": str, "files": dict, "index": dict, "project": dict, "phases": dict, "folders": dict, "markers": list,
 }
 
 
@@ -380,7 +382,11 @@ class Cache:
         # The folders every stored result's module resolutions rest on, with their modification times (see
         # `FolderListings.stamps`): while they hold, the resolutions need no check (see `trust_folders`).
         self.folders: dict[str, int | None] = {}
+        self.markers: list[str] = []  # the root markers that decide the checked files' module names (`root_markers`)
         self.resolutions_trusted = False
+        # When the run started, less the coarsest clock a file system stamps times with (FAT's two seconds): a
+        # folder changed since may have changed after the index looked in it.
+        self.started_ns = time.time_ns() - 2 * 10**9
         self._visited: set[str] = set()  # the stored results asked for in this run
         self._fresh: set[str] = set()  # the results computed in this run
         self.changed = False
@@ -406,6 +412,7 @@ class Cache:
             self.written_ns = written_ns
             self.entries, self.facts = stored["files"], stored["index"]
             self.project, self.phases, self.folders = stored["project"], stored["phases"], stored["folders"]
+            self.markers = stored["markers"]
 
     def stored_records(self) -> dict[str, str]:
         """The module records earlier runs stored: path -> record; read when first asked. A damaged file, or one
@@ -543,7 +550,10 @@ class Cache:
     def trust_folders(self) -> None:
         """Take the stored results' module resolutions as holding when no folder they rest on changed (no file
         created, deleted or renamed there): a run then checks none of them."""
-        self.resolutions_trusted = bool(self.folders) and folders_unchanged(self.folders, self.written_ns)
+        # The same files too: a link whose target appears adds a file without changing the folder it is in.
+        self.resolutions_trusted = (
+            bool(self.folders) and self.current.keys() == self.project.keys() and folders_unchanged(self.folders, self.written_ns)
+        )
 
     def folders_renewed(self) -> bool:
         """Whether this run checked every stored result's resolutions against folders that changed since: what it
@@ -559,8 +569,10 @@ class Cache:
         if not self.resolutions_trusted and set(self.entries) - self._visited - self._fresh:
             return {}
         for path in self._fresh:  # analysed in this run: their resolutions were the index's, noted now
-            self.resolutions_hold(self.entries[path])
-        return {**(self.folders if self.resolutions_trusted else {}), **self._folders.stamps}
+            if not self.resolutions_hold(self.entries[path]):
+                return {}  # a module created or removed while the run went on
+        stamps = {**(self.folders if self.resolutions_trusted else {}), **self._folders.stamps}
+        return stamps if all(stamp is None or stamp < self.started_ns for stamp in self._folders.stamps.values()) else {}
 
     def stamp_now(self, path: str) -> list[int] | None:
         """A file's stamp in this run: the one taken of the project's files, else read once."""
@@ -642,7 +654,7 @@ class Cache:
             return
         document = {
             "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
-            "phases": self.phases, "folders": self._folders_to_store(),
+            "phases": self.phases, "folders": self._folders_to_store(), "markers": self.markers,
         }
         try:
             write_document(str(self.path), document, self.root)
@@ -764,8 +776,11 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     # cached result rests on still holds, and an unchanged stamp means unchanged content: a warm run
     # then reads no file it has no finding for.
     project = cache.current = project_stamps(files) if cache.path is not None else {}
-    if any(os.path.basename(path) == "__init__.py" for path in set(project) ^ set(cache.project)):
-        cache.forget_all()  # a package made or unmade renames every module below it, in every stored fact
+    markers = root_markers(files) if cache.path is not None else []
+    # A package made or unmade, or a project root marked or unmarked, renames the modules below it in every stored fact.
+    if markers != cache.markers or any(os.path.basename(path) == "__init__.py" for path in set(project) ^ set(cache.project)):
+        cache.forget_all()
+        cache.markers = markers
     answers_hold = bool(project) and project == cache.project and all(cache.proves(s, s) for s in project.values())
     cache.trust_folders()
     # Otherwise cached results are checked against the index's answers.
@@ -1010,6 +1025,24 @@ def _imported_files(path: str, text: bytes, index: ProjectIndex) -> list[str]:
 def _imported_names(names: bytes) -> list[str]:
     """`a, b as c` -> ["a", "b"]."""
     return [part.split()[0].decode() for part in names.split(b",") if part.split()]
+
+
+def root_markers(files: list[Path]) -> list[str]:
+    """The project root markers (`pyproject.toml`, `setup.cfg`, `.git`) in the folders of `files` and above them, up
+    to the first marked one: they decide the files' module names."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    for file in files:
+        folder = os.path.dirname(os.path.abspath(file))
+        while folder not in seen:
+            seen.add(folder)
+            here = [marker for name in ROOT_MARKERS if os.path.exists(marker := os.path.join(folder, name))]
+            found.update(here)
+            parent = os.path.dirname(folder)
+            if here or parent == folder:
+                break
+            folder = parent
+    return sorted(found)
 
 
 def project_stamps(files: list[Path]) -> dict[str, list[int]]:

@@ -278,7 +278,7 @@ class ProjectIndex:
         # modules known here by name, to tell which module a function is of (see `_effect_read`).
         self._effect_reads: dict[str, set[str]] = {}
         self._module_names: set[str] = set()
-        self._module_of_function: dict[str, str | None] = {}
+        self._module_of_function: dict[str, tuple[str | None, int]] = {}  # see `_function_module`
         self._readers: list[str] = []
         self._absolute_paths: dict[str, str] = {}  # see `_absolute`
         self._checked_digests: dict[str, str] = {}  # see `checking`
@@ -441,6 +441,7 @@ class ProjectIndex:
                     if not summary.complete:
                         summary.fallback = partial(self._rebuilt_effect, path, tuple(stamp), summary.qualname)
                 self._released[path] = (tuple(stamp), module)
+                self._module_names.add(module.module)
                 if path in records:
                     self._interface_reads[path] = _reads_of_record(json.loads(records[path].partition("\t")[0]))
 
@@ -524,14 +525,19 @@ class ProjectIndex:
 
     def _effect_read(self, reader: str, read: str) -> None:
         """A probe of the function `reader` read an effect of the function `read`: noted for `reader`'s module when
-        `read` is another module's."""
-        module = self._module_of_function.get(reader, "")
-        if module == "":
-            parts = reader.split(".")
-            module = next((name for end in range(len(parts) - 1, 0, -1) if (name := ".".join(parts[:end])) in self._module_names), None)
-            self._module_of_function[reader] = module
-        if module is not None and not read.startswith(module + "."):
+        `read` is another module's (a package's submodule is another module)."""
+        module = self._function_module(reader)
+        if module is not None and self._function_module(read) != module:
             self._effect_reads.setdefault(module, set()).add(read)
+
+    def _function_module(self, qualname: str) -> str | None:
+        """The module a function is of: the longest prefix of its qualified name that names a module known here."""
+        known = self._module_of_function.get(qualname)
+        if known is None or known[1] != len(self._module_names):  # a module learnt since may be a longer prefix
+            parts = qualname.split(".")
+            module = next((name for end in range(len(parts) - 1, 0, -1) if (name := ".".join(parts[:end])) in self._module_names), None)
+            known = self._module_of_function[qualname] = (module, len(self._module_names))
+        return known[0]
 
     def records(self) -> Iterator[tuple[str, str]]:
         """The modules let go since last asked, each with a record that a later run can take instead of modelling the
@@ -587,6 +593,7 @@ class ProjectIndex:
             for path in held:
                 deps, module_json = records[path]
                 self._adoptable[path] = (tuple(deps["stamp"]), deps, module_json)  # type: ignore[arg-type]
+                self._module_names.add(deps["module"])
             if len(held) < len(group):
                 self._group_taken_on_trust(group, held, records)
 
