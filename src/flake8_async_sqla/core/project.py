@@ -398,7 +398,9 @@ class ProjectIndex:
         def fallback_of(summary: FunctionSummary) -> Callable[[str], object] | None:
             name = summary.qualname.rpartition(".")[2]
             # A name with other than ASCII letters is not one word to the filter: taken as named.
-            if named is None or name.startswith("__") or not name.isascii() or name.encode() in named or _referenced_by_value(model, name):
+            if named is None or name.startswith("__") or not name.isascii() or name.encode() in named:
+                return None
+            if _referenced_by_value(model, name):
                 return None
             for reads in self._readings(path):  # kept only while no other file names it
                 reads.answers[("several_files", path, name)] = False
@@ -535,7 +537,8 @@ class ProjectIndex:
         known = self._module_of_function.get(qualname)
         if known is None or known[1] != len(self._module_names):  # a module learnt since may be a longer prefix
             parts = qualname.split(".")
-            module = next((name for end in range(len(parts) - 1, 0, -1) if (name := ".".join(parts[:end])) in self._module_names), None)
+            prefixes = (".".join(parts[:end]) for end in range(len(parts) - 1, 0, -1))
+            module = next((prefix for prefix in prefixes if prefix in self._module_names), None)
             known = self._module_of_function[qualname] = (module, len(self._module_names))
         return known[0]
 
@@ -566,7 +569,10 @@ class ProjectIndex:
                 "digest": digest,
                 "interface": self._interface_of(path, module, module_json),
                 "interfaces": interfaces,
-                "texts": {other: list(text_stamp) if (text_stamp := self._stamp(other)) is not None else None for other in sorted(texts)},
+                "texts": {
+                    other: list(text_stamp) if (text_stamp := self._stamp(other)) is not None else None
+                    for other in sorted(texts)
+                },
                 "answers": [[*question, answer] for question, answer in sorted(reads.answers.items())],
                 "resolved": [[*key, found] for key, found in sorted(_absolute_folders(reads.resolved).items())],
                 "whole_project": reads.whole_project,
@@ -597,7 +603,9 @@ class ProjectIndex:
             if len(held) < len(group):
                 self._group_taken_on_trust(group, held, records)
 
-    def _group_taken_on_trust(self, group: set[str], held: list[str], records: dict[str, tuple[dict, str | None]]) -> None:
+    def _group_taken_on_trust(
+        self, group: set[str], held: list[str], records: dict[str, tuple[dict, str | None]]
+    ) -> None:
         """A group of records that read each other, some of whose modules changed (`held`: those whose records hold on
         their own): the others are modelled again with the held records standing for their modules. The held ones
         stand for good when the changed modules keep the interfaces recorded, and no effect of a changed module reads,
@@ -606,9 +614,8 @@ class ProjectIndex:
         meanwhile is dropped, and every module of the group is modelled again when asked."""
         changed = [path for path in group if records[path][1] is None]
         released_before = set(self._unrecorded)
-        if all(self.interface_digest(path, build=True) == records[path][0]["interface"] for path in changed) and not self._feedback(
-            changed, held, records
-        ):
+        kept = all(self.interface_digest(path, build=True) == records[path][0]["interface"] for path in changed)
+        if kept and not self._feedback(changed, held, records):
             return
         for path in held:
             self._adoptable.pop(path, None)
@@ -623,7 +630,9 @@ class ProjectIndex:
         changed_names = [released[1].module for path in changed if (released := self._released.get(path)) is not None]
 
         def of(functions: Iterable[str], among: dict[str, str]) -> set[str]:
-            return {path for path, name in among.items() for function in functions if name and function.startswith(name + ".")}
+            return {
+                path for path, name in among.items() for function in functions if name and function.startswith(name + ".")
+            }
 
         pending = of((read for name in changed_names for read in self._effect_reads.get(name, ())), names)
         seen: set[str] = set()
@@ -639,7 +648,10 @@ class ProjectIndex:
     def _record_holds(self, deps: dict, group: set[str]) -> bool:
         if any(self.answer_now(tuple(question)) != answer for *question, answer in deps["answers"]):  # type: ignore[arg-type]
             return False
-        return all(other in group or self.interface_digest(other, build=True) == recorded for other, recorded in deps["interfaces"].items())
+        return all(
+            other in group or self.interface_digest(other, build=True) == recorded
+            for other, recorded in deps["interfaces"].items()
+        )
 
     def interface_reads(self, path: str) -> ModuleReads | None:
         """What the names and summaries the index keeps of `path` read, when noted (see `recording`): a result
