@@ -442,7 +442,7 @@ class Cache:
             deps_text, _, module_json = record.partition("\t")
             try:
                 deps = json.loads(deps_text)
-                holds = self._record_holds(path, deps)
+                holds = self._record_unchanged(path, deps)
                 usable[path] = (deps, module_json if holds else None)
                 if not holds:  # judged against this run's files: not written again (see `_write_records`)
                     self._records_failed.add(path)
@@ -450,7 +450,8 @@ class Cache:
                 continue
         return usable
 
-    def _record_holds(self, path: str, deps: dict) -> bool:
+    def _record_unchanged(self, path: str, deps: dict) -> bool:
+        """Whether a stored record's own file, the texts it read and its module resolutions are as they were."""
         stamp = self.stamp_now(path)
         if stamp is None:
             return False
@@ -642,12 +643,12 @@ class Cache:
             "unread": outcome.unread,
         }
         self.facts.update(outcome.new_facts)
-        self.add_records(outcome.records)
+        self._spool_records(iter(outcome.records.items()))
         self._fresh.add(path)
 
     def save(self, records: Iterator[tuple[str, str]] = iter(())) -> None:
-        """Write the results, and the module records: those workers made (`add_records`) and `records`, each written
-        as it is made."""
+        """Write the results, and the module records: those workers made (see `put`) and `records`, each written as
+        it is made."""
         from flake8_async_sqla.cache_files import write_document
 
         if self.path is None:
@@ -663,7 +664,6 @@ class Cache:
             self.problems.append(
                 f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
             )
-
 
     def _write_records(self, records: Iterator[tuple[str, str]]) -> None:
         from flake8_async_sqla.cache_files import write_body
@@ -688,11 +688,8 @@ class Cache:
 
         write_body(str(self.records_path), lines, self.root)
 
-    def add_records(self, records: dict[str, str]) -> None:
-        """Keep module records made in this run (see `ProjectIndex.records`), for `save`."""
-        self._spool_records(iter(records.items()))
-
     def _spool_records(self, records: Iterator[tuple[str, str]]) -> None:
+        """Keep module records made in this run (see `ProjectIndex.records`) for `save`, in a temporary file."""
         if self.records_path is None:
             return
         for path, record in records:

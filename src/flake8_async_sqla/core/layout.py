@@ -31,7 +31,7 @@ def project_root(path: str) -> str:
 def _root_of_folder(start: str) -> str:
     folder = start
     while True:
-        if any(os.path.exists(os.path.join(folder, marker)) for marker in ROOT_MARKERS):
+        if has_root_marker(folder):
             return folder
         parent = os.path.dirname(folder)
         if parent == folder:
@@ -114,12 +114,21 @@ def _holds_project_code(folder: os.DirEntry) -> bool:
 def find_module_file(module: str, folder: str, file_of: Callable[[str], str | None] | None = None) -> str | None:
     """The project file of the dotted `module` imported from a file in `folder`: searched from that folder up to
     the project root (`file_of`, `module_file` by default, tells which file a path without suffix names)."""
+    return _first_module_file(module, _folders_up_to_root(folder), file_of or module_file)
+
+
+def _first_module_file(module: str, folders: tuple[str, ...], file_of: Callable[[str], str | None]) -> str | None:
     relative = module.replace(".", os.sep)
-    for base in _folders_up_to_root(folder):
-        found = (file_of or module_file)(os.path.join(base, relative))
+    for base in folders:
+        found = file_of(os.path.join(base, relative))
         if found is not None:
             return found
     return None
+
+
+def has_root_marker(folder: str) -> bool:
+    """Whether `folder` holds a project root marker (`ROOT_MARKERS`)."""
+    return any(os.path.exists(os.path.join(folder, marker)) for marker in ROOT_MARKERS)
 
 
 def module_file(base: str) -> str | None:
@@ -158,12 +167,7 @@ class FolderListings:
 
     def find_module_file(self, module: str, folder: str) -> str | None:
         """`find_module_file(module, folder)`."""
-        relative = module.replace(".", os.sep)
-        for base in self._search_folders(folder):
-            found = self.module_file(os.path.join(base, relative))
-            if found is not None:
-                return found
-        return None
+        return _first_module_file(module, self._search_folders(folder), self.module_file)
 
     def _search_folders(self, folder: str) -> tuple[str, ...]:
         """`_folders_up_to_root(folder)`, each folder noted: a root marker created or deleted in one of them moves the
@@ -173,7 +177,7 @@ class FolderListings:
             known = self._searched[folder] = _folders_up_to_root(folder)
             for searched in known:
                 self._note(searched)
-            if not any(os.path.exists(os.path.join(known[-1], marker)) for marker in ROOT_MARKERS):
+            if not has_root_marker(known[-1]):
                 for above in _ancestors(known[-1]):
                     self._note(above)
         return known

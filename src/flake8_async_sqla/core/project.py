@@ -168,7 +168,8 @@ def _app_argument_keys(model: SemanticModel, call: ast.Call, scope: Scope) -> se
 @dataclass(slots=True)
 class ModuleReads:
     """What computing a module's names and summaries read of the rest of the project, while its model was at
-    hand: what the index keeps of the module when it lets the model go holds while these do (see `ModuleRecord`)."""
+    hand: what the index keeps of the module when it lets the model go holds while these do (see
+    `ProjectIndex.records`)."""
 
     interfaces: set[str] = field(default_factory=set)  # files whose names (and their summaries) it read
     texts: set[str] = field(default_factory=set)  # files whose text it read
@@ -411,9 +412,7 @@ class ProjectIndex:
     def _rebuilt_effect(self, path: str, stamp: tuple[int, int], qualname: str, effect: str) -> object:
         """An effect of a forgone function (see `_forgone`), from its module's model built again. What the module
         kept does not hold it: the result and the modules asking rest on the module's text instead."""
-        self.consulted_widely.add(path)
-        for reads in self._readings(None):
-            reads.texts.add(path)
+        self.consult_text(path, None)
         model = self.model_for(path) if self._stamp(path) == stamp else None
         scope = next((s for s in model.scopes if s.kind == "function" and s.qualname == qualname), None) if model is not None else None
         if scope is None:
@@ -477,8 +476,9 @@ class ProjectIndex:
         for reads in self._readings(from_path):
             reads.interfaces.add(path)
 
-    def consult_text(self, path: str, from_path: str) -> None:
-        """The code of `from_path` read the text of the project file `path` (not through its names)."""
+    def consult_text(self, path: str, from_path: str | None) -> None:
+        """The code of `from_path` (and of the files asking now) read the text of the project file `path`, not
+        through its names."""
         self.consulted_widely.add(path)
         for reads in self._readings(from_path):
             reads.texts.add(path)
@@ -620,8 +620,8 @@ class ProjectIndex:
         for path in held:
             self._adoptable.pop(path, None)
         for path in {*held, *(set(self._unrecorded) - released_before)}:
-            for kept in (self._released, self._interfaces, self._interface_reads, self._unrecorded, self._rebuilt):
-                kept.pop(path, None)
+            for table in (self._released, self._interfaces, self._interface_reads, self._unrecorded, self._rebuilt):
+                table.pop(path, None)
 
     def _feedback(self, changed: list[str], held: list[str], records: dict[str, tuple[dict, str | None]]) -> bool:
         """Whether an effect of a changed module (as computed now) reads an effect of a held module that (as recorded)
@@ -657,8 +657,9 @@ class ProjectIndex:
         """What the names and summaries the index keeps of `path` read, when noted (see `recording`): a result
         recording the file's interface rests on them too, as its own check may not have read them (the module was let
         go before, for another file's lookups, and its summaries stand for the check's)."""
-        self._released_module(os.path.abspath(path))  # a stored record that holds is taken now
-        return self._interface_reads.get(os.path.abspath(path))
+        path = os.path.abspath(path)
+        self._released_module(path)  # a stored record that holds is taken now
+        return self._interface_reads.get(path)
 
     def _adopted(self, path: str) -> None:
         """Make a stored record that holds for `path` what the index kept of the module (see `take_records`)."""
@@ -1182,10 +1183,8 @@ class ProjectIndex:
             return self._session_stores(name, path)
         if kind == "declared_dialects":
             manifests = manifest_files(path)
-            self.consulted_widely.update(manifests)  # a result depends on what they declare
-            for manifest in manifests:
-                for reads in self._readings(path):
-                    reads.texts.add(manifest)
+            for manifest in manifests:  # a result depends on what they declare
+                self.consult_text(manifest, path)
             return sorted(declared_dialects(manifests))
         raise ValueError(f"unknown project question {kind!r}")
 
