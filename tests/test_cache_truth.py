@@ -481,3 +481,39 @@ def test_a_project_root_marked_in_a_subfolder(project: Path) -> None:
     before = findings(project)[1]
     edited(project, "app/setup.cfg", "", "")
     assert assert_cached_run_is_a_clean_run(project)[1] != before
+
+
+ENGINE_GETTER = 'from sqlalchemy.ext.asyncio import create_async_engine\n\n\ndef get_engine():\n    return create_async_engine("sqlite+aiosqlite://")\n'
+APP_ONLY = "from fastapi import FastAPI\n\napp = FastAPI()\n"
+ROUTE_ON_ENGINE = APP_ONLY + (
+    "from fastapi import Depends\n\nfrom z import get_engine\n\n\n@app.get('/')\nasync def handler(engine=Depends(get_engine)):\n"
+    "    return None\n"
+)
+
+
+def test_a_result_left_unchecked_by_a_partial_run_is_checked_by_the_next(project: Path) -> None:
+    """pre-commit passes `y.py` alone after it made `z.get_engine` a dependency: `z.py`'s stored result, which rests on
+    no module naming it in `Depends`, was not checked in that run, so the next run over every file still checks it."""
+    (project / "z.py").write_text(ENGINE_GETTER)
+    (project / "y.py").write_text(APP_ONLY)
+    assert findings(project)[:2] == (0, [])
+    edited(project, "y.py", "", ROUTE_ON_ENGINE)
+    assert findings(project, "y.py")[:2] == (0, [])
+    assert assert_cached_run_is_a_clean_run(project) == (1, ["z.py:5:ASQ101"])
+
+
+@pytest.mark.parametrize("first", ["", "# a comment\n"])
+def test_answers_judged_by_the_files_changed_since_they_were_checked(project: Path, first: str) -> None:
+    """A run judges the stored answers about the project's text by the files changed since they were checked: a
+    module that comes to name `get_engine` in `Depends` (after an unrelated edit, or at once) changes them."""
+    (project / "z.py").write_text(ENGINE_GETTER)
+    (project / "y.py").write_text(APP_ONLY)
+    (project / "w.py").write_text("x = 1\n")
+    assert findings(project)[:2] == (0, [])
+    if first:
+        edited(project, "w.py", "", first)
+        assert assert_cached_run_is_a_clean_run(project) == (0, [])
+    edited(project, "y.py", "", ROUTE_ON_ENGINE)
+    assert assert_cached_run_is_a_clean_run(project) == (1, ["z.py:5:ASQ101"])
+    edited(project, "y.py", "", APP_ONLY)
+    assert assert_cached_run_is_a_clean_run(project) == (0, [])

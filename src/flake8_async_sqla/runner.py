@@ -369,11 +369,14 @@ class Cache:
         self._spool: IO[bytes] | None = None
         self._spooled: set[str] = set()
         self._records_failed: set[str] = set()  # stored records whose own file, texts or resolutions changed
+        self._records_taken: set[str] | None = None  # those the index judged to hold, once it judged them (see `save`)
         self.settings_key = settings_key
         self.root = os.path.abspath(root)  # the project's: the cache never writes there or above it
         self.entries: dict[str, dict] = {}
         self.facts: dict[str, list] = {}  # path -> [digest, ModuleFacts as JSON]
-        self.project: dict[str, list[int]] = {}  # every project file's stamp when the answers were last checked
+        # Every project file's stamp when the stored answers (of the results and the module records) were last all
+        # checked: they held for the project as it was then.
+        self.project: dict[str, list[int]] = {}
         self.phases: dict[str, int | str] = {}  # the phase of each rule with a stored finding
         self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
         self.other_stamps: dict[str, list[int] | None] = {}  # of the files outside it, read in this run
@@ -463,6 +466,26 @@ class Cache:
             return False
         return all(self.stamp_now(other) == stamp for other, stamp in deps["texts"].items()) and self.resolutions_hold(deps)
 
+    def changed_since_answers(self) -> frozenset[str] | None:
+        """The project files changed, created or deleted since the stored answers were last checked; None when no
+        stored answer was (see `ProjectIndex.still_answers`)."""
+        if not self.project:
+            return None
+        stored, now = self.project, self.current
+        return frozenset(
+            path for path in stored.keys() | now.keys()
+            if not (path in stored and path in now and self.proves(now[path], stored[path]))
+        )
+
+    def records_judged(self, taken: set[str]) -> None:
+        """The index judged the stored module records, and `taken` hold: the others are not written again (their
+        answers were not those of the project the next run judges the stored ones by)."""
+        self._records_taken = taken
+
+    def unchecked(self) -> set[str]:
+        """The stored results this run neither took (their answers checked) nor computed again."""
+        return set(self.entries) - self._visited - self._fresh
+
     @functools.cached_property
     def stored_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
         """The stored module facts, for the project index (an entry that does not load is left out)."""
@@ -494,7 +517,7 @@ class Cache:
             return None
         try:
             for *question, answer in entry["answers"] if index is not None else ():
-                if index.answer_now(tuple(question)) != answer:
+                if not index.still_answers(tuple(question), answer):
                     return None
             findings = [
                 Finding(**{**f, "fields": tuple(map(tuple, f["fields"])), "edits": tuple(Edit(*e) for e in f["edits"])})
@@ -539,6 +562,10 @@ class Cache:
                 return False
         return True
 
+    def forget_deleted(self) -> None:
+        """Drop the stored results of files that no longer exist."""
+        self.entries = {path: entry for path, entry in self.entries.items() if self.stamp_now(path) is not None}
+
     def forget_all(self) -> None:
         """Use nothing stored: the results, module facts and module records are all computed afresh."""
         self.entries, self.facts, self.project, self.folders = {}, {}, {}, {}
@@ -559,15 +586,13 @@ class Cache:
     def folders_renewed(self) -> bool:
         """Whether this run checked every stored result's resolutions against folders that changed since: what it
         noted of them is worth writing, so that later runs trust it."""
-        return self.path is not None and not self.resolutions_trusted and bool(self.entries) and not (
-            set(self.entries) - self._visited - self._fresh
-        )
+        return self.path is not None and not self.resolutions_trusted and bool(self.entries) and not self.unchecked()
 
     def _folders_to_store(self) -> dict[str, int | None]:
         """The folders the stored results' resolutions rest on, as `save` writes them: those listed to check them in
         this run, and the trusted ones; none when some result's resolutions were neither checked nor trusted (a run
         over some of the files, when a folder changed)."""
-        if not self.resolutions_trusted and set(self.entries) - self._visited - self._fresh:
+        if not self.resolutions_trusted and self.unchecked():
             return {}
         for path in self._fresh:  # analysed in this run: their resolutions were the index's, noted now
             if not self.resolutions_hold(self.entries[path]):
@@ -676,6 +701,7 @@ class Cache:
         kept = [
             path for path in stored
             if path not in self._spooled and path not in self._records_failed and self.stamp_now(path) is not None
+            and (self._records_taken is None or path in self._records_taken)
         ]
         spool = self._spool
 
@@ -749,7 +775,9 @@ def _prepare_index(options: AnalysisOptions, roles: RolePolicy, cache: Cache) ->
     index = _index(options, roles)
     index.stored_facts.update(cache.stored_facts)
     index.recording = cache.path is not None
+    index.changed_since_answers = cache.changed_since_answers()
     index.take_records(cache.usable_records() if cache.path is not None else {})
+    cache.records_judged(index.records_taken)
     return index
 
 
@@ -851,7 +879,9 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     built_here = _drain_new_facts(index) if index is not None else {}  # while checking cached results
     cache.facts.update(built_here)
     if analysed or built_here or cache.changed or not answers_hold or cache.folders_renewed():
-        cache.project = project
+        cache.forget_deleted()
+        if not cache.unchecked():  # else some stored answers were checked against the project as it was before
+            cache.project = project
         cache.save(index.records() if index is not None else iter(()))
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers
     return replace(

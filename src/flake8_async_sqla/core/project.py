@@ -69,6 +69,9 @@ TOP_LEVEL_WORD = re.compile(rb"\n(\w+)")
 TOP_LEVEL_IMPORT = re.compile(rb"\n(?:from|import)[ \t].*")
 # How many names a module-level engine is followed under (re-exports: `from .db import engine`).
 MAX_ENGINE_ALIASES = 32
+# Beyond this many files changed since a cache stored its answers, they are answered again rather than judged by
+# the changes (see `ProjectIndex.still_answers`).
+MAX_CHANGED_FILES_JUDGED = 64
 # How many released modules' models are kept once rebuilt (for the rules that read another module's code).
 MAX_REBUILT_MODELS = 8
 # How many modules modelled to answer another file's lookups are kept for their own check, which then
@@ -288,6 +291,12 @@ class ProjectIndex:
         self._interface_reads: dict[str, ModuleReads] = {}
         # Stored module records that hold (see `take_records`): path -> (stamp, what it read, module as JSON text).
         self._adoptable: dict[str, tuple[tuple[int, int], dict, str]] = {}
+        self.records_taken: set[str] = set()  # the paths of those, also once adopted: the others are not stored again
+        # The project files changed, created or deleted since the stored answers were last checked, when the cache
+        # knows (see `still_answers`).
+        self.changed_since_answers: frozenset[str] | None = None
+        self._changed_texts: dict[str, dict[str, tuple[bytes, set[bytes]]] | None] = {}  # root -> see `_changed_in_project`
+        self._namers_stored: dict[str, list[str]] | None = None  # see `_stored_namers`
 
     def refresh(self) -> None:
         """Forget the files' modification stamps read so far: a file may change between two checks (an
@@ -300,12 +309,16 @@ class ProjectIndex:
         path = os.path.abspath(path)
         self._adoptable.clear()  # judged against the project as it was
         self._answers_now.clear()
+        self.changed_since_answers = None  # the stored answers' project is not this one
         for per_file in (
             self._models, self._released, self._released_earlier, self._rebuilt, self._facts, self._interfaces, self._file_words,
             self._plain_definitions, self._file_store_keys, self._reads, self._interface_reads,
         ):
             per_file.pop(path, None)
-        for project_wide in (self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._found_from, self._folders, self._reexports, self._engine_fates):
+        for project_wide in (
+            self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._found_from, self._folders,
+            self._reexports, self._engine_fates, self._changed_texts,
+        ):
             project_wide.clear()
         self._stamps.clear()
 
@@ -592,6 +605,7 @@ class ProjectIndex:
         index took or answered for an earlier run's cache is forgotten."""
         self._adoptable.clear()
         self._answers_now.clear()
+        self.records_taken.clear()
         for group in _groups_read_first({path: deps["interfaces"] for path, (deps, _) in records.items()}):
             held = [path for path in group if records[path][1] is not None]
             if not held or not all(self._record_holds(records[path][0], group) for path in held):
@@ -602,6 +616,7 @@ class ProjectIndex:
                 self._module_names.add(deps["module"])
             if len(held) < len(group):
                 self._group_taken_on_trust(group, held, records)
+        self.records_taken.update(self._adoptable)
 
     def _group_taken_on_trust(
         self, group: set[str], held: list[str], records: dict[str, tuple[dict, str | None]]
@@ -646,7 +661,7 @@ class ProjectIndex:
         return False
 
     def _record_holds(self, deps: dict, group: set[str]) -> bool:
-        if any(self.answer_now(tuple(question)) != answer for *question, answer in deps["answers"]):  # type: ignore[arg-type]
+        if not all(self.still_answers(tuple(question), answer) for *question, answer in deps["answers"]):  # type: ignore[arg-type]
             return False
         return all(
             other in group or self.interface_digest(other, build=True) == recorded
@@ -1160,8 +1175,7 @@ class ProjectIndex:
             short = [_word_bits([qualname.rpartition(".")[2].encode()]) for qualname in qualnames]
             found: set[str] = set()
             for file in self._dependency_namers(path):
-                words = self._word_bits(file)
-                facts = self.facts(file) if any(words & bits == bits for bits in short) else None
+                facts = self._dependency_facts(file, short)
                 if facts is not None:
                     found |= facts.dependency_targets
             return [qualname for qualname in qualnames if qualname in found]
@@ -1187,6 +1201,92 @@ class ProjectIndex:
                 self.consult_text(manifest, path)
             return sorted(declared_dialects(manifests))
         raise ValueError(f"unknown project question {kind!r}")
+
+    def still_answers(self, question: tuple[str, str, str], recorded: object) -> bool:
+        """Whether the project still gives the answer a stored result or record recorded (as the project was when
+        the stored answers were last checked): from the files changed since, where the kind of question allows,
+        else by answering it again."""
+        decided = self._decided_by_changes(question, recorded) if self.changed_since_answers is not None else None
+        return decided if decided is not None else self.answer_now(question) == recorded
+
+    def _decided_by_changes(self, question: tuple[str, str, str], recorded: object) -> bool | None:
+        """`still_answers` for the questions about the project's text, judged by the files changed since: the others
+        kept their text, so what they gave the answer stands. None when that does not decide it."""
+        kind, path, name = question
+        files = self.project_files(path)
+        changed = self._changed_in_project(path)
+        if files is None or changed is None:
+            return None
+        if kind == "several_files" and recorded is False:
+            # At most one file named it: unless a changed file names it now, at most one still does.
+            return None if any(name.encode() in words for _, words in changed.values()) else True
+        if kind == "mentioning" and isinstance(recorded, list):
+            word, mentioned = name.encode(), set(recorded)
+            return [f for f in files if (_text_mentions(changed[f][0], word) if f in changed else f in mentioned)] == recorded
+        if kind == "dependency_targets" and isinstance(recorded, list):
+            # Which of them modules name in `Depends(...)`: a changed module may name one now, and each named before
+            # is still named if an unchanged module the stored facts say names it still counts (see `answer`).
+            qualnames = name.split("\n")
+            short = [_word_bits([qualname.rpartition(".")[2].encode()]) for qualname in qualnames]
+            named: set[str] = set()
+            for file, (text, _) in changed.items():
+                facts = self._dependency_facts(file, short) if _names_dependencies(text) else None
+                named |= facts.dependency_targets if facts is not None else set()
+            if named.intersection(qualnames) - set(recorded):
+                return False
+            root = project_root(path)
+            for qualname in set(recorded) - named:
+                if not any(
+                    (facts := self._still_names_dependencies(file, short)) is not None and qualname in facts.dependency_targets
+                    for file in self._stored_namers().get(qualname, ()) if file not in changed and project_root(file) == root
+                ):
+                    return None
+            return True
+        return None
+
+    def _dependency_facts(self, path: str, short: list[int]) -> ModuleFacts | None:
+        """The module facts of a file that names `Depends` or `Security`, when the answer to which of some dependencies
+        (`short`: the `_word_bits` of their names) modules name reads them: when it mentions one of those names."""
+        bits = self._word_bits(path)
+        return self.facts(path) if any(bits & wanted == wanted for wanted in short) else None
+
+    def _still_names_dependencies(self, path: str, short: list[int]) -> ModuleFacts | None:
+        """`_dependency_facts` of an unchanged file, when it names `Depends` or `Security`."""
+        try:
+            text = _read(path)
+        except OSError:
+            return None
+        return self._dependency_facts(path, short) if _names_dependencies(text) else None
+
+    def _stored_namers(self) -> dict[str, list[str]]:
+        """The files whose stored module facts name each dependency."""
+        if self._namers_stored is None:
+            self._namers_stored = {}
+            for path, (_, facts) in self.stored_facts.items():
+                for target in facts.dependency_targets:
+                    self._namers_stored.setdefault(target, []).append(path)
+        return self._namers_stored
+
+    def _changed_in_project(self, path: str) -> dict[str, tuple[bytes, set[bytes]]] | None:
+        """The files of `path`'s project changed since the stored answers were last checked, each with its text and
+        words now (a file gone has none); None when unknown, or too many to judge answers by."""
+        root = project_root(path)
+        if root not in self._changed_texts:
+            changed = self.changed_since_answers
+            files = set(self.project_files(path) or ())
+            mine = [file for file in changed or () if project_root(file) == root]
+            if changed is None or len(mine) > MAX_CHANGED_FILES_JUDGED:
+                self._changed_texts[root] = None
+            else:
+                texts = {}
+                for file in mine:
+                    try:
+                        text = _read(file) if file in files else b""
+                    except OSError:
+                        text = b""
+                    texts[file] = (text, _words(text))
+                self._changed_texts[root] = texts
+        return self._changed_texts[root]
 
     def answer_now(self, question: tuple[str, str, str]) -> object:
         """`answer`, computed once for all the stored results and records that rest on it (the project does not
@@ -1460,6 +1560,15 @@ def _mentions(path: str, word: bytes) -> bool:
         text = _read(path)
     except OSError:
         return False
+    return _text_mentions(text, word)
+
+
+def _names_dependencies(text: bytes) -> bool:
+    """Whether a file's text mentions `Depends` or `Security` (see `_dependency_namers`)."""
+    return _text_mentions(text, b"Depends") or _text_mentions(text, b"Security")
+
+
+def _text_mentions(text: bytes, word: bytes) -> bool:
     # The substring test is fast and rules out most files before the whole-word search.
     return word in text and re.search(rb"\b" + re.escape(word) + rb"\b", text) is not None
 
