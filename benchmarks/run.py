@@ -402,7 +402,7 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: Path, report: Report) -> None:
+def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: Path, report: Report, cold: bool = True) -> None:
     env = child_env(scratch / "pycache")
     cache = scratch / f"cache-{corpus.name}"
     tool = [sys.executable, "-m", "flake8_async_sqla", "check"]
@@ -425,7 +425,7 @@ def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: P
     }
     select = Command("check --select ASQ", [*tool, "--select", "ASQ", "--no-cache", "."])
     flake8 = Command("flake8 --select ASQ", [sys.executable, "-m", "flake8", "--isolated", "--select", "ASQ", "."])
-    commands = [floor, jobs1, jobs2, warm, edited, ignoring, *([select, flake8] if corpus.compare_flake8 else [])]
+    commands = [floor, *([jobs1, jobs2] if cold else []), warm, edited, ignoring, *([select, flake8] if corpus.compare_flake8 and cold else [])]
 
     parsed = subprocess.run(floor.argv, cwd=corpus.path, env=env, capture_output=True, text=True, check=True)
     if int(parsed.stdout) != len(files):
@@ -448,15 +448,8 @@ def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: P
               f"peak RSS {median(command.rss):.0f} MiB")
 
     name = corpus.name
-    g2 = median(jobs1.wall) / median(floor.wall)
-    g2_cpu = median(jobs1.cpu) / median(floor.cpu)
-    corpus.cpu_seconds = (median(floor.cpu), median(jobs1.cpu))
-    report.add(name, "G2 check --jobs 1 / floor script", f"{g2:.2f}x (cpu {g2_cpu:.2f}x)", f"<= {G2_GOAL}x", g2 <= G2_GOAL)
-    speedup = median(jobs1.wall) / median(jobs2.wall)
-    report.add(
-        name, "G2 --jobs 2 speed-up over --jobs 1", f"{speedup:.2f}x", f">= {JOBS_SPEEDUP_GOAL}x",
-        speedup >= JOBS_SPEEDUP_GOAL,
-    )
+    if cold:
+        _cold_rows(corpus, floor, jobs1, jobs2, report)
     g3 = median(warm.wall) / median(floor.wall)
     g3_cpu = median(warm.cpu) / median(floor.cpu)
     report.add(
@@ -473,10 +466,23 @@ def measure_processes(corpus: Corpus, files: list[Path], repeat: int, scratch: P
         name, "check after one file edited (warm cache) / floor script",
         f"{one_edit:.2f}x ({fmt_s(median(edited.wall))}; {edited_file.relative_to(corpus.path)})",
     )
-    if corpus.compare_flake8:
+    if corpus.compare_flake8 and cold:
         g4 = median(select.wall) / median(flake8.wall)
         both = f"{fmt_s(median(select.wall))} / {fmt_s(median(flake8.wall))}"
         report.add(name, "G4 check / flake8, both --select ASQ", f"{g4:.2f}x ({both})")
+
+
+def _cold_rows(corpus: Corpus, floor: Command, jobs1: Command, jobs2: Command, report: Report) -> None:
+    name = corpus.name
+    g2 = median(jobs1.wall) / median(floor.wall)
+    g2_cpu = median(jobs1.cpu) / median(floor.cpu)
+    corpus.cpu_seconds = (median(floor.cpu), median(jobs1.cpu))
+    report.add(name, "G2 check --jobs 1 / floor script", f"{g2:.2f}x (cpu {g2_cpu:.2f}x)", f"<= {G2_GOAL}x", g2 <= G2_GOAL)
+    speedup = median(jobs1.wall) / median(jobs2.wall)
+    report.add(
+        name, "G2 --jobs 2 speed-up over --jobs 1", f"{speedup:.2f}x", f">= {JOBS_SPEEDUP_GOAL}x",
+        speedup >= JOBS_SPEEDUP_GOAL,
+    )
     g5 = median(jobs1.rss) / median(floor.rss)
     report.add(
         name, "G5 peak RSS check --jobs 1 / floor script", f"{g5:.2f}x ({median(jobs1.rss):.0f} / {median(floor.rss):.0f} MiB)",
@@ -550,6 +556,9 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
 
     if not files:
         print("  no Python file to measure")
+        return files
+    if args.processes_only:
+        measure_processes(corpus, paths, args.repeat, scratch, report, cold=not args.no_cold)
         return files
     timing = in_process(files, args.repeat)
     floor, checked = timing.floor, timing.check
@@ -647,6 +656,11 @@ def main() -> None:
         help="the plugin's marginal cost inside flake8, measured on the real apps and --corpus folders of at most N "
         f"lines (default {FLAKE8_MAX_LINES:,}; 0: on none)",
     )
+    parser.add_argument(
+        "--processes-only", action="store_true",
+        help="only the whole-process figures (the floor script, check cold, warm and after an edit), not the in-process ones",
+    )
+    parser.add_argument("--no-cold", action="store_true", help="with --processes-only: the cached runs alone, no cold check")
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N",
         help="print the N functions with the most own time in a cProfile of check_tree on the first corpus",

@@ -223,7 +223,29 @@ def test_a_comment_in_a_module_others_import_reanalyses_that_file_alone(project:
         handle.write("# an edit the cache has not seen\n")
     summary = verbose_summary(project)
     assert "1 analysed" in summary and "parsed 1 module" in summary, summary
+    for _ in range(2):  # the records taken stay stored: edit after edit
+        time.sleep(0.01)
+        with (project / "db.py").open("a") as handle:
+            handle.write("# another edit\n")
+        assert verbose_summary(project) == summary
     assert assert_cached_run_is_a_clean_run(project)[1] == ["api.py:11:ASQ301", "db.py:3:ASQ102", "forwarding.py:11:ASQ301"]
+
+
+def test_edit_after_edit_in_a_cycle_of_modules_models_the_edited_one_alone(project: Path) -> None:
+    """The records of a cycle's other modules, taken while the edited one is modelled again (its lookups in them), are
+    stored again: the next edit models the edited module alone too."""
+    with_session_modules(project, {
+        "a.py": "from b import relay\n\n\nasync def finish(session):\n    await relay(session)\n\n\nHELPER = 1\n",
+        "b.py": "from c import flush\n\n\nasync def relay(session):\n    await flush(session)\n",
+        "c.py": "import a\n\n\nasync def flush(session):\n    await session.flush()\n\n\nLIMIT = a.HELPER\n",
+        "d.py": HANDLER_CALLING.format(module="a", name="finish"),
+    })
+    findings(project)
+    summaries = []
+    for _ in range(3):
+        edited(project, "a.py", "", (project / "a.py").read_text() + "# an edit the cache has not seen\n")
+        summaries.append(verbose_summary(project))
+    assert all("parsed 1 module" in summary for summary in summaries[1:]), summaries
 
 
 @pytest.mark.parametrize("edited", ["store.py", "db.py"])

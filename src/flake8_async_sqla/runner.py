@@ -368,6 +368,9 @@ class Cache:
         # with the project: 4 MB for mlrun), and the paths they are of.
         self._spool: IO[bytes] | None = None
         self._spooled: set[str] = set()
+        self._spooled_resolutions: list[list] = []  # the module resolutions of those (see `_folders_to_store`)
+        # Whether this run judged the module resolutions of every stored record (see `usable_records`).
+        self._records_resolutions_judged = False
         self._records_failed: set[str] = set()  # stored records whose own file, texts or resolutions changed
         self._records_taken: set[str] | None = None  # those the index judged to hold, once it judged them (see `save`)
         self.settings_key = settings_key
@@ -451,6 +454,7 @@ class Cache:
                     self._records_failed.add(path)
             except (KeyError, TypeError, ValueError, OSError):
                 continue
+        self._records_resolutions_judged = True
         return usable
 
     def _record_unchanged(self, path: str, deps: dict) -> bool:
@@ -464,7 +468,9 @@ class Cache:
             deps["stamp"] = stamp
         if deps["whole_project"] and self.current != self.project:
             return False
-        return all(self.stamp_now(other) == stamp for other, stamp in deps["texts"].items()) and self.resolutions_hold(deps)
+        if not all(self.stamp_now(other) == stamp for other, stamp in deps["texts"].items()):
+            return False
+        return self.resolutions_trusted or self.resolutions_hold(deps)
 
     def changed_since_answers(self) -> frozenset[str] | None:
         """The project files changed, created or deleted since the stored answers were last checked; None when no
@@ -476,6 +482,14 @@ class Cache:
             path for path in stored.keys() | now.keys()
             if not (path in stored and path in now and self.proves(now[path], stored[path]))
         )
+
+    def facts_when_answered(self, path: str) -> ModuleFacts | None:
+        """The stored module facts of a file as it was when the stored answers were last checked, when known: those
+        of the content its stored result was computed from, if that result is of the file as it was then."""
+        entry, stored = self.entries.get(path), self.stored_facts.get(path)
+        if entry is None or stored is None or entry.get("stamp") != self.project.get(path) or stored[0] != entry.get("digest"):
+            return None
+        return stored[1]
 
     def records_judged(self, taken: set[str]) -> None:
         """The index judged the stored module records, and `taken` hold: the others are not written again (their
@@ -576,8 +590,8 @@ class Cache:
         self.changed = True
 
     def trust_folders(self) -> None:
-        """Take the stored results' module resolutions as holding when no folder they rest on changed (no file
-        created, deleted or renamed there): a run then checks none of them."""
+        """Take the module resolutions of the stored results and module records as holding when no folder they rest
+        on changed (no file created, deleted or renamed there): a run then checks none of them."""
         # The same files too: a link whose target appears adds a file without changing the folder it is in.
         self.resolutions_trusted = (
             bool(self.folders) and self.current.keys() == self.project.keys() and folders_unchanged(self.folders, self.written_ns)
@@ -592,13 +606,27 @@ class Cache:
         """The folders the stored results' resolutions rest on, as `save` writes them: those listed to check them in
         this run, and the trusted ones; none when some result's resolutions were neither checked nor trusted (a run
         over some of the files, when a folder changed)."""
-        if not self.resolutions_trusted and self.unchecked():
+        if not self.resolutions_trusted and (self.unchecked() or not self._records_resolutions_hold()):
             return {}
-        for path in self._fresh:  # analysed in this run: their resolutions were the index's, noted now
-            if not self.resolutions_hold(self.entries[path]):
+        # Made in this run, their resolutions were the index's: noted now. The records' too, which the stamps cover.
+        made = [*(self.entries[path] for path in self._fresh), *({"resolved": found} for found in self._spooled_resolutions)]
+        for resolutions in made:
+            if not self.resolutions_hold(resolutions):
                 return {}  # a module created or removed while the run went on
         stamps = {**(self.folders if self.resolutions_trusted else {}), **self._folders.stamps}
         return stamps if all(stamp is None or stamp < self.started_ns for stamp in self._folders.stamps.values()) else {}
+
+    def _records_resolutions_hold(self) -> bool:
+        """Whether the module resolutions of every stored module record hold, judged now if this run did not."""
+        if self._records_resolutions_judged:
+            return True
+        for record in self.stored_records().values():
+            try:
+                if not self.resolutions_hold(json.loads(record.partition("\t")[0])):
+                    return False
+            except (KeyError, TypeError, ValueError):
+                return False
+        return True
 
     def stamp_now(self, path: str) -> list[int] | None:
         """A file's stamp in this run: the one taken of the project's files, else read once."""
@@ -678,22 +706,22 @@ class Cache:
 
         if self.path is None:
             return
+        self._spool_records(records)  # before the folders their resolutions rest on are written
         document = {
             "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
             "phases": self.phases, "folders": self._folders_to_store(), "markers": self.markers,
         }
         try:
             write_document(str(self.path), document, self.root)
-            self._write_records(records)
+            self._write_records()
         except OSError as error:  # a read-only tree, a folder it does not own: the results, just not cached
             self.problems.append(
                 f"cannot write the cache in {self.path.parent}: {error.strerror or error}; running without it"
             )
 
-    def _write_records(self, records: Iterator[tuple[str, str]]) -> None:
+    def _write_records(self) -> None:
         from flake8_async_sqla.cache_files import write_body
 
-        self._spool_records(records)  # all in the spool before the stored ones are written: they replace them
         if self._spool is None:
             return  # no record made: the stored ones stand
         stored = self.stored_records()
@@ -725,6 +753,7 @@ class Cache:
                 self._spool = tempfile.TemporaryFile()
             self._spool.write(f"\n{json.dumps(path)}\t{record}".encode())
             self._spooled.add(path)
+            self._spooled_resolutions.append(json.loads(record.partition("\t")[0])["resolved"])
 
 
 def _tune_collector() -> None:
@@ -775,7 +804,8 @@ def _prepare_index(options: AnalysisOptions, roles: RolePolicy, cache: Cache) ->
     index = _index(options, roles)
     index.stored_facts.update(cache.stored_facts)
     index.recording = cache.path is not None
-    index.changed_since_answers = cache.changed_since_answers()
+    index.changed_since_answers = changed = cache.changed_since_answers()
+    index.facts_when_answered = {path: facts for path in changed or () if (facts := cache.facts_when_answered(path)) is not None}
     index.take_records(cache.usable_records() if cache.path is not None else {})
     cache.records_judged(index.records_taken)
     return index

@@ -53,6 +53,7 @@ SYNC_DATABASE_IMPORT = re.compile(
 )
 # A store into `<x>.state.<attribute>` (`request.state.db = ...`), and into `["<item>"]` (`ctx["db"] = ...`, the
 # holder's name just before it): each starts with a literal, which the search skips to.
+DATABASE_IMPORTS = {"asyncio": ASYNCIO_IMPORT, "sync": SYNC_DATABASE_IMPORT}
 STATE_STORE = re.compile(rb"\.state\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
 ITEM_STORE = re.compile(rb"\[\s*['\"](\w+)['\"]\s*\]\s*(?::[^=\n]*)?=(?!=)")
 HOLDER = re.compile(rb"(\w+)$")
@@ -69,6 +70,9 @@ TOP_LEVEL_WORD = re.compile(rb"\n(\w+)")
 TOP_LEVEL_IMPORT = re.compile(rb"\n(?:from|import)[ \t].*")
 # How many names a module-level engine is followed under (re-exports: `from .db import engine`).
 MAX_ENGINE_ALIASES = 32
+# The project-wide questions whose answers read nothing of a module but its facts (and its path, and the project's
+# files): they hold while the changed files keep their facts (see `ProjectIndex.still_answers`).
+FACTS_QUESTIONS = frozenset({"dependency_targets", "startup_only", "app_arguments", "session_stores", "asyncio_only"})
 # Beyond this many files changed since a cache stored its answers, they are answered again rather than judged by
 # the changes (see `ProjectIndex.still_answers`).
 MAX_CHANGED_FILES_JUDGED = 64
@@ -100,9 +104,14 @@ class ModuleFacts:
     urls: UrlFacts = field(default_factory=UrlFacts)  # what it says about database URLs
     # Where its functions keep a session for other code (`state.db`, `ctx[db]`), with the kind kept (see the model).
     session_stores: dict[str, str] = field(default_factory=dict)
+    # Read from its text: where it stores something (see `store_keys_in`), and whether it imports the asyncio
+    # extension ("asyncio") or a synchronous session or engine ("sync"). With the facts above, all that the
+    # project-wide answers read of the module (see `ProjectIndex.still_answers`).
+    store_keys: frozenset[str] = frozenset()
+    database_imports: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, model: SemanticModel) -> ModuleFacts:
+    def of(cls, model: SemanticModel, text: bytes) -> ModuleFacts:
         targets: set[str] = set()
         callers: dict[str, set[str]] = {}
         app_arguments: dict[str, set[str]] = {}
@@ -126,6 +135,7 @@ class ModuleFacts:
             dict(model.imports), frozenset(targets), disposed, untraced,
             {callee: frozenset(found) for callee, found in callers.items()}, startup,
             {callee: frozenset(keys) for callee, keys in app_arguments.items()}, UrlFacts.of(model), model.session_stores,
+            store_keys_in(text), frozenset(kind for kind, pattern in DATABASE_IMPORTS.items() if pattern.search(text)),
         )
 
     def to_json(self) -> dict:
@@ -139,6 +149,8 @@ class ModuleFacts:
             "app_arguments": {callee: sorted(keys) for callee, keys in sorted(self.app_arguments.items())},
             "urls": self.urls.to_json(),
             "session_stores": self.session_stores,
+            "store_keys": sorted(self.store_keys),
+            "database_imports": sorted(self.database_imports),
         }
 
     @classmethod
@@ -153,6 +165,8 @@ class ModuleFacts:
             {str(callee): frozenset(map(str, keys)) for callee, keys in data["app_arguments"].items()},
             UrlFacts.from_json(data["urls"]),
             {str(key): str(kind) for key, kind in data["session_stores"].items()},
+            frozenset(map(str, data["store_keys"])),
+            frozenset(map(str, data["database_imports"])),
         )
 
 
@@ -295,6 +309,9 @@ class ProjectIndex:
         # The project files changed, created or deleted since the stored answers were last checked, when the cache
         # knows (see `still_answers`).
         self.changed_since_answers: frozenset[str] | None = None
+        # The module facts of those files then, where the cache knows them (see `_facts_unchanged`).
+        self.facts_when_answered: dict[str, ModuleFacts] = {}
+        self._facts_held: dict[str, bool] = {}  # root -> see `_facts_unchanged`
         self._changed_texts: dict[str, dict[str, tuple[bytes, set[bytes]]] | None] = {}  # root -> see `_changed_in_project`
         self._namers_stored: dict[str, list[str]] | None = None  # see `_stored_namers`
 
@@ -317,7 +334,7 @@ class ProjectIndex:
             per_file.pop(path, None)
         for project_wide in (
             self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._found_from, self._folders,
-            self._reexports, self._engine_fates, self._changed_texts,
+            self._reexports, self._engine_fates, self._changed_texts, self._facts_held,
         ):
             project_wide.clear()
         self._stamps.clear()
@@ -614,9 +631,9 @@ class ProjectIndex:
                 deps, module_json = records[path]
                 self._adoptable[path] = (tuple(deps["stamp"]), deps, module_json)  # type: ignore[arg-type]
                 self._module_names.add(deps["module"])
+            self.records_taken.update(held)
             if len(held) < len(group):
                 self._group_taken_on_trust(group, held, records)
-        self.records_taken.update(self._adoptable)
 
     def _group_taken_on_trust(
         self, group: set[str], held: list[str], records: dict[str, tuple[dict, str | None]]
@@ -634,6 +651,7 @@ class ProjectIndex:
             return
         for path in held:
             self._adoptable.pop(path, None)
+            self.records_taken.discard(path)
         for path in {*held, *(set(self._unrecorded) - released_before)}:
             for table in (self._released, self._interfaces, self._interface_reads, self._unrecorded, self._rebuilt):
                 table.pop(path, None)
@@ -875,12 +893,12 @@ class ProjectIndex:
         own check, if it comes, builds its model again rather than the index holding every tree until then)."""
         built = self._built(path, stamp)
         if built is not None:
-            return ModuleFacts.of(built[1]) if built[1] is not None else None
+            return ModuleFacts.of(built[1], data) if built[1] is not None else None
         self.modelled += 1
         model = self._model_of(path, data)
         if model is None:
             return None
-        facts = ModuleFacts.of(model)
+        facts = ModuleFacts.of(model, data)
         # Nothing outside holds the summaries this model made: they are left to their fallbacks.
         model.detach(lambda summary: partial(self._rebuilt_effect, path, stamp, summary.qualname))
         return facts
@@ -1102,12 +1120,7 @@ class ProjectIndex:
                 text = _read(path)
             except OSError:
                 text = b""
-            found = {f"state.{attribute.decode()}" for attribute in STATE_STORE.findall(text)}
-            for store in ITEM_STORE.finditer(text):
-                holder = HOLDER.search(text, max(0, store.start() - 64), store.start())
-                if holder is not None:
-                    found.add(f"{holder.group(1).decode()}[{store.group(1).decode()}]")
-            keys = self._file_store_keys[path] = frozenset(found)
+            keys = self._file_store_keys[path] = store_keys_in(text)
         return keys
 
     def declared_dialects(self, path: str) -> frozenset[str]:
@@ -1131,9 +1144,9 @@ class ProjectIndex:
                 text = _read(file)
             except OSError:
                 continue
-            if SYNC_DATABASE_IMPORT.search(text):
+            if DATABASE_IMPORTS["sync"].search(text):
                 return False
-            uses_asyncio = uses_asyncio or ASYNCIO_IMPORT.search(text) is not None
+            uses_asyncio = uses_asyncio or DATABASE_IMPORTS["asyncio"].search(text) is not None
         return uses_asyncio
 
     def reexported_api(self, module: str, name: str, from_path: str) -> str | None:
@@ -1217,6 +1230,8 @@ class ProjectIndex:
         changed = self._changed_in_project(path)
         if files is None or changed is None:
             return None
+        if kind in FACTS_QUESTIONS and self._facts_unchanged(path, changed):
+            return True  # what they read of each module is in its facts: of the changed ones, the same as then
         if kind == "several_files" and recorded is False:
             # At most one file named it: unless a changed file names it now, at most one still does.
             return None if any(name.encode() in words for _, words in changed.values()) else True
@@ -1243,6 +1258,17 @@ class ProjectIndex:
                     return None
             return True
         return None
+
+    def _facts_unchanged(self, path: str, changed: dict[str, tuple[bytes, set[bytes]]]) -> bool:
+        """Whether each file of `path`'s project changed since the stored answers were checked has the module facts
+        it had then (a comment, a function body that calls, stores and names the same)."""
+        root = project_root(path)
+        if root not in self._facts_held:
+            # Each one's facts now, known or not before: the cache keeps them for the next run to judge by.
+            now = {file: self.facts(file) for file in changed}
+            before = self.facts_when_answered
+            self._facts_held[root] = all(file in before and facts == before[file] for file, facts in now.items())
+        return self._facts_held[root]
 
     def _dependency_facts(self, path: str, short: list[int]) -> ModuleFacts | None:
         """The module facts of a file that names `Depends` or `Security`, when the answer to which of some dependencies
@@ -1561,6 +1587,16 @@ def _mentions(path: str, word: bytes) -> bool:
     except OSError:
         return False
     return _text_mentions(text, word)
+
+
+def store_keys_in(text: bytes) -> frozenset[str]:
+    """The places a module's text stores something in, as `session_stores` keys (`state.db`, `ctx[db]`)."""
+    found = {f"state.{attribute.decode()}" for attribute in STATE_STORE.findall(text)}
+    for store in ITEM_STORE.finditer(text):
+        holder = HOLDER.search(text, max(0, store.start() - 64), store.start())
+        if holder is not None:
+            found.add(f"{holder.group(1).decode()}[{store.group(1).decode()}]")
+    return frozenset(found)
 
 
 def _names_dependencies(text: bytes) -> bool:
