@@ -458,8 +458,8 @@ def test_a_comment_in_a_cycle_of_modules_that_calls_no_way_back_models_that_modu
     assert "helpers.py:5:ASQ301" in before
     edited(project, "api.py", "Db = AsyncSession\n", "Db = AsyncSession  # the session type\n")
     summary = verbose_summary(project)
-    # `api.py` twice (for its interface, and for its module facts, which `db.py`'s ASQ102 asks); `helpers.py` not.
-    assert "parsed 2 modules" in summary, summary
+    # `api.py` once (for its interface, and its module facts, which judge the stored answers); `helpers.py` not.
+    assert "parsed 1 module" in summary, summary
     assert assert_cached_run_is_a_clean_run(project)[1] == before
     edited(project, "helpers.py", "commit()", "flush()")
     assert "helpers.py:5:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]
@@ -539,3 +539,16 @@ def test_answers_judged_by_the_files_changed_since_they_were_checked(project: Pa
     assert assert_cached_run_is_a_clean_run(project) == (1, ["z.py:5:ASQ101"])
     edited(project, "y.py", "", APP_ONLY)
     assert assert_cached_run_is_a_clean_run(project) == (0, [])
+
+
+def test_an_engine_s_fate_rests_on_the_files_that_name_it(project: Path) -> None:
+    """What the project does with `db.engine` is read from the files naming it: a comment elsewhere leaves `db.py`'s
+    result standing, a new module disposing of the engine reaches it."""
+    layered_project(project)
+    assert "db.py:3:ASQ102" in findings(project)[1]
+    edited(project, "api.py", "", (project / "api.py").read_text() + "# an edit the cache has not seen\n")
+    assert "1 analysed" in verbose_summary(project)
+    edited(project, "shutdown.py", "", "from db import engine\n\n\nasync def close():\n    await engine.dispose()\n")
+    assert "db.py:3:ASQ102" not in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "shutdown.py", "engine.dispose()", "engine.connect()")
+    assert "db.py:3:ASQ102" in assert_cached_run_is_a_clean_run(project)[1]

@@ -210,14 +210,8 @@ def _rest_on_interface_reads(index: ProjectIndex, path: str) -> None:
     """Make the result of `path` rest on what its interface read too (see `ProjectIndex.interface_reads`): other
     results hold while that interface does, which they learn by this result being computed again."""
     reads = index.interface_reads(path)
-    if reads is None:
-        return
-    index.consulted |= reads.interfaces - {os.path.abspath(path)}
-    index.consulted_widely |= reads.texts
-    index.answers.update(reads.answers)
-    index.resolved.update(reads.resolved)
-    if reads.whole_project:
-        index.consulted_widely.update(index.project_files(path) or ())
+    if reads is not None:
+        index.rest_result_on(reads, path)
 
 
 def check_source(

@@ -284,7 +284,7 @@ class ProjectIndex:
         self.effects_rebuilt = 0  # effects of forgone functions asked after all (see `_forgone`): how often it misses
         self._interfaces: dict[str, tuple[ReleasedModule, str]] = {}  # path -> (module, `interface_digest`)
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
-        self._engine_fates: dict[tuple[str, str], EngineFate | None] = {}
+        self._engine_fates: dict[tuple[str, str], tuple[EngineFate | None, ModuleReads]] = {}  # with what computing each read
         self._file_store_keys: dict[str, frozenset[str]] = {}  # path -> `_store_keys`
         self._answers_now: dict[tuple[str, str, str], object] = {}  # see `answer_now`
         # Module records (see `records`): whether reads are noted, those being noted per reading file (absolute
@@ -401,6 +401,8 @@ class ProjectIndex:
             self._released[path] = earlier
             model.detach(lambda summary: partial(self._earlier_effect, earlier[1], path, stamp, summary.qualname))
             return
+        if path in (self.changed_since_answers or ()) and path not in self._facts:
+            self._facts_of_model(path, stamp, model)  # judging the stored answers asks them (see `_facts_unchanged`)
         # The names modules import repeat across the project (`sqlalchemy.orm.Session`): each is kept once.
         imports = {local: sys.intern(imported) for local, imported in model.imports.items()}
         with self.reading(path):  # what computing its names and summaries reads is the module's
@@ -888,12 +890,27 @@ class ProjectIndex:
         built = (self._rebuilt if self._released_module(path) is not None else self._models).get(path)
         return built if built is not None and built[0] == stamp else None
 
+    def _facts_of_model(self, path: str, stamp: tuple[int, int], model: SemanticModel) -> None:
+        """Keep the module facts of a model about to be let go, as `facts` would give them."""
+        try:
+            data = _read(path)
+        except OSError:
+            return
+        digest = content_digest(data)
+        if digest == self._parsed.get(path):  # the content the model is of
+            facts = ModuleFacts.of(model, data)
+            self._facts[path] = (stamp, facts)
+            self.new_facts[path] = (digest, facts)
+
     def _facts_from_model(self, path: str, stamp: tuple[int, int], data: bytes) -> ModuleFacts | None:
         """From the model built already, else from one built for this alone and let go at once (the file's
         own check, if it comes, builds its model again rather than the index holding every tree until then)."""
         built = self._built(path, stamp)
         if built is not None:
             return ModuleFacts.of(built[1], data) if built[1] is not None else None
+        if path in (self.changed_since_answers or ()):  # its interface is judged too: one model for both
+            model = self._model_for_lookups(path)
+            return ModuleFacts.of(model, data) if model is not None else None
         self.modelled += 1
         model = self._model_of(path, data)
         if model is None:
@@ -1025,13 +1042,11 @@ class ProjectIndex:
         None when more than `most` do, or the project is too big to read. A result built on them depends on which
         files mention the word (a new caller may appear anywhere: a project-wide answer) and on those files'
         text, not on the rest of the project."""
-        files = self.files_mentioning(path, word)
+        files = self._naming(path, word)
         if files is None:
-            self._consult_project(path)
             return None
         for file in files:
             self.consult_text(file, path)
-        self._answered(("mentioning", os.path.abspath(path), word))
         if len(files) > most:
             return None
         return [model for file in files if (model := self._model_for_this_check(file)) is not None]
@@ -1333,21 +1348,24 @@ class ProjectIndex:
         state counted as disposed when a `.dispose` may reach it. None when the project is too big to read."""
         key = (os.path.abspath(model.path), qualname)
         if key not in self._engine_fates:
-            self._engine_fates[key] = self._follow_module_engine(qualname, model)
-        self._consult_project(model.path)
-        return self._engine_fates[key]
+            with self._gathering_reads() as reads:
+                self._engine_fates[key] = (self._follow_module_engine(qualname, model), reads)
+            return self._engine_fates[key][0]
+        fate, reads = self._engine_fates[key]
+        self._rest_on(reads, model.path)  # read once, for the first asker: each later one rests on it too
+        return fate
 
     def disposes_state(self, store: SemanticModel, attributes: set[str]) -> bool:
         """Whether a `.dispose` of the project may reach an engine that `store`'s file keeps on an app's
         state under one of `attributes`: `<x>.state.<attr>.dispose()` or an untraced dispose, in that file,
         a file it imports from or a file importing from it. True when the project is too big to read."""
-        disposers = self.files_mentioning(store.path, "dispose")
+        disposers = self._naming(store.path, "dispose")
         importers = self._importers(store)
-        self._consult_project(store.path)
         if disposers is None or importers is None:
             return True
         neighbours = {os.path.abspath(store.path), *self._imported_files(store), *importers}
         for path in neighbours.intersection(disposers):
+            self.consult_text(path, store.path)
             facts = self.facts(path)
             if facts is not None and (attributes & facts.disposed_state or facts.disposes_untraced):
                 return True
@@ -1356,7 +1374,6 @@ class ProjectIndex:
     def is_imported(self, model: SemanticModel) -> bool | None:
         """Whether another file of the project imports from `model`'s file; None when the project is too big to read."""
         importers = self._importers(model)
-        self._consult_project(model.path)
         return None if importers is None else bool(importers)
 
     def _follow_module_engine(self, qualname: str, model: SemanticModel) -> EngineFate | None:
@@ -1368,11 +1385,12 @@ class ProjectIndex:
             name, home = pending.pop()
             module, _, attribute = name.rpartition(".")
             # A file reading the name names it, and may import it; the module itself need not name itself.
-            naming = self.files_mentioning(home, attribute)
+            naming = self._naming(home, attribute)
             importing = self._may_import(module, home)
             if naming is None or importing is None:
                 return None
             for path in importing.intersection(naming) | {home}:
+                self.consult_text(path, origin)
                 other = self.model_for(path)
                 # Another project's module of the same name (a sibling example app, a vendored copy) is not it.
                 if other is None or path != home and self.find_module(module, path) != home:
@@ -1399,7 +1417,10 @@ class ProjectIndex:
             return None
         found = []
         for file in sorted(files):
-            facts = self.facts(file) if file != path and self.runs_in_the_app(file) else None
+            if file == path or not self.runs_in_the_app(file):
+                continue
+            self.consult_text(file, path)
+            facts = self.facts(file)
             if facts is not None and self._imports_file(facts.imports, file, model):
                 found.append(file)
         return found
@@ -1408,8 +1429,8 @@ class ProjectIndex:
         """The project files that may import from `module` (the file `path`), by their text: they name its
         last part (`db`), and name its top-level package (`app`) or lie in that package (`from . import db`)."""
         parts = module.split(".")
-        naming = self.files_mentioning(path, parts[-1])
-        top = self.files_mentioning(path, parts[0])
+        naming = self._naming(path, parts[-1])
+        top = self._naming(path, parts[0])
         if naming is None or top is None:
             return None
         levels = len(parts) - 1 + (os.path.basename(path) == "__init__.py")
@@ -1445,6 +1466,52 @@ class ProjectIndex:
         test, a migration or a script runs in a process of its own, so what it does with a module's engine is
         not what the app does."""
         return self.roles.role_of(path) in SERVING_ROLES
+
+    def _naming(self, path: str, word: str) -> tuple[str, ...] | None:
+        """`files_mentioning`, for code that reads those files: what it computes rests on which files mention the word
+        (on every file, when the project is too big to read)."""
+        files = self.files_mentioning(path, word)
+        if files is None:
+            self._consult_project(path)
+        else:
+            self._answered(("mentioning", os.path.abspath(path), word))
+        return files
+
+    @contextmanager
+    def _gathering_reads(self) -> Iterator[ModuleReads]:
+        """What is read meanwhile, gathered apart too (for those who ask later what is computed: see `_rest_on`)."""
+        reads = ModuleReads()
+        if not self.recording:
+            yield reads
+            return
+        gatherer = f"\0{id(reads)}"  # not a path: a reader of its own
+        self._reads[gatherer] = reads
+        self._readers.append(gatherer)
+        try:
+            yield reads
+        finally:
+            self._readers.pop()
+            del self._reads[gatherer]
+
+    def _rest_on(self, reads: ModuleReads, path: str) -> None:
+        """Make the result being computed, and the code of the files asking now, rest on `reads` (gathered when what
+        they ask was computed for another)."""
+        self.rest_result_on(reads, path)
+        for mine in self._readings(path):
+            mine.interfaces |= reads.interfaces
+            mine.texts |= reads.texts
+            mine.answers.update(reads.answers)
+            mine.resolved.update(reads.resolved)
+            mine.whole_project = mine.whole_project or reads.whole_project
+
+    def rest_result_on(self, reads: ModuleReads, path: str) -> None:
+        """Make the result of `path` being computed rest on `reads` (its own file's interface aside)."""
+        self.consulted |= reads.interfaces - {os.path.abspath(path)}
+        self.consulted_widely |= reads.texts
+        self.answers.update(reads.answers)
+        self.resolved.update(reads.resolved)
+        if reads.whole_project:
+            self.consulted_widely.update(self.project_files(path) or ())
 
     def _consult_project(self, path: str) -> None:
         """A result built from project-wide facts depends on every file of the project, and on which they are."""
