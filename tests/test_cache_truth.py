@@ -385,7 +385,14 @@ def test_a_function_no_other_file_named_until_an_edit(project: Path) -> None:
     assert "d.py:13:ASQ301" not in findings(project)[1]
     edited(project, "a.py", "b.other(session)", "b.relay_commit(session)")
     assert "d.py:13:ASQ301" in assert_cached_run_is_a_clean_run(project)[1]
+    for _ in range(2):  # `b.py` edited: the file naming `relay_commit` it noted is looked at first, and still does
+        edited(project, "b.py", "", (project / "b.py").read_text() + "# an edit the cache has not seen\n")
+        assert "d.py:13:ASQ301" in assert_cached_run_is_a_clean_run(project)[1]
     edited(project, "c.py", "commit()", "flush()")
+    assert "d.py:13:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "c.py", "flush()", "commit()")
+    edited(project, "a.py", "b.relay_commit(session)", "b.other(session)")  # and no longer does
+    edited(project, "b.py", "", (project / "b.py").read_text() + "# another edit\n")
     assert "d.py:13:ASQ301" not in assert_cached_run_is_a_clean_run(project)[1]
 
 

@@ -193,6 +193,8 @@ class ModuleReads:
     answers: dict[tuple[str, str, str], object] = field(default_factory=dict)  # project-wide answers it was given
     resolved: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (module, folder) -> the file found
     whole_project: bool = False  # it read facts of every file of the project
+    # Names of its functions that another file names, each with one such file (see `_named_elsewhere`).
+    witnesses: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,10 @@ class ProjectIndex:
         self._facts_held: dict[str, bool] = {}  # root -> see `_facts_unchanged`
         self._changed_texts: dict[str, dict[str, tuple[bytes, set[bytes]]] | None] = {}  # root -> see `_changed_in_project`
         self._namers_stored: dict[str, list[str]] | None = None  # see `_stored_namers`
+        # Of the stored records whose modules are modelled again: the names each forwent, and the files it noted
+        # naming others (see `_named_elsewhere_by_changes`).
+        self._names_before: dict[str, tuple[set[str], dict[str, str]]] = {}
+        self._file_sets: dict[str, frozenset[str]] = {}  # root -> its project's files (see `_project_file_set`)
 
     def refresh(self) -> None:
         """Forget the files' modification stamps read so far: a file may change between two checks (an
@@ -334,7 +340,7 @@ class ProjectIndex:
             per_file.pop(path, None)
         for project_wide in (
             self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._found_from, self._folders,
-            self._reexports, self._engine_fates, self._changed_texts, self._facts_held,
+            self._reexports, self._engine_fates, self._changed_texts, self._facts_held, self._file_sets,
         ):
             project_wide.clear()
         self._stamps.clear()
@@ -426,12 +432,10 @@ class ProjectIndex:
         attribute, `Depends(f)`), so computing the effects of these could only serve a question nobody asks; one
         asked after all is computed from a model built again. Special methods (`__init__`, `__aenter__`) run
         without being named and are always kept."""
-        named = self._words_of_several_files(path)
-
         def fallback_of(summary: FunctionSummary) -> Callable[[str], object] | None:
             name = summary.qualname.rpartition(".")[2]
             # A name with other than ASCII letters is not one word to the filter: taken as named.
-            if named is None or name.startswith("__") or not name.isascii() or name.encode() in named:
+            if name.startswith("__") or not name.isascii() or self._named_elsewhere(path, name) is not False:
                 return None
             if _referenced_by_value(model, name):
                 return None
@@ -440,6 +444,57 @@ class ProjectIndex:
             return partial(self._rebuilt_effect, path, stamp, summary.qualname)
 
         return fallback_of
+
+    def _named_elsewhere(self, path: str, name: str) -> bool | None:
+        """Whether a project file other than `path` names `name` (None when the project is too big to read): judged by
+        the files changed since the stored record of `path` was checked where that decides it, else from the words
+        of every file. In a run judging by changes (see `still_answers`), a file found naming it is noted with the
+        module's record, for the next run to look at first."""
+        decided = self._named_elsewhere_by_changes(path, name)
+        if decided is not None:
+            return decided
+        named = self._words_of_several_files(path)
+        if named is None:
+            return None
+        if name.encode() not in named:
+            return False
+        if self.changed_since_answers is not None:
+            word, wanted = name.encode(), _word_bits([name.encode()])
+            witness = next(
+                (f for f in self.project_files(path) or () if f != path and self._word_bits(f) & wanted == wanted and _mentions(f, word)),
+                None,
+            )
+            self._note_witness(path, name, witness)
+        return True
+
+    def _named_elsewhere_by_changes(self, path: str, name: str) -> bool | None:
+        """`_named_elsewhere` from the stored record of `path`: a name it forgoes (no other file named it then) is named
+        elsewhere now only if a changed file names it; a name it noted a file naming is, if that file still does."""
+        before = self._names_before.get(path)
+        changed = self._changed_in_project(path)
+        if before is None or changed is None:
+            return None
+        forgone, witnesses = before
+        word = name.encode()
+        if name in forgone:
+            witness = next((f for f, (_, words) in changed.items() if f != path and word in words), None)
+            self._note_witness(path, name, witness)
+            return witness is not None
+        witness = witnesses.get(name)
+        if witness is not None and witness != path and witness in self._project_file_set(path) and _mentions(witness, word):
+            self._note_witness(path, name, witness)
+            return True
+        return None
+
+    def _note_witness(self, path: str, name: str, witness: str | None) -> None:
+        if witness is not None and self.recording:
+            self._reads.setdefault(self._absolute(path), ModuleReads()).witnesses[name] = witness
+
+    def _project_file_set(self, path: str) -> frozenset[str]:
+        root = project_root(path)
+        if root not in self._file_sets:
+            self._file_sets[root] = frozenset(self.project_files(path) or ())
+        return self._file_sets[root]
 
     def _rebuilt_effect(self, path: str, stamp: tuple[int, int], qualname: str, effect: str) -> object:
         """An effect of a forgone function (see `_forgone`), from its module's model built again. What the module
@@ -608,6 +663,7 @@ class ProjectIndex:
                 "answers": [[*question, answer] for question, answer in sorted(reads.answers.items())],
                 "resolved": [[*key, found] for key, found in sorted(_absolute_folders(reads.resolved).items())],
                 "whole_project": reads.whole_project,
+                "witnesses": dict(sorted(reads.witnesses.items())),
                 "module": module.module,
                 # The functions of other modules whose effects its functions read (see `_group_taken_on_trust`).
                 "effect_reads": sorted(self._effect_reads.get(module.module, ())),
@@ -625,6 +681,13 @@ class ProjectIndex:
         self._adoptable.clear()
         self._answers_now.clear()
         self.records_taken.clear()
+        self._names_before = {
+            path: (
+                {name for kind, of, name, answer in deps["answers"] if kind == "several_files" and of == path and answer is False},
+                dict(deps.get("witnesses", {})),
+            )
+            for path, (deps, module_json) in records.items() if module_json is None  # its module is modelled again
+        }
         for group in _groups_read_first({path: deps["interfaces"] for path, (deps, _) in records.items()}):
             held = [path for path in group if records[path][1] is not None]
             if not held or not all(self._record_holds(records[path][0], group) for path in held):
