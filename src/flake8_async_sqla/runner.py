@@ -39,6 +39,9 @@ MIN_PARALLEL_FILES = 16
 SHARED_WAVES = 8
 # The share of the files the main process analyses itself before it starts the workers (1/HEAD_SHARE).
 HEAD_SHARE = 16
+# How many modules the index models for other files' lookups and keeps for their own check, which the main process
+# then takes next (see `_analyse_in_turn`).
+KEPT_FOR_OWN_CHECK = 16
 _ADOPTED: set[str] = set()
 # An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`. Searched for
 # after a newline (the text given one in front), which the search skips to, where a multi-line `^` would be tried
@@ -961,12 +964,12 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
     the module facts they built, are handed to every worker, so a module is modelled once for the project
     rather than once per worker that looks names up in it."""
     if jobs <= 1 or len(work) < MIN_PARALLEL_FILES:
-        return [_analyse_job(job) for job in work], len(work)
+        return _analyse_in_turn(work, options, roles), len(work)
     import tempfile  # only here: a warm run starts no process
     from concurrent.futures import ProcessPoolExecutor
 
     head = len(work) // HEAD_SHARE
-    outcomes = [_analyse_job(job) for job in work[:head]]
+    outcomes = _analyse_in_turn(work[:head], options, roles)
     _load_analysis()  # before the pool forks its workers, which then start with it loaded
     initargs = (options, roles, cache.stored_facts, os.getpid())
     with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
@@ -988,6 +991,30 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
                 shared_files.append(os.path.join(folder, f"wave-{len(shared_files)}.json"))
                 Path(shared_files[-1]).write_text(json.dumps(shared), encoding="utf-8")
     return outcomes, head
+
+
+def _analyse_in_turn(work: list[Job], options: AnalysisOptions, roles: RolePolicy) -> list[FileOutcome]:
+    """The outcomes of `work`, in its order, analysed in this process: in that order, except that a file the index
+    modelled meanwhile for another file's lookups is taken next, while its model is at hand (else its own check
+    would parse and model it again). The order does not change the outcomes."""
+    index = _index(options, roles)
+    position = {os.path.abspath(job[0]): number for number, job in enumerate(work)}
+    outcomes: dict[int, FileOutcome] = {}
+    upcoming = list(range(len(work) - 1, -1, -1))  # the next one last
+    index.kept_lookup_models = KEPT_FOR_OWN_CHECK
+    try:
+        while upcoming:
+            number = upcoming.pop()
+            if number in outcomes:
+                continue
+            outcomes[number] = _analyse_job(work[number])
+            for path in reversed(index.awaiting_check()):  # the oldest first
+                waiting = position.get(path)
+                if waiting is not None and waiting not in outcomes:
+                    upcoming.append(waiting)
+    finally:
+        index.kept_lookup_models = 0
+    return [outcomes[number] for number in range(len(work))]
 
 
 def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:

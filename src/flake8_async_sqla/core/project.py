@@ -377,6 +377,10 @@ class ProjectIndex:
             if replaced is not None and replaced is not model:
                 replaced.detach()  # one modelled for lookups: else it lingers as cyclic garbage
 
+    def awaiting_check(self) -> list[str]:
+        """The files modelled for other files' lookups whose models are kept for their own check, oldest first."""
+        return list(self._modelled_for_lookups)
+
     def release(self, path: str) -> None:
         """Let the model of a checked file go, keeping what other modules look up in it: the index then
         holds names, not trees, and its memory follows the project's names rather than its code. Of the
@@ -432,10 +436,19 @@ class ProjectIndex:
         attribute, `Depends(f)`), so computing the effects of these could only serve a question nobody asks; one
         asked after all is computed from a model built again. Special methods (`__init__`, `__aenter__`) run
         without being named and are always kept."""
+        # Judged one name at a time in a run judging by changes (few modules are let go); else by the words every file
+        # names, read once for the project.
+        named = self._words_of_several_files(path) if self.changed_since_answers is None else None
+
         def fallback_of(summary: FunctionSummary) -> Callable[[str], object] | None:
             name = summary.qualname.rpartition(".")[2]
             # A name with other than ASCII letters is not one word to the filter: taken as named.
-            if name.startswith("__") or not name.isascii() or self._named_elsewhere(path, name) is not False:
+            if name.startswith("__") or not name.isascii():
+                return None
+            if self.changed_since_answers is not None:
+                if self._named_elsewhere(path, name) is not False:
+                    return None
+            elif named is None or name.encode() in named:
                 return None
             if _referenced_by_value(model, name):
                 return None
@@ -451,8 +464,10 @@ class ProjectIndex:
         of every file. In a run judging by changes (see `still_answers`), a file found naming it is noted with the
         module's record, for the next run to look at first."""
         decided = self._named_elsewhere_by_changes(path, name)
-        if decided is not None:
-            return decided
+        return decided if decided is not None else self._named_by_words(path, name)
+
+    def _named_by_words(self, path: str, name: str) -> bool | None:
+        """`_named_elsewhere` from the words of every file of the project."""
         named = self._words_of_several_files(path)
         if named is None:
             return None
