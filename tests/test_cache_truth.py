@@ -559,3 +559,4 @@ def test_an_engine_s_fate_rests_on_the_files_that_name_it(project: Path) -> None
     assert "db.py:3:ASQ102" not in assert_cached_run_is_a_clean_run(project)[1]
     edited(project, "shutdown.py", "engine.dispose()", "engine.connect()")
     assert "db.py:3:ASQ102" in assert_cached_run_is_a_clean_run(project)[1]
+

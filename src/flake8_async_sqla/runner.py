@@ -480,13 +480,17 @@ class Cache:
             if not (path in stored and path in now and self.proves(now[path], stored[path]))
         )
 
-    def facts_when_answered(self, path: str) -> ModuleFacts | None:
-        """The stored module facts of a file as it was when the stored answers were last checked, when known: those
-        of the content its stored result was computed from, if that result is of the file as it was then."""
-        entry, stored = self.entries.get(path), self.stored_facts.get(path)
-        if entry is None or stored is None or entry.get("stamp") != self.project.get(path) or stored[0] != entry.get("digest"):
-            return None
-        return stored[1]
+    def facts_when_answered(self, path: str) -> tuple[bool, ModuleFacts | None]:
+        """Whether the module facts of a file as it was when the stored answers were last checked are known, and
+        they: the stored facts of the content its stored result was computed from, if that result is of the file as it
+        was then; none if no stored facts are of that content (no answer read them: it would have stored them)."""
+        entry = self.entries.get(path)
+        if entry is None or entry.get("stamp") != self.project.get(path):
+            return False, None
+        stored = self.stored_facts.get(path)
+        if stored is None:
+            return path not in self.facts, None  # stored but unreadable: not known
+        return True, stored[1] if stored[0] == entry.get("digest") else None
 
     def records_judged(self, taken: set[str]) -> None:
         """The index judged the stored module records, and `taken` hold: the others are not written again (their
@@ -802,7 +806,11 @@ def _prepare_index(options: AnalysisOptions, roles: RolePolicy, cache: Cache) ->
     index.stored_facts.update(cache.stored_facts)
     index.recording = cache.path is not None
     index.changed_since_answers = changed = cache.changed_since_answers()
-    index.facts_when_answered = {path: facts for path in changed or () if (facts := cache.facts_when_answered(path)) is not None}
+    index.facts_when_answered = {}
+    for path in changed or ():
+        known, facts = cache.facts_when_answered(path)
+        if known:
+            index.facts_when_answered[path] = facts
     index.take_records(cache.usable_records() if cache.path is not None else {})
     cache.records_judged(index.records_taken)
     return index

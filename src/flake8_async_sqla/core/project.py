@@ -311,9 +311,10 @@ class ProjectIndex:
         # The project files changed, created or deleted since the stored answers were last checked, when the cache
         # knows (see `still_answers`).
         self.changed_since_answers: frozenset[str] | None = None
-        # The module facts of those files then, where the cache knows them (see `_facts_unchanged`).
-        self.facts_when_answered: dict[str, ModuleFacts] = {}
-        self._facts_held: dict[str, bool] = {}  # root -> see `_facts_unchanged`
+        # The module facts of those files then, where the cache knows them; None for a file whose facts no stored
+        # answer read (see `_facts_hold`).
+        self.facts_when_answered: dict[str, ModuleFacts | None] = {}
+        self._facts_held: dict[tuple[str, str, str], bool] = {}  # question -> see `_facts_hold`
         self._changed_texts: dict[str, dict[str, tuple[bytes, set[bytes]]] | None] = {}  # root -> see `_changed_in_project`
         self._namers_stored: dict[str, list[str]] | None = None  # see `_stored_namers`
         # Of the stored records whose modules are modelled again: the names each forwent, and the files it noted
@@ -412,7 +413,7 @@ class ProjectIndex:
             model.detach(lambda summary: partial(self._earlier_effect, earlier[1], path, stamp, summary.qualname))
             return
         if path in (self.changed_since_answers or ()) and path not in self._facts:
-            self._facts_of_model(path, stamp, model)  # judging the stored answers asks them (see `_facts_unchanged`)
+            self._facts_of_model(path, stamp, model)  # judging the stored answers asks them (see `_facts_hold`)
         # The names modules import repeat across the project (`sqlalchemy.orm.Session`): each is kept once.
         imports = {local: sys.intern(imported) for local, imported in model.imports.items()}
         with self.reading(path):  # what computing its names and summaries reads is the module's
@@ -1323,7 +1324,7 @@ class ProjectIndex:
         changed = self._changed_in_project(path)
         if files is None or changed is None:
             return None
-        if kind in FACTS_QUESTIONS and self._facts_unchanged(path, changed):
+        if kind in FACTS_QUESTIONS and self._facts_hold(question, changed):
             return True  # what they read of each module is in its facts: of the changed ones, the same as then
         if kind == "several_files" and recorded is False:
             # At most one file named it: unless a changed file names it now, at most one still does.
@@ -1352,16 +1353,23 @@ class ProjectIndex:
             return True
         return None
 
-    def _facts_unchanged(self, path: str, changed: dict[str, tuple[bytes, set[bytes]]]) -> bool:
-        """Whether each file of `path`'s project changed since the stored answers were checked has the module facts
-        it had then (a comment, a function body that calls, stores and names the same)."""
-        root = project_root(path)
-        if root not in self._facts_held:
-            # Each one's facts now, known or not before: the cache keeps them for the next run to judge by.
-            now = {file: self.facts(file) for file in changed}
+    def _facts_hold(self, question: tuple[str, str, str], changed: dict[str, tuple[bytes, set[bytes]]]) -> bool:
+        """Whether each file changed since the stored answers were checked gives `question` what it gave then: the same
+        module facts (a comment, a function body that calls, stores and names the same), or, for a file whose facts no
+        stored answer read, none that the question reads now."""
+        if question not in self._facts_held:
             before = self.facts_when_answered
-            self._facts_held[root] = all(file in before and facts == before[file] for file, facts in now.items())
-        return self._facts_held[root]
+            held = True
+            for file in changed:
+                now = self.facts(file)  # each one's, known before or not: the cache keeps them for the next run
+                if file not in before:
+                    held = False
+                elif before[file] is None:
+                    held = held and (now is None or not _reads_facts_of(question, now, self.runs_in_the_app(file)))
+                else:
+                    held = held and now == before[file]
+            self._facts_held[question] = held
+        return self._facts_held[question]
 
     def _dependency_facts(self, path: str, short: list[int]) -> ModuleFacts | None:
         """The module facts of a file that names `Depends` or `Security`, when the answer to which of some dependencies
@@ -1742,6 +1750,22 @@ def store_keys_in(text: bytes) -> frozenset[str]:
         if holder is not None:
             found.add(f"{holder.group(1).decode()}[{store.group(1).decode()}]")
     return frozenset(found)
+
+
+def _reads_facts_of(question: tuple[str, str, str], facts: ModuleFacts, in_app: bool) -> bool:
+    """Whether answering `question` (one of FACTS_QUESTIONS) may read these facts of a module (`in_app`: one that runs
+    in the app): what it names in `Depends(...)`, passes an app to, stores a session under, imports; for what runs
+    only at startup, any call it makes (the callers are followed through the project)."""
+    kind, _, name = question
+    if kind == "dependency_targets":
+        return not facts.dependency_targets.isdisjoint(name.split("\n"))
+    if kind == "app_arguments":
+        return name in facts.app_arguments
+    if kind == "session_stores":
+        return name in facts.session_stores
+    if kind == "asyncio_only":
+        return in_app and bool(facts.database_imports)
+    return bool(facts.callers or facts.startup)
 
 
 def _names_dependencies(text: bytes) -> bool:
