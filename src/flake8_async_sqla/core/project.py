@@ -76,6 +76,8 @@ FACTS_QUESTIONS = frozenset({"dependency_targets", "startup_only", "app_argument
 # Beyond this many files changed since a cache stored its answers, they are answered again rather than judged by
 # the changes (see `ProjectIndex.still_answers`).
 MAX_CHANGED_FILES_JUDGED = 64
+# How many names a run judging by changes looks for file by file before it reads the words of every file instead.
+MAX_NAME_SEARCHES = 4
 # How many released modules' models are kept once rebuilt (for the rules that read another module's code).
 MAX_REBUILT_MODELS = 8
 # How many modules modelled to answer another file's lookups are kept for their own check, which then
@@ -321,6 +323,8 @@ class ProjectIndex:
         # naming others (see `_named_elsewhere_by_changes`).
         self._names_before: dict[str, tuple[set[str], dict[str, str]]] = {}
         self._file_sets: dict[str, frozenset[str]] = {}  # root -> its project's files (see `_project_file_set`)
+        self._read_by: dict[str, set[str]] = {}  # path -> the files whose code read its names, when noted (see `_forgone`)
+        self._searches_left = MAX_NAME_SEARCHES  # see `_named_by_words`
 
     def refresh(self) -> None:
         """Forget the files' modification stamps read so far: a file may change between two checks (an
@@ -336,7 +340,7 @@ class ProjectIndex:
         self.changed_since_answers = None  # the stored answers' project is not this one
         for per_file in (
             self._models, self._released, self._released_earlier, self._rebuilt, self._facts, self._interfaces, self._file_words,
-            self._plain_definitions, self._file_store_keys, self._reads, self._interface_reads,
+            self._plain_definitions, self._file_store_keys, self._reads, self._interface_reads, self._read_by,
         ):
             per_file.pop(path, None)
         for project_wide in (
@@ -440,16 +444,20 @@ class ProjectIndex:
         # Judged one name at a time in a run judging by changes (few modules are let go); else by the words every file
         # names, read once for the project.
         named = self._words_of_several_files(path) if self.changed_since_answers is None else None
+        readers = sorted(self._read_by.get(path, ())) if self.recording and named is not None else []
 
         def fallback_of(summary: FunctionSummary) -> Callable[[str], object] | None:
             name = summary.qualname.rpartition(".")[2]
             # A name with other than ASCII letters is not one word to the filter: taken as named.
             if name.startswith("__") or not name.isascii():
                 return None
-            if self.changed_since_answers is not None:
-                if self._named_elsewhere(path, name) is not False:
+            if self.changed_since_answers is not None:  # what this module says first: it asks no other file
+                if _referenced_by_value(model, name) or self._named_elsewhere(path, name) is not False:
                     return None
-            elif named is None or name.encode() in named:
+            elif named is None:
+                return None
+            elif name.encode() in named:
+                self._note_witness(path, name, self._likely_namer(path, name, readers))
                 return None
             if _referenced_by_value(model, name):
                 return None
@@ -468,7 +476,17 @@ class ProjectIndex:
         return decided if decided is not None else self._named_by_words(path, name)
 
     def _named_by_words(self, path: str, name: str) -> bool | None:
-        """`_named_elsewhere` from the words of every file of the project."""
+        """`_named_elsewhere` from the words of every file of the project: in a run judging by changes, a search for
+        the name (a few, before the words of every file are read), which ends at the first file naming it."""
+        if self.changed_since_answers is not None and project_root(path) not in self._shared_words and self._searches_left:
+            self._searches_left -= 1
+            files = self.project_files(path)
+            if files is None:
+                return None
+            word = name.encode()
+            witness = next((f for f in files if f != path and _mentions(f, word)), None)
+            self._note_witness(path, name, witness)
+            return witness is not None
         named = self._words_of_several_files(path)
         if named is None:
             return None
@@ -501,6 +519,12 @@ class ProjectIndex:
             self._note_witness(path, name, witness)
             return True
         return None
+
+    def _likely_namer(self, path: str, name: str, readers: list[str]) -> str | None:
+        """Of `readers` (the files whose code read the names of `path`), one whose word filter holds `name`: likely
+        one naming it (whoever takes it as a witness checks it does)."""
+        wanted = _word_bits([name.encode()])
+        return next((f for f in readers if f != path and self._word_bits(f) & wanted == wanted), None)
 
     def _note_witness(self, path: str, name: str, witness: str | None) -> None:
         if witness is not None and self.recording:
@@ -578,6 +602,8 @@ class ProjectIndex:
         self.consulted.add(path)
         for reads in self._readings(from_path):
             reads.interfaces.add(path)
+        if self.recording:
+            self._read_by.setdefault(path, set()).add(self._absolute(from_path))
 
     def consult_text(self, path: str, from_path: str | None) -> None:
         """The code of `from_path` (and of the files asking now) read the text of the project file `path`, not
