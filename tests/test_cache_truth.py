@@ -560,3 +560,34 @@ def test_an_engine_s_fate_rests_on_the_files_that_name_it(project: Path) -> None
     edited(project, "shutdown.py", "engine.dispose()", "engine.connect()")
     assert "db.py:3:ASQ102" in assert_cached_run_is_a_clean_run(project)[1]
 
+
+
+def test_answers_a_partial_run_checked_against_later_files_are_not_judged_by_older_facts(project: Path) -> None:
+    """A run over `z.py` alone checks its answers against `y.py` as edited, while the stored stamps stay those of the
+    full run before: once `y.py` is back as it was then, its facts equal those of that time, yet `z.py`'s answer
+    was not given against them."""
+    (project / "z.py").write_text(ENGINE_GETTER)
+    (project / "y.py").write_text(APP_ONLY)
+    assert findings(project)[:2] == (0, [])
+    edited(project, "y.py", "", ROUTE_ON_ENGINE)
+    assert findings(project, "z.py")[:2] == (1, ["z.py:5:ASQ101"])
+    edited(project, "y.py", "", APP_ONLY)
+    assert assert_cached_run_is_a_clean_run(project) == (0, [])
+
+
+def test_a_relay_whose_callee_changes_back(project: Path) -> None:
+    """`b.relay_commit` comes to be called, then what it calls stops committing and commits again: the handler's
+    result follows each step."""
+    with_session_modules(project, {
+        "c.py": "async def h(session):\n    await session.commit()\n",
+        "b.py": "from c import h\n\n\nasync def other(x):\n    pass\n\n\nasync def relay_commit(x):\n    await h(x)\n",
+        "a.py": "import b\n\n\nasync def finish(session):\n    await b.other(session)\n",
+        "d.py": HANDLER_CALLING.format(module="a", name="finish"),
+    })
+    findings(project)
+    edited(project, "a.py", "b.other(session)", "b.relay_commit(session)")
+    findings(project)
+    edited(project, "c.py", "commit()", "flush()")
+    findings(project)
+    edited(project, "c.py", "flush()", "commit()")
+    assert "d.py:13:ASQ301" in assert_cached_run_is_a_clean_run(project)[1]

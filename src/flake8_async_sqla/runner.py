@@ -39,9 +39,6 @@ MIN_PARALLEL_FILES = 16
 SHARED_WAVES = 8
 # The share of the files the main process analyses itself before it starts the workers (1/HEAD_SHARE).
 HEAD_SHARE = 16
-# How many modules the index models for other files' lookups and keeps for their own check, which the main process
-# then takes next (see `_analyse_in_turn`).
-KEPT_FOR_OWN_CHECK = 16
 _ADOPTED: set[str] = set()
 # An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`. Searched for
 # after a newline (the text given one in front), which the search skips to, where a multi-line `^` would be tried
@@ -377,6 +374,10 @@ class Cache:
         # Every project file's stamp when the stored answers (of the results and the module records) were last all
         # checked: they held for the project as it was then.
         self.project: dict[str, list[int]] = {}
+        # Whether every stored answer was checked against the project as `project` stamps it, not some against a later
+        # one (a run over some of the files keeps the stamps, but checks the answers of its own files against the
+        # files as they are): only then do the files' module facts then judge the answers (see `facts_when_answered`).
+        self.project_exact = False
         self.phases: dict[str, int | str] = {}  # the phase of each rule with a stored finding
         self.current: dict[str, list[int]] = {}  # the stamps of the project's files in this run, when known
         self.other_stamps: dict[str, list[int] | None] = {}  # of the files outside it, read in this run
@@ -415,6 +416,7 @@ class Cache:
             self.written_ns = written_ns
             self.entries, self.facts = stored["files"], stored["index"]
             self.project, self.phases, self.folders = stored["project"], stored["phases"], stored["folders"]
+            self.project_exact = stored.get("project_exact", False)
             self.markers = stored["markers"]
 
     def stored_records(self) -> dict[str, str]:
@@ -485,7 +487,7 @@ class Cache:
         they: the stored facts of the content its stored result was computed from, if that result is of the file as it
         was then; none if no stored facts are of that content (no answer read them: it would have stored them)."""
         entry = self.entries.get(path)
-        if entry is None or entry.get("stamp") != self.project.get(path):
+        if not self.project_exact or entry is None or entry.get("stamp") != self.project.get(path):
             return False, None
         stored = self.stored_facts.get(path)
         if stored is None:
@@ -710,6 +712,7 @@ class Cache:
         self._spool_records(records)  # before the folders their resolutions rest on are written
         document = {
             "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
+            "project_exact": self.project_exact,
             "phases": self.phases, "folders": self._folders_to_store(), "markers": self.markers,
         }
         try:
@@ -915,7 +918,9 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     cache.facts.update(built_here)
     if analysed or built_here or cache.changed or not answers_hold or cache.folders_renewed():
         cache.forget_deleted()
-        if not cache.unchecked():  # else some stored answers were checked against the project as it was before
+        # Else some stored answers were checked against the project as it was before, and others against it as it is.
+        cache.project_exact = not cache.unchecked()
+        if cache.project_exact:
             cache.project = project
         cache.save(index.records() if index is not None else iter(()))
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers
@@ -972,12 +977,12 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
     the module facts they built, are handed to every worker, so a module is modelled once for the project
     rather than once per worker that looks names up in it."""
     if jobs <= 1 or len(work) < MIN_PARALLEL_FILES:
-        return _analyse_in_turn(work, options, roles), len(work)
+        return [_analyse_job(job) for job in work], len(work)
     import tempfile  # only here: a warm run starts no process
     from concurrent.futures import ProcessPoolExecutor
 
     head = len(work) // HEAD_SHARE
-    outcomes = _analyse_in_turn(work[:head], options, roles)
+    outcomes = [_analyse_job(job) for job in work[:head]]
     _load_analysis()  # before the pool forks its workers, which then start with it loaded
     initargs = (options, roles, cache.stored_facts, os.getpid())
     with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
@@ -999,30 +1004,6 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
                 shared_files.append(os.path.join(folder, f"wave-{len(shared_files)}.json"))
                 Path(shared_files[-1]).write_text(json.dumps(shared), encoding="utf-8")
     return outcomes, head
-
-
-def _analyse_in_turn(work: list[Job], options: AnalysisOptions, roles: RolePolicy) -> list[FileOutcome]:
-    """The outcomes of `work`, in its order, analysed in this process: in that order, except that a file the index
-    modelled meanwhile for another file's lookups is taken next, while its model is at hand (else its own check
-    would parse and model it again). The order does not change the outcomes."""
-    index = _index(options, roles)
-    position = {os.path.abspath(job[0]): number for number, job in enumerate(work)}
-    outcomes: dict[int, FileOutcome] = {}
-    upcoming = list(range(len(work) - 1, -1, -1))  # the next one last
-    index.kept_lookup_models = KEPT_FOR_OWN_CHECK
-    try:
-        while upcoming:
-            number = upcoming.pop()
-            if number in outcomes:
-                continue
-            outcomes[number] = _analyse_job(work[number])
-            for path in reversed(index.awaiting_check()):  # the oldest first
-                waiting = position.get(path)
-                if waiting is not None and waiting not in outcomes:
-                    upcoming.append(waiting)
-    finally:
-        index.kept_lookup_models = 0
-    return [outcomes[number] for number in range(len(work))]
 
 
 def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:

@@ -382,10 +382,6 @@ class ProjectIndex:
             if replaced is not None and replaced is not model:
                 replaced.detach()  # one modelled for lookups: else it lingers as cyclic garbage
 
-    def awaiting_check(self) -> list[str]:
-        """The files modelled for other files' lookups whose models are kept for their own check, oldest first."""
-        return list(self._modelled_for_lookups)
-
     def release(self, path: str) -> None:
         """Let the model of a checked file go, keeping what other modules look up in it: the index then
         holds names, not trees, and its memory follows the project's names rather than its code. Of the
