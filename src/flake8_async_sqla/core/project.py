@@ -489,12 +489,7 @@ class ProjectIndex:
         if name.encode() not in named:
             return False
         if self.changed_since_answers is not None:
-            word, wanted = name.encode(), _word_bits([name.encode()])
-            witness = next(
-                (f for f in self.project_files(path) or () if f != path and self._word_bits(f) & wanted == wanted and _mentions(f, word)),
-                None,
-            )
-            self._note_witness(path, name, witness)
+            self._note_witness(path, name, next((f for f in self.files_mentioning(path, name) or () if f != path), None))
         return True
 
     def _named_elsewhere_by_changes(self, path: str, name: str) -> bool | None:
@@ -1422,11 +1417,11 @@ class ProjectIndex:
         root = project_root(path)
         if root not in self._changed_texts:
             changed = self.changed_since_answers
-            files = set(self.project_files(path) or ())
             mine = [file for file in changed or () if project_root(file) == root]
             if changed is None or len(mine) > MAX_CHANGED_FILES_JUDGED:
                 self._changed_texts[root] = None
             else:
+                files = self._project_file_set(path)
                 texts = {}
                 for file in mine:
                     try:
