@@ -591,3 +591,62 @@ def test_a_relay_whose_callee_changes_back(project: Path) -> None:
     findings(project)
     edited(project, "c.py", "flush()", "commit()")
     assert "d.py:13:ASQ301" in assert_cached_run_is_a_clean_run(project)[1]
+
+
+SYNC_FACTORY = """from sqlalchemy import create_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import sessionmaker
+
+engine = create_engine("postgresql://u@h/db")
+SessionLocal = sessionmaker(bind=engine)
+"""
+SESSION_ON_THE_REQUEST = """from {module} import SessionLocal
+
+
+async def db_session_middleware(request, call_next):
+    request.state.db = SessionLocal()
+    try:
+        return await call_next(request)
+    finally:
+        request.state.db.close()
+"""
+READS_THE_REQUEST_S_SESSION = """from fastapi import APIRouter, Request
+from sqlalchemy import text
+
+router = APIRouter()
+
+
+@router.get("/items")
+async def items(request: Request):
+    return request.state.db.execute(text("select 1")).all()
+"""
+
+
+@pytest.mark.parametrize("through", ["db", "reexport"])
+@pytest.mark.parametrize("partial", [False, True])
+def test_a_session_kept_on_the_request_whose_factory_turns_async(project: Path, through: str, partial: bool) -> None:
+    """The middleware's facts say what kind of session it keeps on `request.state`, and that rests on `db.py`: when
+    its factory turns async (the same imports, so `db.py`'s own facts do not change), the handler's blocking call is
+    an unawaited one, also when `db.py` is reached through an unchanged module that re-exports its name."""
+    (project / "db.py").write_text(SYNC_FACTORY)
+    (project / "reexport.py").write_text("from db import SessionLocal\n")
+    (project / "middleware.py").write_text(SESSION_ON_THE_REQUEST.format(module=through))
+    (project / "routes.py").write_text(READS_THE_REQUEST_S_SESSION)
+    assert "routes.py:9:ASQ208" in findings(project)[1]
+    edited(project, "db.py", "= sessionmaker(", "= async_sessionmaker(")
+    checked = ["routes.py"] if partial else []
+    assert "routes.py:9:ASQ209" in assert_cached_run_is_a_clean_run(project, *checked)[1]
+
+
+def test_a_dependency_changed_behind_an_unchanged_alias_module(project: Path) -> None:
+    """`api.py` rests on the interface of `types_.py`, whose `SessionDep` carries what `db.get_session` does: when
+    `db.py` stops opening a transaction, `types_.py` is unchanged, yet its interface is not, and runs over `api.py`
+    alone (as pre-commit passes only the changed files) follow it."""
+    (project / "db.py").write_text(PROVIDER.format(opening="factory() as session, session.begin()"))
+    (project / "types_.py").write_text(ALIAS)
+    (project / "api.py").write_text(WRITING_HANDLER)
+    assert "api.py:11:ASQ301" not in findings(project)[1]
+    edited(project, "api.py", "", WRITING_HANDLER + "# an edit\n")
+    assert findings(project, "api.py")[:2] == (0, [])
+    edited(project, "db.py", ", session.begin()", "")
+    assert assert_cached_run_is_a_clean_run(project, "api.py") == (1, ["api.py:11:ASQ301"])

@@ -645,15 +645,17 @@ class Cache:
         return {other for entry in self.entries.values() for other in entry.get("rests_on", ())}
 
     def interface_holds(
-        self, path: str, outcome: FileOutcome, interface_now: Callable[[str], str | None], analysed: Collection[str]
+        self, path: str, outcome: FileOutcome, interface_now: Callable[[str], str | None], analysed: Collection[str],
+        unproven: Callable[[str], bool],
     ) -> bool:
-        """Whether every file the stored outcome resolved names through and that changed since, or was
-        `analysed` again in this run, still has the interface the outcome recorded (`interface_now(file)`
-        tells it); when so, the outcome is stored as read against the files as they are."""
+        """Whether every file the stored outcome resolved names through and that changed since, was `analysed` again
+        in this run, or is `unproven` (unchanged, but its interface rests on files that changed: an alias naming
+        another module's dependency), still has the interface the outcome recorded (`interface_now(file)` tells it);
+        when so, the outcome is stored as read against the files as they are."""
         moved = {}
         for other in outcome.rests_on:
             stamp = self.stamp_now(other)
-            if stamp == outcome.depends_on.get(other) and other not in analysed:
+            if stamp == outcome.depends_on.get(other) and other not in analysed and not unproven(other):
                 continue
             recorded = outcome.interfaces.get(other)
             if recorded is None or interface_now(other) != recorded:
@@ -810,7 +812,7 @@ def _prepare_index(options: AnalysisOptions, roles: RolePolicy, cache: Cache) ->
     index.recording = cache.path is not None
     index.changed_since_answers = changed = cache.changed_since_answers()
     index.facts_when_answered = {}
-    for path in changed or ():
+    for path in {*changed, *index.facts_resting_on(changed)} if changed is not None else ():
         known, facts = cache.facts_when_answered(path)
         if known:
             index.facts_when_answered[path] = facts
@@ -886,6 +888,10 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             index = _prepare_index(options, roles, cache)
         return index.interface_digest(other, build=True)
 
+    def unproven(other: str) -> bool:
+        # Its stored module record did not hold (or there was none): what its interface read may have changed.
+        return index is not None and other not in index.records_taken and other not in analysed
+
     while True:
         # The files analysed first, then the stored outcomes resting on a file whose interface that changed
         # (analysed in this run, or not among the files checked, as pre-commit passes only the changed ones).
@@ -904,7 +910,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
                 modelled_in_workers += outcome.modelled if number >= first_in_workers else 0
         pending = [
             key for key, outcome in provisional.items()
-            if not cache.interface_holds(os.path.abspath(key), outcome, interface_now, analysed)
+            if not cache.interface_holds(os.path.abspath(key), outcome, interface_now, analysed, unproven)
         ]
         if not pending:
             break

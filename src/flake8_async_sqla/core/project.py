@@ -13,9 +13,9 @@ import re
 import sys
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Collection, Iterable, Iterator
 
 from flake8_async_sqla.core.engines import (
     EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
@@ -111,6 +111,10 @@ class ModuleFacts:
     # project-wide answers read of the module (see `ProjectIndex.still_answers`).
     store_keys: frozenset[str] = frozenset()
     database_imports: frozenset[str] = frozenset()
+    # The one fact not of its text alone: the kind of session it stores rests on what other modules define (the
+    # factory it calls). So a module that stores something keeps the digests of the files its model read names of,
+    # and its facts are made again when one of them changes (see `ProjectIndex.facts`).
+    reads: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, model: SemanticModel, text: bytes) -> ModuleFacts:
@@ -153,6 +157,7 @@ class ModuleFacts:
             "session_stores": self.session_stores,
             "store_keys": sorted(self.store_keys),
             "database_imports": sorted(self.database_imports),
+            "reads": self.reads,
         }
 
     @classmethod
@@ -169,6 +174,7 @@ class ModuleFacts:
             {str(key): str(kind) for key, kind in data["session_stores"].items()},
             frozenset(map(str, data["store_keys"])),
             frozenset(map(str, data["database_imports"])),
+            {str(path): str(digest) for path, digest in data["reads"].items()},
         )
 
 
@@ -290,6 +296,7 @@ class ProjectIndex:
         self._reexports: dict[tuple[str, str], str | None] = {}  # (module file, name) -> the API it re-exports
         self._engine_fates: dict[tuple[str, str], tuple[EngineFate | None, ModuleReads]] = {}  # with what computing each read
         self._file_store_keys: dict[str, frozenset[str]] = {}  # path -> `_store_keys`
+        self._digests_now: dict[str, tuple[tuple[int, int] | None, str | None]] = {}  # see `_digest_now`
         self._answers_now: dict[tuple[str, str, str], object] = {}  # see `answer_now`
         # Module records (see `records`): whether reads are noted, those being noted per reading file (absolute
         # path), the files whose code is asking the index now (innermost last: each read is theirs too), and the
@@ -340,9 +347,11 @@ class ProjectIndex:
         self.changed_since_answers = None  # the stored answers' project is not this one
         for per_file in (
             self._models, self._released, self._released_earlier, self._rebuilt, self._facts, self._interfaces, self._file_words,
-            self._plain_definitions, self._file_store_keys, self._reads, self._interface_reads, self._read_by,
+            self._plain_definitions, self._file_store_keys, self._digests_now, self._reads, self._interface_reads, self._read_by,
         ):
             per_file.pop(path, None)
+        for other in [other for other, (_, facts) in self._facts.items() if facts is not None and path in facts.reads]:
+            del self._facts[other]  # their stores rest on its names
         for project_wide in (
             self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._found_from, self._folders,
             self._reexports, self._engine_fates, self._changed_texts, self._facts_held, self._file_sets,
@@ -994,7 +1003,7 @@ class ProjectIndex:
             return
         digest = content_digest(data)
         if digest == self._parsed.get(path):  # the content the model is of
-            facts = ModuleFacts.of(model, data)
+            facts = self._module_facts(path, model, data)
             self._facts[path] = (stamp, facts)
             self.new_facts[path] = (digest, facts)
 
@@ -1003,18 +1012,51 @@ class ProjectIndex:
         own check, if it comes, builds its model again rather than the index holding every tree until then)."""
         built = self._built(path, stamp)
         if built is not None:
-            return ModuleFacts.of(built[1], data) if built[1] is not None else None
+            return self._module_facts(path, built[1], data) if built[1] is not None else None
         if path in (self.changed_since_answers or ()):  # its interface is judged too: one model for both
             model = self._model_for_lookups(path)
-            return ModuleFacts.of(model, data) if model is not None else None
+            return self._module_facts(path, model, data) if model is not None else None
         self.modelled += 1
         model = self._model_of(path, data)
         if model is None:
             return None
-        facts = ModuleFacts.of(model, data)
+        facts = self._module_facts(path, model, data)
         # Nothing outside holds the summaries this model made: they are left to their fallbacks.
         model.detach(lambda summary: partial(self._rebuilt_effect, path, stamp, summary.qualname))
         return facts
+
+    def _module_facts(self, path: str, model: SemanticModel, data: bytes) -> ModuleFacts:
+        """`ModuleFacts.of` the model, with the files its stores rest on (see `ModuleFacts.reads`) when reads are noted."""
+        facts = ModuleFacts.of(model, data)
+        if not facts.store_keys or not self.recording:
+            return facts
+        read = set()
+        for reads in (self._reads.get(path), self._interface_reads.get(path)):
+            read |= reads.interfaces if reads is not None else set()
+        read.discard(path)
+        digests = {file: self._digest_now(file) for file in sorted(read)}
+        return replace(facts, reads={file: digest for file, digest in digests.items() if digest is not None})
+
+    def _digest_now(self, path: str) -> str | None:
+        """The content digest of a file as it is now (read once per stamp); None when it cannot be read."""
+        stamp = self._stamp(path)
+        known = self._digests_now.get(path)
+        if known is None or known[0] != stamp:
+            try:
+                digest = content_digest(_read(path)) if stamp is not None else None
+            except OSError:
+                digest = None
+            known = self._digests_now[path] = (stamp, digest)
+        return known[1]
+
+    def _reads_hold(self, facts: ModuleFacts) -> bool:
+        """Whether the files stored facts rest on (see `ModuleFacts.reads`) have the content they had."""
+        return all(self._digest_now(file) == digest for file, digest in facts.reads.items())
+
+    def facts_resting_on(self, changed: Collection[str]) -> set[str]:
+        """The files whose stored facts rest on one of `changed` (see `ModuleFacts.reads`)."""
+        changed = set(changed)
+        return {path for path, (_, facts) in self.stored_facts.items() if not changed.isdisjoint(facts.reads)}
 
     def _build(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
         model = self._model_of(path, data)
@@ -1068,7 +1110,7 @@ class ProjectIndex:
             if data is not None:
                 digest = content_digest(data)
                 stored = self.stored_facts.get(path)
-                if stored is not None and stored[0] == digest:
+                if stored is not None and stored[0] == digest and self._reads_hold(stored[1]):
                     facts = stored[1]
                 else:
                     facts = self._facts_from_model(path, stamp, data)
@@ -1377,7 +1419,7 @@ class ProjectIndex:
         if question not in self._facts_held:
             before = self.facts_when_answered
             held = True
-            for file in changed:
+            for file in [*changed, *self.facts_resting_on(changed) - changed.keys()]:
                 now = self.facts(file)  # each one's, known before or not: the cache keeps them for the next run
                 if file not in before:
                     held = False
