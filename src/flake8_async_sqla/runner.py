@@ -655,9 +655,10 @@ class Cache:
         moved = {}
         for other in outcome.rests_on:
             stamp = self.stamp_now(other)
-            if stamp == outcome.depends_on.get(other) and other not in analysed and not unproven(other):
-                continue
             recorded = outcome.interfaces.get(other)
+            # With no interface recorded, what the outcome read of it was its text (a plain definition): its own.
+            if stamp == outcome.depends_on.get(other) and other not in analysed and (recorded is None or not unproven(other)):
+                continue
             if recorded is None or interface_now(other) != recorded:
                 return False
             if stamp is not None:
