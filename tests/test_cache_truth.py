@@ -650,3 +650,63 @@ def test_a_dependency_changed_behind_an_unchanged_alias_module(project: Path) ->
     assert findings(project, "api.py")[:2] == (0, [])
     edited(project, "db.py", ", session.begin()", "")
     assert assert_cached_run_is_a_clean_run(project, "api.py") == (1, ["api.py:11:ASQ301"])
+
+
+WARMED_AT_STARTUP = {
+    "db.py": '''from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+engine = create_engine("postgresql://u@h/db", pool_pre_ping=True)
+
+
+async def warm_up():
+    with Session(engine) as session:
+        session.execute(text("select 1"))
+''',
+    "relay.py": "from db import warm_up\n\n\nasync def relay():\n    await warm_up()\n\n\ndef unrelated():\n    pass\n",
+    "main.py": '''from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from relay import relay
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    await relay()
+    yield
+
+
+app = FastAPI(lifespan=lifespan)
+''',
+    "other.py": "x = 1\n",
+}
+SERVES_A_REQUEST_WITH = '''from fastapi import APIRouter
+
+from {module} import {name}
+
+router = APIRouter()
+
+
+@router.get("/warm")
+async def warm():
+    await {name}()
+'''
+
+
+@pytest.mark.parametrize("module, name", [("db", "warm_up"), ("relay", "relay")])
+def test_a_function_run_at_startup_comes_to_serve_a_request(project: Path, module: str, name: str) -> None:
+    """`warm_up` blocks the loop only once a request can reach it, directly or through `relay`: judged by the calls
+    of the functions the stored answer followed, in a file whose facts no answer had read (a call of another function
+    leaves the answer standing), and in the lifespan's."""
+    for file, text in WARMED_AT_STARTUP.items():
+        (project / file).write_text(text)
+    assert "db.py:9:ASQ208" not in findings(project)[1]
+    edited(project, "other.py", "", "from relay import unrelated\n\nunrelated()\n")  # calls none of those followed
+    assert "db.py:9:ASQ208" not in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "other.py", "", SERVES_A_REQUEST_WITH.format(module=module, name=name))
+    assert "db.py:9:ASQ208" in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "other.py", "", "x = 1\n")
+    assert "db.py:9:ASQ208" not in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "main.py", "await relay()", "pass")  # called nowhere: it may run at any time
+    assert "db.py:9:ASQ208" in assert_cached_run_is_a_clean_run(project)[1]

@@ -1218,9 +1218,11 @@ class ProjectIndex:
     def runs_only_at_startup(self, qualname: str, path: str) -> bool:
         """Whether every call of the function `qualname` in `path`'s project is made at startup: from a lifespan
         or a startup event handler, or from functions that are themselves called only at startup."""
-        return self._answered(("startup_only", os.path.abspath(path), qualname))  # type: ignore[return-value]
+        return self._answered(("startup_only", os.path.abspath(path), qualname))[0]  # type: ignore[index]
 
-    def _startup_only(self, qualname: str, path: str, following: frozenset[str]) -> bool:
+    def _startup_only(self, qualname: str, path: str, following: frozenset[str], followed: set[str]) -> bool:
+        """`runs_only_at_startup`, noting in `followed` each function whose callers it looked up."""
+        followed.add(qualname)
         callers: list[tuple[str, ModuleFacts]] = []
         for file in self.files_mentioning(path, qualname.rpartition(".")[2]) or ():
             facts = self.facts(file)
@@ -1230,9 +1232,20 @@ class ProjectIndex:
             return False  # never called where this can see it (a callback, a task runner): may run any time
         return all(
             caller in facts.startup
-            or bool(caller) and caller not in following and self._startup_only(caller, path, following | {caller})
+            or bool(caller) and caller not in following and self._startup_only(caller, path, following | {caller}, followed)
             for caller, facts in callers
         )
+
+    def _startup_callers_hold(self, followed: list[str], changed: dict[str, tuple[bytes, set[bytes]]]) -> bool | None:
+        """Whether a "runs only at startup" answer holds, by the files changed since: it read, of each file, only the
+        calls of the functions it `followed` (a file calling one mentions its name, so its facts were read, and kept).
+        It holds when every changed file makes the same calls of those from the same functions, those that run at
+        startup the same; None when that does not decide it (a file created since: its facts then are unknown)."""
+        before = self.facts_when_answered
+        for file in changed:
+            if file not in before or _startup_calls(before[file], followed) != _startup_calls(self.facts(file), followed):
+                return None
+        return True
 
     def app_argument_keys(self, qualname: str, path: str) -> list[str]:
         """Where some call in `path`'s project passes an app to the function `qualname`: positions ("0") and
@@ -1355,8 +1368,9 @@ class ProjectIndex:
         if kind == "several_files":  # whether files other than its own name `name` (see `_forgone`)
             named = self._words_of_several_files(path)
             return None if named is None else name.encode() in named
-        if kind == "startup_only":
-            return self._startup_only(name, path, frozenset({name}))
+        if kind == "startup_only":  # with the functions followed, by which the changed files judge it
+            followed: set[str] = set()
+            return [self._startup_only(name, path, frozenset({name}), followed), sorted(followed)]
         if kind == "app_arguments":
             return self._app_arguments(name, path)
         if kind == "session_stores":
@@ -1385,6 +1399,8 @@ class ProjectIndex:
             return None
         if kind in FACTS_QUESTIONS and self._facts_hold(question, changed):
             return True  # what they read of each module is in its facts: of the changed ones, the same as then
+        if kind == "startup_only" and isinstance(recorded, list) and len(recorded) == 2 and isinstance(recorded[1], list):
+            return self._startup_callers_hold(recorded[1], changed)
         if kind == "several_files" and recorded is False:
             # At most one file named it: unless a changed file names it now, at most one still does.
             return None if any(name.encode() in words for _, words in changed.values()) else True
@@ -1825,6 +1841,15 @@ def _reads_facts_of(question: tuple[str, str, str], facts: ModuleFacts, in_app: 
     if kind == "asyncio_only":
         return in_app and bool(facts.database_imports)
     return bool(facts.callers or facts.startup)
+
+
+def _startup_calls(facts: ModuleFacts | None, followed: list[str]) -> list[tuple[str, list[str], list[str]]]:
+    """What a module gives a "runs only at startup" answer that followed these functions: the functions calling each,
+    and which of those run at startup."""
+    if facts is None:
+        return []
+    calls = ((qualname, facts.callers[qualname]) for qualname in followed if qualname in facts.callers)
+    return [(qualname, sorted(callers), sorted(callers & facts.startup)) for qualname, callers in calls]
 
 
 def _names_dependencies(text: bytes) -> bool:
