@@ -1220,21 +1220,35 @@ class ProjectIndex:
         or a startup event handler, or from functions that are themselves called only at startup."""
         return self._answered(("startup_only", os.path.abspath(path), qualname))[0]  # type: ignore[index]
 
-    def _startup_only(self, qualname: str, path: str, following: frozenset[str], followed: set[str]) -> bool:
-        """`runs_only_at_startup`, noting in `followed` each function whose callers it looked up."""
+    def _startup_only(
+        self, qualname: str, path: str, following: frozenset[str], followed: set[str], home: str | None = None
+    ) -> bool:
+        """`runs_only_at_startup` of the function `qualname` of the file `home` (`path` when None), noting in
+        `followed` each function whose callers it looked up."""
         followed.add(qualname)
-        callers: list[tuple[str, ModuleFacts]] = []
-        for file in self.files_mentioning(path, qualname.rpartition(".")[2]) or ():
+        callers: list[tuple[str, ModuleFacts, str]] = []
+        for file in self._files_calling(path, qualname, home or os.path.abspath(path)):
             facts = self.facts(file)
             if facts is not None:
-                callers.extend((caller, facts) for caller in facts.callers.get(qualname, ()))
+                callers.extend((caller, facts, file) for caller in facts.callers.get(qualname, ()))
         if not callers:
             return False  # never called where this can see it (a callback, a task runner): may run any time
         return all(
             caller in facts.startup
-            or bool(caller) and caller not in following and self._startup_only(caller, path, following | {caller}, followed)
-            for caller, facts in callers
+            or bool(caller)
+            and caller not in following
+            and self._startup_only(caller, path, following | {caller}, followed, file)
+            for caller, facts, file in callers
         )
+
+    def _files_calling(self, path: str, qualname: str, home: str) -> Iterable[str]:
+        """The files of `path`'s project that may call the function `qualname` of the file `home` by that name: its
+        own, and those mentioning both its name and what holds it (`db` of `app.db.get_session`, `Repo` of
+        `app.repo.Repo.get`), which an import of it, or the attribute chain reaching it, names."""
+        name, holder = qualname.rpartition(".")[2], qualname.rpartition(".")[0].rpartition(".")[2]
+        files = self.files_mentioning(path, name) or ()
+        holding = set(self.files_mentioning(path, holder) or ()) if holder else None
+        return [file for file in files if holding is None or file in holding or file == home]
 
     def _startup_callers_hold(self, followed: list[str], changed: dict[str, tuple[bytes, set[bytes]]]) -> bool | None:
         """Whether a "runs only at startup" answer holds, by the files changed since: it read, of each file, only the
@@ -1349,12 +1363,10 @@ class ProjectIndex:
         kind, path, name = question
         if kind == "dependency_targets":
             qualnames = name.split("\n")
-            # A module naming `deps.get_db` in Depends mentions `get_db` (in the call or in its import),
-            # so only such modules need their facts.
-            short = [_word_bits([qualname.rpartition(".")[2].encode()]) for qualname in qualnames]
+            filters = _dependency_filters(qualnames)
             found: set[str] = set()
             for file in self._dependency_namers(path):
-                facts = self._dependency_facts(file, short)
+                facts = self._dependency_facts(file, filters, file == path)
                 if facts is not None:
                     found |= facts.dependency_targets
             return [qualname for qualname in qualnames if qualname in found]
@@ -1411,17 +1423,18 @@ class ProjectIndex:
             # Which of them modules name in `Depends(...)`: a changed module may name one now, and each named before
             # is still named if an unchanged module the stored facts say names it still counts (see `answer`).
             qualnames = name.split("\n")
-            short = [_word_bits([qualname.rpartition(".")[2].encode()]) for qualname in qualnames]
+            filters = _dependency_filters(qualnames)
             named: set[str] = set()
             for file, (text, _) in changed.items():
-                facts = self._dependency_facts(file, short) if _names_dependencies(text) else None
+                facts = self._dependency_facts(file, filters, file == path) if _names_dependencies(text) else None
                 named |= facts.dependency_targets if facts is not None else set()
             if named.intersection(qualnames) - set(recorded):
                 return False
             root = project_root(path)
             for qualname in set(recorded) - named:
                 if not any(
-                    (facts := self._still_names_dependencies(file, short)) is not None and qualname in facts.dependency_targets
+                    (facts := self._still_names_dependencies(file, filters, file == path)) is not None
+                    and qualname in facts.dependency_targets
                     for file in self._stored_namers().get(qualname, ()) if file not in changed and project_root(file) == root
                 ):
                     return None
@@ -1446,19 +1459,20 @@ class ProjectIndex:
             self._facts_held[question] = held
         return self._facts_held[question]
 
-    def _dependency_facts(self, path: str, short: list[int]) -> ModuleFacts | None:
-        """The module facts of a file that names `Depends` or `Security`, when the answer to which of some dependencies
-        (`short`: the `_word_bits` of their names) modules name reads them: when it mentions one of those names."""
+    def _dependency_facts(self, path: str, filters: list[tuple[int, int]], own: bool) -> ModuleFacts | None:
+        """The module facts of a file that names `Depends` or `Security`, when the answer to which of some functions of
+        one module modules name reads them (`filters`: see `_dependency_filters`): when it mentions the name of one,
+        and, unless it is their `own` module, what holds it."""
         bits = self._word_bits(path)
-        return self.facts(path) if any(bits & wanted == wanted for wanted in short) else None
+        return self.facts(path) if any(bits & wanted[own] == wanted[own] for wanted in filters) else None
 
-    def _still_names_dependencies(self, path: str, short: list[int]) -> ModuleFacts | None:
+    def _still_names_dependencies(self, path: str, filters: list[tuple[int, int]], own: bool) -> ModuleFacts | None:
         """`_dependency_facts` of an unchanged file, when it names `Depends` or `Security`."""
         try:
             text = _read(path)
         except OSError:
             return None
-        return self._dependency_facts(path, short) if _names_dependencies(text) else None
+        return self._dependency_facts(path, filters, own) if _names_dependencies(text) else None
 
     def _stored_namers(self) -> dict[str, list[str]]:
         """The files whose stored module facts name each dependency."""
@@ -1850,6 +1864,18 @@ def _startup_calls(facts: ModuleFacts | None, followed: list[str]) -> list[tuple
         return []
     calls = ((qualname, facts.callers[qualname]) for qualname in followed if qualname in facts.callers)
     return [(qualname, sorted(callers), sorted(callers & facts.startup)) for qualname, callers in calls]
+
+
+def _dependency_filters(qualnames: list[str]) -> list[tuple[int, int]]:
+    """For each function, the `_word_bits` a module naming it in `Depends(...)` has: its name and what holds it
+    (`deps` of `app.deps.get_db`, which the import or the attribute chain naming it names), or in its own module
+    its name alone."""
+    filters = []
+    for qualname in qualnames:
+        holder, _, name = qualname.rpartition(".")
+        words = [name.encode(), holder.rpartition(".")[2].encode()] if holder else [name.encode()]
+        filters.append((_word_bits(words), _word_bits([name.encode()])))
+    return filters
 
 
 def _names_dependencies(text: bytes) -> bool:
