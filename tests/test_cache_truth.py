@@ -710,3 +710,51 @@ def test_a_function_run_at_startup_comes_to_serve_a_request(project: Path, modul
     assert "db.py:9:ASQ208" not in assert_cached_run_is_a_clean_run(project)[1]
     edited(project, "main.py", "await relay()", "pass")  # called nowhere: it may run at any time
     assert "db.py:9:ASQ208" in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_an_alias_module_s_record_made_again_by_a_run_over_another_file(project: Path) -> None:
+    """A run over `other.py` alone, after `db.py` opens a transaction, makes the record of `types_.py` again with its
+    new interface; a run over `api.py` alone then finds that record holding, yet not with the interface `api.py`'s
+    stored result read."""
+    (project / "db.py").write_text(PROVIDER.format(opening="factory() as session"))
+    (project / "types_.py").write_text(ALIAS)
+    (project / "api.py").write_text(WRITING_HANDLER)
+    (project / "other.py").write_text("x = 1\n")
+    assert "api.py:11:ASQ301" in findings(project)[1]
+    edited(project, "db.py", "factory() as session", "factory() as session, session.begin()")
+    findings(project, "other.py")
+    assert assert_cached_run_is_a_clean_run(project, "api.py") == (0, [])
+
+
+def test_the_module_a_stored_session_s_factory_comes_from_appears(project: Path) -> None:
+    """A worker's startup keeps in `ctx["db"]` what `reexport.SessionLocal()` opens: of no known kind while that
+    module is missing; once it appears, re-exporting `db.py`'s sync factory, the job's blocking call is reported."""
+    (project / "db.py").write_text(SYNC_FACTORY)
+    (project / "worker.py").write_text(
+        'from reexport import SessionLocal\n\n\nasync def startup(ctx):\n    ctx["db"] = SessionLocal()\n\n\n'
+        "class WorkerSettings:\n    on_startup = startup\n"
+    )
+    (project / "jobs.py").write_text(
+        'from sqlalchemy import text\n\n\nasync def job(ctx):\n    return ctx["db"].execute(text("select 1")).all()\n'
+    )
+    assert "jobs.py:5:ASQ208" not in findings(project)[1]
+    edited(project, "reexport.py", "", "from db import SessionLocal, engine\n")
+    assert "jobs.py:5:ASQ208" in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_a_stored_session_s_factory_re_exported_for_two_modules(project: Path) -> None:
+    """The middleware and the worker's startup both open a session from `reexport.SessionLocal`, which is `db.py`'s:
+    the one modelled second finds the re-export resolved already, yet its facts rest on `db.py` too."""
+    (project / "db.py").write_text(SYNC_FACTORY)
+    (project / "reexport.py").write_text("from db import SessionLocal, engine\n")
+    (project / "worker.py").write_text(
+        'from reexport import SessionLocal\n\n\nasync def startup(ctx):\n    ctx["db"] = SessionLocal()\n\n\n'
+        "class WorkerSettings:\n    on_startup = startup\n"
+    )
+    (project / "middleware.py").write_text(SESSION_ON_THE_REQUEST.format(module="reexport"))
+    (project / "jobs.py").write_text(
+        'from sqlalchemy import text\n\n\nasync def job(ctx):\n    return ctx["db"].execute(text("select 1")).all()\n'
+    )
+    assert "jobs.py:5:ASQ208" in findings(project)[1]
+    edited(project, "db.py", "= sessionmaker(", "= async_sessionmaker(")
+    assert "jobs.py:5:ASQ208" not in assert_cached_run_is_a_clean_run(project)[1]

@@ -646,7 +646,7 @@ class Cache:
 
     def interface_holds(
         self, path: str, outcome: FileOutcome, interface_now: Callable[[str], str | None], analysed: Collection[str],
-        unproven: Callable[[str], bool],
+        unproven: Callable[[str, str], bool],
     ) -> bool:
         """Whether every file the stored outcome resolved names through and that changed since, was `analysed` again
         in this run, or is `unproven` (unchanged, but its interface rests on files that changed: an alias naming
@@ -657,7 +657,7 @@ class Cache:
             stamp = self.stamp_now(other)
             recorded = outcome.interfaces.get(other)
             # With no interface recorded, what the outcome read of it was its text (a plain definition): its own.
-            if stamp == outcome.depends_on.get(other) and other not in analysed and (recorded is None or not unproven(other)):
+            if stamp == outcome.depends_on.get(other) and other not in analysed and (recorded is None or not unproven(other, recorded)):
                 continue
             if recorded is None or interface_now(other) != recorded:
                 return False
@@ -889,9 +889,12 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             index = _prepare_index(options, roles, cache)
         return index.interface_digest(other, build=True)
 
-    def unproven(other: str) -> bool:
-        # Its stored module record did not hold (or there was none): what its interface read may have changed.
-        return index is not None and other not in index.records_taken and other not in analysed
+    def unproven(other: str, recorded: str) -> bool:
+        # What its interface read may have changed since the outcome recorded it: unless its stored module record
+        # holds and has that interface, it is compared now.
+        if index is None or other in analysed:
+            return False
+        return other not in index.records_taken or index.interface_digest(other) != recorded
 
     while True:
         # The files analysed first, then the stored outcomes resting on a file whose interface that changed

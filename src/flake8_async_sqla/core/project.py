@@ -115,6 +115,9 @@ class ModuleFacts:
     # factory it calls). So a module that stores something keeps the digests of the files its model read names of,
     # and its facts are made again when one of them changes (see `ProjectIndex.facts`).
     reads: dict[str, str] = field(default_factory=dict, compare=False)
+    # And the module names its model looked up, each from a folder, with the file found ("" for none): a module
+    # created, deleted or shadowed since changes what it stores too.
+    resolved: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
 
     @classmethod
     def of(cls, model: SemanticModel, text: bytes) -> ModuleFacts:
@@ -158,6 +161,7 @@ class ModuleFacts:
             "store_keys": sorted(self.store_keys),
             "database_imports": sorted(self.database_imports),
             "reads": self.reads,
+            "resolved": [list(entry) for entry in self.resolved],
         }
 
     @classmethod
@@ -175,6 +179,7 @@ class ModuleFacts:
             frozenset(map(str, data["store_keys"])),
             frozenset(map(str, data["database_imports"])),
             {str(path): str(digest) for path, digest in data["reads"].items()},
+            tuple((str(module), str(folder), str(found)) for module, folder, found in data["resolved"]),
         )
 
 
@@ -297,6 +302,7 @@ class ProjectIndex:
         self._engine_fates: dict[tuple[str, str], tuple[EngineFate | None, ModuleReads]] = {}  # with what computing each read
         self._file_store_keys: dict[str, frozenset[str]] = {}  # path -> `_store_keys`
         self._digests_now: dict[str, tuple[tuple[int, int] | None, str | None]] = {}  # see `_digest_now`
+        self._resting: dict[frozenset[str], set[str]] = {}  # see `facts_resting_on`
         self._answers_now: dict[tuple[str, str, str], object] = {}  # see `answer_now`
         # Module records (see `records`): whether reads are noted, those being noted per reading file (absolute
         # path), the files whose code is asking the index now (innermost last: each read is theirs too), and the
@@ -354,7 +360,7 @@ class ProjectIndex:
             del self._facts[other]  # their stores rest on its names
         for project_wide in (
             self._project_files, self._shared_words, self._namers, self._mentions, self._found_modules, self._found_from, self._folders,
-            self._reexports, self._engine_fates, self._changed_texts, self._facts_held, self._file_sets,
+            self._reexports, self._engine_fates, self._changed_texts, self._facts_held, self._file_sets, self._resting,
         ):
             project_wide.clear()
         self._stamps.clear()
@@ -722,6 +728,7 @@ class ProjectIndex:
         index took or answered for an earlier run's cache is forgotten."""
         self._adoptable.clear()
         self._answers_now.clear()
+        self._resting.clear()
         self.records_taken.clear()
         self._names_before = {
             path: (
@@ -1030,12 +1037,25 @@ class ProjectIndex:
         facts = ModuleFacts.of(model, data)
         if not facts.store_keys or not self.recording:
             return facts
-        read = set()
-        for reads in (self._reads.get(path), self._interface_reads.get(path)):
-            read |= reads.interfaces if reads is not None else set()
+        # What it read, and what computing the names it read read in turn (a re-export's resolves in another module,
+        # maybe read first for another file).
+        read: set[str] = set()
+        resolved: dict[tuple[str, str], str | None] = {}
+        pending = [path]
+        while pending:
+            reader = pending.pop()
+            for reads in (self._reads.get(reader), self._interface_reads.get(reader)):
+                if reads is not None:
+                    pending.extend(reads.interfaces - read - {path})
+                    read |= reads.interfaces
+                    resolved.update(reads.resolved)
         read.discard(path)
         digests = {file: self._digest_now(file) for file in sorted(read)}
-        return replace(facts, reads={file: digest for file, digest in digests.items() if digest is not None})
+        return replace(
+            facts,
+            reads={file: digest for file, digest in digests.items() if digest is not None},
+            resolved=tuple(sorted((module, folder, found or "") for (module, folder), found in resolved.items())),
+        )
 
     def _digest_now(self, path: str) -> str | None:
         """The content digest of a file as it is now (read once per stamp); None when it cannot be read."""
@@ -1050,13 +1070,29 @@ class ProjectIndex:
         return known[1]
 
     def _reads_hold(self, facts: ModuleFacts) -> bool:
-        """Whether the files stored facts rest on (see `ModuleFacts.reads`) have the content they had."""
-        return all(self._digest_now(file) == digest for file, digest in facts.reads.items())
+        """Whether the files stored facts rest on (see `ModuleFacts.reads`) have the content they had, and the module
+        names they looked up resolve as they did."""
+        return all(self._digest_now(file) == digest for file, digest in facts.reads.items()) and all(
+            (self._resolved_now(module, folder) or "") == found for module, folder, found in facts.resolved
+        )
+
+    def _resolved_now(self, module: str, folder: str) -> str | None:
+        """`find_module` of `module` from a file of `folder`, not noted as read."""
+        key = (module, folder)
+        if key not in self._found_modules:
+            self._found_modules[key] = self._find_module_file(module.replace(".", os.sep), search_folders(os.path.join(folder, "_")))
+        return self._found_modules[key]
 
     def facts_resting_on(self, changed: Collection[str]) -> set[str]:
-        """The files whose stored facts rest on one of `changed` (see `ModuleFacts.reads`)."""
-        changed = set(changed)
-        return {path for path, (_, facts) in self.stored_facts.items() if not changed.isdisjoint(facts.reads)}
+        """The files whose stored facts rest on one of `changed`, or on a module name that no longer resolves as it
+        did (see `ModuleFacts.reads`)."""
+        key = frozenset(changed)
+        if key not in self._resting:
+            self._resting[key] = {
+                path for path, (_, facts) in self.stored_facts.items()
+                if not key.isdisjoint(facts.reads) or facts.resolved and not self._reads_hold(facts)
+            }
+        return self._resting[key]
 
     def _build(self, path: str, stamp: tuple[int, int], data: bytes) -> SemanticModel | None:
         model = self._model_of(path, data)
