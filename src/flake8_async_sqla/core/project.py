@@ -303,6 +303,7 @@ class ProjectIndex:
         self._file_store_keys: dict[str, frozenset[str]] = {}  # path -> `_store_keys`
         self._digests_now: dict[str, tuple[tuple[int, int] | None, str | None]] = {}  # see `_digest_now`
         self._resting: dict[frozenset[str], set[str]] = {}  # see `facts_resting_on`
+        self._stems: tuple[frozenset[str], frozenset[str]] | None = None  # see `_changed_stems`
         self._answers_now: dict[tuple[str, str, str], object] = {}  # see `answer_now`
         # Module records (see `records`): whether reads are noted, those being noted per reading file (absolute
         # path), the files whose code is asking the index now (innermost last: each read is theirs too), and the
@@ -1071,10 +1072,28 @@ class ProjectIndex:
 
     def _reads_hold(self, facts: ModuleFacts) -> bool:
         """Whether the files stored facts rest on (see `ModuleFacts.reads`) have the content they had, and the module
-        names they looked up resolve as they did."""
+        names they looked up resolve as they did: of those, the ones a file changed since the stored answers were
+        checked may name (a module's name ends in its file's), when the cache knows which changed."""
+        stems = self._changed_stems()
         return all(self._digest_now(file) == digest for file, digest in facts.reads.items()) and all(
-            (self._resolved_now(module, folder) or "") == found for module, folder, found in facts.resolved
+            (self._resolved_now(module, folder) or "") == found
+            for module, folder, found in facts.resolved
+            if stems is None or module.rpartition(".")[2] in stems
         )
+
+    def _changed_stems(self) -> frozenset[str] | None:
+        """The last part of the module name of each file changed since the stored answers were checked (a package's
+        for its `__init__`): a module created, deleted or renamed changes how a name ending so resolves, and no other."""
+        changed = self.changed_since_answers
+        if changed is None:
+            return None
+        if self._stems is None or self._stems[0] is not changed:
+            stems = set()
+            for file in changed:
+                stem = os.path.splitext(os.path.basename(file))[0]
+                stems.add(os.path.basename(os.path.dirname(file)) if stem == "__init__" else stem)
+            self._stems = (changed, frozenset(stems))
+        return self._stems[1]
 
     def _resolved_now(self, module: str, folder: str) -> str | None:
         """`find_module` of `module` from a file of `folder`, not noted as read."""
