@@ -758,3 +758,56 @@ def test_a_stored_session_s_factory_re_exported_for_two_modules(project: Path) -
     assert "jobs.py:5:ASQ208" in findings(project)[1]
     edited(project, "db.py", "= sessionmaker(", "= async_sessionmaker(")
     assert "jobs.py:5:ASQ208" not in assert_cached_run_is_a_clean_run(project)[1]
+
+
+ENGINE_DEPENDENCY_IN_A_PACKAGE = '''from sqlalchemy.ext.asyncio import create_async_engine
+
+
+async def get_engine():
+    engine = create_async_engine("postgresql+asyncpg://u@h/db", pool_pre_ping=True)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+'''
+ROUTE_ON_THE_PACKAGE_S_ENGINE = '''from fastapi import APIRouter, Depends
+
+from {dots} import get_engine
+
+router = APIRouter()
+
+
+@router.get("/x")
+async def x(engine=Depends(get_engine)):
+    return 1
+'''
+
+
+@pytest.mark.parametrize("routes, dots", [("pkg/routes.py", "."), ("pkg/sub/routes.py", "..")])
+def test_a_package_s_dependency_named_by_a_relative_import(project: Path, routes: str, dots: str) -> None:
+    """`from . import get_engine` names no package: the module naming the package's dependency is read all the same,
+    and a comment that happens to name the package changes nothing."""
+    (project / "pkg" / "sub").mkdir(parents=True)
+    (project / "pkg" / "__init__.py").write_text(ENGINE_DEPENDENCY_IN_A_PACKAGE)
+    (project / "pkg" / "sub" / "__init__.py").write_text("")
+    (project / routes).write_text(ROUTE_ON_THE_PACKAGE_S_ENGINE.format(dots=dots))
+    assert "pkg/__init__.py:5:ASQ101" in findings(project)[1]
+    edited(project, routes, "", ROUTE_ON_THE_PACKAGE_S_ENGINE.format(dots=dots) + "# the pkg routes\n")
+    assert "pkg/__init__.py:5:ASQ101" in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, routes, "", ROUTE_ON_THE_PACKAGE_S_ENGINE.format(dots=dots))
+    assert "pkg/__init__.py:5:ASQ101" in assert_cached_run_is_a_clean_run(project)[1]
+
+
+def test_a_session_store_s_facts_stored_before_the_module_they_name_appeared(project: Path) -> None:
+    """The middleware's facts are stored while `db.py` is missing; it is deleted, `db.py` appears, and it comes back
+    as it was: its stored facts are checked whole before they are used again."""
+    middleware = SESSION_ON_THE_REQUEST.format(module="db")
+    (project / "middleware.py").write_text(middleware)
+    (project / "routes.py").write_text(READS_THE_REQUEST_S_SESSION)
+    assert "routes.py:9:ASQ208" not in findings(project)[1]
+    (project / "middleware.py").unlink()
+    assert "routes.py:9:ASQ208" not in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "db.py", "", SYNC_FACTORY)
+    assert "routes.py:9:ASQ208" not in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "middleware.py", "", middleware)
+    assert "routes.py:9:ASQ208" in assert_cached_run_is_a_clean_run(project)[1]

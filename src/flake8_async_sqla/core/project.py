@@ -1070,11 +1070,12 @@ class ProjectIndex:
             known = self._digests_now[path] = (stamp, digest)
         return known[1]
 
-    def _reads_hold(self, facts: ModuleFacts) -> bool:
+    def _reads_hold(self, facts: ModuleFacts, changed_only: bool = False) -> bool:
         """Whether the files stored facts rest on (see `ModuleFacts.reads`) have the content they had, and the module
-        names they looked up resolve as they did: of those, the ones a file changed since the stored answers were
-        checked may name (a module's name ends in its file's), when the cache knows which changed."""
-        stems = self._changed_stems()
+        names they looked up resolve as they did; with `changed_only`, of those only the ones a file changed since the
+        stored answers were checked may name (a module's name ends in its file's), when the cache knows which
+        changed (facts stored earlier still, not read by an answer since, are checked whole when taken into use)."""
+        stems = self._changed_stems() if changed_only else None
         return all(self._digest_now(file) == digest for file, digest in facts.reads.items()) and all(
             (self._resolved_now(module, folder) or "") == found
             for module, folder, found in facts.resolved
@@ -1109,7 +1110,7 @@ class ProjectIndex:
         if key not in self._resting:
             self._resting[key] = {
                 path for path, (_, facts) in self.stored_facts.items()
-                if not key.isdisjoint(facts.reads) or facts.resolved and not self._reads_hold(facts)
+                if not key.isdisjoint(facts.reads) or facts.resolved and not self._reads_hold(facts, changed_only=True)
             }
         return self._resting[key]
 
@@ -1303,7 +1304,7 @@ class ProjectIndex:
         name, holder = qualname.rpartition(".")[2], qualname.rpartition(".")[0].rpartition(".")[2]
         files = self.files_mentioning(path, name) or ()
         holding = set(self.files_mentioning(path, holder) or ()) if holder else None
-        return [file for file in files if holding is None or file in holding or file == home]
+        return [file for file in files if holding is None or file in holding or _names_without_holder(file, home)]
 
     def _startup_callers_hold(self, followed: list[str], changed: dict[str, tuple[bytes, set[bytes]]]) -> bool | None:
         """Whether a "runs only at startup" answer holds, by the files changed since: it read, of each file, only the
@@ -1421,7 +1422,7 @@ class ProjectIndex:
             filters = _dependency_filters(qualnames)
             found: set[str] = set()
             for file in self._dependency_namers(path):
-                facts = self._dependency_facts(file, filters, file == path)
+                facts = self._dependency_facts(file, filters, _names_without_holder(file, path))
                 if facts is not None:
                     found |= facts.dependency_targets
             return [qualname for qualname in qualnames if qualname in found]
@@ -1481,14 +1482,14 @@ class ProjectIndex:
             filters = _dependency_filters(qualnames)
             named: set[str] = set()
             for file, (text, _) in changed.items():
-                facts = self._dependency_facts(file, filters, file == path) if _names_dependencies(text) else None
+                facts = self._dependency_facts(file, filters, _names_without_holder(file, path)) if _names_dependencies(text) else None
                 named |= facts.dependency_targets if facts is not None else set()
             if named.intersection(qualnames) - set(recorded):
                 return False
             root = project_root(path)
             for qualname in set(recorded) - named:
                 if not any(
-                    (facts := self._still_names_dependencies(file, filters, file == path)) is not None
+                    (facts := self._still_names_dependencies(file, filters, _names_without_holder(file, path))) is not None
                     and qualname in facts.dependency_targets
                     for file in self._stored_namers().get(qualname, ()) if file not in changed and project_root(file) == root
                 ):
@@ -1517,7 +1518,7 @@ class ProjectIndex:
     def _dependency_facts(self, path: str, filters: list[tuple[int, int]], own: bool) -> ModuleFacts | None:
         """The module facts of a file that names `Depends` or `Security`, when the answer to which of some functions of
         one module modules name reads them (`filters`: see `_dependency_filters`): when it mentions the name of one,
-        and, unless it is their `own` module, what holds it."""
+        and, unless it may name them without it (`own`: see `_names_without_holder`), what holds it."""
         bits = self._word_bits(path)
         return self.facts(path) if any(bits & wanted[own] == wanted[own] for wanted in filters) else None
 
@@ -1919,6 +1920,12 @@ def _startup_calls(facts: ModuleFacts | None, followed: list[str]) -> list[tuple
         return []
     calls = ((qualname, facts.callers[qualname]) for qualname in followed if qualname in facts.callers)
     return [(qualname, sorted(callers), sorted(callers & facts.startup)) for qualname, callers in calls]
+
+
+def _names_without_holder(file: str, home: str) -> bool:
+    """Whether `file` may name a function of the module file `home` without naming what holds it: `home` itself, or,
+    when `home` is a package's `__init__`, a module of the package (`from . import get_db` names no package)."""
+    return file == home or os.path.basename(home) == "__init__.py" and file.startswith(os.path.dirname(home) + os.sep)
 
 
 def _dependency_filters(qualnames: list[str]) -> list[tuple[int, int]]:
