@@ -38,7 +38,7 @@ def _valid(line: str) -> bool:
 
     try:
         pathspec.GitIgnoreSpec.from_lines([line])
-    except ValueError:  # pathspec refuses it (`!` alone)
+    except (ValueError, re.error):  # pathspec refuses it (`!` alone, a range like `[1-.]`)
         return False
     return True
 
@@ -96,3 +96,15 @@ def test_regexes_are_joined_as_written() -> None:
     assert any_pattern([re.compile(r"^(a)\1")]) is None and any_pattern([re.compile(r"(?i)^a")]) is None
     assert any_pattern([re.compile(r"^a", re.IGNORECASE)]) is None
     assert any_pattern([]) is not None and not any_pattern([]).search("a")
+
+
+def test_a_gitignore_pattern_pathspec_cannot_translate_is_left_out(tmp_path: Path) -> None:
+    """`[1-.]` is a range pathspec's regex refuses (git matches nothing with it): the walk goes on without that
+    pattern, and the others still apply."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / ".gitignore").write_text("[1-.]\nscratch.py\n")
+    (tmp_path / "app.py").write_text("")
+    (tmp_path / "scratch.py").write_text("")
+    discovery = Discovery(load_settings(None, tmp_path))
+    assert [path.name for path in discovery.files([tmp_path])] == ["app.py"]
+    assert PatternSpec(["[1-.]", "*.py"]).match_file("app.py")

@@ -146,7 +146,12 @@ class PatternSpec:
         import pathspec
         from pathspec.util import normalize_file
 
-        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        try:
+            self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        except (ValueError, re.error):
+            # A pattern pathspec cannot translate (`[1-.]`, a range git cannot match with either) is left out, not
+            # the file: the others still apply.
+            self.spec = pathspec.GitIgnoreSpec.from_lines([line for line in lines if _translatable(line)])
         self.any_pattern = any_pattern([pattern.regex for pattern in self.spec.patterns if pattern.include is not None])
         self._normalized = normalize_file  # the path as the spec matches its patterns against it
 
@@ -154,6 +159,17 @@ class PatternSpec:
         if self.any_pattern is not None and self.any_pattern.search(self._normalized(path)) is None:
             return False
         return self.spec.match_file(path)
+
+
+def _translatable(line: str) -> bool:
+    """Whether pathspec can translate a gitignore pattern line to a regex."""
+    import pathspec
+
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+    except (ValueError, re.error):
+        return False
+    return True
 
 
 # How pathspec's regex of a pattern without a slash starts (a name in any folder): the patterns starting so are
