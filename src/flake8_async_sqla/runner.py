@@ -891,10 +891,8 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
 
     def unproven(other: str, recorded: str) -> bool:
         # What its interface read may have changed since the outcome recorded it: unless its stored module record
-        # holds and has that interface, it is compared now.
-        if index is None or other in analysed:
-            return False
-        return other not in index.records_taken or index.interface_digest(other) != recorded
+        # holds and has that interface, it is compared now (no index: no file changed).
+        return index is not None and (other not in index.records_taken or index.interface_digest(other) != recorded)
 
     while True:
         # The files analysed first, then the stored outcomes resting on a file whose interface that changed

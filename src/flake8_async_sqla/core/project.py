@@ -946,12 +946,10 @@ class ProjectIndex:
         if folder is None:
             folder = self._folders_of[from_path] = os.path.dirname(from_path)
         key = (module, folder)  # the search depends on the folder alone
-        if key not in self._found_modules:
-            self._found_modules[key] = self._find_module_file(module.replace(".", os.sep), search_folders(from_path))
-        self.resolved[key] = self._found_modules[key]
+        found = self.resolved[key] = self._resolved_now(module, folder)
         for reads in self._readings(from_path) + (self._readings(reader) if reader is not None else []):
-            reads.resolved[key] = self._found_modules[key]
-        return self._found_modules[key]
+            reads.resolved[key] = found
+        return found
 
     def _find_module_file(self, relative: str, folders: tuple[str, ...]) -> str | None:
         """`find_module_file` of the module at `relative` (a path without suffix) from a file whose search folders are
@@ -1097,7 +1095,7 @@ class ProjectIndex:
         return self._stems[1]
 
     def _resolved_now(self, module: str, folder: str) -> str | None:
-        """`find_module` of `module` from a file of `folder`, not noted as read."""
+        """The project file of `module` imported from a file of `folder` (`find_module` without noting it as read)."""
         key = (module, folder)
         if key not in self._found_modules:
             self._found_modules[key] = self._find_module_file(module.replace(".", os.sep), search_folders(os.path.join(folder, "_")))
@@ -1301,7 +1299,7 @@ class ProjectIndex:
         """The files of `path`'s project that may call the function `qualname` of the file `home` by that name: its
         own, and those mentioning both its name and what holds it (`db` of `app.db.get_session`, `Repo` of
         `app.repo.Repo.get`), which an import of it, or the attribute chain reaching it, names."""
-        name, holder = qualname.rpartition(".")[2], qualname.rpartition(".")[0].rpartition(".")[2]
+        name, holder = _name_and_holder(qualname)
         files = self.files_mentioning(path, name) or ()
         holding = set(self.files_mentioning(path, holder) or ()) if holder else None
         return [file for file in files if holding is None or file in holding or _names_without_holder(file, home)]
@@ -1934,10 +1932,17 @@ def _dependency_filters(qualnames: list[str]) -> list[tuple[int, int]]:
     its name alone."""
     filters = []
     for qualname in qualnames:
-        holder, _, name = qualname.rpartition(".")
-        words = [name.encode(), holder.rpartition(".")[2].encode()] if holder else [name.encode()]
+        name, holder = _name_and_holder(qualname)
+        words = [name.encode(), holder.encode()] if holder else [name.encode()]
         filters.append((_word_bits(words), _word_bits([name.encode()])))
     return filters
+
+
+def _name_and_holder(qualname: str) -> tuple[str, str]:
+    """A function's name and the last part of what holds it: (`get_db`, `deps`) of `app.deps.get_db`, (`get`, `Repo`)
+    of `app.repo.Repo.get`; "" for none."""
+    holder, _, name = qualname.rpartition(".")
+    return name, holder.rpartition(".")[2]
 
 
 def _names_dependencies(text: bytes) -> bool:
