@@ -535,3 +535,19 @@ def test_the_project_text_read_ahead_is_not_read_again(shop: Path, monkeypatch: 
     assert reads == []
     assert index.files_mentioning(str(shop / "routes.py"), "count_orders") == fresh
     assert set(reads) <= set(fresh)  # only the files whose word filter may hold the word are searched
+
+
+def test_a_rebuilt_model_stays_usable_until_the_check_ends(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models built again for released modules are kept a few at a time; one pushed out by a later rebuild may still
+    be in use up the stack (an effect of a forgone function computed from it asks another released module), so it
+    is let go only when the file being checked is."""
+    monkeypatch.setattr("flake8_async_sqla.core.project.MAX_REBUILT_MODELS", 1)
+    index = ProjectIndex()
+    for name in ("db.py", "repository.py"):
+        checked_and_released(index, shop / name)
+    first = index.model_for(str(shop / "db.py"))
+    assert first is not None
+    index.model_for(str(shop / "repository.py"))  # pushes `first` out of the rebuilt models
+    assert first.imports and first.export("get_session").function.yields_session == "async"
+    index.release(str(shop / "routes.py"))
+    assert not vars(first)  # let go with the check

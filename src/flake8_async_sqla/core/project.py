@@ -1119,7 +1119,9 @@ class ProjectIndex:
             while len(self._rebuilt) >= MAX_REBUILT_MODELS:
                 evicted = self._rebuilt.pop(next(iter(self._rebuilt)))[1]
                 if evicted is not None:
-                    evicted.detach()  # else it lingers as cyclic garbage, which the runner collects seldom
+                    # Detached (else it lingers as cyclic garbage, which the runner collects seldom) once the check
+                    # ends: a computation up the stack may still be reading it.
+                    self._held_for_this_check.append(evicted)
             self._rebuilt[path] = (stamp, model)
         else:
             self._models[path] = (stamp, model)
