@@ -811,3 +811,39 @@ def test_a_session_store_s_facts_stored_before_the_module_they_name_appeared(pro
     assert "routes.py:9:ASQ208" not in assert_cached_run_is_a_clean_run(project)[1]
     edited(project, "middleware.py", "", middleware)
     assert "routes.py:9:ASQ208" in assert_cached_run_is_a_clean_run(project)[1]
+
+
+BASE_REPOSITORY = """from reexport import SessionLocal
+
+
+class BaseRepo:
+    def __init__(self):
+        self.session = SessionLocal()
+"""
+REPOSITORY = """from sqlalchemy import select
+
+from base import BaseRepo
+
+
+class ItemRepo(BaseRepo):
+    async def items(self):
+        return self.session.execute(select(1)).all()
+"""
+
+
+def test_a_base_class_s_session_read_through_a_re_export_another_module_resolved_first(project: Path) -> None:
+    """Once `db.py` changes, the middleware's facts are made again and resolve `reexport.SessionLocal` while
+    `reexport.py` is modelled for lookups; `base.py`, modelled next to judge the repository's record, reads the same
+    name through that model: its record rests on `db.py` too, so when the factory turns async again the repository's
+    blocking call is an unawaited one."""
+    async_factory = SYNC_FACTORY.replace("= sessionmaker(", "= async_sessionmaker(")
+    (project / "db.py").write_text(async_factory)
+    (project / "reexport.py").write_text("from db import SessionLocal\n")
+    (project / "middleware.py").write_text(SESSION_ON_THE_REQUEST.format(module="reexport"))
+    (project / "base.py").write_text(BASE_REPOSITORY)
+    (project / "repo.py").write_text(REPOSITORY)
+    assert "repo.py:8:ASQ209" in findings(project)[1]
+    edited(project, "db.py", "", SYNC_FACTORY)
+    assert "repo.py:8:ASQ208" in assert_cached_run_is_a_clean_run(project)[1]
+    edited(project, "db.py", "", async_factory)
+    assert "repo.py:8:ASQ209" in assert_cached_run_is_a_clean_run(project)[1]

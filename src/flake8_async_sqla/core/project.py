@@ -829,15 +829,24 @@ class ProjectIndex:
         if module is None:
             built = self._built(path, self._stamp(path))
             model = built[1] if built is not None else self._model_for_lookups(path)
-            # The file being checked, one a rule needed the code of, or one modelled for a lookup.
-            return model.export(name) if model is not None else None
-        if name in module.symbols:
+            if model is None:
+                return None
+            if name in model.local_defs or name not in model.imports:
+                # The file being checked, one a rule needed the code of, or one modelled for a lookup.
+                return model.export(name)
+            imports = model.imports
+        elif name in module.symbols:
             return module.symbols[name]
-        if name not in module.imports or (path, name) in self._following:
+        else:
+            imports = module.imports
+        # A name it imports is followed anew for each module asking, as from a module let go: the model memoises what it
+        # exports, so the modules behind the name would be noted as read for the first module asking alone, and the
+        # record of another would rest on this module's interface only, which does not change when they do.
+        if name not in imports or (path, name) in self._following:
             return None
         self._following.add((path, name))
         try:
-            return self.lookup(module.imports[name], path)
+            return self.lookup(imports[name], path)
         finally:
             self._following.discard((path, name))
 
