@@ -20,6 +20,9 @@ from flake8_async_sqla.core.summaries import FunctionSummary
 CONNECTION_IO_METHODS = frozenset({"execute", "scalar", "scalars", "exec_driver_sql", "commit", "rollback", "begin_nested"})
 # Methods of a sync engine that check a connection out of its pool (opening one when none is idle).
 ENGINE_IO_METHODS = frozenset({"connect", "begin", "raw_connection", "execute", "scalar"})
+# The method names whose call on a sync session, connection or engine waits on the database (`_blocking_call`): what
+# the receiver of any other method is needs no asking (`self.log.info(...)`).
+DATABASE_IO_METHODS = frozenset({*names.SYNC_SESSION_IO_METHODS, "begin", *CONNECTION_IO_METHODS, *ENGINE_IO_METHODS})
 # Decorators that make a method an attribute read (`self.repo`, not `self.repo()`).
 PROPERTY_DECORATORS = frozenset({"property", "functools.cached_property"})
 # Parameters a call fills in for a method: what a body reads through them is its object's, not its caller's.
@@ -343,7 +346,7 @@ def _opted_in(model: SemanticModel, call: ast.Call, scope: Scope, flags: set[str
 def _blocking_call(model: SemanticModel, call: ast.Call, scope: Scope) -> str | None:
     where = f"`{scope.qualname}`"
     method = call_method(call)
-    if method is not None:
+    if method is not None and method[1] in DATABASE_IO_METHODS:
         receiver, name = method
         if not _is_parameter(model, receiver, scope):
             session = model.session_method_call(call, scope)
