@@ -847,3 +847,31 @@ def test_a_base_class_s_session_read_through_a_re_export_another_module_resolved
     assert "repo.py:8:ASQ208" in assert_cached_run_is_a_clean_run(project)[1]
     edited(project, "db.py", "", async_factory)
     assert "repo.py:8:ASQ209" in assert_cached_run_is_a_clean_run(project)[1]
+
+
+Z_HELPER = "def helper(x):\n    return x\n"
+Y_RELAY = "from z import helper\n\n\nasync def relay(session):\n    return helper(session)\n"
+X_CALLER = (
+    "from sqlalchemy.ext.asyncio import AsyncSession\n\nfrom y import relay\n\n\n"
+    "async def f(session: AsyncSession):\n    await relay(session)\n"
+)
+
+
+@pytest.mark.parametrize("checked", [("x.py",), ("x.py", "y.py"), ()])
+def test_a_module_read_through_another_s_interface_stops_parsing(project: Path, checked: tuple[str, ...]) -> None:
+    """`x.py` calls `y.relay`, whose effects read `z.helper`. Once `z.py` stops parsing, every run says so, with the
+    checked files importing it: a cached run judges `y.py`'s record first (which tries `z.py`) and then checks `x.py`
+    against what `y.py` kept, so no check of its own tries `z.py`; and which check of a clean run tries it first
+    depends on the order they run in."""
+    (project / "z.py").write_text(Z_HELPER)
+    (project / "y.py").write_text(Y_RELAY)
+    (project / "x.py").write_text(X_CALLER)
+    assert findings(project, *checked)[:2] == (0, [])
+    edited(project, "z.py", "", Z_HELPER + "\ndef (:\n")
+    cached = findings(project, "-v", *checked)
+    clean = findings(project, "--no-cache", "-v", *checked)
+    assert cached[:2] == clean[:2]
+    notes = [line for line in clean[2].splitlines() if "z.py" in line or "resting on it" in line]
+    assert notes == [line for line in cached[2].splitlines() if "z.py" in line or "resting on it" in line]
+    importers = {(): "x.py, y.py", ("x.py",): "x.py", ("x.py", "y.py"): "x.py, y.py"}[checked]
+    assert f"    results resting on it: {importers}" in notes

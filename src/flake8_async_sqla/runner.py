@@ -932,9 +932,12 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             cache.project = project
         cache.save(index.records() if index is not None else iter(()))
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers
+    unread_modules = _unread_modules(
+        outcomes, lambda: index if index is not None else _index(options, roles), index.unreadable if index is not None else {}
+    )
     return replace(
         _reported(outcomes, len(files), settings, cache.phases), analysed=len(analysed), cached=hits, confirmed=confirmed,
-        modelled=modelled, warnings=cache.problems + skipped,
+        modelled=modelled, warnings=cache.problems + skipped, unread_modules=unread_modules,
     )
 
 
@@ -947,7 +950,9 @@ def run_source(settings: Settings, path: str, source: bytes, fixes: bool = False
         settings.python_version(), source, fixes=fixes,
     )
     phases = {finding.code: phase for finding in outcome.findings if (phase := rule_phase(finding.code)) is not None}
-    return replace(_reported({path: outcome}, 1, settings, phases), analysed=1, source_outcome=outcome)
+    index = _index(settings.analysis_options(), settings.role_policy())
+    unread_modules = _unread_modules({path: outcome}, lambda: index, {})
+    return replace(_reported({path: outcome}, 1, settings, phases), analysed=1, source_outcome=outcome, unread_modules=unread_modules)
 
 
 def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, phases: dict[str, int | str]) -> RunOutcome:
@@ -955,13 +960,10 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
     results: list[Result] = []
     errors: list[FileError] = []
     shown_roles: dict[str, str] = {}
-    unread: dict[str, tuple[list, list[str]]] = {}  # unread module -> (why, the checked files resting on it)
     cwd = os.getcwd()
     for key in sorted(outcomes):
         outcome = outcomes[key]
         shown = display_path(key, cwd)
-        for module, why in outcome.unread.items():
-            unread.setdefault(module, (why, []))[1].append(shown)
         if outcome.role:
             shown_roles[shown] = outcome.role
         if outcome.error is not None:
@@ -969,11 +971,60 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
         ignored = tuple(settings.ignored_for_file(key))
         kept = [(f, line) for f, line in zip(outcome.findings, outcome.lines) if not (ignored and f.code.startswith(ignored))]
         results.extend(_fingerprinted(shown, relative_path(key, settings.root), outcome.role, kept, settings, phases))
-    unread_modules = [
-        UnreadModule(display_path(module, cwd), why, line, dependents)
-        for module, ((why, line), dependents) in sorted(unread.items())
+    return RunOutcome(results, errors, files, roles=shown_roles)
+
+
+def _unread_modules(outcomes: dict[str, FileOutcome], index_of: Callable[[], ProjectIndex], found_here: dict[str, tuple[str, int]]) -> list[UnreadModule]:
+    """The project modules the run could not read: those the checks found (in this run, or when their stored results
+    were computed) and those the index found while judging stored results (`found_here`). Each comes with the checked
+    files whose import statements reach it, directly or through other project modules: the same whichever check tried
+    it first, and whether that was in this run or an earlier one. A module no checked file imports is left out."""
+    found = {module: (why, line) for module, (why, line) in found_here.items()}
+    for outcome in outcomes.values():
+        for module, (why, line) in outcome.unread.items():
+            found.setdefault(module, (why, line))
+    if not found:
+        return []
+    checked = {os.path.abspath(key): key for key, outcome in outcomes.items() if outcome.error is None}
+    importers = _importers(set(found), list(checked), index_of())
+    cwd = os.getcwd()
+    return [
+        UnreadModule(display_path(module, cwd), why, line, sorted(display_path(checked[path], cwd) for path in importers[module]))
+        for module, (why, line) in sorted(found.items())
+        if importers[module]
     ]
-    return RunOutcome(results, errors, files, roles=shown_roles, unread_modules=unread_modules)
+
+
+def _importers(modules: set[str], files: list[str], index: ProjectIndex) -> dict[str, set[str]]:
+    """For each of `modules`, which of `files` (absolute paths) import it, directly or through the project modules
+    they import, as their import statements' first lines tell."""
+    imported_by: dict[str, list[str]] = {}
+    imports: dict[str, list[str]] = {}
+    pending = list(files)
+    while pending:
+        path = pending.pop()
+        if path in imports:
+            continue
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read()
+        except OSError:
+            text = b""
+        imports[path] = _imported_files(path, text, index)
+        for module in imports[path]:
+            imported_by.setdefault(module, []).append(path)
+            pending.append(module)
+    wanted = set(files)
+    found: dict[str, set[str]] = {}
+    for module in modules:
+        reached, stack = {module}, [module]
+        while stack:
+            for importer in imported_by.get(stack.pop(), ()):
+                if importer not in reached:
+                    reached.add(importer)
+                    stack.append(importer)
+        found[module] = (reached - {module}) & wanted
+    return found
 
 
 def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], int]:
