@@ -875,3 +875,19 @@ def test_a_module_read_through_another_s_interface_stops_parsing(project: Path, 
     assert notes == [line for line in cached[2].splitlines() if "z.py" in line or "resting on it" in line]
     importers = {(): "x.py, y.py", ("x.py",): "x.py", ("x.py", "y.py"): "x.py, y.py"}[checked]
     assert f"    results resting on it: {importers}" in notes
+
+
+def test_a_module_that_stops_parsing_while_no_checked_result_rests_on_it(project: Path) -> None:
+    """`service.py` imports the repository but its check needs nothing of it. Once `base.py` stops parsing, a run over
+    `service.py` alone (pre-commit) says nothing of it, cached or clean: the cached run tries `base.py` only to judge the
+    repository's stored record."""
+    (project / "base.py").write_text(BASE_REPOSITORY)
+    (project / "repo.py").write_text(REPOSITORY)
+    (project / "service.py").write_text("from repo import ItemRepo\n\n\nasync def service():\n    return 1\n")
+    (project / "reexport.py").write_text("from db import SessionLocal\n")
+    (project / "db.py").write_text(SYNC_FACTORY)
+    assert "repo.py:8:ASQ208" in findings(project)[1]
+    edited(project, "base.py", "", BASE_REPOSITORY + "\ndef (:\n")
+    cached = findings(project, "service.py")
+    assert cached == findings(project, "--no-cache", "service.py")
+    assert "could not read" not in cached[2]

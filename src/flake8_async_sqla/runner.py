@@ -182,7 +182,7 @@ def analyse(
     outcome = check_source(path, data, text, codes, roles, index, fixes, target)
     if outcome.error is not None:
         return outcome
-    consulted = index.consulted | index.consulted_widely
+    consulted = index.read_behind(index.consulted | index.consulted_widely)
     outcome.unread = {
         other: list(why) for other, why in index.unreadable.items() if other in consulted or other not in unread_before
     }
@@ -932,9 +932,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
             cache.project = project
         cache.save(index.records() if index is not None else iter(()))
     modelled = (index.modelled if index is not None else 0) + modelled_in_workers
-    unread_modules = _unread_modules(
-        outcomes, lambda: index if index is not None else _index(options, roles), index.unreadable if index is not None else {}
-    )
+    unread_modules = _unread_modules(outcomes, lambda: index if index is not None else _index(options, roles))
     return replace(
         _reported(outcomes, len(files), settings, cache.phases), analysed=len(analysed), cached=hits, confirmed=confirmed,
         modelled=modelled, warnings=cache.problems + skipped, unread_modules=unread_modules,
@@ -951,7 +949,7 @@ def run_source(settings: Settings, path: str, source: bytes, fixes: bool = False
     )
     phases = {finding.code: phase for finding in outcome.findings if (phase := rule_phase(finding.code)) is not None}
     index = _index(settings.analysis_options(), settings.role_policy())
-    unread_modules = _unread_modules({path: outcome}, lambda: index, {})
+    unread_modules = _unread_modules({path: outcome}, lambda: index)
     return replace(_reported({path: outcome}, 1, settings, phases), analysed=1, source_outcome=outcome, unread_modules=unread_modules)
 
 
@@ -974,12 +972,12 @@ def _reported(outcomes: dict[str, FileOutcome], files: int, settings: Settings, 
     return RunOutcome(results, errors, files, roles=shown_roles)
 
 
-def _unread_modules(outcomes: dict[str, FileOutcome], index_of: Callable[[], ProjectIndex], found_here: dict[str, tuple[str, int]]) -> list[UnreadModule]:
-    """The project modules the run could not read: those the checks found (in this run, or when their stored results
-    were computed) and those the index found while judging stored results (`found_here`). Each comes with the checked
-    files whose import statements reach it, directly or through other project modules: the same whichever check tried
-    it first, and whether that was in this run or an earlier one. A module no checked file imports is left out."""
-    found = {module: (why, line) for module, (why, line) in found_here.items()}
+def _unread_modules(outcomes: dict[str, FileOutcome], index_of: Callable[[], ProjectIndex]) -> list[UnreadModule]:
+    """The project modules the checks could not read (in this run, or when their stored results were computed), each
+    with the checked files whose import statements reach it, directly or through other project modules: the same
+    whichever check tried it first, and whether that was in this run or an earlier one. A module no checked file
+    imports is left out."""
+    found: dict[str, tuple[str, int]] = {}
     for outcome in outcomes.values():
         for module, (why, line) in outcome.unread.items():
             found.setdefault(module, (why, line))

@@ -801,6 +801,19 @@ class ProjectIndex:
             for other, recorded in deps["interfaces"].items()
         )
 
+    def read_behind(self, paths: Collection[str]) -> set[str]:
+        """`paths`, the files that what the index keeps of each read when it was computed, and so on (see
+        `interface_reads`, noted while `recording`): a module read before a check, for another file or to judge a
+        stored record, is read for that check too when it rests on one that read it."""
+        found, pending = set(paths), list(paths)
+        while pending:
+            reads = self._interface_reads.get(pending.pop())
+            for other in (*reads.interfaces, *reads.texts) if reads is not None else ():
+                if other not in found:
+                    found.add(other)
+                    pending.append(other)
+        return found
+
     def interface_reads(self, path: str) -> ModuleReads | None:
         """What the names and summaries the index keeps of `path` read, when noted (see `recording`): a result
         recording the file's interface rests on them too, as its own check may not have read them (the module was let
