@@ -167,6 +167,8 @@ class Project:
         self.roles: dict[str, str] = {}  # path -> role
         self.db_async = rng.random() < 0.3
         self.counter = 0
+        self.removed: list[tuple[str, str, str]] = []  # (path, text, role) of the files removed, for re-adding
+        self.renamed: list[tuple[str, str]] = []  # (old, new) paths of the files renamed, for restoring
 
     def add(self, path: str, text: str, role: str) -> None:
         self.files[path] = text
@@ -284,13 +286,12 @@ def edit(project: Project) -> str:
                 continue
             project.files[new] = project.files.pop(p)
             project.roles[new] = project.roles.pop(p)
-            project.renamed = getattr(project, "renamed", []) + [(p, new)]
+            project.renamed.append((p, new))
             return f"rename {p} -> {new}"
         if what == "restore":
-            renamed = getattr(project, "renamed", [])
-            if not renamed:
+            if not project.renamed:
                 continue
-            old, new = renamed.pop()
+            old, new = project.renamed.pop()
             if new not in project.files or old in project.files:
                 continue
             project.files[old] = project.files.pop(new)
@@ -298,12 +299,11 @@ def edit(project: Project) -> str:
             return f"rename back {new} -> {old}"
         if what == "remove":
             p = rng.choice(paths)
-            project.removed = getattr(project, "removed", []) + [(p, project.files.pop(p), project.roles.pop(p))]
+            project.removed.append((p, project.files.pop(p), project.roles.pop(p)))
             return f"remove {p}"
         if what == "add":
-            removed = getattr(project, "removed", [])
-            if removed and rng.random() < 0.6:
-                p, text, role = removed.pop()
+            if project.removed and rng.random() < 0.6:
+                p, text, role = project.removed.pop()
                 if p in project.files:
                     continue
                 project.add(p, text, role)

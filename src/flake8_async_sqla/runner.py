@@ -182,7 +182,9 @@ def analyse(
     outcome = check_source(path, data, text, codes, roles, index, fixes, target)
     if outcome.error is not None:
         return outcome
-    consulted = index.read_behind(index.consulted | index.consulted_widely)
+    consulted = index.consulted | index.consulted_widely
+    if not consulted.issuperset(unread_before.intersection(index.unreadable)):  # only then can what they read matter
+        consulted = index.read_behind(consulted)
     outcome.unread = {
         other: list(why) for other, why in index.unreadable.items() if other in consulted or other not in unread_before
     }
@@ -948,8 +950,7 @@ def run_source(settings: Settings, path: str, source: bytes, fixes: bool = False
         settings.python_version(), source, fixes=fixes,
     )
     phases = {finding.code: phase for finding in outcome.findings if (phase := rule_phase(finding.code)) is not None}
-    index = _index(settings.analysis_options(), settings.role_policy())
-    unread_modules = _unread_modules({path: outcome}, lambda: index)
+    unread_modules = _unread_modules({path: outcome}, lambda: _index(settings.analysis_options(), settings.role_policy()))
     return replace(_reported({path: outcome}, 1, settings, phases), analysed=1, source_outcome=outcome, unread_modules=unread_modules)
 
 
@@ -997,19 +998,14 @@ def _importers(modules: set[str], files: list[str], index: ProjectIndex) -> dict
     """For each of `modules`, which of `files` (absolute paths) import it, directly or through the project modules
     they import, as their import statements' first lines tell."""
     imported_by: dict[str, list[str]] = {}
-    imports: dict[str, list[str]] = {}
+    read: set[str] = set()
     pending = list(files)
     while pending:
         path = pending.pop()
-        if path in imports:
+        if path in read:
             continue
-        try:
-            with open(path, "rb") as handle:
-                text = handle.read()
-        except OSError:
-            text = b""
-        imports[path] = _imported_files(path, text, index)
-        for module in imports[path]:
+        read.add(path)
+        for module in _imported_files(path, _text_or_nothing(path), index):
             imported_by.setdefault(module, []).append(path)
             pending.append(module)
     wanted = set(files)
@@ -1096,11 +1092,7 @@ def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:
     imported: dict[str, list[str]] = {}
     relevant: set[str] = set()
     for path in absolute:
-        try:
-            with open(path, "rb") as handle:
-                text = handle.read()
-        except OSError:
-            text = b""
+        text = _text_or_nothing(path)
         imported[path] = [m for m in _imported_files(path, text, index) if m in absolute and m != path]
         # The words it looks for are ASCII: found in any ASCII-compatible encoding's bytes read as Latin-1.
         if is_relevant(text.decode("latin-1"), index.options):
@@ -1122,6 +1114,15 @@ def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:
                 placed.add(dependency)
                 stack.append((dependency, iter(imported[dependency])))
     return [path for path in ordered if path in relevant] + [path for path in ordered if path not in relevant]
+
+
+def _text_or_nothing(path: str) -> bytes:
+    """The bytes of a file, none when it cannot be read (an import hint from it is only missed)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
 
 
 def _imported_files(path: str, text: bytes, index: ProjectIndex) -> list[str]:
