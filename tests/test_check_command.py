@@ -513,8 +513,9 @@ def test_a_warm_run_loads_no_analysis_code_and_reports_the_same(project: Path) -
     probe = (
         "import sys; from flake8_async_sqla.cli import main; code = main(['check']); "
         "sys.stdout.flush(); print(sorted(m for m in sys.modules if m.startswith(('flake8_async_sqla.core.model', "
-        "'flake8_async_sqla.core.checker', 'flake8_async_sqla.core.project', 'flake8_async_sqla.rules.', "
-        "'flake8_async_sqla.fix', 'ast_grep_py'))), file=sys.stderr)"
+        "'flake8_async_sqla.core.sessions', 'flake8_async_sqla.core.functions', 'flake8_async_sqla.core.effects', "
+        "'flake8_async_sqla.core.module_facts', 'flake8_async_sqla.core.checker', 'flake8_async_sqla.core.project', "
+        "'flake8_async_sqla.rules.', 'flake8_async_sqla.fix', 'ast_grep_py'))), file=sys.stderr)"
     )
     warm = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, check=False)
     assert warm.stderr.strip() == "[]"

@@ -1,6 +1,7 @@
 """The core's layers (STYLE.md §11): syntax and names at the bottom, the framework and ORM facts and the per-file
-model above them, the project index on top; a lower layer never imports a higher one at run time, and the model
-reaches the project only through the resolver interface, which the index implements."""
+model above them, the project index on top; a lower layer never imports a higher one at run time, no modules import
+each other around a circle, and the model reaches the project only through the resolver interface, which the index
+implements."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from flake8_async_sqla.core.resolver import Resolver
 CORE = Path(__file__).parent.parent / "src" / "flake8_async_sqla" / "core"
 # Each layer with the modules in it, lowest first.
 LAYERS = [
-    {"syntax", "names", "options", "layout", "summaries", "resolver", "newer_syntax", "parsing", "roles", "edits"},
+    {"syntax", "names", "options", "layout", "summaries", "resolver", "newer_syntax", "parsing", "roles", "edits", "project_text"},
     {"framework", "mapping", "urls", "manifests"},
-    {"model", "effects", "orm", "engines", "per_request"},
-    {"project"},
+    {"model", "sessions", "functions", "effects", "orm", "engines", "per_request"},
+    {"project", "module_facts"},
     {"checker", "rule", "project_rules"},
 ]
 
@@ -45,6 +46,23 @@ def test_no_layer_imports_a_higher_one(layer: int) -> None:
     higher = set().union(*LAYERS[layer + 1 :])
     for module in sorted(LAYERS[layer]):
         assert not runtime_imports(CORE / f"{module}.py") & higher, module
+
+
+def test_no_core_modules_import_each_other_around_a_circle() -> None:
+    """Within a layer too: the model's parts are its bases, and the effects' probes read the model only through the
+    object they are handed."""
+    imports = {module: runtime_imports(CORE / f"{module}.py") - {module} for module in set().union(*LAYERS)}
+    finished: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for imported in sorted(imports[module]):
+            assert imported not in path, " -> ".join([*path[path.index(imported):], imported])
+            if imported not in finished:
+                visit(imported, [*path, imported])
+        finished.add(module)
+
+    for module in sorted(imports):
+        visit(module, [module])
 
 
 def test_every_core_module_has_its_layer() -> None:

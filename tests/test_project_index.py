@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from flake8_async_sqla.core.checker import build_model, check_model, collector_paused, may_concern_the_database
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.layout import find_module_file
-from flake8_async_sqla.core.project import (
-    UNSAVED_BUFFERS, WORD, ModuleFacts, ProjectIndex, ReleasedModule, _plain_definitions, _words,
-)
+from flake8_async_sqla.core.module_facts import ModuleFacts, ReleasedModule
+from flake8_async_sqla.core.project import ProjectIndex
+from flake8_async_sqla.core.project_text import UNSAVED_BUFFERS, WORD, plain_definitions, words_in
 from flake8_async_sqla.core.summaries import FunctionSummary, symbol_to_json
 
 DB = '''\
@@ -477,7 +477,7 @@ LINES = st.lists(
 @settings(max_examples=200, deadline=None)
 @given(text=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode), LINES.map("\n".join).map(str.encode)))
 def test_a_files_words_are_those_the_word_pattern_finds(text: bytes) -> None:
-    assert _words(text) == set(WORD.findall(text))
+    assert words_in(text) == set(WORD.findall(text))
 
 
 @settings(max_examples=200, deadline=None)
@@ -492,7 +492,7 @@ def test_plain_definitions_are_read_from_the_lines_as_a_multi_line_pattern_reads
     bound = set(re.findall(rb"^(\w+)", text, re.MULTILINE))
     for line in re.findall(rb"^(?:from|import)[ \t].*", text, re.MULTILINE):
         bound.update(re.findall(rb"\w+", line))
-    assert _plain_definitions(str(path)) == {name for name, count in defined.items() if count == 1} - bound
+    assert plain_definitions(str(path)) == {name for name, count in defined.items() if count == 1} - bound
 
 
 @settings(max_examples=40, deadline=None)
@@ -523,14 +523,15 @@ def test_a_module_is_found_as_the_search_from_the_importers_folder_up_finds_it(
 
 
 def test_the_project_text_read_ahead_is_not_read_again(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from flake8_async_sqla.core import project
+    from flake8_async_sqla.core import project, project_text
 
     fresh = ProjectIndex().files_mentioning(str(shop / "routes.py"), "count_orders")
     index = ProjectIndex()
     index.read_project_text(str(shop / "routes.py"))
     reads: list[str] = []
-    read = project._read
-    monkeypatch.setattr(project, "_read", lambda path: reads.append(path) or read(path))
+    read = project_text.read_file
+    for module in (project, project_text):
+        monkeypatch.setattr(module, "read_file", lambda path: reads.append(path) or read(path))
     index.read_project_text(str(shop / "db.py"))  # the same project
     assert reads == []
     assert index.files_mentioning(str(shop / "routes.py"), "count_orders") == fresh

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flake8_async_sqla.core.checker import check_tree
-from flake8_async_sqla.core.model import UNANNOTATED_SESSION_NAMES
+from flake8_async_sqla.core.sessions import UNANNOTATED_SESSION_NAMES
 from flake8_async_sqla.core.parsing import parse
 from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.rule import all_rules

@@ -10,7 +10,8 @@ import pytest
 
 from flake8_async_sqla.core.checker import build_model
 from flake8_async_sqla.core.manifests import declared_dialects, manifest_files
-from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
+from flake8_async_sqla.core.module_facts import ModuleFacts
+from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.urls import database_url, url_scheme
 
 PREAMBLE = """\

@@ -31,7 +31,8 @@ from flake8_async_sqla.core.roles import RolePolicy
 from flake8_async_sqla.core.rule import Finding, rule_phase
 
 if TYPE_CHECKING:
-    from flake8_async_sqla.core.project import ModuleFacts, ProjectIndex
+    from flake8_async_sqla.core.module_facts import ModuleFacts
+    from flake8_async_sqla.core.project import ProjectIndex
 
 # Below this many files to analyse, starting worker processes costs more than it saves.
 MIN_PARALLEL_FILES = 16
@@ -508,7 +509,7 @@ class Cache:
     @functools.cached_property
     def stored_facts(self) -> dict[str, tuple[str, ModuleFacts]]:
         """The stored module facts, for the project index (an entry that does not load is left out)."""
-        from flake8_async_sqla.core.project import ModuleFacts
+        from flake8_async_sqla.core.module_facts import ModuleFacts
 
         loaded = {}
         for path, (digest, facts) in self.facts.items():
@@ -1062,7 +1063,7 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
 def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:
     """A worker's job: first take what the waves so far shared (each file once per worker), then analyse the
     file, noting what the index lets go for the next waves."""
-    from flake8_async_sqla.core.project import ModuleFacts
+    from flake8_async_sqla.core.module_facts import ModuleFacts
 
     analysis, shared_files = job
     index = _index(analysis[2], analysis[3])

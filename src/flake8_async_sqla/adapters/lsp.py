@@ -25,7 +25,7 @@ from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
 from flake8_async_sqla import __version__, rule_doc_url
 from flake8_async_sqla.config import ConfigError, Settings, load_settings
 from flake8_async_sqla.core.edits import LINE_BREAK, Edit
-from flake8_async_sqla.core.project import UNSAVED_BUFFERS
+from flake8_async_sqla.core.project_text import UNSAVED_BUFFERS
 from flake8_async_sqla.core.rule import SAFE, all_rules
 from flake8_async_sqla.discovery import Discovery
 from flake8_async_sqla.docs import render_rule

@@ -11,7 +11,8 @@ from collections.abc import Collection, Iterable, Iterator
 from flake8_async_sqla import PROJECT_URL
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.edits import SourceText
-from flake8_async_sqla.core.model import SemanticModel, module_path
+from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.resolver import module_path
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.project import ProjectIndex
 from flake8_async_sqla.core.roles import RolePolicy

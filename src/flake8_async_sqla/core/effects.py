@@ -9,12 +9,14 @@ them over cycles of calls, so a probe may ask any callee, itself included.
 from __future__ import annotations
 
 import ast
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel
 from flake8_async_sqla.core.syntax import all_args, assigned_names, call_method, dotted
 from flake8_async_sqla.core.summaries import FunctionSummary
+
+if TYPE_CHECKING:
+    from flake8_async_sqla.core.model import Scope, SemanticModel
 
 # Methods of a sync Core connection that wait on the database.
 CONNECTION_IO_METHODS = frozenset({"execute", "scalar", "scalars", "exec_driver_sql", "commit", "rollback", "begin_nested"})

@@ -23,6 +23,12 @@ IMPLIED_STRATEGIES = {"WriteOnlyMapped": "write_only", "DynamicMapped": "dynamic
 class MappingFacts:
     """The ORM part of `SemanticModel`, a base of it: its methods use the model's names and project index."""
 
+    def __init__(self) -> None:
+        # Its memos, on each model (`SemanticModel.__init__` calls this).
+        self._model_relationships: dict[str, dict[str, Relationship] | None] = {}
+        self._lazy_reached: dict[str, frozenset[str]] = {}
+        self._lineages: dict[str, list[tuple[str, ClassSummary | None]]] = {}
+
     def _class_attributes(
         self, body: list[ast.Assign | ast.AnnAssign], relationships: dict[str, Relationship]
     ) -> tuple[frozenset[str], dict[str, str | None]]:

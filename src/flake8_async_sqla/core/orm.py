@@ -22,7 +22,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.sessions import SessionBinding
 from flake8_async_sqla.core.syntax import TRY_NODES, assigned_names, call_method, keyword
 
 Position = tuple[int, int]

@@ -13,61 +13,28 @@ import re
 import sys
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Callable, Collection, Iterable, Iterator
 
-from flake8_async_sqla.core.engines import (
-    EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts, state_disposals,
-)
+from flake8_async_sqla.core.engines import EngineFate, SqliteFacts, engine_fate, module_uses, sqlite_facts
 from flake8_async_sqla.core.layout import (
-    MAX_FILE_SIZE, content_digest, file_stamp, module_file, project_root, python_files, search_folders,
+    content_digest, file_stamp, module_file, project_root, python_files, search_folders,
 )
 from flake8_async_sqla.core.manifests import declared_dialects, manifest_files
-from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.model import SemanticModel
+from flake8_async_sqla.core.module_facts import ModuleFacts, ModuleReads, ReleasedModule
 from flake8_async_sqla.core.names import EXTERNAL_ROOTS
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
 from flake8_async_sqla.core.parsing import ParseFailure, parse
+from flake8_async_sqla.core.project_text import (
+    API_IMPORT, DATABASE_IMPORTS, UNSAVED_BUFFERS, WORD, dependency_filters, file_mentions, listing_digest,
+    name_and_holder, names_dependencies, names_without_holder, plain_definitions, read_file, store_keys_in,
+    text_mentions, word_bits, words_in,
+)
 from flake8_async_sqla.core.roles import DEFAULT_POLICY, SERVING_ROLES, RolePolicy
-from flake8_async_sqla.core.summaries import (
-    SOLVER,
-    UNKNOWN_EFFECTS,
-    FunctionSummary,
-    Symbol,
-    symbol_from_json,
-    symbol_to_json,
-)
-from flake8_async_sqla.core.urls import UrlFacts
+from flake8_async_sqla.core.summaries import SOLVER, UNKNOWN_EFFECTS, FunctionSummary, Symbol
 
-# `from <framework module> import a, b as c, (d, e)`: the names a module may re-export (an `as` rename is not).
-API_IMPORT = re.compile(
-    rb"^[ \t]*from[ \t]+((?:sqlalchemy|sqlmodel|fastapi|starlette)(?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]*)",
-    re.MULTILINE,
-)
-# Import lines that make a module use the asyncio extension, or a synchronous session or engine.
-ASYNCIO_IMPORT = re.compile(rb"^[ \t]*(?:from|import)[ \t]+(?:sqlalchemy|sqlmodel)\.ext\.asyncio\b", re.MULTILINE)
-SYNC_DATABASE_IMPORT = re.compile(
-    rb"^[ \t]*from[ \t]+(?:sqlalchemy|sqlalchemy\.orm|sqlmodel)[ \t]+import[ \t]+\(?[^)\n]*"
-    rb"\b(?:Session|sessionmaker|scoped_session|create_engine)\b",
-    re.MULTILINE,
-)
-# A store into `<x>.state.<attribute>` (`request.state.db = ...`), and into `["<item>"]` (`ctx["db"] = ...`, the
-# holder's name just before it): each starts with a literal, which the search skips to.
-DATABASE_IMPORTS = {"asyncio": ASYNCIO_IMPORT, "sync": SYNC_DATABASE_IMPORT}
-STATE_STORE = re.compile(rb"\.state\.(\w+)\s*(?::[^=\n]*)?=(?!=)")
-ITEM_STORE = re.compile(rb"\[\s*['\"](\w+)['\"]\s*\]\s*(?::[^=\n]*)?=(?!=)")
-HOLDER = re.compile(rb"(\w+)$")
-# A word as `files_mentioning` looks for it, and the width of the filter that says which files may hold one.
-WORD = re.compile(rb"\w+")
-WORD_BITS = 4096
-# Each byte `WORD` does not match (a bytes pattern's `\w` is [A-Za-z0-9_]) made a space: see `_words`.
-NOT_WORD_TO_SPACE = bytes(byte if bytes([byte]).isalnum() or byte == ord("_") else ord(" ") for byte in range(256))
-# A top-level `class`/`def`, the first word of a line, an import line: each searched for as a newline and what
-# follows it (the text given a newline in front), which the search skips to, where a multi-line `^` would be
-# tried at every byte (six times slower).
-TOP_LEVEL_DEFINITION = re.compile(rb"\n(?:async[ \t]+def|def|class)[ \t]+(\w+)")
-TOP_LEVEL_WORD = re.compile(rb"\n(\w+)")
-TOP_LEVEL_IMPORT = re.compile(rb"\n(?:from|import)[ \t].*")
 # How many names a module-level engine is followed under (re-exports: `from .db import engine`).
 MAX_ENGINE_ALIASES = 32
 # The project-wide questions whose answers read nothing of a module but its facts (and its path, and the project's
@@ -84,159 +51,6 @@ MAX_REBUILT_MODELS = 8
 # reuses the model (flake8 checks files in name order: a router before the services it calls). About a
 # quarter of a MiB each.
 MAX_KEPT_LOOKUP_MODELS = 64
-
-
-@dataclass(frozen=True)
-class ModuleFacts:
-    """What the project-wide questions need of one module, read from its text alone (its path gives
-    its module name), so that it can be cached by content: the names it imports, the callables it
-    names in `Depends(...)`/`Security(...)`, what its `.dispose` calls reach on an app's state, who
-    calls which project function, what runs at startup and where it hands an app to a function."""
-
-    imports: dict[str, str] = field(default_factory=dict)
-    dependency_targets: frozenset[str] = frozenset()
-    disposed_state: frozenset[str] = frozenset()
-    disposes_untraced: bool = False
-    # Project functions this module calls, each with the functions calling it here ("" for module level).
-    callers: dict[str, frozenset[str]] = field(default_factory=dict)
-    # Its functions that run at startup: the app's lifespan and startup event handlers.
-    startup: frozenset[str] = frozenset()
-    # Project functions this module passes an app to, each with where: positions ("0") and keyword names.
-    app_arguments: dict[str, frozenset[str]] = field(default_factory=dict)
-    urls: UrlFacts = field(default_factory=UrlFacts)  # what it says about database URLs
-    # Where its functions keep a session for other code (`state.db`, `ctx[db]`), with the kind kept (see the model).
-    session_stores: dict[str, str] = field(default_factory=dict)
-    # Read from its text: where it stores something (see `store_keys_in`), and whether it imports the asyncio
-    # extension ("asyncio") or a synchronous session or engine ("sync"). With the facts above, all that the
-    # project-wide answers read of the module (see `ProjectIndex.still_answers`).
-    store_keys: frozenset[str] = frozenset()
-    database_imports: frozenset[str] = frozenset()
-    # The one fact not of its text alone: the kind of session it stores rests on what other modules define (the
-    # factory it calls). So a module that stores something keeps the digests of the files its model read names of,
-    # and its facts are made again when one of them changes (see `ProjectIndex.facts`).
-    reads: dict[str, str] = field(default_factory=dict, compare=False)
-    # And the module names its model looked up, each from a folder, with the file found ("" for none): a module
-    # created, deleted or shadowed since changes what it stores too.
-    resolved: tuple[tuple[str, str, str], ...] = field(default=(), compare=False)
-
-    @classmethod
-    def of(cls, model: SemanticModel, text: bytes) -> ModuleFacts:
-        targets: set[str] = set()
-        callers: dict[str, set[str]] = {}
-        app_arguments: dict[str, set[str]] = {}
-        for scope in model.scopes:
-            function = scope.function_scope
-            caller = function.qualname if function is not None else ""
-            for call in scope.calls:
-                target = model.dependency_target(call)
-                qualname = model.qualname(target) if target is not None else None
-                if qualname:
-                    targets.add(qualname)
-                callee = model.qualname(call.func)
-                if callee and callee.partition(".")[0] not in EXTERNAL_ROOTS and callee.partition(".")[0] in model.project_roots:
-                    callers.setdefault(callee, set()).add(caller)
-                    keys = _app_argument_keys(model, call, scope)
-                    if keys:
-                        app_arguments.setdefault(callee, set()).update(keys)
-        disposed, untraced = state_disposals(model)
-        startup = frozenset(s.qualname for s in model.scopes if s.kind == "function" and model.runs_at_startup(s))
-        return cls(
-            dict(model.imports), frozenset(targets), disposed, untraced,
-            {callee: frozenset(found) for callee, found in callers.items()}, startup,
-            {callee: frozenset(keys) for callee, keys in app_arguments.items()}, UrlFacts.of(model), model.session_stores,
-            store_keys_in(text), frozenset(kind for kind, pattern in DATABASE_IMPORTS.items() if pattern.search(text)),
-        )
-
-    def to_json(self) -> dict:
-        return {
-            "imports": self.imports,
-            "dependency_targets": sorted(self.dependency_targets),
-            "disposed_state": sorted(self.disposed_state),
-            "disposes_untraced": self.disposes_untraced,
-            "callers": {callee: sorted(found) for callee, found in sorted(self.callers.items())},
-            "startup": sorted(self.startup),
-            "app_arguments": {callee: sorted(keys) for callee, keys in sorted(self.app_arguments.items())},
-            "urls": self.urls.to_json(),
-            "session_stores": self.session_stores,
-            "store_keys": sorted(self.store_keys),
-            "database_imports": sorted(self.database_imports),
-            "reads": self.reads,
-            "resolved": [list(entry) for entry in self.resolved],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> ModuleFacts:
-        return cls(
-            {str(k): str(v) for k, v in data["imports"].items()},
-            frozenset(map(str, data["dependency_targets"])),
-            frozenset(map(str, data["disposed_state"])),
-            bool(data["disposes_untraced"]),
-            {str(callee): frozenset(map(str, found)) for callee, found in data["callers"].items()},
-            frozenset(map(str, data["startup"])),
-            {str(callee): frozenset(map(str, keys)) for callee, keys in data["app_arguments"].items()},
-            UrlFacts.from_json(data["urls"]),
-            {str(key): str(kind) for key, kind in data["session_stores"].items()},
-            frozenset(map(str, data["store_keys"])),
-            frozenset(map(str, data["database_imports"])),
-            {str(path): str(digest) for path, digest in data["reads"].items()},
-            tuple((str(module), str(folder), str(found)) for module, folder, found in data["resolved"]),
-        )
-
-
-def _app_argument_keys(model: SemanticModel, call: ast.Call, scope: Scope) -> set[str]:
-    """Where `call` passes an app (by the module's text): positions ("0") and keyword names."""
-    keys = set()
-    for position, arg in enumerate(call.args):
-        if isinstance(arg, ast.Starred):
-            break  # the positions after it are unknown
-        if model.holds_app_by_its_text(arg, scope):
-            keys.add(str(position))
-    keys.update(kw.arg for kw in call.keywords if kw.arg is not None and model.holds_app_by_its_text(kw.value, scope))
-    return keys
-
-
-@dataclass(slots=True)
-class ModuleReads:
-    """What computing a module's names and summaries read of the rest of the project, while its model was at
-    hand: what the index keeps of the module when it lets the model go holds while these do (see
-    `ProjectIndex.records`)."""
-
-    interfaces: set[str] = field(default_factory=set)  # files whose names (and their summaries) it read
-    texts: set[str] = field(default_factory=set)  # files whose text it read
-    answers: dict[tuple[str, str, str], object] = field(default_factory=dict)  # project-wide answers it was given
-    resolved: dict[tuple[str, str], str | None] = field(default_factory=dict)  # (module, folder) -> the file found
-    whole_project: bool = False  # it read facts of every file of the project
-    # Names of its functions that another file names, each with one such file (see `_named_elsewhere`).
-    witnesses: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ReleasedModule:
-    """What lookups need of a module whose model was let go after its check: its module name, its
-    imports, and what each name it defines is."""
-
-    module: str
-    imports: dict[str, str]
-    symbols: dict[str, Symbol | None]
-    sqlite: SqliteFacts
-
-    def to_json(self) -> dict:
-        return {
-            "module": self.module,
-            "imports": self.imports,
-            "symbols": {name: symbol_to_json(symbol) for name, symbol in sorted(self.symbols.items())},
-            "sqlite": [list(self.sqlite.sqlite_engines), self.sqlite.begin_workaround],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict) -> ReleasedModule:
-        engines, workaround = data["sqlite"]
-        return cls(
-            str(data["module"]),
-            {str(local): str(imported) for local, imported in data["imports"].items()},
-            {str(name): symbol_from_json(symbol) for name, symbol in data["symbols"].items()},
-            SqliteFacts(tuple(map(bool, engines)), bool(workaround)),
-        )
 
 
 class ProjectIndex:
@@ -294,7 +108,7 @@ class ProjectIndex:
         # Per module, by its text: the names a top-level `class`/`def` defines once and nothing else binds.
         self._plain_definitions: dict[str, tuple[tuple[int, int] | None, frozenset[bytes]]] = {}
         self._mentions: dict[tuple[str, str], tuple[str, ...] | None] = {}
-        self._file_words: dict[str, int] = {}  # path -> `_word_bits` of its words
+        self._file_words: dict[str, int] = {}  # path -> `word_bits` of its words
         self._shared_words: dict[str, frozenset[bytes] | None] = {}  # root -> words of two files or more
         self.effects_rebuilt = 0  # effects of forgone functions asked after all (see `_forgone`): how often it misses
         self._interfaces: dict[str, tuple[ReleasedModule, str]] = {}  # path -> (module, `interface_digest`)
@@ -496,7 +310,7 @@ class ProjectIndex:
             if files is None:
                 return None
             word = name.encode()
-            witness = next((f for f in files if f != path and _mentions(f, word)), None)
+            witness = next((f for f in files if f != path and file_mentions(f, word)), None)
             self._note_witness(path, name, witness)
             return witness is not None
         named = self._words_of_several_files(path)
@@ -522,7 +336,7 @@ class ProjectIndex:
             self._note_witness(path, name, witness)
             return witness is not None
         witness = witnesses.get(name)
-        if witness is not None and witness != path and witness in self._project_file_set(path) and _mentions(witness, word):
+        if witness is not None and witness != path and witness in self._project_file_set(path) and file_mentions(witness, word):
             self._note_witness(path, name, witness)
             return True
         return None
@@ -530,7 +344,7 @@ class ProjectIndex:
     def _likely_namer(self, path: str, name: str, readers: list[str]) -> str | None:
         """Of `readers` (the files whose code read the names of `path`), one whose word filter holds `name`: likely
         one naming it (whoever takes it as a witness checks it does)."""
-        wanted = _word_bits([name.encode()])
+        wanted = word_bits([name.encode()])
         return next((f for f in readers if f != path and self._word_bits(f) & wanted == wanted), None)
 
     def _note_witness(self, path: str, name: str, witness: str | None) -> None:
@@ -893,7 +707,7 @@ class ProjectIndex:
         """`interface_digest` of a module the index keeps, from its JSON text when given (`_module_text`)."""
         known = self._interfaces.get(path)
         if known is None or known[0] is not module:
-            plain = sorted(name.decode() for name in _plain_definitions(path))
+            plain = sorted(name.decode() for name in plain_definitions(path))
             text = (module_text or _module_text(module)) + json.dumps(plain)
             known = self._interfaces[path] = (module, content_digest(text.encode()))
         return known[1]
@@ -955,7 +769,7 @@ class ProjectIndex:
         self.consult(path, from_path)
         known = self._plain_definitions.get(path)
         if known is None or known[0] != stamp:
-            known = self._plain_definitions[path] = (stamp, _plain_definitions(path))
+            known = self._plain_definitions[path] = (stamp, plain_definitions(path))
         return name.encode() in known[1]
 
     def find_module(self, module: str, from_path: str, reader: str | None = None) -> str | None:
@@ -1013,7 +827,7 @@ class ProjectIndex:
         if stamp is None:
             return None
         try:
-            data = _read(path)
+            data = read_file(path)
         except OSError as error:
             self._cannot_read(path, error)
             return None
@@ -1026,7 +840,7 @@ class ProjectIndex:
     def _facts_of_model(self, path: str, stamp: tuple[int, int], model: SemanticModel) -> None:
         """Keep the module facts of a model about to be let go, as `facts` would give them."""
         try:
-            data = _read(path)
+            data = read_file(path)
         except OSError:
             return
         digest = content_digest(data)
@@ -1084,7 +898,7 @@ class ProjectIndex:
         known = self._digests_now.get(path)
         if known is None or known[0] != stamp:
             try:
-                digest = content_digest(_read(path)) if stamp is not None else None
+                digest = content_digest(read_file(path)) if stamp is not None else None
             except OSError:
                 digest = None
             known = self._digests_now[path] = (stamp, digest)
@@ -1181,7 +995,7 @@ class ProjectIndex:
         self._facts[path] = (stamp, None)  # a question asked while building them sees none
         if stamp is not None:
             try:
-                data = _read(path)
+                data = read_file(path)
             except OSError as error:
                 self._cannot_read(path, error)
                 data = None
@@ -1214,9 +1028,9 @@ class ProjectIndex:
             files = self.project_files(path)
             if files is not None and WORD.fullmatch(word.encode()):
                 self._words_of_several_files(path)  # one pass over the project's text makes every file's filter
-                wanted = _word_bits([word.encode()])
+                wanted = word_bits([word.encode()])
                 files = tuple(f for f in files if self._word_bits(f) & wanted == wanted)
-            self._mentions[key] = None if files is None else tuple(f for f in files if _mentions(f, word.encode()))
+            self._mentions[key] = None if files is None else tuple(f for f in files if file_mentions(f, word.encode()))
         return self._mentions[key]
 
     def read_project_text(self, path: str) -> None:
@@ -1233,22 +1047,22 @@ class ProjectIndex:
             counts: Counter[bytes] = Counter()
             for file in files or ():
                 try:
-                    words = _words(_read(file))
+                    words = words_in(read_file(file))
                 except OSError:
                     words = set()
                 if file not in self._file_words:
-                    self._file_words[file] = _word_bits(words)
+                    self._file_words[file] = word_bits(words)
                 counts.update(words)
             self._shared_words[root] = None if files is None else frozenset(word for word, count in counts.items() if count > 1)
         return self._shared_words[root]
 
     def _word_bits(self, path: str) -> int:
-        """A digest of the words in a file (see `_word_bits`): each file is read once for every question asked
+        """A digest of the words in a file (see `word_bits`): each file is read once for every question asked
         of the project's text, not once per question."""
         bits = self._file_words.get(path)
         if bits is None:
             try:
-                bits = self._file_words[path] = _word_bits(_words(_read(path)))
+                bits = self._file_words[path] = word_bits(words_in(read_file(path)))
             except OSError:
                 bits = self._file_words[path] = 0
         return bits
@@ -1275,7 +1089,7 @@ class ProjectIndex:
         if self._released_module(path) is None:
             return self._model_for_lookups(path)
         try:
-            data = _read(path)
+            data = read_file(path)
         except OSError as error:
             self._cannot_read(path, error)
             return None
@@ -1323,10 +1137,10 @@ class ProjectIndex:
         """The files of `path`'s project that may call the function `qualname` of the file `home` by that name: its
         own, and those mentioning both its name and what holds it (`db` of `app.db.get_session`, `Repo` of
         `app.repo.Repo.get`), which an import of it, or the attribute chain reaching it, names."""
-        name, holder = _name_and_holder(qualname)
+        name, holder = name_and_holder(qualname)
         files = self.files_mentioning(path, name) or ()
         holding = set(self.files_mentioning(path, holder) or ()) if holder else None
-        return [file for file in files if holding is None or file in holding or _names_without_holder(file, home)]
+        return [file for file in files if holding is None or file in holding or names_without_holder(file, home)]
 
     def _startup_callers_hold(self, followed: list[str], changed: dict[str, tuple[bytes, set[bytes]]]) -> bool | None:
         """Whether a "runs only at startup" answer holds, by the files changed since: it read, of each file, only the
@@ -1359,7 +1173,7 @@ class ProjectIndex:
 
     def _session_stores(self, key: str, path: str) -> list[str]:
         holder, _, name = key.rstrip("]").replace("[", ".").partition(".")
-        wanted = _word_bits([holder.encode(), name.encode()])
+        wanted = word_bits([holder.encode(), name.encode()])
         kinds: set[str] = set()
         for file in self.project_files(path) or ():
             if self._word_bits(file) & wanted != wanted or not self.runs_in_the_app(file):
@@ -1375,7 +1189,7 @@ class ProjectIndex:
         keys = self._file_store_keys.get(path)
         if keys is None:
             try:
-                text = _read(path)
+                text = read_file(path)
             except OSError:
                 text = b""
             keys = self._file_store_keys[path] = store_keys_in(text)
@@ -1399,7 +1213,7 @@ class ProjectIndex:
             if not self.runs_in_the_app(file):
                 continue
             try:
-                text = _read(file)
+                text = read_file(file)
             except OSError:
                 continue
             if DATABASE_IMPORTS["sync"].search(text):
@@ -1418,7 +1232,7 @@ class ProjectIndex:
         if key not in self._reexports:
             self._reexports[key] = None
             try:
-                text = _read(path)
+                text = read_file(path)
             except OSError:
                 text = b""
             for source, imported in API_IMPORT.findall(text):
@@ -1441,15 +1255,15 @@ class ProjectIndex:
         kind, path, name = question
         if kind == "dependency_targets":
             qualnames = name.split("\n")
-            filters = _dependency_filters(qualnames)
+            filters = dependency_filters(qualnames)
             found: set[str] = set()
             for file in self._dependency_namers(path):
-                facts = self._dependency_facts(file, filters, _names_without_holder(file, path))
+                facts = self._dependency_facts(file, filters, names_without_holder(file, path))
                 if facts is not None:
                     found |= facts.dependency_targets
             return [qualname for qualname in qualnames if qualname in found]
         if kind == "project_files":
-            return _listing_digest(self.project_files(path))
+            return listing_digest(self.project_files(path))
         if kind == "mentioning":
             files = self.files_mentioning(path, name)
             return None if files is None else list(files)
@@ -1496,22 +1310,22 @@ class ProjectIndex:
             return None if any(name.encode() in words for _, words in changed.values()) else True
         if kind == "mentioning" and isinstance(recorded, list):
             word, mentioned = name.encode(), set(recorded)
-            return [f for f in files if (_text_mentions(changed[f][0], word) if f in changed else f in mentioned)] == recorded
+            return [f for f in files if (text_mentions(changed[f][0], word) if f in changed else f in mentioned)] == recorded
         if kind == "dependency_targets" and isinstance(recorded, list):
             # Which of them modules name in `Depends(...)`: a changed module may name one now, and each named before
             # is still named if an unchanged module the stored facts say names it still counts (see `answer`).
             qualnames = name.split("\n")
-            filters = _dependency_filters(qualnames)
+            filters = dependency_filters(qualnames)
             named: set[str] = set()
             for file, (text, _) in changed.items():
-                facts = self._dependency_facts(file, filters, _names_without_holder(file, path)) if _names_dependencies(text) else None
+                facts = self._dependency_facts(file, filters, names_without_holder(file, path)) if names_dependencies(text) else None
                 named |= facts.dependency_targets if facts is not None else set()
             if named.intersection(qualnames) - set(recorded):
                 return False
             root = project_root(path)
             for qualname in set(recorded) - named:
                 if not any(
-                    (facts := self._still_names_dependencies(file, filters, _names_without_holder(file, path))) is not None
+                    (facts := self._still_names_dependencies(file, filters, names_without_holder(file, path))) is not None
                     and qualname in facts.dependency_targets
                     for file in self._stored_namers().get(qualname, ()) if file not in changed and project_root(file) == root
                 ):
@@ -1539,18 +1353,18 @@ class ProjectIndex:
 
     def _dependency_facts(self, path: str, filters: list[tuple[int, int]], own: bool) -> ModuleFacts | None:
         """The module facts of a file that names `Depends` or `Security`, when the answer to which of some functions of
-        one module modules name reads them (`filters`: see `_dependency_filters`): when it mentions the name of one,
-        and, unless it may name them without it (`own`: see `_names_without_holder`), what holds it."""
+        one module modules name reads them (`filters`: see `dependency_filters`): when it mentions the name of one,
+        and, unless it may name them without it (`own`: see `names_without_holder`), what holds it."""
         bits = self._word_bits(path)
         return self.facts(path) if any(bits & wanted[own] == wanted[own] for wanted in filters) else None
 
     def _still_names_dependencies(self, path: str, filters: list[tuple[int, int]], own: bool) -> ModuleFacts | None:
         """`_dependency_facts` of an unchanged file, when it names `Depends` or `Security`."""
         try:
-            text = _read(path)
+            text = read_file(path)
         except OSError:
             return None
-        return self._dependency_facts(path, filters, own) if _names_dependencies(text) else None
+        return self._dependency_facts(path, filters, own) if names_dependencies(text) else None
 
     def _stored_namers(self) -> dict[str, list[str]]:
         """The files whose stored module facts name each dependency."""
@@ -1575,10 +1389,10 @@ class ProjectIndex:
                 texts = {}
                 for file in mine:
                     try:
-                        text = _read(file) if file in files else b""
+                        text = read_file(file) if file in files else b""
                     except OSError:
                         text = b""
-                    texts[file] = (text, _words(text))
+                    texts[file] = (text, words_in(text))
                 self._changed_texts[root] = texts
         return self._changed_texts[root]
 
@@ -1832,10 +1646,6 @@ def _groups_read_first(reads: dict[str, dict[str, str]]) -> list[set[str]]:
     return groups
 
 
-def _listing_digest(files: tuple[str, ...] | None) -> str | None:
-    return None if files is None else content_digest("\n".join(files).encode("utf-8", "surrogateescape"))
-
-
 def _function_summaries(module: ReleasedModule) -> Iterable[FunctionSummary]:
     """The summaries of the functions, dependency providers and methods a released module keeps."""
     for symbol in module.symbols.values():
@@ -1854,69 +1664,6 @@ def _referenced_by_value(model: SemanticModel, name: str) -> bool:
         if not (isinstance(parent, ast.Call) and parent.func is load):
             return True
     return False
-
-
-def _words(text: bytes) -> set[bytes]:
-    """The words `WORD` finds in `text`: split at every other byte, which costs a third less than the regex."""
-    return set(text.translate(NOT_WORD_TO_SPACE).split())
-
-
-def _word_bits(words: Iterable[bytes]) -> int:
-    """A Bloom filter of `words`, WORD_BITS wide with two bits per word: a file's filter holding a word's bits
-    may mention the word (about one file in a hundred that does not), one lacking them does not."""
-    bits = 0
-    for word in words:
-        digest = hash(word)
-        bits |= 1 << (digest % WORD_BITS) | 1 << (digest // WORD_BITS % WORD_BITS)
-    return bits
-
-
-def _plain_definitions(path: str) -> frozenset[bytes]:
-    """The names that exactly one top-level `class`/`def` of the file defines and that no other top-level
-    line starts with (`Name = ...`, `Name.attr = ...`) or imports: read from the text alone."""
-    try:
-        text = _read(path)
-    except OSError:
-        return frozenset()
-    text = b"\n" + text  # each line then starts after a newline, see TOP_LEVEL_DEFINITION
-    defined = Counter(TOP_LEVEL_DEFINITION.findall(text))
-    once = {name for name, count in defined.items() if count == 1}
-    bound = set(TOP_LEVEL_WORD.findall(text))
-    for line in TOP_LEVEL_IMPORT.findall(text):
-        bound.update(WORD.findall(line))
-    return frozenset(once - bound)
-
-
-# The unsaved buffers of an editor (the language server's open files): path -> content, read in place of the file.
-UNSAVED_BUFFERS: dict[str, bytes] = {}
-
-
-def _read(path: str) -> bytes:
-    buffer = UNSAVED_BUFFERS.get(path)
-    if buffer is not None:
-        return buffer
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size > MAX_FILE_SIZE:
-            raise OSError(f"larger than {MAX_FILE_SIZE} bytes (max-file-size), not read")
-        return handle.read()
-
-
-def _mentions(path: str, word: bytes) -> bool:
-    try:
-        text = _read(path)
-    except OSError:
-        return False
-    return _text_mentions(text, word)
-
-
-def store_keys_in(text: bytes) -> frozenset[str]:
-    """The places a module's text stores something in, as `session_stores` keys (`state.db`, `ctx[db]`)."""
-    found = {f"state.{attribute.decode()}" for attribute in STATE_STORE.findall(text)}
-    for store in ITEM_STORE.finditer(text):
-        holder = HOLDER.search(text, max(0, store.start() - 64), store.start())
-        if holder is not None:
-            found.add(f"{holder.group(1).decode()}[{store.group(1).decode()}]")
-    return frozenset(found)
 
 
 def _reads_facts_of(question: tuple[str, str, str], facts: ModuleFacts, in_app: bool) -> bool:
@@ -1943,38 +1690,4 @@ def _startup_calls(facts: ModuleFacts | None, followed: list[str]) -> list[tuple
     calls = ((qualname, facts.callers[qualname]) for qualname in followed if qualname in facts.callers)
     return [(qualname, sorted(callers), sorted(callers & facts.startup)) for qualname, callers in calls]
 
-
-def _names_without_holder(file: str, home: str) -> bool:
-    """Whether `file` may name a function of the module file `home` without naming what holds it: `home` itself, or,
-    when `home` is a package's `__init__`, a module of the package (`from . import get_db` names no package)."""
-    return file == home or os.path.basename(home) == "__init__.py" and file.startswith(os.path.dirname(home) + os.sep)
-
-
-def _dependency_filters(qualnames: list[str]) -> list[tuple[int, int]]:
-    """For each function, the `_word_bits` a module naming it in `Depends(...)` has: its name and what holds it
-    (`deps` of `app.deps.get_db`, which the import or the attribute chain naming it names), or in its own module
-    its name alone."""
-    filters = []
-    for qualname in qualnames:
-        name, holder = _name_and_holder(qualname)
-        words = [name.encode(), holder.encode()] if holder else [name.encode()]
-        filters.append((_word_bits(words), _word_bits([name.encode()])))
-    return filters
-
-
-def _name_and_holder(qualname: str) -> tuple[str, str]:
-    """A function's name and the last part of what holds it: (`get_db`, `deps`) of `app.deps.get_db`, (`get`, `Repo`)
-    of `app.repo.Repo.get`; "" for none."""
-    holder, _, name = qualname.rpartition(".")
-    return name, holder.rpartition(".")[2]
-
-
-def _names_dependencies(text: bytes) -> bool:
-    """Whether a file's text mentions `Depends` or `Security` (see `_dependency_namers`)."""
-    return _text_mentions(text, b"Depends") or _text_mentions(text, b"Security")
-
-
-def _text_mentions(text: bytes, word: bytes) -> bool:
-    # The substring test is fast and rules out most files before the whole-word search.
-    return word in text and re.search(rb"\b" + re.escape(word) + rb"\b", text) is not None
 

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from flake8_async_sqla.core.engines import EngineFate, SqliteFacts
     from flake8_async_sqla.core.model import SemanticModel
     from flake8_async_sqla.core.options import AnalysisOptions
-    from flake8_async_sqla.core.project import ModuleFacts
+    from flake8_async_sqla.core.module_facts import ModuleFacts
     from flake8_async_sqla.core.summaries import FunctionSummary, Symbol
 
 
@@ -53,3 +53,16 @@ class Resolver(Protocol):
     def is_imported(self, model: SemanticModel) -> bool | None: ...
     def module_engine_fate(self, qualname: str, model: SemanticModel) -> EngineFate | None: ...
     def disposes_state(self, store: SemanticModel, attributes: set[str]) -> bool: ...
+
+
+def module_path(index: Resolver, qualname: str, from_path: str, reader: str | None = None) -> str | None:
+    """The project file an imported name comes from: the longest prefix of it that is a module (looked up for the
+    code of `reader`, by default that of `from_path`)."""
+    parts = qualname.split(".")
+    for split in range(len(parts), 0, -1):
+        if not parts[split - 1]:
+            continue
+        path = index.find_module(".".join(parts[:split]), from_path, reader)
+        if path is not None:
+            return path
+    return None

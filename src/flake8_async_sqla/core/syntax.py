@@ -13,6 +13,8 @@ FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 WITH_NODES = (ast.With, ast.AsyncWith)
 TRY_NODES = (ast.Try, getattr(ast, "TryStar", ast.Try))  # `try: ... except*` is Python 3.11+
+# A memo has no entry for the key yet (None is an answer: `qualname` of a node that names nothing).
+UNRESOLVED = object()
 COLLECTION_TYPES = {"list", "List", "set", "Set", "Sequence", "Collection", "MutableSequence", "MutableSet"}
 
 
@@ -116,3 +118,19 @@ def nested_def(scope: Scope, name: str) -> ast.AST | None:
         if child.name == name and child.kind == "function":
             return child.node
     return None
+
+
+def self_attribute_stored(target: ast.AST | None) -> str | None:
+    """The attribute a store into `target` keeps a value in: `x` for `self.x`, `x[...]` for `self.x[key]`."""
+    container = target.value if isinstance(target, ast.Subscript) else target
+    if isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name) and container.value.id == "self":
+        return f"{container.attr}[...]" if container is not target else container.attr
+    return None
+
+
+def names_an_engine(call: ast.Call) -> bool:
+    """Whether a call's function is named like an engine factory (`make_engine`, `create_db_engine`): the
+    project functions worth asking whether they return a new engine (asking of every call would cost lookups)."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return "ngine" in name and "engine" in name.lower()

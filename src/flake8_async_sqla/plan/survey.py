@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.effects import callee_summaries
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.sessions import SessionBinding
 from flake8_async_sqla.core.syntax import call_method, dotted, keyword, literal_str
 from flake8_async_sqla.plan.skeleton import EngineSetup, engine_setup
 

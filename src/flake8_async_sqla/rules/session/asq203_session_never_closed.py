@@ -4,7 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.sessions import SessionBinding
 from flake8_async_sqla.core.syntax import TRY_NODES, dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 

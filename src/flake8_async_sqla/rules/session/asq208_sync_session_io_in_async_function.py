@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
 from flake8_async_sqla.core.effects import blocking_callee, callee_summaries, held_arguments
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.sessions import SessionBinding
 from flake8_async_sqla.core.syntax import call_method, dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.sessions import SessionBinding
 from flake8_async_sqla.core.syntax import dotted
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 

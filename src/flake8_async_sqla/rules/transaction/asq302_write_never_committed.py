@@ -3,9 +3,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from flake8_async_sqla.core import model as semantic
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
-from flake8_async_sqla.core.syntax import call_method
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.sessions import SessionBinding
+from flake8_async_sqla.core.syntax import WITH_NODES, call_method
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
 TRANSACTION_ENDS = {"commit", "rollback"}
@@ -218,7 +218,7 @@ def _session_block(model: SemanticModel, scope: Scope, write: ast.Call, binding:
     for ancestor in model.ancestors(write):
         if ancestor is scope.node:
             break
-        if not isinstance(ancestor, semantic.WITH_NODES):
+        if not isinstance(ancestor, WITH_NODES):
             continue
         for item in ancestor.items:
             if isinstance(item.optional_vars, ast.Name) and model.sessions(scope).get(item.optional_vars.id) is binding:

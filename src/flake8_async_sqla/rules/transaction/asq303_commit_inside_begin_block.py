@@ -4,7 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core.edits import Edit, SourceText, statement_lines
-from flake8_async_sqla.core.model import Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.sessions import SessionBinding
 from flake8_async_sqla.core.syntax import WITH_NODES, call_method, dotted
 from flake8_async_sqla.core.rule import SAFE, AutoFix, Report, Rule, register, report
 

@@ -4,7 +4,9 @@ import ast
 from collections.abc import Iterator
 
 from flake8_async_sqla.core import names
-from flake8_async_sqla.core.model import FunctionSummary, Scope, SemanticModel, SessionBinding
+from flake8_async_sqla.core.model import Scope, SemanticModel
+from flake8_async_sqla.core.sessions import SessionBinding
+from flake8_async_sqla.core.summaries import FunctionSummary
 from flake8_async_sqla.core.syntax import LOOP_NODES, TRY_NODES, WITH_NODES, all_args, assigned_names, call_method, dotted, statement_blocks, statements_in
 from flake8_async_sqla.core.rule import Report, Rule, register, report
 
