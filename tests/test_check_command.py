@@ -393,6 +393,28 @@ def test_files_naming_no_database_come_last(tmp_path: Path) -> None:
     assert [str(Path(path).relative_to(tmp_path)) for path in order] == ["app/models.py", "app/db.py", "app/helpers.py"]
 
 
+def test_files_whose_role_reports_nothing_come_first(tmp_path: Path) -> None:
+    """Given the codes checked, a test module only has to parse: it comes first, while the index holds least, and
+    the database modules keep their order after it. Without the codes (the order for worker processes), it is
+    ordered like any other file."""
+    files = {
+        "app/db.py": "from sqlalchemy import create_engine\nfrom app.models import Base\n",
+        "app/models.py": "from sqlalchemy.orm import DeclarativeBase\n",
+        "tests/test_db.py": "from app.db import create_engine\n",
+    }
+    (tmp_path / "pyproject.toml").write_text("")
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    paths = sorted(str(tmp_path / name) for name in files)
+
+    def order(codes: frozenset[str] | None) -> list[str]:
+        return [str(Path(path).relative_to(tmp_path)) for path in imports_first(paths, ProjectIndex(), codes)]
+
+    assert order(frozenset({"ASQ101"})) == ["tests/test_db.py", "app/models.py", "app/db.py"]
+    assert order(None) == ["app/models.py", "app/db.py", "tests/test_db.py"]
+
+
 def test_cache_follows_dependencies_named_in_other_modules(tmp_path: Path) -> None:
     """deps.py is unchanged, but whether its function is a dependency is decided in routes.py."""
     (tmp_path / "pyproject.toml").write_text("")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flake8_async_sqla.adapters.flake8 import AsyncSqlaPlugin
-from flake8_async_sqla.core.parsing import ParseFailure, parse
+from flake8_async_sqla.core.parsing import ParseFailure, check_syntax, parse
 
 from harness import ENGINE_IN_HANDLER
 
@@ -128,3 +128,48 @@ def test_check_names_a_file_that_vanished_after_discovery(tmp_path: Path) -> Non
     outcome = run(Settings(root=tmp_path), [present, tmp_path / "vanished.py"], jobs=1, cache_folder=None)
     assert [r.finding.code for r in outcome.results] == ["ASQ101"]
     assert [(Path(error.path).name, error.problem.split(":")[0]) for error in outcome.errors] == [("vanished.py", "cannot read")]
+
+
+# What only the compiler rejects (the parser accepts it, so `parse` does), and what it only warns about.
+COMPILER_ONLY = {
+    "return_outside.py": b"return 1\n",
+    "await_outside.py": b"await thing\n",
+    "nonlocal_at_module.py": b"nonlocal x\n",
+    "repeated_argument.py": b"def f(a, a):\n    pass\n",
+    "late_future.py": b"x = 1\nfrom __future__ import annotations\n",
+    "is_literal.py": b"x = 1\nprint(x is 1)\n",
+    "invalid_escape.py": b"path = '\\d+'\n",
+}
+
+
+def _failure(judge, content: bytes) -> str | None:
+    try:
+        judge(content, "module.py")
+    except ParseFailure as failure:
+        return f"{failure} @ {failure.line}"
+    return None
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the parser's own, on an invalid escape
+@pytest.mark.parametrize("content", [content for content, _ in CASES.values()] + list(COMPILER_ONLY.values()))
+def test_the_syntax_check_fails_exactly_where_parsing_does(content: bytes) -> None:
+    assert _failure(check_syntax, content) == _failure(parse, content)
+
+
+def test_test_files_are_checked_for_syntax_errors_alone(tmp_path: Path) -> None:
+    """A test file's checks report nothing by default, so `check` only asks whether it parses: what the parser
+    rejects is reported as for any file, what only the compiler rejects or warns about is not."""
+    (tmp_path / "pyproject.toml").write_text("")
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_broken.py").write_bytes(b"def test_broken(:\n    pass\n")
+    for name, content in COMPILER_ONLY.items():
+        (tests / f"test_{name}").write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "flake8_async_sqla", "check", "--no-cache", "."],
+        cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    assert result.returncode == 2
+    reported = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(reported) == 1 and reported[0].startswith(f"tests{os.sep}test_broken.py: error: parse failed"), result.stderr

@@ -441,12 +441,12 @@ def test_a_file_the_index_parsed_needs_no_second_parse_when_its_check_needs_no_t
     helpers.write_bytes(b"def total(items):\n    return sum(items)\n")
     index = ProjectIndex()
     assert index.lookup("app.helpers.total", str(tmp_path / "app" / "routes.py")) is not None
-    parses: list[str] = []
-    real_parse = parsing.parse
-    monkeypatch.setattr(parsing, "parse", lambda *args, **kwargs: parses.append(args[1]) or real_parse(*args, **kwargs))
+    judged: list[str] = []  # the files whose syntax the check judged itself (it needs no tree of them)
+    real_check = parsing.check_syntax
+    monkeypatch.setattr(parsing, "check_syntax", lambda *args, **kwargs: judged.append(args[1]) or real_check(*args, **kwargs))
     outcome = check_source(str(helpers), content, content.decode(), frozenset({"ASQ101"}), DEFAULT_POLICY, index, False, target)
     assert outcome.findings == [] and outcome.error is None
-    assert parses == ([str(helpers)] if parsed_again else [])
+    assert judged == ([str(helpers)] if parsed_again else [])
 
 
 def test_a_file_that_does_not_parse_is_reported_though_its_check_needs_no_tree(tmp_path: Path) -> None:

@@ -12,10 +12,9 @@ import itertools
 import json
 import os
 import stat
-from hashlib import blake2b
 from typing import Callable, Iterable
 
-from flake8_async_sqla.core.layout import content_digest
+from flake8_async_sqla.core.layout import blake2b, content_digest  # BLAKE2 without loading OpenSSL (see layout)
 
 # The document's first line: `flake8-async-sqla-cache <shape> <digest of the rest>`; a cache of another shape is
 # started afresh, one whose digest does not match was damaged (or edited) and is discarded whole.

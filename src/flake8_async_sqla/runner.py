@@ -224,15 +224,18 @@ def check_source(
     """The findings, role and line texts of one file's source (`data` as read, `text` decoded), as `analyse`
     reports them: also for text not (yet) written, which `check --fix` checks between its passes."""
     from flake8_async_sqla.core.checker import check_tree, codes_for_role, needs_tree
-    from flake8_async_sqla.core.parsing import ParseFailure, for_newest_syntax, parse
+    from flake8_async_sqla.core.parsing import ParseFailure, check_syntax, for_newest_syntax, parse
     from flake8_async_sqla.noqa import NoqaMap
 
     role = roles.role_of(path, text)
     selected = codes_for_role(role, roles, codes)
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
-    if not needs_tree(selected, text, index.options) and for_newest_syntax(target) and index.parsed(path, raw):
-        return FileOutcome([], None, 0, role, [])  # it parses (the index read it for another file's lookups): no finding
     try:
+        if not needs_tree(selected, text, index.options):
+            # No finding, only whether it parses: known when the index read it for another file's lookups.
+            if not (for_newest_syntax(target) and index.parsed(path, raw)):
+                check_syntax(data, path, target)
+            return FileOutcome([], None, 0, role, [])
         tree = parse(data, path, target)
     except ParseFailure as failure:
         return FileOutcome(error=str(failure), error_line=failure.line)
@@ -711,10 +714,10 @@ class Cache:
     def save(self, records: Iterator[tuple[str, str]] = iter(())) -> None:
         """Write the results, and the module records: those workers made (see `put`) and `records`, each written as
         it is made."""
-        from flake8_async_sqla.cache_files import write_document
-
         if self.path is None:
             return
+        from flake8_async_sqla.cache_files import write_document
+
         self._spool_records(records)  # before the folders their resolutions rest on are written
         document = {
             "settings": self.settings_key, "files": self.entries, "index": self.facts, "project": self.project,
@@ -905,7 +908,9 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
                 index = _prepare_index(options, roles, cache)
             work = [
                 (key, codes, options, roles, target, None, os.path.abspath(key) in cache.rested_on, fixes, cache.path is not None)
-                for key in imports_first(pending, index)
+                # With workers, the files first are the ones the main process analyses before they start (see
+                # `_analyse_all`): database modules, whose facts they then share, not files that only have to parse.
+                for key in imports_first(pending, index, codes if jobs <= 1 else None)
             ]
             fresh, first_in_workers = _analyse_all(work, jobs, options, roles, cache)
             for number, (job, outcome) in enumerate(zip(work, fresh)):
@@ -1081,23 +1086,28 @@ def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:
     return outcome
 
 
-def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:
+def imports_first(paths: list[str], index: ProjectIndex, codes: frozenset[str] | None = None) -> list[str]:
     """`paths` reordered so that a module comes before the files that import it (otherwise, and around
     import cycles, in the order given): the index then finds the names of an imported module kept from its
     own check, rather than modelling it once for its importer and once more for its check. The files whose text
     names no database or framework come last: their check needs no model, and their parse none either once the
-    index has read them for another file's lookups (see `check_source`)."""
-    from flake8_async_sqla.core.checker import is_relevant
+    index has read them for another file's lookups (see `check_source`). Given the `codes` checked, the files whose
+    role reports none of them (tests, migrations) come first: their check only asks whether they parse, and asked
+    while the index is small, what that costs in memory (a large test module) adds least to the run's peak."""
+    from flake8_async_sqla.core.checker import codes_for_role, is_relevant
 
     absolute = {os.path.abspath(path): path for path in paths}
     imported: dict[str, list[str]] = {}
     relevant: set[str] = set()
+    unreported: set[str] = set()
     for path in absolute:
         text = _text_or_nothing(path)
         imported[path] = [m for m in _imported_files(path, text, index) if m in absolute and m != path]
         # The words it looks for are ASCII: found in any ASCII-compatible encoding's bytes read as Latin-1.
         if is_relevant(text.decode("latin-1"), index.options):
             relevant.add(absolute[path])
+        if codes is not None and not codes_for_role(index.roles.role_of(path, text.decode("latin-1")), index.roles, codes):
+            unreported.add(absolute[path])
     ordered: list[str] = []
     placed: set[str] = set()
     for start in absolute:
@@ -1114,7 +1124,9 @@ def imports_first(paths: list[str], index: ProjectIndex) -> list[str]:
             elif dependency not in placed:
                 placed.add(dependency)
                 stack.append((dependency, iter(imported[dependency])))
-    return [path for path in ordered if path in relevant] + [path for path in ordered if path not in relevant]
+    first = [path for path in paths if path in unreported]
+    rest = [path for path in ordered if path not in unreported]
+    return first + [path for path in rest if path in relevant] + [path for path in rest if path not in relevant]
 
 
 def _text_or_nothing(path: str) -> bytes:

@@ -7,6 +7,7 @@ import io
 import sys
 import threading
 import tokenize
+import warnings
 
 from flake8_async_sqla.core.newer_syntax import parse_newer
 
@@ -52,6 +53,22 @@ def parse(data: bytes | str, filename: str, target: tuple[int, int] | None = Non
         return tree
     except (ValueError, MemoryError) as error:
         raise ParseFailure(f"cannot parse: {type(error).__name__}: {error}") from error
+
+
+def check_syntax(data: bytes | str, filename: str, target: tuple[int, int] | None = None) -> None:
+    """Raise the ParseFailure `parse` would raise, without keeping a tree: for a file whose checks need none (a test
+    file, whose role is not reported). For the newest syntax, compiling the file to bytecode tells first: it builds
+    no Python objects for the tree, and whatever it accepts parses; anything it rejects (also what only the compiler
+    rejects, `return` outside a function) is judged by `parse` itself."""
+    if for_newest_syntax(target):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the compiler's own warnings (`is` with a literal) are not ours to give
+                compile(data, filename, "exec", dont_inherit=True)
+            return
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            pass
+    parse(data, filename, target)
 
 
 def _parses_for_newer_python(data: bytes | str, filename: str) -> bool:
