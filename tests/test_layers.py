@@ -20,7 +20,7 @@ LAYERS = [
     {"syntax", "names", "options", "layout", "summaries", "resolver", "newer_syntax", "parsing", "roles", "edits", "project_text"},
     {"framework", "mapping", "urls", "manifests"},
     {"model", "sessions", "functions", "effects", "orm", "engines", "per_request"},
-    {"project", "module_facts"},
+    {"project", "project_records", "project_questions", "module_facts"},
     {"checker", "rule", "project_rules"},
 ]
 

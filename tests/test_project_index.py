@@ -280,6 +280,26 @@ def test_what_the_index_keeps_of_a_module_round_trips_through_json_and_serves_an
     assert other.modelled == 0
 
 
+def test_a_module_level_object_a_project_class_built_is_known_by_its_class_let_go_or_not(shop: Path) -> None:
+    """`orders = OrderRepository()` in one module: other modules' calls of its methods (`repository.orders.count(db)`)
+    run the class's; what the index keeps of the module says so too, through JSON."""
+    (shop / "repository.py").write_text(REPOSITORY + "\n\norders = OrderRepository()\nlock = object()\n")
+    routes = str(shop / "routes.py")
+    index = ProjectIndex()
+    live = index.lookup("shop.repository.orders", routes)
+    assert live is not None and (live.kind, live.instance_of) == ("object", "shop.repository.OrderRepository")
+    assert index.lookup("shop.repository.lock", routes) is None  # not built by a project class
+    worker = ProjectIndex()
+    checked_and_released(worker, shop / "repository.py")
+    other = ProjectIndex()
+    other.adopt(json.loads(json.dumps(worker.shared())), dict(worker.records()))
+    assert symbol_to_json(other.lookup("shop.repository.orders", routes)) == symbol_to_json(live)
+    model = build_model(ast.parse("from shop import repository\n\n\ndef total(db):\n    return repository.orders.count(db)\n"), routes, other)
+    call = next(node for node in ast.walk(model.tree) if isinstance(node, ast.Call))
+    summary = model.call_summary(call, model.scope_of[call])
+    assert summary is not None and summary.qualname == "shop.repository.OrderRepository.count"
+
+
 def test_module_facts_record_where_an_app_is_handed_to_a_project_function(shop: Path) -> None:
     (shop / "events.py").write_text("def register(target, *, admin=None):\n    target.on_event('startup')\n")
     (shop / "main.py").write_text(
@@ -523,14 +543,14 @@ def test_a_module_is_found_as_the_search_from_the_importers_folder_up_finds_it(
 
 
 def test_the_project_text_read_ahead_is_not_read_again(shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from flake8_async_sqla.core import project, project_text
+    from flake8_async_sqla.core import project, project_questions, project_text
 
     fresh = ProjectIndex().files_mentioning(str(shop / "routes.py"), "count_orders")
     index = ProjectIndex()
     index.read_project_text(str(shop / "routes.py"))
     reads: list[str] = []
     read = project_text.read_file
-    for module in (project, project_text):
+    for module in (project, project_questions, project_text):
         monkeypatch.setattr(module, "read_file", lambda path: reads.append(path) or read(path))
     index.read_project_text(str(shop / "db.py"))  # the same project
     assert reads == []

@@ -44,16 +44,16 @@ def probes(model: SemanticModel, scope: Scope, summary: FunctionSummary) -> dict
 # ----------------------------------------------------------------------------- objects and their classes
 def object_class(model: SemanticModel, node: ast.AST, scope: Scope) -> str | None:
     """The qualified name of the project class whose instance `node` holds, when the code says: a `Cls(...)`
-    call, `self`/`cls` in a method, a local name annotated `Cls` or only ever assigned `Cls(...)`, and
+    call, `self`/`cls` in a method, a local name annotated `Cls` or only ever assigned `Cls(...)`,
     `self.attr` where the class only assigns `Cls(...)` to it, annotates it `Cls`, or makes it a property
-    (or `cached_property`) returning one."""
+    (or `cached_property`) returning one, and a module-level object a class built (`crud.user`)."""
     if isinstance(node, ast.Name):
         function = scope.function_scope
         if node.id in RECEIVERS and function is not None and function.klass is not None:
             return _class_qualname(model, function.klass)
         binder = model.binding_function(node.id, scope)
         if binder is None:
-            return None  # a module-level name: a module, or an object whose class nothing here says
+            return _module_object_class(model, node)
         annotation = _annotation_of(model, node.id, binder)
         if annotation is not None:
             return _annotated_class(model, annotation)
@@ -62,7 +62,16 @@ def object_class(model: SemanticModel, node: ast.AST, scope: Scope) -> str | Non
         return built[0]
     if _is_self_attribute(node):
         return _attribute_class(model, node, scope)  # type: ignore[arg-type]
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and not model.binds_locally(node.value.id, scope):
+        return _module_object_class(model, node)  # `crud.user`, after `from app import crud`
     return None
+
+
+def _module_object_class(model: SemanticModel, node: ast.Name | ast.Attribute) -> str | None:
+    """The project class of a module-level object, of this module or another (`user` after `from app.crud import
+    user`, `crud.user`), when a class built it there; None for a module or anything else."""
+    symbol = model.symbol_of(node)
+    return symbol.instance_of if symbol is not None and symbol.kind == "object" else None
 
 
 def construction(model: SemanticModel, node: ast.AST, scope: Scope) -> tuple[str, ast.Call, Scope] | None:

@@ -489,10 +489,18 @@ class SemanticModel(SessionFacts, FunctionFacts, FastAPIFacts, MappingFacts):
             return self._alias_symbol(value)
         if hasattr(ast, "TypeAlias") and isinstance(node, ast.TypeAlias):
             return self._alias_symbol(value)
-        symbol = self.classify_value(value, self.module_scope) or self._alias_symbol(value)
+        symbol = self.classify_value(value, self.module_scope) or self._alias_symbol(value) or self._instance_symbol(value)
         if symbol is not None and symbol.kind == "factory" and self._reconfigures_expiry(name):
             return replace(symbol, expires_on_commit=None)
         return symbol
+
+    def _instance_symbol(self, value: ast.AST) -> Symbol | None:
+        """A module-level object built by a project class (`user = CRUDUser(User)`): other modules' calls of its
+        methods (`crud.user.get(db, id)`) run that class's."""
+        built = self.symbol_of(value.func) if isinstance(value, ast.Call) else None
+        if built is None or built.kind != "class" or built.klass is None:
+            return None
+        return Symbol("object", instance_of=built.klass.qualname)
 
     def _reconfigures_expiry(self, factory: str) -> bool:
         """Whether this module calls `<factory>.configure(...)` with `expire_on_commit` (or `**options`)."""

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from flake8_async_sqla.core.engines import SqliteFacts, state_disposals
 from flake8_async_sqla.core.names import EXTERNAL_ROOTS
 from flake8_async_sqla.core.project_text import DATABASE_IMPORTS, store_keys_in
-from flake8_async_sqla.core.summaries import Symbol, symbol_from_json, symbol_to_json
+from flake8_async_sqla.core.summaries import FunctionSummary, Symbol, symbol_from_json, symbol_to_json
 from flake8_async_sqla.core.urls import UrlFacts
 
 if TYPE_CHECKING:
     from flake8_async_sqla.core.model import Scope, SemanticModel
 
 
-
-
 @dataclass(frozen=True)
+
+
 class ModuleFacts:
     """What the project-wide questions need of one module, read from its text alone (its path gives
     its module name), so that it can be cached by content: the names it imports, the callables it
@@ -130,6 +130,8 @@ def _app_argument_keys(model: SemanticModel, call: ast.Call, scope: Scope) -> se
 
 
 @dataclass(slots=True)
+
+
 class ModuleReads:
     """What computing a module's names and summaries read of the rest of the project, while its model was at
     hand: what the index keeps of the module when it lets the model go holds while these do (see
@@ -145,6 +147,8 @@ class ModuleReads:
 
 
 @dataclass(frozen=True)
+
+
 class ReleasedModule:
     """What lookups need of a module whose model was let go after its check: its module name, its
     imports, and what each name it defines is."""
@@ -171,3 +175,13 @@ class ReleasedModule:
             {str(name): symbol_from_json(symbol) for name, symbol in data["symbols"].items()},
             SqliteFacts(tuple(map(bool, engines)), bool(workaround)),
         )
+
+
+def function_summaries(module: ReleasedModule) -> Iterable[FunctionSummary]:
+    """The summaries of the functions, dependency providers and methods a released module keeps."""
+    for symbol in module.symbols.values():
+        if symbol is None:
+            continue
+        yield from (summary for summary in (symbol.function, symbol.provider) if summary is not None)
+        if symbol.klass is not None:
+            yield from symbol.klass.methods.values()

@@ -334,7 +334,7 @@ class ClassSummary:
 class Symbol:
     """What a module-level name is, as far as the rules care."""
 
-    kind: str  # "app", "factory", "engine", "session", "alias", "function", "class"
+    kind: str  # "app", "factory", "engine", "session", "alias", "function", "class", "object"
     flavour: str | None = None  # async/sync for factories, engines, sessions and aliases
     function: FunctionSummary | None = None
     klass: ClassSummary | None = None
@@ -344,6 +344,8 @@ class Symbol:
     expires_on_commit: bool | None = None  # for a session factory or session, when known
     # For a factory: a `scoped_session` registry, whose call returns the scope's current session.
     registry: bool = False
+    # For an object: the project class it is an instance of (`user = CRUDUser(User)`), whose methods its calls run.
+    instance_of: str | None = None
 
 
 def function_to_json(summary: FunctionSummary) -> dict:
@@ -449,6 +451,7 @@ def symbol_to_json(symbol: Symbol | None) -> dict | None:
         "declares_dependency": symbol.declares_dependency,
         "expires_on_commit": symbol.expires_on_commit,
         "registry": symbol.registry,
+        "instance_of": symbol.instance_of,
     }
 
 
@@ -464,4 +467,5 @@ def symbol_from_json(data: dict | None) -> Symbol | None:
         bool(data["declares_dependency"]),
         data["expires_on_commit"],
         bool(data["registry"]),
+        data["instance_of"],
     )
