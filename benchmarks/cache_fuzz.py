@@ -6,7 +6,8 @@
 
 Generates small multi-module projects (a session factory, sync or async, re-exported through modules and package
 `__init__`s, base repositories keeping a session on `self`, routes with `Depends`, a middleware keeping one on
-`request.state`), applies random edit sequences (toggles, renames, syntax errors, rewired imports, comments), and
+`request.state`, module-level repository objects whose method a job hands its session to), applies random edit
+sequences (toggles, renames, syntax errors, rewired imports, comments, a method made to close the session), and
 after each edit compares a cached run with a `--no-cache` run (findings as path:line:code, and the "could not read"
 notes), sometimes over a few files only (as pre-commit passes them). Clean runs are also compared across
 PYTHONHASHSEED values; `--oracle` also checks that the stored record of each module keeping a session on `self`
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from flake8_async_sqla.core.layout import content_digest
 
 
 # ----------------------------------------------------------------------------------------------- templates
@@ -154,6 +157,35 @@ async def {name}():
     repo = {cls}()
     return await repo.list_items()
 '''
+# A module-level object of a project class (`crud.user`), whose method a job hands a session to: whether the method
+# closes it decides ASQ203 in the job's module.
+CRUD = '''from sqlalchemy import text
+
+
+class {cls}:
+    def count(self, session):
+        return session.execute(text("select 1")).all()
+
+
+{obj} = {cls}()
+'''
+CRUD_COUNT_CLOSES = '''    def count(self, session):
+        try:
+            return session.execute(text("select 1")).all()
+        finally:
+            session.close()
+'''
+CRUD_COUNT = '''    def count(self, session):
+        return session.execute(text("select 1")).all()
+'''
+JOB_CRUD = '''from {source} import SessionLocal
+from {crud} import {obj}
+
+
+def {name}():
+    session = SessionLocal()
+    return {obj}.count(session)
+'''
 FILLER = "X_{n} = {n}\n\n\ndef f_{n}(a):\n    return a + 1\n"
 PKG_INIT = "from {source} import SessionLocal\n"
 
@@ -224,7 +256,7 @@ def generate(rng: random.Random, size: int) -> Project:
         repos.append((mod(f"{where}.py"), cls))
     # everything else, until size
     while len(project.files) < size:
-        kind = rng.choice(["routes_depends", "middleware", "routes_state", "helpers", "service", "filler", "filler"])
+        kind = rng.choice(["routes_depends", "middleware", "routes_state", "helpers", "service", "crud", "filler", "filler"])
         name = project.fresh(kind.split("_")[0])
         if kind == "routes_depends":
             src = rng.choice(["db"] + [s for s in sources if s != "db" and rng.random() < 0.2])
@@ -242,6 +274,12 @@ def generate(rng: random.Random, size: int) -> Project:
         elif kind == "service":
             repo, cls = rng.choice(repos)
             project.add(f"{name}.py", SERVICE_USING_REPO.format(repo=repo, cls=cls, name=name), kind)
+        elif kind == "crud":
+            project.add(f"{name}.py", CRUD.format(cls=f"CRUD{project.counter}", obj=f"{name}_items"), kind)
+            for _ in range(rng.randint(1, 2)):
+                job = project.fresh("job")
+                source = rng.choice(project.session_sources() or ["db"])
+                project.add(f"{job}.py", JOB_CRUD.format(source=source, crud=name, obj=f"{name}_items", name=job), "job_crud")
         else:
             project.add(f"{name}.py", FILLER.format(n=project.counter), kind)
     return project
@@ -252,7 +290,7 @@ def edit(project: Project) -> str:
     """Apply one random edit to the project; return its description."""
     rng = project.rng
     choices = ["toggle_db"] * 4 + ["comment"] * 2 + ["syntax_error", "fix_syntax", "rename", "remove", "add",
-               "rewire_base", "rewire_reexport", "toggle_await", "restore"]
+               "rewire_base", "rewire_reexport", "toggle_await", "toggle_crud_close", "restore"]
     for _ in range(50):
         what = rng.choice(choices)
         paths = sorted(project.files)
@@ -347,6 +385,15 @@ def edit(project: Project) -> str:
                 t = t.replace("self.session.commit()", "await self.session.commit()")
             project.files[p] = t
             return f"toggle await of commit in {p}"
+        if what == "toggle_crud_close":
+            cruds = project.modules_of("crud")
+            if not cruds:
+                continue
+            p = rng.choice(cruds)
+            t = project.files[p]
+            closing = CRUD_COUNT_CLOSES in t
+            project.files[p] = t.replace(*((CRUD_COUNT_CLOSES, CRUD_COUNT) if closing else (CRUD_COUNT, CRUD_COUNT_CLOSES)))
+            return f"{p}: count {'no longer closes' if closing else 'closes'} the session"
     return "noop"
 
 
@@ -405,6 +452,22 @@ def chain(files: dict[str, str], path: str) -> list[str] | None:
         seen.append(path)
 
 
+def resolutions_hold(resolved: list[list], root: Path) -> bool:
+    """Whether each module name a record looked up still finds the file it found then (None: none), searched as the
+    index searches: from the importing folder up to the project's root."""
+    for module, folder, found in resolved:
+        now = None
+        while now is None:
+            base = os.path.join(folder, *module.split("."))
+            now = next((p for p in (base + ".py", os.path.join(base, "__init__.py")) if os.path.isfile(p)), None)
+            if os.path.samefile(folder, root) or os.path.dirname(folder) == folder:
+                break
+            folder = os.path.dirname(folder)
+        if now != found:
+            return False
+    return True
+
+
 def record_oracle(folder: Path, files: dict[str, str]) -> list[str]:
     """Records of modules storing SessionLocal() on self must list every module of the re-export chain."""
     try:
@@ -424,6 +487,8 @@ def record_oracle(folder: Path, files: dict[str, str]) -> list[str]:
         if not c:
             continue
         deps = json.loads(record.partition("\t")[0])
+        if deps["digest"] != content_digest(text.encode()) or not resolutions_hold(deps["resolved"], folder):
+            continue  # its file changed, or a module was created or removed since: made again before it is used
         read = {os.path.relpath(x, folder) for x in [*deps["interfaces"], *deps["texts"]]}
         lacking = [x for x in c if x not in read]
         if lacking:
