@@ -374,27 +374,29 @@ def edit(project: Project) -> str:
             project.files[p] = REEXPORT.format(source=src)
             return f"rewire {p} to re-export from {src}"
         if what == "toggle_await":
-            repos = project.modules_of("repo")
-            if not repos:
+            toggled = toggle(project, "repo", "self.session.commit()", "await self.session.commit()")
+            if toggled is None:
                 continue
-            p = rng.choice(repos)
-            t = project.files[p]
-            if "await self.session.commit()" in t:
-                t = t.replace("await self.session.commit()", "self.session.commit()")
-            else:
-                t = t.replace("self.session.commit()", "await self.session.commit()")
-            project.files[p] = t
-            return f"toggle await of commit in {p}"
+            return f"toggle await of commit in {toggled[0]}"
         if what == "toggle_crud_close":
-            cruds = project.modules_of("crud")
-            if not cruds:
+            toggled = toggle(project, "crud", CRUD_COUNT, CRUD_COUNT_CLOSES)
+            if toggled is None:
                 continue
-            p = rng.choice(cruds)
-            t = project.files[p]
-            closing = CRUD_COUNT_CLOSES in t
-            project.files[p] = t.replace(*((CRUD_COUNT_CLOSES, CRUD_COUNT) if closing else (CRUD_COUNT, CRUD_COUNT_CLOSES)))
-            return f"{p}: count {'no longer closes' if closing else 'closes'} the session"
+            return f"{toggled[0]}: count {'no longer closes' if toggled[1] else 'closes'} the session"
     return "noop"
+
+
+def toggle(project: Project, role: str, plain: str, changed: str) -> tuple[str, bool] | None:
+    """In a random module of `role`, `plain` made `changed`, or `changed` back into `plain`: the module, and whether
+    it went back; None when no module has that role."""
+    paths = project.modules_of(role)
+    if not paths:
+        return None
+    path = project.rng.choice(paths)
+    text = project.files[path]
+    back = changed in text
+    project.files[path] = text.replace(changed, plain) if back else text.replace(plain, changed)
+    return path, back
 
 
 # ----------------------------------------------------------------------------------------------- running
