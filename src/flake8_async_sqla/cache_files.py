@@ -19,7 +19,7 @@ from flake8_async_sqla.core.layout import blake2b, content_digest  # BLAKE2 with
 # The document's first line: `flake8-async-sqla-cache <shape> <digest of the rest>`; a cache of another shape is
 # started afresh, one whose digest does not match was damaged (or edited) and is discarded whole.
 HEADER = "flake8-async-sqla-cache"
-SHAPE = 7
+SHAPE = 8
 GITIGNORE = ".gitignore"
 TAG = "CACHEDIR.TAG"  # https://bford.info/cachedir/: backup tools skip the folder
 TAG_TEXT = (

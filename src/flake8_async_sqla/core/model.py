@@ -30,9 +30,9 @@ from flake8_async_sqla.core.resolver import module_path
 from flake8_async_sqla.core.sessions import SessionBinding, SessionFacts
 from flake8_async_sqla.core.syntax import (
     FUNCTION_NODES, LOOP_NODES, UNRESOLVED, WITH_NODES, all_args, assigned_names, call_method, dotted,
-    expire_on_commit_setting, names_an_engine, self_attribute_stored, statements_in,
+    expire_on_commit_setting, keyword, names_an_engine, self_attribute_stored, statements_in,
 )
-from flake8_async_sqla.core.summaries import FunctionSummary, Symbol, without_nodes
+from flake8_async_sqla.core.summaries import ClassSummary, FunctionSummary, Symbol, without_nodes
 
 if TYPE_CHECKING:
     from flake8_async_sqla.core.resolver import Resolver
@@ -489,10 +489,21 @@ class SemanticModel(SessionFacts, FunctionFacts, FastAPIFacts, MappingFacts):
             return self._alias_symbol(value)
         if hasattr(ast, "TypeAlias") and isinstance(node, ast.TypeAlias):
             return self._alias_symbol(value)
-        symbol = self.classify_value(value, self.module_scope) or self._alias_symbol(value) or self._instance_symbol(value)
+        symbol = (
+            self._declarative_base(name, value) or self.classify_value(value, self.module_scope)
+            or self._alias_symbol(value) or self._instance_symbol(value)
+        )
         if symbol is not None and symbol.kind == "factory" and self._reconfigures_expiry(name):
             return replace(symbol, expires_on_commit=None)
         return symbol
+
+    def _declarative_base(self, name: str, value: ast.AST) -> Symbol | None:
+        """`Base = declarative_base(cls=OrmBase)`: a declarative base class, whose own base is the `cls=` class (its
+        methods, `__tablename__` and columns are every model's)."""
+        if not (isinstance(value, ast.Call) and names.sqlalchemy_api(self.qualname(value.func)) == "declarative_base"):
+            return None
+        base = self.qualname(keyword(value, "cls")) if keyword(value, "cls") is not None else None
+        return Symbol("class", klass=ClassSummary(f"{self.module}.{name}", (base,) if base else (), {}, is_declarative_root=True))
 
     def _instance_symbol(self, value: ast.AST) -> Symbol | None:
         """A module-level object built by a project class (`user = CRUDUser(User)`): other modules' calls of its
