@@ -377,6 +377,16 @@ def test_imported_modules_are_analysed_before_their_importers(tmp_path: Path) ->
         assert position[imported] < position[importer], (imported, importer)
 
 
+def imports_first_order(root: Path, files: dict[str, str], codes: frozenset[str] | None = None) -> list[str]:
+    """`imports_first` over a project of `files` written under `root`: the paths in its order, relative to `root`."""
+    (root / "pyproject.toml").write_text("")
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    order = imports_first(sorted(str(root / name) for name in files), ProjectIndex(), codes)
+    return [str(Path(path).relative_to(root)) for path in order]
+
+
 def test_files_naming_no_database_come_last(tmp_path: Path) -> None:
     """Their check needs no model (and no parse once the index has read them for another file's lookups): a
     database module comes before the helper it imports, and the modules it imports that name a database first."""
@@ -385,12 +395,7 @@ def test_files_naming_no_database_come_last(tmp_path: Path) -> None:
         "app/helpers.py": "import os\n\ndef url():\n    return os.environ['URL']\n",
         "app/models.py": "from sqlalchemy.orm import DeclarativeBase\n",
     }
-    (tmp_path / "pyproject.toml").write_text("")
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    order = imports_first(sorted(str(tmp_path / name) for name in files), ProjectIndex())
-    assert [str(Path(path).relative_to(tmp_path)) for path in order] == ["app/models.py", "app/db.py", "app/helpers.py"]
+    assert imports_first_order(tmp_path, files) == ["app/models.py", "app/db.py", "app/helpers.py"]
 
 
 def test_files_whose_role_reports_nothing_come_first(tmp_path: Path) -> None:
@@ -402,17 +407,8 @@ def test_files_whose_role_reports_nothing_come_first(tmp_path: Path) -> None:
         "app/models.py": "from sqlalchemy.orm import DeclarativeBase\n",
         "tests/test_db.py": "from app.db import create_engine\n",
     }
-    (tmp_path / "pyproject.toml").write_text("")
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    paths = sorted(str(tmp_path / name) for name in files)
-
-    def order(codes: frozenset[str] | None) -> list[str]:
-        return [str(Path(path).relative_to(tmp_path)) for path in imports_first(paths, ProjectIndex(), codes)]
-
-    assert order(frozenset({"ASQ101"})) == ["tests/test_db.py", "app/models.py", "app/db.py"]
-    assert order(None) == ["app/models.py", "app/db.py", "tests/test_db.py"]
+    assert imports_first_order(tmp_path, files, frozenset({"ASQ101"})) == ["tests/test_db.py", "app/models.py", "app/db.py"]
+    assert imports_first_order(tmp_path, files) == ["app/models.py", "app/db.py", "tests/test_db.py"]
 
 
 def test_cache_follows_dependencies_named_in_other_modules(tmp_path: Path) -> None:

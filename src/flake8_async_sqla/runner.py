@@ -1104,9 +1104,10 @@ def imports_first(paths: list[str], index: ProjectIndex, codes: frozenset[str] |
         text = _text_or_nothing(path)
         imported[path] = [m for m in _imported_files(path, text, index) if m in absolute and m != path]
         # The words it looks for are ASCII: found in any ASCII-compatible encoding's bytes read as Latin-1.
-        if is_relevant(text.decode("latin-1"), index.options):
+        words = text.decode("latin-1")
+        if is_relevant(words, index.options):
             relevant.add(absolute[path])
-        if codes is not None and not codes_for_role(index.roles.role_of(path, text.decode("latin-1")), index.roles, codes):
+        if codes is not None and not codes_for_role(index.roles.role_of(path, words), index.roles, codes):
             unreported.add(absolute[path])
     ordered: list[str] = []
     placed: set[str] = set()

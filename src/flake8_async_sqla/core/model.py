@@ -502,7 +502,8 @@ class SemanticModel(SessionFacts, FunctionFacts, FastAPIFacts, MappingFacts):
         methods, `__tablename__` and columns are every model's)."""
         if not (isinstance(value, ast.Call) and names.sqlalchemy_api(self.qualname(value.func)) == "declarative_base"):
             return None
-        base = self.qualname(keyword(value, "cls")) if keyword(value, "cls") is not None else None
+        cls = keyword(value, "cls")
+        base = self.qualname(cls) if cls is not None else None
         return Symbol("class", klass=ClassSummary(f"{self.module}.{name}", (base,) if base else (), {}, is_declarative_root=True))
 
     def _instance_symbol(self, value: ast.AST) -> Symbol | None:
