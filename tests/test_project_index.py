@@ -440,16 +440,27 @@ def test_a_callers_question_rests_on_the_files_that_mention_the_name_not_on_the_
     assert index.answer(question) == [helpers, str(app / "jobs.py"), str(app / "routes.py")]
 
 
+TOTAL = b"def total(items):\n    return sum(items)\n"
+# Valid for Python 3.10 and later only: a project targeting 3.9 must hear that its check cannot parse it.
+MATCHING_TOTAL = b"def total(items):\n    match items:\n        case []:\n            return 0\n    return sum(items)\n"
+
+
 @pytest.mark.parametrize(
-    ("target", "content", "parsed_again"),
+    ("index_target", "target", "content", "parsed_again"),
     [
-        (None, b"def total(items):\n    return sum(items)\n", False),  # read for a lookup already: known to parse
-        ((3, 9), b"def total(items):\n    return sum(items)\n", True),  # the check reads it for an older Python
-        (None, b"def total(items):\n    return max(items)\n", True),  # changed since the lookup read it
+        (None, None, TOTAL, False),  # read for a lookup already: known to parse
+        (None, (3, 9), TOTAL, True),  # the check reads it for an older Python than the lookup did
+        ((3, 9), (3, 9), TOTAL, False),  # the lookup read it for the Python the check reads it for
+        ((3, 9), None, TOTAL, True),  # ... not for the newest syntax
+        (None, None, TOTAL.replace(b"sum", b"max"), True),  # changed since the lookup read it
+        # Too new for the target: the lookup reads it for the newest syntax all the same, the check for its own.
+        ((3, 9), (3, 9), MATCHING_TOTAL, True),
+        ((3, 9), None, MATCHING_TOTAL, True),
     ],
 )
 def test_a_file_the_index_parsed_needs_no_second_parse_when_its_check_needs_no_tree(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: tuple[int, int] | None, content: bytes, parsed_again: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index_target: tuple[int, int] | None, target: tuple[int, int] | None,
+    content: bytes, parsed_again: bool,
 ) -> None:
     from flake8_async_sqla.core import parsing
     from flake8_async_sqla.core.roles import DEFAULT_POLICY
@@ -458,14 +469,16 @@ def test_a_file_the_index_parsed_needs_no_second_parse_when_its_check_needs_no_t
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "app").mkdir()
     helpers = tmp_path / "app" / "helpers.py"
-    helpers.write_bytes(b"def total(items):\n    return sum(items)\n")
+    helpers.write_bytes(MATCHING_TOTAL if content == MATCHING_TOTAL else TOTAL)
     index = ProjectIndex()
+    index.target = index_target
     assert index.lookup("app.helpers.total", str(tmp_path / "app" / "routes.py")) is not None
     judged: list[str] = []  # the files whose syntax the check judged itself (it needs no tree of them)
     real_check = parsing.check_syntax
     monkeypatch.setattr(parsing, "check_syntax", lambda *args, **kwargs: judged.append(args[1]) or real_check(*args, **kwargs))
     outcome = check_source(str(helpers), content, content.decode(), frozenset({"ASQ101"}), DEFAULT_POLICY, index, False, target)
-    assert outcome.findings == [] and outcome.error is None
+    assert outcome.findings == []
+    assert (outcome.error is not None) == (content == MATCHING_TOTAL and target == (3, 9))
     assert judged == ([str(helpers)] if parsed_again else [])
 
 

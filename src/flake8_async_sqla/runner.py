@@ -224,16 +224,17 @@ def check_source(
     """The findings, role and line texts of one file's source (`data` as read, `text` decoded), as `analyse`
     reports them: also for text not (yet) written, which `check --fix` checks between its passes."""
     from flake8_async_sqla.core.checker import check_tree, codes_for_role, needs_tree
-    from flake8_async_sqla.core.parsing import ParseFailure, check_syntax, for_newest_syntax, parse
+    from flake8_async_sqla.core.parsing import ParseFailure, check_syntax, parse
     from flake8_async_sqla.noqa import NoqaMap
 
     role = roles.role_of(path, text)
     selected = codes_for_role(role, roles, codes)
+    index.target = target  # the modules it reads for lookups are parsed for it first (see `ProjectIndex.parsed`)
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     try:
         if not needs_tree(selected, text, index.options):
             # No finding, only whether it parses: known when the index read it for another file's lookups.
-            if not (for_newest_syntax(target) and index.parsed(path, raw)):
+            if not index.parsed(path, raw, target):
                 check_syntax(data, path, target)
             return FileOutcome([], None, 0, role, [])
         tree = parse(data, path, target)

@@ -20,7 +20,7 @@ from flake8_async_sqla.core.model import SemanticModel
 from flake8_async_sqla.core.module_facts import ModuleFacts, ModuleReads, ReleasedModule, function_summaries
 from flake8_async_sqla.core.names import EXTERNAL_ROOTS
 from flake8_async_sqla.core.options import DEFAULT_OPTIONS, AnalysisOptions
-from flake8_async_sqla.core.parsing import ParseFailure, parse
+from flake8_async_sqla.core.parsing import ParseFailure, for_newest_syntax, parse
 from flake8_async_sqla.core.project_questions import ProjectQuestions
 from flake8_async_sqla.core.project_records import ModuleRecords, reads_of_record
 from flake8_async_sqla.core.project_text import UNSAVED_BUFFERS, file_mentions, plain_definitions, read_file, word_bits
@@ -85,9 +85,14 @@ class ProjectIndex(ModuleRecords, ProjectQuestions):
         self.new_facts: dict[str, tuple[str, ModuleFacts]] = {}
         self._facts: dict[str, tuple[tuple[int, int] | None, ModuleFacts | None]] = {}
         self.modelled = 0  # files read and modelled, for `check --verbose`
-        # The content digest of each file the index parsed without fault (for the newest syntax): a file whose own
-        # check needs no tree need not be parsed again only to learn that it parses (see `parsed`).
+        # The content digest of each file the index parsed without fault, and the Python version whose grammar it was
+        # parsed for (see `target`) where that parse succeeded: a file whose own check needs no tree need not be
+        # parsed again only to learn that it parses (see `parsed`).
         self._parsed: dict[str, str] = {}
+        self._parsed_for: dict[str, tuple[int, int] | None] = {}
+        # The Python version the checked files are parsed for (None: the newest syntax the tool reads), set by the
+        # runner: the index parses a module for it first.
+        self.target: tuple[int, int] | None = None
         # Project files the index could not read or parse: path -> (why, the line at fault or 0). A result that
         # rests on one may lack what it would have told; `check` says which they are.
         self.unreadable: dict[str, tuple[str, int]] = {}
@@ -698,7 +703,7 @@ class ProjectIndex(ModuleRecords, ProjectQuestions):
     def _model_of(self, path: str, data: bytes) -> SemanticModel | None:
         """The model of a project file's content; None when it does not parse (said in `unreadable`)."""
         try:
-            model = SemanticModel(parse(data, path), path, index=self)
+            model = SemanticModel(self._parse(path, data), path, index=self)
             self._module_names.add(model.module)
         except ParseFailure as failure:
             self.unreadable[path] = (str(failure), failure.line)
@@ -707,10 +712,28 @@ class ProjectIndex(ModuleRecords, ProjectQuestions):
         self._parsed[path] = content_digest(data)
         return model
 
-    def parsed(self, path: str, data: bytes) -> bool:
-        """Whether the index parsed `data` as the content of `path`, for the newest syntax, without fault."""
-        known = self._parsed.get(os.path.abspath(path))
-        return known is not None and known == content_digest(data)
+    def _parse(self, path: str, data: bytes) -> ast.Module:
+        """The tree of a project file: parsed for the `target` Python first, so that its own check, which parses for
+        that version, need not parse it again only to learn that it parses (see `parsed`); else for the newest syntax,
+        as a module written for a newer Python than the project declares is still one of its modules."""
+        try:
+            tree = parse(data, path, self.target)
+        except ParseFailure:
+            self._parsed_for.pop(path, None)
+            if self.target is None:
+                raise
+            return parse(data, path)
+        self._parsed_for[path] = self.target
+        return tree
+
+    def parsed(self, path: str, data: bytes, target: tuple[int, int] | None) -> bool:
+        """Whether the index parsed `data` as the content of `path` without fault, for Python `target`."""
+        path = os.path.abspath(path)
+        known = self._parsed.get(path)
+        if known is None or path not in self._parsed_for or known != content_digest(data):
+            return False
+        parsed_for = self._parsed_for[path]
+        return parsed_for == target or parsed_for is None and for_newest_syntax(target)
 
     def facts(self, path: str) -> ModuleFacts | None:
         """The module facts of a project file: from memory while it is unchanged, else from the facts a
