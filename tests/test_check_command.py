@@ -178,7 +178,8 @@ def test_cache_serves_unchanged_files_and_notices_changes(project: Path) -> None
     first = run_check(project)
     cache_files = sorted(path.name for path in (project / ".asq_cache").glob("check-*.json"))
     version = __import__("flake8_async_sqla").__version__
-    assert cache_files == [f"check-{version}.json", f"check-modules-{version}.json"]  # results, module records
+    # Results, the files the walk found, module records.
+    assert cache_files == [f"check-{version}.json", f"check-files-{version}.json", f"check-modules-{version}.json"]
     assert run_check(project).stdout == first.stdout
     (project / "app" / "db.py").write_text("x = 1\n")
     assert codes_in(run_check(project).stdout) == ["ASQ101"]
@@ -540,6 +541,29 @@ def test_a_warm_run_loads_no_analysis_code_and_reports_the_same(project: Path) -
     assert warm.stdout == cold.stdout
     assert run_check(project, "--output-format", "json").stdout == cold_json.stdout
     assert '"fingerprint"' in cold_json.stdout
+
+
+def test_a_warm_run_walks_no_folder_while_none_changed(project: Path) -> None:
+    """The files of the last walk stand while no folder it read changed: a warm run compiles no .gitignore (it
+    loads no pathspec) and reports the same. A file added is found, by a new walk."""
+    (project / ".gitignore").write_text("scratch/\n")
+
+    def backdate() -> None:  # stamps older than the clock's grain, as a tree edited a while ago has
+        for path in [project, *project.rglob("*")]:
+            if ".asq_cache" not in path.parts:
+                os.utime(path, ns=(time.time_ns() - 3600 * 10**9,) * 2)
+
+    cold = run_check(project)
+    backdate()
+    run_check(project)  # the cache folder made by the first run changed the root's time: walked again
+    probe = (
+        "import sys; from flake8_async_sqla.cli import main; main(['check']); sys.stdout.flush(); "
+        "print('pathspec' in sys.modules, file=sys.stderr)"
+    )
+    warm = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, check=False)
+    assert warm.stderr.strip() == "False" and warm.stdout == cold.stdout
+    (project / "app" / "jobs.py").write_text(ENGINE_IN_HANDLER)
+    assert "app/jobs.py" in run_check(project).stdout
 
 
 def test_a_run_without_fixes_parses_nothing_with_ast_grep(project: Path) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flake8_async_sqla.config import load_settings
-from flake8_async_sqla.discovery import Discovery, PatternSpec, any_pattern
+from flake8_async_sqla.discovery import Discovery, PatternSpec, any_pattern, discover
 
 FILES = [
     "app/__init__.py", "app/routes.py", "app/gen_schema.py", "app/build/__init__.py", "app/build/steps.py",
@@ -108,3 +111,95 @@ def test_a_gitignore_pattern_pathspec_cannot_translate_is_left_out(tmp_path: Pat
     discovery = Discovery(load_settings(None, tmp_path))
     assert [path.name for path in discovery.files([tmp_path])] == ["app.py"]
     assert PatternSpec(["[1-.]", "*.py"]).match_file("app.py")
+
+
+# A clock for the stamps of a test's tree: a day ago, one second a step, as a file system with fine stamps would set
+# them (a walk stored trusts only stamps older than the clock's coarsest grain).
+DAY_AGO = time.time_ns() - 86_400 * 10**9
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "remove", "ignore", "unignore", "venv", "folder"]),
+        st.sampled_from(["", "app", "app/sub", "tools"]),
+        st.sampled_from(["a.py", "b.py", "notes.txt", "sub", "pyvenv.cfg"]),
+    ),
+    max_size=6,
+)
+
+
+def _touch(path: Path, step: int) -> None:
+    os.utime(path, ns=(DAY_AGO + step * 10**9,) * 2)
+
+
+def _apply(root: Path, operation: tuple[str, str, str], step: int) -> None:
+    """One change to the tree, with the stamps it changes set as a file system would (the folder whose entries
+    changed, the file written)."""
+    kind, folder_name, name = operation
+    folder = root / folder_name
+    if not folder.is_dir():
+        return
+    changed: list[Path] = []
+    target = folder / name
+    if kind == "add" and not target.exists():
+        target.write_text("")
+        changed += [target, folder]
+    elif kind == "remove" and target.is_file():
+        target.unlink()
+        changed.append(folder)
+    elif kind in ("ignore", "unignore"):
+        ignore = folder / ".gitignore"
+        existed = ignore.exists()
+        lines = set(ignore.read_text().splitlines()) if existed else set()
+        lines = lines | {name} if kind == "ignore" else lines - {name}
+        ignore.write_text("".join(f"{line}\n" for line in sorted(lines)))
+        changed += [ignore] if existed else [ignore, folder]
+    elif kind == "venv" and not (folder / "pyvenv.cfg").exists() and folder != root:
+        (folder / "pyvenv.cfg").write_text("")
+        changed += [folder / "pyvenv.cfg", folder]
+    elif kind == "folder" and not target.exists() and name == "sub":
+        target.mkdir()
+        (target / "c.py").write_text("")
+        changed += [target / "c.py", target, folder]
+    for path in changed:
+        _touch(path, step)
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations=OPERATIONS)
+def test_a_stored_walk_gives_the_files_a_new_walk_gives(tmp_path_factory: pytest.TempPathFactory, operations: list) -> None:
+    """After any changes to the tree (files added and removed, .gitignore files written, a folder made a virtualenv),
+    the files a walk stored answer as a new walk does, or a new walk is made."""
+    root = tmp_path_factory.mktemp("project")
+    cache = tmp_path_factory.mktemp("cache")
+    (root / "pyproject.toml").write_text("")
+    for name in ("app/a.py", "app/sub/b.py", "tools/a.py", "main.py"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("")
+    for path in (root, *root.rglob("*")):
+        _touch(path, 0)
+    settings_ = load_settings(None, root)
+    assert discover(settings_, [root], cache) == list(Discovery(settings_).files([root]))
+    for step, operation in enumerate(operations, start=1):
+        _apply(root, operation, step)
+        assert discover(settings_, [root], cache) == list(Discovery(settings_).files([root])), operation
+
+
+def test_a_stored_walk_stands_while_nothing_it_read_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's content is not the walk's concern: edited, the stored walk stands, and no folder is walked. A folder
+    changed too recently to tell (its stamp within the clock's grain of the walk) is walked again."""
+    root, cache = tmp_path / "project", tmp_path / "cache"
+    (root / "app").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "app" / "routes.py").write_text("")
+    for path in (root, *root.rglob("*")):
+        _touch(path, 0)
+    settings_ = load_settings(None, root)
+    assert discover(settings_, [root], cache) == [root / "app" / "routes.py"]
+    (root / "app" / "routes.py").write_text("x = 1\n")
+    walks: list[list[Path]] = []
+    monkeypatch.setattr(Discovery, "files", lambda self, paths: walks.append(paths) or iter([]))
+    assert discover(settings_, [root], cache) == [root / "app" / "routes.py"] and walks == []
+    (root / "app").touch()  # now: within the grain of the walk stored next
+    monkeypatch.undo()
+    assert discover(settings_, [root], cache) == [root / "app" / "routes.py"]
+    monkeypatch.setattr(Discovery, "files", lambda self, paths: walks.append(paths) or iter([]))
+    assert discover(settings_, [root], cache) == [] and walks == [[root]]

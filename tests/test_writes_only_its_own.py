@@ -83,7 +83,7 @@ def test_a_fresh_folder_outside_the_project_is_created_and_owned(project: Path, 
     outside = tmp_path / "ci-cache" / "asq"
     first = check(project, "--cache-dir", str(outside), "-v")
     assert first.stderr.startswith("checked 1 files: 1 analysed")
-    assert sorted(os.listdir(outside)) == [".gitignore", "CACHEDIR.TAG", "check-0.1.0.json", "check-modules-0.1.0.json"]
+    assert sorted(os.listdir(outside)) == [".gitignore", "CACHEDIR.TAG", "check-0.1.0.json", "check-files-0.1.0.json", "check-modules-0.1.0.json"]
     assert check(project, "--cache-dir", str(outside), "-v").stderr.startswith("checked 1 files: 0 analysed, 1 from the cache")
 
 

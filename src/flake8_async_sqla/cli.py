@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from flake8_async_sqla import __version__, baseline
 from flake8_async_sqla.config import TARGET_VERSIONS, ConfigError, Settings, apply, describe, load_settings
-from flake8_async_sqla.discovery import Discovery
+from flake8_async_sqla.discovery import Discovery, discover
 from flake8_async_sqla.runner import RunOutcome, run, run_source
 
 if TYPE_CHECKING:
@@ -222,13 +222,14 @@ def command_check(args: argparse.Namespace) -> int:
         emit(describe(settings))
         return EXIT_CLEAN
     stdin = stdin_name(args)
-    files = [] if stdin else list(Discovery(settings).files(args.paths))
+    cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
+    # Listing the files writes nothing, no cache either.
+    files = [] if stdin else discover(settings, args.paths, None if args.show_files else cache_folder)
     if args.show_files:
         from flake8_async_sqla.report import printable
 
         emit("".join(f"{printable(str(path))}\n" for path in ([stdin] if stdin else files)))
         return EXIT_CLEAN
-    cache_folder = None if args.no_cache else (args.cache_dir or settings.root / settings.cache_dir)
     jobs = args.jobs or os.cpu_count() or 1
     fixing = (args.fix or args.diff) and not stdin  # standard input is reported, never rewritten
     # The fixes are built only when something shows or applies them (they load ast-grep).

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from flake8_async_sqla import __version__
 from flake8_async_sqla.config import DEFAULT_EXCLUDE, Settings, relative_path
 
 # A pattern without these is a plain name: it excludes any file or folder of that name, at any depth.
@@ -31,6 +33,12 @@ class Discovery:
         self.exclude = _spec([p for p in patterns if p not in self.excluded_names])
         self._gitignores: dict[str, PatternSpec | None] = {}
         self._chains: dict[str, list[tuple[str, PatternSpec]]] = {}
+        # What the answer rests on, for a stored walk (see `discover`): the modification time of each folder whose
+        # entries it read (a name added, removed or renamed there changes it), and the stamp of each .gitignore it
+        # read or looked for (None: there was none).
+        self.folders: dict[str, int] = {}
+        self.ignore_files: dict[str, list[int] | None] = {}
+        self.unlisted = False  # a folder could not be listed: a fix of its permissions changes no stamp above
 
     def files(self, paths: list[Path]) -> Iterator[Path]:
         """Files in a stable order; a file named on the command line is always checked. A path that is missing or
@@ -59,6 +67,7 @@ class Discovery:
     def _walk(self, top: Path, seen: set[str]) -> Iterator[Path]:
         unlisted: list[OSError] = []
         for folder, subfolders, filenames in os.walk(top, onerror=unlisted.append, followlinks=True):
+            self.unlisted |= bool(unlisted)
             yield from (Path(error.filename) for error in unlisted)
             unlisted.clear()
             real = os.path.realpath(folder)
@@ -66,6 +75,7 @@ class Discovery:
                 subfolders[:] = []
                 continue
             seen.add(real)
+            self._note_folder(folder)
             relative = relative_path(folder, self.root)
             if not (self.excluded_names - self.output_names).isdisjoint(relative.split("/")):  # the walk started inside one
                 subfolders[:] = []
@@ -75,18 +85,19 @@ class Discovery:
             for name in sorted(filenames):
                 if name.endswith((".py", ".pyi")) and not self._skipped(absolute, relative, name, is_dir=False):
                     yield Path(folder, name)
+        self.unlisted |= bool(unlisted)
         yield from (Path(error.filename) for error in unlisted)
 
     def _skipped(self, folder: str, relative_folder: str, name: str, is_dir: bool) -> bool:
         """Whether `name` in `folder` (absolute, and as relative_path gives it) is left out."""
         if name in self.excluded_names:
-            return not (is_dir and name in self.output_names and _in_a_package(os.path.join(folder, name)))
+            return not (is_dir and name in self.output_names and self._in_a_package(os.path.join(folder, name)))
         slash = "/" if is_dir else ""
         relative = name if relative_folder == "." else f"{relative_folder}/{name}"
         if self.exclude is not None and (self.exclude.match_file(relative + slash) or self.exclude.match_file(name + slash)):
             return True
         path = os.path.join(folder, name)
-        if is_dir and os.path.isfile(os.path.join(path, "pyvenv.cfg")):
+        if is_dir and self._note_folder(path) and os.path.isfile(os.path.join(path, "pyvenv.cfg")):
             return True
         return self.settings.respect_gitignore and self._git_ignored(path, is_dir)
 
@@ -118,18 +129,98 @@ class Discovery:
 
     def _gitignore(self, folder: str) -> PatternSpec | None:
         if folder not in self._gitignores:
+            path = os.path.join(folder, ".gitignore")
+            self.ignore_files[path] = _stamp(path)
             try:
-                with open(os.path.join(folder, ".gitignore"), encoding="utf-8", errors="replace") as handle:
+                with open(path, encoding="utf-8", errors="replace") as handle:
                     lines = handle.read().splitlines()
             except OSError:
                 lines = []
             self._gitignores[folder] = _spec(lines)
         return self._gitignores[folder]
 
+    def _note_folder(self, folder: str) -> bool:
+        """Note the modification time of a folder whose entries decide the answer (True, for use in conditions)."""
+        self.folders[folder] = _modified(folder)
+        return True
 
-def _in_a_package(folder: str) -> bool:
-    """A package, or a folder of one (a namespace subpackage): project code, not build output."""
-    return any(os.path.isfile(os.path.join(path, "__init__.py")) for path in (folder, os.path.dirname(folder)))
+    def _in_a_package(self, folder: str) -> bool:
+        """A package, or a folder of one (a namespace subpackage): project code, not build output."""
+        return any(
+            self._note_folder(path) and os.path.isfile(os.path.join(path, "__init__.py"))
+            for path in (folder, os.path.dirname(folder))
+        )
+
+
+def _stamp(path: str) -> list[int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_mtime_ns, info.st_size]
+
+
+# The coarsest clock a file system stamps times with (FAT's two seconds): a folder or file stamped this close to when
+# a walk was stored may have changed after the walk read it, with the same stamp.
+CLOCK_GRAIN_NS = 2 * 10**9
+
+
+def discover(settings: Settings, paths: list[Path], cache_folder: Path | None) -> list[Path]:
+    """`Discovery(settings).files(paths)`; with a cache folder, the files a walk stored there when no folder it read
+    and no .gitignore it read or looked for has changed since (a file's content is not its concern), else a new walk,
+    stored. The walk is most of what a run costs when no file changed (its .gitignore patterns, and those of every
+    folder below, are compiled and tried on every path)."""
+    if cache_folder is None or not all(path.is_dir() for path in paths):  # files named: no walk to spare
+        return list(Discovery(settings).files(paths))
+    record_path = cache_folder / f"check-files-{__version__}.json"
+    key = repr((os.getcwd(), [str(path) for path in paths], settings.exclude, settings.extend_exclude,
+                settings.respect_gitignore, str(settings.root)))
+    stored = _stored_walk(str(record_path), key)
+    if stored is not None:
+        return stored
+    discovery = Discovery(settings)
+    files = list(discovery.files(paths))
+    if discovery.unlisted:
+        return files
+    record = {"key": key, "folders": discovery.folders, "ignore_files": discovery.ignore_files, "files": [str(f) for f in files]}
+    try:
+        from flake8_async_sqla.cache_files import write_document
+
+        write_document(str(record_path), record, os.path.abspath(settings.root))
+    except OSError:  # the run's own cache write says why, when it fails too
+        pass
+    return files
+
+
+def _stored_walk(path: str, key: str) -> list[Path] | None:
+    """The files of the walk stored at `path` for `key`, if what it read is as it was, and was so long enough before
+    the walk was stored that a change since would show in the stamps (see CLOCK_GRAIN_NS)."""
+    from flake8_async_sqla.cache_files import DamagedCache, read_document
+
+    try:
+        record, written_ns = read_document(path)
+    except DamagedCache:
+        return None
+    if not isinstance(record, dict) or record.get("key") != key:
+        return None
+    trusted_before = min(written_ns, time.time_ns()) - CLOCK_GRAIN_NS
+    try:
+        for folder, modified in record["folders"].items():
+            if not (0 < modified < trusted_before) or _modified(folder) != modified:
+                return None
+        for ignore_file, stamp in record["ignore_files"].items():
+            if stamp is not None and not stamp[0] < trusted_before or _stamp(ignore_file) != stamp:
+                return None
+        return [Path(file) for file in record["files"]]
+    except (KeyError, TypeError, IndexError, AttributeError):  # written by hand, not by a walk: walked again
+        return None
+
+
+def _modified(folder: str) -> int:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _spec(lines: list[str]) -> PatternSpec | None:
