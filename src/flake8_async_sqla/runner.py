@@ -1188,7 +1188,8 @@ def root_markers(files: list[Path]) -> list[str]:
 def project_stamps(files: list[Path]) -> dict[str, list[int]]:
     """Modification time and size of every Python file of the projects `files` belong to."""
     stamps: dict[str, list[int]] = {}
-    for root in sorted({project_root(str(path)) for path in files}):
+    one_a_folder = {os.path.dirname(str(path)): str(path) for path in files}  # a folder's files share a root
+    for root in sorted({project_root(path) for path in one_a_folder.values()}):
         for path in python_files(root) or ():
             stamp = _stamp(path)
             if stamp is not None:

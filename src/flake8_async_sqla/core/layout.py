@@ -24,7 +24,14 @@ MAX_FILE_SIZE = 4 * 1024 * 1024
 
 def project_root(path: str) -> str:
     """The nearest folder above `path` holding pyproject.toml, setup.cfg or .git (else its folder)."""
+    if os.path.isabs(path):  # asked for the same files over and over (a run's every question names its file)
+        return _root_of_file(path)
     return _root_of_folder(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _root_of_file(path: str) -> str:
+    return _root_of_folder(os.path.dirname(os.path.normpath(path)))
 
 
 @functools.lru_cache(maxsize=4096)
