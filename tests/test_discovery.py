@@ -203,3 +203,30 @@ def test_a_stored_walk_stands_while_nothing_it_read_changed(tmp_path: Path, monk
     assert discover(settings_, [root], cache) == [root / "app" / "routes.py"]
     monkeypatch.setattr(Discovery, "files", lambda self, paths: walks.append(paths) or iter([]))
     assert discover(settings_, [root], cache) == [] and walks == [[root]]
+
+
+def test_a_folder_changed_while_the_walk_ran_is_walked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder whose entries change after the walk listed them, in a walk that took long: its stamp is newer than
+    the walk's start, so the walk stored is not trusted, though the stamp is older than the record itself."""
+    root, cache = tmp_path / "project", tmp_path / "cache"
+    (root / "app").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("")
+    (root / "app" / "routes.py").write_text("")
+    for path in (root, *root.rglob("*")):
+        _touch(path, 0)
+    settings_ = load_settings(None, root)
+    now = time.time_ns()
+    note_folder = Discovery._note_folder
+
+    def listed_then_changed(self: Discovery, folder: str) -> bool:
+        listed = any(Path(noted) == root / "app" for noted in self.folders)  # noted first as its parent's entry
+        if Path(folder) == root / "app" and listed and not (root / "app" / "jobs.py").exists():
+            (root / "app" / "jobs.py").write_text("")  # after the walk listed the folder
+            os.utime(root / "app", ns=(now - 30 * 10**9,) * 2)  # 30 s into a walk that started a minute ago
+        return note_folder(self, folder)
+
+    monkeypatch.setattr(Discovery, "_note_folder", listed_then_changed)
+    monkeypatch.setattr(time, "time_ns", lambda: now - 60 * 10**9)
+    assert discover(settings_, [root], cache) == [root / "app" / "routes.py"]
+    monkeypatch.undo()
+    assert discover(settings_, [root], cache) == [root / "app" / "jobs.py", root / "app" / "routes.py"]

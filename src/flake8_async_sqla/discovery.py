@@ -161,7 +161,7 @@ def _stamp(path: str) -> list[int] | None:
 
 
 # The coarsest clock a file system stamps times with (FAT's two seconds): a folder or file stamped this close to when
-# a walk was stored may have changed after the walk read it, with the same stamp.
+# a walk started, or later, may have changed after the walk read it, with the same stamp.
 CLOCK_GRAIN_NS = 2 * 10**9
 
 
@@ -179,10 +179,14 @@ def discover(settings: Settings, paths: list[Path], cache_folder: Path | None) -
     if stored is not None:
         return stored
     discovery = Discovery(settings)
+    started_ns = time.time_ns()
     files = list(discovery.files(paths))
     if discovery.unlisted:
         return files
-    record = {"key": key, "folders": discovery.folders, "ignore_files": discovery.ignore_files, "files": [str(f) for f in files]}
+    record = {
+        "key": key, "started_ns": started_ns, "folders": discovery.folders, "ignore_files": discovery.ignore_files,
+        "files": [str(f) for f in files],
+    }
     try:
         from flake8_async_sqla.cache_files import write_document
 
@@ -194,7 +198,7 @@ def discover(settings: Settings, paths: list[Path], cache_folder: Path | None) -
 
 def _stored_walk(path: str, key: str) -> list[Path] | None:
     """The files of the walk stored at `path` for `key`, if what it read is as it was, and was so long enough before
-    the walk was stored that a change since would show in the stamps (see CLOCK_GRAIN_NS)."""
+    the walk started that a change during or since the walk would show in the stamps (see CLOCK_GRAIN_NS)."""
     from flake8_async_sqla.cache_files import DamagedCache, read_document
 
     try:
@@ -203,8 +207,8 @@ def _stored_walk(path: str, key: str) -> list[Path] | None:
         return None
     if not isinstance(record, dict) or record.get("key") != key:
         return None
-    trusted_before = min(written_ns, time.time_ns()) - CLOCK_GRAIN_NS
     try:
+        trusted_before = min(record["started_ns"], written_ns, time.time_ns()) - CLOCK_GRAIN_NS
         for folder, modified in record["folders"].items():
             if not (0 < modified < trusted_before) or _modified(folder) != modified:
                 return None
