@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flake8_async_sqla.config import load_settings
@@ -165,6 +165,7 @@ def _apply(root: Path, operation: tuple[str, str, str], step: int) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(operations=OPERATIONS)
+@example(operations=[("venv", "tools", "a.py"), ("remove", "tools", "pyvenv.cfg")])  # a virtualenv no longer
 def test_a_stored_walk_gives_the_files_a_new_walk_gives(tmp_path_factory: pytest.TempPathFactory, operations: list) -> None:
     """After any changes to the tree (files added and removed, .gitignore files written, a folder made a virtualenv),
     the files a walk stored answer as a new walk does, or a new walk is made."""
@@ -183,15 +184,21 @@ def test_a_stored_walk_gives_the_files_a_new_walk_gives(tmp_path_factory: pytest
         assert discover(settings_, [root], cache) == list(Discovery(settings_).files([root])), operation
 
 
-def test_a_stored_walk_stands_while_nothing_it_read_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file's content is not the walk's concern: edited, the stored walk stands, and no folder is walked. A folder
-    changed too recently to tell (its stamp within the clock's grain of the walk) is walked again."""
-    root, cache = tmp_path / "project", tmp_path / "cache"
+def _routes_project(tmp_path: Path) -> Path:
+    """A project of one module, `app/routes.py`, stamped a day ago."""
+    root = tmp_path / "project"
     (root / "app").mkdir(parents=True)
     (root / "pyproject.toml").write_text("")
     (root / "app" / "routes.py").write_text("")
     for path in (root, *root.rglob("*")):
         _touch(path, 0)
+    return root
+
+
+def test_a_stored_walk_stands_while_nothing_it_read_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file's content is not the walk's concern: edited, the stored walk stands, and no folder is walked. A folder
+    changed too recently to tell (its stamp within the clock's grain of the walk) is walked again."""
+    root, cache = _routes_project(tmp_path), tmp_path / "cache"
     settings_ = load_settings(None, root)
     assert discover(settings_, [root], cache) == [root / "app" / "routes.py"]
     (root / "app" / "routes.py").write_text("x = 1\n")
@@ -208,12 +215,7 @@ def test_a_stored_walk_stands_while_nothing_it_read_changed(tmp_path: Path, monk
 def test_a_folder_changed_while_the_walk_ran_is_walked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A folder whose entries change after the walk listed them, in a walk that took long: its stamp is newer than
     the walk's start, so the walk stored is not trusted, though the stamp is older than the record itself."""
-    root, cache = tmp_path / "project", tmp_path / "cache"
-    (root / "app").mkdir(parents=True)
-    (root / "pyproject.toml").write_text("")
-    (root / "app" / "routes.py").write_text("")
-    for path in (root, *root.rglob("*")):
-        _touch(path, 0)
+    root, cache = _routes_project(tmp_path), tmp_path / "cache"
     settings_ = load_settings(None, root)
     now = time.time_ns()
     note_folder = Discovery._note_folder

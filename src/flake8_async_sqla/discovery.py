@@ -10,6 +10,7 @@ from pathlib import Path
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import DEFAULT_EXCLUDE, Settings, relative_path
+from flake8_async_sqla.core.layout import folders_unchanged, stored_stamp
 
 # A pattern without these is a plain name: it excludes any file or folder of that name, at any depth.
 NOT_PLAIN = re.compile(r"[*?\[\]!/\\#\s]")
@@ -36,7 +37,7 @@ class Discovery:
         # What the answer rests on, for a stored walk (see `discover`): the modification time of each folder whose
         # entries it read (a name added, removed or renamed there changes it), and the stamp of each .gitignore it
         # read or looked for (None: there was none).
-        self.folders: dict[str, int] = {}
+        self.folders: dict[str, int | None] = {}
         self.ignore_files: dict[str, list[int] | None] = {}
         self.unlisted = False  # a folder could not be listed: a fix of its permissions changes no stamp above
 
@@ -130,7 +131,7 @@ class Discovery:
     def _gitignore(self, folder: str) -> PatternSpec | None:
         if folder not in self._gitignores:
             path = os.path.join(folder, ".gitignore")
-            self.ignore_files[path] = _stamp(path)
+            self.ignore_files[path] = stored_stamp(path)
             try:
                 with open(path, encoding="utf-8", errors="replace") as handle:
                     lines = handle.read().splitlines()
@@ -141,7 +142,10 @@ class Discovery:
 
     def _note_folder(self, folder: str) -> bool:
         """Note the modification time of a folder whose entries decide the answer (True, for use in conditions)."""
-        self.folders[folder] = _modified(folder)
+        try:
+            self.folders[folder] = os.stat(folder).st_mtime_ns
+        except OSError:
+            self.folders[folder] = None
         return True
 
     def _in_a_package(self, folder: str) -> bool:
@@ -150,14 +154,6 @@ class Discovery:
             self._note_folder(path) and os.path.isfile(os.path.join(path, "__init__.py"))
             for path in (folder, os.path.dirname(folder))
         )
-
-
-def _stamp(path: str) -> list[int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return [info.st_mtime_ns, info.st_size]
 
 
 # The coarsest clock a file system stamps times with (FAT's two seconds): a folder or file stamped this close to when
@@ -209,22 +205,14 @@ def _stored_walk(path: str, key: str) -> list[Path] | None:
         return None
     try:
         trusted_before = min(record["started_ns"], written_ns, time.time_ns()) - CLOCK_GRAIN_NS
-        for folder, modified in record["folders"].items():
-            if not (0 < modified < trusted_before) or _modified(folder) != modified:
-                return None
+        if not folders_unchanged(record["folders"], trusted_before):
+            return None
         for ignore_file, stamp in record["ignore_files"].items():
-            if stamp is not None and not stamp[0] < trusted_before or _stamp(ignore_file) != stamp:
+            if stamp is not None and not stamp[0] < trusted_before or stored_stamp(ignore_file) != stamp:
                 return None
         return [Path(file) for file in record["files"]]
     except (KeyError, TypeError, IndexError, AttributeError):  # written by hand, not by a walk: walked again
         return None
-
-
-def _modified(folder: str) -> int:
-    try:
-        return os.stat(folder).st_mtime_ns
-    except OSError:
-        return 0
 
 
 def _spec(lines: list[str]) -> PatternSpec | None:

@@ -23,8 +23,8 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.layout import (
-    ROOT_MARKERS, FolderListings, content_digest, file_stamp, folders_unchanged, module_file,
-    project_root, python_files,
+    ROOT_MARKERS, FolderListings, content_digest, folders_unchanged, module_file,
+    project_root, python_files, stored_stamp,
 )
 from flake8_async_sqla.core.options import AnalysisOptions
 from flake8_async_sqla.core.roles import RolePolicy
@@ -297,14 +297,8 @@ _RUN_STAMPS: dict[str, list[int] | None] = {}
 
 def _stamp_this_run(path: str) -> list[int] | None:
     if path not in _RUN_STAMPS:
-        _RUN_STAMPS[path] = _stamp(path)
+        _RUN_STAMPS[path] = stored_stamp(path)
     return _RUN_STAMPS[path]
-
-
-def _stamp(path: str) -> list[int] | None:
-    """`file_stamp` as the cache stores it."""
-    stamp = file_stamp(path)
-    return list(stamp) if stamp is not None else None
 
 
 def _unreadable(error: OSError) -> str:
@@ -643,7 +637,7 @@ class Cache:
         if path in self.current:
             return self.current[path]
         if path not in self.other_stamps:
-            self.other_stamps[path] = _stamp(path)
+            self.other_stamps[path] = stored_stamp(path)
         return self.other_stamps[path]
 
     @functools.cached_property
@@ -1191,7 +1185,7 @@ def project_stamps(files: list[Path]) -> dict[str, list[int]]:
     one_a_folder = {os.path.dirname(str(path)): str(path) for path in files}  # a folder's files share a root
     for root in sorted({project_root(path) for path in one_a_folder.values()}):
         for path in python_files(root) or ():
-            stamp = _stamp(path)
+            stamp = stored_stamp(path)
             if stamp is not None:
                 stamps[path] = stamp
     return stamps

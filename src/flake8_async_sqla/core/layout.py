@@ -226,5 +226,11 @@ def file_stamp(path: str) -> tuple[int, int] | None:
     return (info.st_mtime_ns, info.st_size)
 
 
+def stored_stamp(path: str) -> list[int] | None:
+    """`file_stamp` as the cache stores it (JSON has no tuples)."""
+    stamp = file_stamp(path)
+    return list(stamp) if stamp is not None else None
+
+
 def content_digest(data: bytes) -> str:
     return blake2b(data, digest_size=16).hexdigest()
