@@ -174,6 +174,49 @@ def test_parallel_workers_share_what_they_learn_of_modules_and_find_the_same(tmp
     assert serial.stdout == parallel.stdout and codes_in(serial.stdout).count("ASQ301") == 40
 
 
+def test_parallel_run_checks_files_needing_no_tree_beside_the_first_files_and_reports_the_same(tmp_path: Path) -> None:
+    """With workers, a helper checks the files needing no tree (tests, files naming no database) while the main
+    process analyses the first files: their parse errors and the rest come out as in a serial run."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "tests").mkdir()
+    for number in range(20):
+        (tmp_path / f"api{number}.py").write_text(ENGINE_IN_HANDLER)
+        (tmp_path / f"util{number}.py").write_text(f"def helper{number}(value):\n    return value\n")
+        (tmp_path / "tests" / f"test_api{number}.py").write_text(GLOBAL_SESSION)
+    (tmp_path / "util3.py").write_text("def broken(:\n")
+    (tmp_path / "tests" / "test_api5.py").write_text(GLOBAL_SESSION + "def broken(:\n")
+    serial = run_check(tmp_path, "--jobs", "1", "--no-cache")
+    parallel = run_check(tmp_path, "--jobs", "2", "--no-cache")
+    assert (serial.returncode, serial.stdout, serial.stderr) == (parallel.returncode, parallel.stdout, parallel.stderr)
+    assert codes_in(serial.stdout) == ["ASQ101"] * 20 and serial.returncode == 2
+    assert "util3.py: error: parse failed" in serial.stderr and "tests/test_api5.py: error: parse failed" in serial.stderr
+
+
+def test_the_helper_takes_only_the_files_needing_no_tree(tmp_path: Path) -> None:
+    from flake8_async_sqla.config import rule_codes
+    from flake8_async_sqla.core.options import AnalysisOptions
+    from flake8_async_sqla.core.roles import DEFAULT_POLICY
+    from flake8_async_sqla.runner import _analyse_treeless
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "tests").mkdir()
+    files = {
+        "routes.py": ENGINE_IN_HANDLER,  # names a database: the workers' file
+        "tests/test_db.py": GLOBAL_SESSION,  # a role not reported
+        "plain.py": "def helper(value):\n    return value\n",  # names no database
+        "broken.py": "def broken(:\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    names = [*files, "missing.py"]  # one it cannot read: a worker reports it
+    codes = frozenset(rule_codes())
+    jobs = [(str(tmp_path / name), codes, AnalysisOptions(), DEFAULT_POLICY, None, None, False, False, False) for name in names]
+    outcomes = dict(zip(names, _analyse_treeless(jobs)))
+    assert [name for name, outcome in outcomes.items() if outcome is None] == ["routes.py", "missing.py"]
+    assert outcomes["broken.py"].error is not None and outcomes["broken.py"].error_line == 1
+    assert outcomes["plain.py"].findings == [] and outcomes["tests/test_db.py"].role == "test"
+
+
 def test_cache_serves_unchanged_files_and_notices_changes(project: Path) -> None:
     first = run_check(project)
     cache_files = sorted(path.name for path in (project / ".asq_cache").glob("check-*.json"))

@@ -40,6 +40,9 @@ MIN_PARALLEL_FILES = 16
 SHARED_WAVES = 8
 # The share of the files the main process analyses itself before it starts the workers (1/HEAD_SHARE).
 HEAD_SHARE = 16
+# How many files the helper that checks files needing no tree while the main process analyses them takes at a time:
+# the batches it has not started when the main process is done go to the workers.
+TREELESS_BATCH = 16
 _ADOPTED: set[str] = set()
 # An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`. Searched for
 # after a newline (the text given one in front), which the search skips to, where a multi-line `^` would be tried
@@ -1023,41 +1026,74 @@ def _importers(modules: set[str], files: list[str], index: ProjectIndex) -> dict
 
 
 def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], int]:
-    """The outcomes of `work`, in its order, and the number of the first one a worker process computed. The
+    """The outcomes of `work`, in its order, and the number of the first one another process computed. The
     first files (imports first: the project's database modules) ask most of the project-wide facts (which
     functions serve requests or are dependencies, the project's words): the main process analyses them itself,
-    once, and the workers forked afterwards start with its index. They take the other files in SHARED_WAVES
-    waves, in the order given; after each wave, what the workers' indexes kept of the modules they let go, and
-    the module facts they built, are handed to every worker, so a module is modelled once for the project
-    rather than once per worker that looks names up in it."""
+    once, and the workers forked afterwards start with its index. Meanwhile a helper process checks the files
+    that need no tree (tests, files naming no database: see `_analyse_treeless`), from the end of `work`, where
+    `imports_first` puts most of them: their checks need none of those facts, and the other cores would
+    otherwise wait for the main process. The workers take the files left in SHARED_WAVES waves, in the order
+    given; after each wave, what the workers' indexes kept of the modules they let go, and the module facts they
+    built, are handed to every worker, so a module is modelled once for the project rather than once per worker
+    that looks names up in it."""
     if jobs <= 1 or len(work) < MIN_PARALLEL_FILES:
         return [_analyse_job(job) for job in work], len(work)
     import tempfile  # only here: a warm run starts no process
     from concurrent.futures import ProcessPoolExecutor
 
     head = len(work) // HEAD_SHARE
-    outcomes = [_analyse_job(job) for job in work[:head]]
-    _load_analysis()  # before the pool forks its workers, which then start with it loaded
     initargs = (options, roles, cache.stored_facts, os.getpid())
+    outcomes: dict[int, FileOutcome] = {}
+    with ProcessPoolExecutor(max_workers=1, initializer=_start_worker, initargs=initargs) as helper:
+        tail = range(len(work) - 1, head - 1, -1)
+        batches = [tail[start : start + TREELESS_BATCH] for start in range(0, len(tail), TREELESS_BATCH)]
+        asked = [(batch, helper.submit(_analyse_treeless, [work[number] for number in batch])) for batch in batches]
+        outcomes.update((number, _analyse_job(work[number])) for number in range(head))
+        for _, future in asked:
+            future.cancel()  # the batches the helper has not started: the workers take their files
+        for batch, future in asked:
+            if not future.cancelled():
+                outcomes.update((number, outcome) for number, outcome in zip(batch, future.result()) if outcome is not None)
+    _load_analysis()  # before the pool forks its workers, which then start with it loaded
+    left = [number for number in range(head, len(work)) if number not in outcomes]
     with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
         max_workers=jobs, initializer=_start_worker, initargs=initargs
     ) as pool:
         shared_files: list[str] = []
-        size = -(-(len(work) - head) // SHARED_WAVES)
-        for start in range(head, len(work), size):
-            wave = [(job, tuple(shared_files)) for job in work[start : start + size]]
+        size = max(1, -(-len(left) // SHARED_WAVES))
+        for start in range(0, len(left), size):
+            numbers = left[start : start + size]
+            wave = [(work[number], tuple(shared_files)) for number in numbers]
             done = list(pool.map(_analyse_shared_job, wave, chunksize=max(1, len(wave) // (jobs * 4))))
             shared: dict[str, dict] = {"modules": {}, "facts": {}, "records": {}}
-            for outcome in done:
+            for number, outcome in zip(numbers, done):
                 shared["modules"].update(outcome.shared)
                 shared["records"].update(outcome.records)
                 shared["facts"].update(outcome.new_facts)
                 outcome.shared = {}
-            outcomes.extend(done)
-            if start + size < len(work):
+                outcomes[number] = outcome
+            if start + size < len(left):
                 shared_files.append(os.path.join(folder, f"wave-{len(shared_files)}.json"))
                 Path(shared_files[-1]).write_text(json.dumps(shared), encoding="utf-8")
-    return outcomes, head
+    return [outcomes[number] for number in range(len(work))], head
+
+
+def _analyse_treeless(jobs: list[Job]) -> list[FileOutcome | None]:
+    """The helper's work (see `_analyse_all`): the outcome of each job whose file needs no tree (its check only
+    asks whether it parses), None for the others, and for a file it cannot read (a worker reports that)."""
+    from flake8_async_sqla.core.checker import codes_for_role, needs_tree
+
+    outcomes: list[FileOutcome | None] = []
+    for job in jobs:
+        path, codes, options, roles = job[:4]
+        try:
+            _, text = read_source(Path(path))
+        except OSError:
+            outcomes.append(None)
+            continue
+        treeless = not needs_tree(codes_for_role(roles.role_of(path, text), roles, codes), text, options)
+        outcomes.append(_analyse_job(job) if treeless else None)
+    return outcomes
 
 
 def _analyse_shared_job(job: tuple[Job, tuple[str, ...]]) -> FileOutcome:
