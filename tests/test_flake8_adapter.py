@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import shutil
 import weakref
 from collections.abc import Iterator
@@ -87,9 +88,75 @@ def test_flake8_forks_workers_for_several_files_and_jobs(
     assert forks_workers(argparse.Namespace(filenames=paths, jobs=JobsArgument(jobs))) is forks
 
 
+def test_workers_started_afresh_are_not_forked_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flake8.main.options import JobsArgument
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(multiprocessing, "get_start_method", lambda: "spawn")
+    assert not forks_workers(argparse.Namespace(filenames=["."], jobs=JobsArgument("2")))
+
+
 def test_flake8_reports_the_same_with_workers(tmp_path: Path) -> None:
     """Worker processes start with the project's text read in the main process, and find what one process finds."""
     shutil.copytree(EXAMPLES / "legacy_app", tmp_path / "app")
     runs = [run_flake8([tmp_path / "app"], "-j", jobs) for jobs in ("1", "2")]
     assert runs[0].returncode == runs[1].returncode == 1
     assert sorted(runs[0].stdout.splitlines()) == sorted(runs[1].stdout.splitlines())
+
+
+SESSION_PROVIDER = '''\
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+engine = create_async_engine("postgresql+asyncpg://db/app", pool_pre_ping=True)
+factory = async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session():
+    async with factory() as session:
+        yield session
+'''
+WRITING_ROUTE = '''\
+from fastapi import APIRouter, Depends
+from sqlalchemy import text
+
+from db import get_session
+
+router = APIRouter()
+
+
+@router.post("/items")
+async def create_item(session=Depends(get_session)) -> None:
+    await session.execute(text("insert into items values (1)"))
+'''
+
+
+def routes_project(root: Path, routes: int) -> Path:
+    """A session dependency in `db.py`, and `routes` modules whose handlers write through it without a transaction."""
+    (root / "db.py").write_text(SESSION_PROVIDER)
+    for number in range(routes):
+        (root / f"api{number}.py").write_text(WRITING_ROUTE)
+    return root
+
+
+def test_the_first_files_are_analysed_before_the_workers_fork(tmp_path: Path) -> None:
+    """The database module every route imports comes first: what the index keeps of it, the workers start with."""
+    from flake8_async_sqla.adapters.flake8 import analyse_first_files
+    from flake8_async_sqla.core.project import ProjectIndex
+    from flake8_async_sqla.core.roles import DEFAULT_POLICY
+
+    routes_project(tmp_path, 31)
+    options = argparse.Namespace(
+        filenames=[str(tmp_path)], stdin_display_name="stdin", filename=["*.py"], exclude=[], extend_exclude=[]
+    )
+    index = ProjectIndex()
+    analyse_first_files(index, DEFAULT_POLICY, options)
+    assert index.interface_digest(str(tmp_path / "db.py")) is not None
+    assert index.interface_digest(str(tmp_path / "api30.py")) is None
+
+
+def test_flake8_workers_starting_with_the_first_files_analysed_report_what_one_process_does(tmp_path: Path) -> None:
+    routes_project(tmp_path, 40)
+    runs = [run_flake8([tmp_path], "-j", jobs) for jobs in ("1", "2")]
+    assert runs[0].returncode == runs[1].returncode == 1
+    assert sorted(runs[0].stdout.splitlines()) == sorted(runs[1].stdout.splitlines())
+    assert sum(": ASQ301 " in line for line in runs[0].stdout.splitlines()) == 40

@@ -9,7 +9,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import ConfigError, load_project_rules
@@ -76,6 +76,7 @@ class AsyncSqlaPlugin:
             for path in options.filenames or ["."]:
                 # The index finds a file's project from the file's folder: a name in the folder stands for it.
                 cls.index.read_project_text(os.path.join(path, "__init__.py") if os.path.isdir(path) else path)
+            frozen_after(lambda: analyse_first_files(cls.index, cls.roles, options))
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self.lines)
@@ -90,13 +91,43 @@ class AsyncSqlaPlugin:
 def forks_workers(options: argparse.Namespace) -> bool:
     """Whether flake8 will check the files in worker processes, forked after the options are parsed (it does for
     more than one job and more than one file, and never for standard input): each would otherwise read the
-    project's text for itself."""
+    project's text for itself. Workers started afresh (`spawn`, `forkserver`) parse the options themselves and
+    begin with nothing this process learnt."""
     paths = options.filenames or ["."]
     jobs = multiprocessing.cpu_count() if options.jobs.is_auto else options.jobs.n_jobs
-    return jobs > 1 and "-" not in paths and (len(paths) > 1 or os.path.isdir(paths[0]))
+    several = jobs > 1 and "-" not in paths and (len(paths) > 1 or os.path.isdir(paths[0]))
+    return several and multiprocessing.get_start_method() == "fork"
 
 
-def frozen_after(check: Callable[[], list[Finding]]) -> list[Finding]:
+def analyse_first_files(index: ProjectIndex, roles: RolePolicy, options: argparse.Namespace) -> None:
+    """Check here, before flake8 forks its workers, the first sixteenth of the files it will hand them, imports first
+    (the project's database modules), as `check --jobs` does: the workers start with what the index keeps of those
+    modules and of the modules their functions reach. flake8 hands the files out one at a time, so each worker would
+    otherwise model and settle most of them for itself. The findings are dropped: a worker reports them."""
+    from flake8.discover_files import expand_paths
+
+    from flake8_async_sqla.runner import HEAD_SHARE, imports_first, read_source
+
+    files = list(
+        expand_paths(
+            paths=options.filenames or ["."], stdin_display_name=options.stdin_display_name,
+            filename_patterns=options.filename, exclude=(*options.exclude, *options.extend_exclude),
+        )
+    )
+    ordered = imports_first(files, index)
+    for path in ordered[: len(ordered) // HEAD_SHARE]:
+        try:
+            data, text = read_source(Path(path))
+            tree = ast.parse(data, filename=path)
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+            continue  # flake8 reports what it cannot read or parse
+        check_tree(tree, path, text, codes_for_role(roles.role_of(path, text), roles), index)
+
+
+Outcome = TypeVar("Outcome")
+
+
+def frozen_after(check: Callable[[], Outcome]) -> Outcome:
     """`check()` with the collector paused; then, when it left enough new objects that a collection is due, every
     object alive is moved out of the collector's sight (`gc.freeze`). The run's index keeps what it learns until
     flake8 ends, and under flake8's collector thresholds (the defaults) each full collection would scan all of it
