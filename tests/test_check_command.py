@@ -192,6 +192,47 @@ def test_parallel_run_checks_files_needing_no_tree_beside_the_first_files_and_re
     assert "util3.py: error: parse failed" in serial.stderr and "tests/test_api5.py: error: parse failed" in serial.stderr
 
 
+# Runs the command with `analyse` ending any process but the main one abruptly on a file named `*poison*.py`.
+KILLING_WORKERS = """
+import os, sys
+from flake8_async_sqla import cli, runner
+
+main, analyse = os.getpid(), runner.analyse
+
+def ending_workers(path, *args, **kwargs):
+    if os.getpid() != main and "poison" in os.path.basename(path):
+        os._exit(9)
+    return analyse(path, *args, **kwargs)
+
+runner.analyse = ending_workers
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("poison", "warning"),
+    [
+        (ENGINE_IN_HANDLER, "a worker process ended abruptly: the main process analysed the"),
+        # The helper ends first, then the workers that take its files.
+        ("def helper(value):\n    return value\n", "the process checking files that need no tree ended abruptly"),
+    ],
+)
+def test_a_worker_that_ends_abruptly_loses_no_file(tmp_path: Path, poison: str, warning: str) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    for number in range(30):
+        (tmp_path / f"api{number}.py").write_text(ENGINE_IN_HANDLER)
+        (tmp_path / f"util{number}.py").write_text("x = 1\n")
+    (tmp_path / "z_poison.py").write_text(poison)  # last: the first file the helper takes
+    serial = run_check(tmp_path, "--jobs", "1", "--no-cache")
+    parallel = subprocess.run(
+        [sys.executable, "-c", KILLING_WORKERS, "check", "--jobs", "2", "--no-cache"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )
+    assert "Traceback" not in parallel.stderr, parallel.stderr
+    assert (parallel.returncode, parallel.stdout) == (serial.returncode, serial.stdout)
+    assert f"flake8-async-sqla: warning: {warning}" in parallel.stderr
+
+
 def test_the_helper_takes_only_the_files_needing_no_tree(tmp_path: Path) -> None:
     from flake8_async_sqla.config import rule_codes
     from flake8_async_sqla.core.options import AnalysisOptions

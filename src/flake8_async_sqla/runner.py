@@ -31,6 +31,8 @@ from flake8_async_sqla.core.roles import RolePolicy
 from flake8_async_sqla.core.rule import Finding, rule_phase
 
 if TYPE_CHECKING:
+    from multiprocessing.synchronize import Event
+
     from flake8_async_sqla.core.module_facts import ModuleFacts
     from flake8_async_sqla.core.project import ProjectIndex
 
@@ -790,6 +792,16 @@ def _start_worker(
     _index(options, roles).stored_facts.update(facts)
 
 
+# In the helper process (see `_analyse_all`): set once the main process has analysed the first files.
+_HEAD_DONE: Event | None = None
+
+
+def _start_helper(head_done: Event, *initargs: object) -> None:
+    global _HEAD_DONE
+    _HEAD_DONE = head_done
+    _start_worker(*initargs)
+
+
 def _end_with(parent: int) -> None:
     """Make this worker end when the `parent` process does (killed, say): a worker waiting for work would otherwise
     wait for ever, holding open the pipes of the caller's output. It writes nothing itself, so it lets them go at
@@ -856,6 +868,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     # Otherwise cached results are checked against the index's answers.
     index = None if answers_hold else _prepare_index(options, roles, cache)
     skipped: list[str] = []  # the files left out, each with why (as warnings)
+    process_problems: list[str] = []  # worker processes that ended abruptly (as warnings)
     for path in files:
         key = str(path)
         try:
@@ -910,12 +923,13 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
                 # `_analyse_all`): database modules, whose facts they then share, not files that only have to parse.
                 for key in imports_first(pending, index, codes if jobs <= 1 else None)
             ]
-            fresh, first_in_workers = _analyse_all(work, jobs, options, roles, cache)
+            fresh, elsewhere, problems = _analyse_all(work, jobs, options, roles, cache)
+            process_problems += problems
             for number, (job, outcome) in enumerate(zip(work, fresh)):
                 outcomes[job[0]] = outcome
                 cache.put(os.path.abspath(job[0]), stamps[job[0]], digests.get(job[0], ""), outcome, fixes)
                 analysed[os.path.abspath(job[0])] = outcome.interface
-                modelled_in_workers += outcome.modelled if number >= first_in_workers else 0
+                modelled_in_workers += outcome.modelled if number in elsewhere else 0
         pending = [
             key for key, outcome in provisional.items()
             if not cache.interface_holds(os.path.abspath(key), outcome, interface_now, analysed, unproven)
@@ -941,7 +955,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     unread_modules = _unread_modules(outcomes, lambda: index if index is not None else _index(options, roles))
     return replace(
         _reported(outcomes, len(files), settings, cache.phases), analysed=len(analysed), cached=hits, confirmed=confirmed,
-        modelled=modelled, warnings=cache.problems + skipped, unread_modules=unread_modules,
+        modelled=modelled, warnings=cache.problems + skipped + process_problems, unread_modules=unread_modules,
     )
 
 
@@ -1025,57 +1039,80 @@ def _importers(modules: set[str], files: list[str], index: ProjectIndex) -> dict
     return found
 
 
-def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> tuple[list[FileOutcome], int]:
-    """The outcomes of `work`, in its order, and the number of the first one another process computed. The
-    first files (imports first: the project's database modules) ask most of the project-wide facts (which
-    functions serve requests or are dependencies, the project's words): the main process analyses them itself,
-    once, and the workers forked afterwards start with its index. Meanwhile a helper process checks the files
-    that need no tree (tests, files naming no database: see `_analyse_treeless`), from the end of `work`, where
-    `imports_first` puts most of them: their checks need none of those facts, and the other cores would
-    otherwise wait for the main process. The workers take the files left in SHARED_WAVES waves, in the order
+class Analysed(NamedTuple):
+    """What `_analyse_all` computed: each job's outcome, in order; the numbers of those another process computed
+    (what those modelled is counted there); and what to warn of."""
+
+    outcomes: list[FileOutcome]
+    elsewhere: frozenset[int]
+    problems: list[str]
+
+
+def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: RolePolicy, cache: Cache) -> Analysed:
+    """The outcomes of `work`. The first files (imports first: the project's database modules) ask most of the
+    project-wide facts (which functions serve requests or are dependencies, the project's words): the main process
+    analyses them itself, once, and the workers forked afterwards start with its index. Meanwhile a helper process
+    checks the files that need no tree (tests, files naming no database: see `_analyse_treeless`), from the end of
+    `work`, where `imports_first` puts most of them: their checks need none of those facts, and the other cores
+    would otherwise wait for the main process. The workers take the files left in SHARED_WAVES waves, in the order
     given; after each wave, what the workers' indexes kept of the modules they let go, and the module facts they
     built, are handed to every worker, so a module is modelled once for the project rather than once per worker
-    that looks names up in it."""
+    that looks names up in it. A process that ends abruptly (killed, out of memory) loses no file: the workers
+    take the helper's, and the main process analyses what the workers had left."""
     if jobs <= 1 or len(work) < MIN_PARALLEL_FILES:
-        return [_analyse_job(job) for job in work], len(work)
-    import tempfile  # only here: a warm run starts no process
+        return Analysed([_analyse_job(job) for job in work], frozenset(), [])
+    import multiprocessing  # only here: a warm run starts no process
+    import tempfile
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     head = len(work) // HEAD_SHARE
     initargs = (options, roles, cache.stored_facts, os.getpid())
     outcomes: dict[int, FileOutcome] = {}
-    with ProcessPoolExecutor(max_workers=1, initializer=_start_worker, initargs=initargs) as helper:
+    problems: list[str] = []
+    head_done = multiprocessing.Event()
+    with ProcessPoolExecutor(max_workers=1, initializer=_start_helper, initargs=(head_done, *initargs)) as helper:
         tail = range(len(work) - 1, head - 1, -1)
         batches = [tail[start : start + TREELESS_BATCH] for start in range(0, len(tail), TREELESS_BATCH)]
         asked = [(batch, helper.submit(_analyse_treeless, [work[number] for number in batch])) for batch in batches]
         outcomes.update((number, _analyse_job(work[number])) for number in range(head))
-        for _, future in asked:
-            future.cancel()  # the batches the helper has not started: the workers take their files
-        for batch, future in asked:
-            if not future.cancelled():
+        # The batches the helper has not started come back empty: the workers take their files. (Cancelling them
+        # instead races with the helper ending abruptly: Python 3.11's executor then fails on the cancelled ones.)
+        head_done.set()
+        try:
+            for batch, future in asked:
                 outcomes.update((number, outcome) for number, outcome in zip(batch, future.result()) if outcome is not None)
+        except BrokenProcessPool:
+            problems.append("the process checking files that need no tree ended abruptly: the workers checked them")
+    elsewhere = frozenset(outcomes) - frozenset(range(head))
     _load_analysis()  # before the pool forks its workers, which then start with it loaded
     left = [number for number in range(head, len(work)) if number not in outcomes]
-    with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
-        max_workers=jobs, initializer=_start_worker, initargs=initargs
-    ) as pool:
-        shared_files: list[str] = []
-        size = max(1, -(-len(left) // SHARED_WAVES))
-        for start in range(0, len(left), size):
-            numbers = left[start : start + size]
-            wave = [(work[number], tuple(shared_files)) for number in numbers]
-            done = list(pool.map(_analyse_shared_job, wave, chunksize=max(1, len(wave) // (jobs * 4))))
-            shared: dict[str, dict] = {"modules": {}, "facts": {}, "records": {}}
-            for number, outcome in zip(numbers, done):
-                shared["modules"].update(outcome.shared)
-                shared["records"].update(outcome.records)
-                shared["facts"].update(outcome.new_facts)
-                outcome.shared = {}
-                outcomes[number] = outcome
-            if start + size < len(left):
-                shared_files.append(os.path.join(folder, f"wave-{len(shared_files)}.json"))
-                Path(shared_files[-1]).write_text(json.dumps(shared), encoding="utf-8")
-    return [outcomes[number] for number in range(len(work))], head
+    try:
+        with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
+            max_workers=jobs, initializer=_start_worker, initargs=initargs
+        ) as pool:
+            shared_files: list[str] = []
+            size = max(1, -(-len(left) // SHARED_WAVES))
+            for start in range(0, len(left), size):
+                numbers = left[start : start + size]
+                wave = [(work[number], tuple(shared_files)) for number in numbers]
+                done = list(pool.map(_analyse_shared_job, wave, chunksize=max(1, len(wave) // (jobs * 4))))
+                shared: dict[str, dict] = {"modules": {}, "facts": {}, "records": {}}
+                for number, outcome in zip(numbers, done):
+                    shared["modules"].update(outcome.shared)
+                    shared["records"].update(outcome.records)
+                    shared["facts"].update(outcome.new_facts)
+                    outcome.shared = {}
+                    outcomes[number] = outcome
+                elsewhere |= frozenset(numbers)
+                if start + size < len(left):
+                    shared_files.append(os.path.join(folder, f"wave-{len(shared_files)}.json"))
+                    Path(shared_files[-1]).write_text(json.dumps(shared), encoding="utf-8")
+    except BrokenProcessPool:
+        lost = [number for number in left if number not in outcomes]
+        problems.append(f"a worker process ended abruptly: the main process analysed the {len(lost)} files left")
+        outcomes.update((number, _analyse_job(work[number])) for number in lost)
+    return Analysed([outcomes[number] for number in range(len(work))], elsewhere, problems)
 
 
 def _analyse_treeless(jobs: list[Job]) -> list[FileOutcome | None]:
@@ -1085,6 +1122,8 @@ def _analyse_treeless(jobs: list[Job]) -> list[FileOutcome | None]:
 
     outcomes: list[FileOutcome | None] = []
     for job in jobs:
+        if _HEAD_DONE is not None and _HEAD_DONE.is_set():
+            return outcomes + [None] * (len(jobs) - len(outcomes))
         path, codes, options, roles = job[:4]
         try:
             _, text = read_source(Path(path))
