@@ -559,6 +559,7 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
         return files
     if args.processes_only:
         measure_processes(corpus, paths, args.repeat, scratch, report, cold=not args.no_cold)
+        measure_flake8_if_small(corpus, files, args, scratch, report)
         return files
     timing = in_process(files, args.repeat)
     floor, checked = timing.floor, timing.check
@@ -604,13 +605,19 @@ def measure(corpus: Corpus, args: argparse.Namespace, scratch: Path, report: Rep
         memory = f"{retained:.1f} MiB retained, {peak:.1f} MiB peak"
         report.add(corpus.name, "project index memory, after checking every file", memory)
         measure_processes(corpus, paths, args.repeat, scratch, report)
-    if corpus.flake8_marginal:
-        lines = line_count(files)
-        if lines <= args.flake8_max_lines:
-            measure_flake8(corpus, args.repeat, scratch, report)
-        elif args.flake8_max_lines:
-            print(f"  flake8 left out: {lines:,} lines, more than --flake8-max-lines {args.flake8_max_lines:,}")
+    measure_flake8_if_small(corpus, files, args, scratch, report)
     return files
+
+
+def measure_flake8_if_small(corpus: Corpus, files: list[SourceFile], args: argparse.Namespace, scratch: Path, report: Report) -> None:
+    """The plugin's cost inside flake8 (`measure_flake8`), for a corpus of at most --flake8-max-lines lines."""
+    if not corpus.flake8_marginal:
+        return
+    lines = line_count(files)
+    if lines <= args.flake8_max_lines:
+        measure_flake8(corpus, args.repeat, scratch, report)
+    elif args.flake8_max_lines:
+        print(f"  flake8 left out: {lines:,} lines, more than --flake8-max-lines {args.flake8_max_lines:,}")
 
 
 LADDER_PREFIX = "ladder "
@@ -658,7 +665,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--processes-only", action="store_true",
-        help="only the whole-process figures (the floor script, check cold, warm and after an edit), not the in-process ones",
+        help="only the whole-process figures (the floor script, check cold, warm and after an edit, and the plugin's "
+        "cost inside flake8 up to --flake8-max-lines), not the in-process ones",
     )
     parser.add_argument("--no-cold", action="store_true", help="with --processes-only: the cached runs alone, no cold check")
     parser.add_argument(

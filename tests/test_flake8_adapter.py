@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from harness import ROOT, run_flake8
 
-from flake8_async_sqla.adapters.flake8 import forks_workers, frozen_after
+from flake8_async_sqla.adapters.flake8 import FLAKE8_HEAD_SHARE, forks_workers, frozen_after
 
 EXAMPLES = ROOT / "examples"
 
@@ -144,19 +144,19 @@ def test_the_first_files_are_analysed_before_the_workers_fork(tmp_path: Path) ->
     from flake8_async_sqla.core.project import ProjectIndex
     from flake8_async_sqla.core.roles import DEFAULT_POLICY
 
-    routes_project(tmp_path, 31)
+    routes_project(tmp_path, 2 * FLAKE8_HEAD_SHARE - 1)
     options = argparse.Namespace(
         filenames=[str(tmp_path)], stdin_display_name="stdin", filename=["*.py"], exclude=[], extend_exclude=[]
     )
     index = ProjectIndex()
     analyse_first_files(index, DEFAULT_POLICY, options)
     assert index.interface_digest(str(tmp_path / "db.py")) is not None
-    assert index.interface_digest(str(tmp_path / "api30.py")) is None
+    assert index.interface_digest(str(tmp_path / f"api{2 * FLAKE8_HEAD_SHARE - 2}.py")) is None
 
 
 def test_flake8_workers_starting_with_the_first_files_analysed_report_what_one_process_does(tmp_path: Path) -> None:
-    routes_project(tmp_path, 40)
+    routes_project(tmp_path, FLAKE8_HEAD_SHARE + 8)
     runs = [run_flake8([tmp_path], "-j", jobs) for jobs in ("1", "2")]
     assert runs[0].returncode == runs[1].returncode == 1
     assert sorted(runs[0].stdout.splitlines()) == sorted(runs[1].stdout.splitlines())
-    assert sum(": ASQ301 " in line for line in runs[0].stdout.splitlines()) == 40
+    assert sum(": ASQ301 " in line for line in runs[0].stdout.splitlines()) == FLAKE8_HEAD_SHARE + 8
