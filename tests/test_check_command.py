@@ -223,14 +223,40 @@ def test_a_worker_that_ends_abruptly_loses_no_file(tmp_path: Path, poison: str, 
         (tmp_path / f"api{number}.py").write_text(ENGINE_IN_HANDLER)
         (tmp_path / f"util{number}.py").write_text("x = 1\n")
     (tmp_path / "z_poison.py").write_text(poison)  # last: the first file the helper takes
-    serial = run_check(tmp_path, "--jobs", "1", "--no-cache")
+    assert_parallel_run_reports_as_a_serial_one(tmp_path, KILLING_WORKERS, warning)
+
+
+def assert_parallel_run_reports_as_a_serial_one(project: Path, script: str, warning: str) -> None:
+    """`check --jobs 2` run by `script` (which patches the package, then calls `cli.main`) gives the output and exit
+    status of `check --jobs 1`, without a traceback, warning with `warning`."""
+    serial = run_check(project, "--jobs", "1", "--no-cache")
     parallel = subprocess.run(
-        [sys.executable, "-c", KILLING_WORKERS, "check", "--jobs", "2", "--no-cache"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
+        [sys.executable, "-c", script, "check", "--jobs", "2", "--no-cache"],
+        cwd=project, capture_output=True, text=True, check=False,
     )
     assert "Traceback" not in parallel.stderr, parallel.stderr
     assert (parallel.returncode, parallel.stdout) == (serial.returncode, serial.stdout)
     assert f"flake8-async-sqla: warning: {warning}" in parallel.stderr
+
+
+# Runs the command where multiprocessing has no semaphores (some sandboxes lack the shared memory they need).
+WITHOUT_SEMAPHORES = """
+import multiprocessing, sys
+from flake8_async_sqla import cli
+
+def no_semaphore(*args, **kwargs):
+    raise OSError(38, "Function not implemented")
+
+multiprocessing.Event = multiprocessing.Lock = multiprocessing.Queue = no_semaphore
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_without_worker_processes_one_process_analyses_every_file(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    for number in range(30):
+        (tmp_path / f"api{number}.py").write_text(ENGINE_IN_HANDLER)
+    assert_parallel_run_reports_as_a_serial_one(tmp_path, WITHOUT_SEMAPHORES, "cannot start worker processes (")
 
 
 def test_the_helper_takes_only_the_files_needing_no_tree(tmp_path: Path) -> None:

@@ -1066,11 +1066,15 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    try:
+        head_done = multiprocessing.Event()  # a semaphore, as the pools' queues need
+    except (OSError, ImportError) as error:  # none on this system (some sandboxes): one process analyses them all
+        problem = f"cannot start worker processes ({error}): the files were analysed in one process"
+        return Analysed([_analyse_job(job) for job in work], frozenset(), [problem])
     head = len(work) // HEAD_SHARE
     initargs = (options, roles, cache.stored_facts, os.getpid())
     outcomes: dict[int, FileOutcome] = {}
     problems: list[str] = []
-    head_done = multiprocessing.Event()
     with ProcessPoolExecutor(max_workers=1, initializer=_start_helper, initargs=(head_done, *initargs)) as helper:
         tail = range(len(work) - 1, head - 1, -1)
         batches = [tail[start : start + TREELESS_BATCH] for start in range(0, len(tail), TREELESS_BATCH)]
