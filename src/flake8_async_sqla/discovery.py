@@ -10,7 +10,7 @@ from pathlib import Path
 
 from flake8_async_sqla import __version__
 from flake8_async_sqla.config import DEFAULT_EXCLUDE, Settings, relative_path
-from flake8_async_sqla.core.layout import folders_unchanged, stored_stamp
+from flake8_async_sqla.core.layout import CLOCK_GRAIN_NS, folders_unchanged, stored_stamp
 
 # A pattern without these is a plain name: it excludes any file or folder of that name, at any depth.
 NOT_PLAIN = re.compile(r"[*?\[\]!/\\#\s]")
@@ -154,11 +154,6 @@ class Discovery:
             self._note_folder(path) and os.path.isfile(os.path.join(path, "__init__.py"))
             for path in (folder, os.path.dirname(folder))
         )
-
-
-# The coarsest clock a file system stamps times with (FAT's two seconds): a folder or file stamped this close to when
-# a walk started, or later, may have changed after the walk read it, with the same stamp.
-CLOCK_GRAIN_NS = 2 * 10**9
 
 
 def discover(settings: Settings, paths: list[Path], cache_folder: Path | None) -> list[Path]:

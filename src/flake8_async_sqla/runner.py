@@ -23,7 +23,7 @@ from flake8_async_sqla import __version__
 from flake8_async_sqla.config import Settings, relative_path
 from flake8_async_sqla.core.edits import Edit
 from flake8_async_sqla.core.layout import (
-    ROOT_MARKERS, FolderListings, content_digest, folders_unchanged, module_file,
+    CLOCK_GRAIN_NS, ROOT_MARKERS, FolderListings, content_digest, folders_unchanged, module_file,
     project_root, python_files, stored_stamp,
 )
 from flake8_async_sqla.core.options import AnalysisOptions
@@ -42,8 +42,8 @@ MIN_PARALLEL_FILES = 16
 SHARED_WAVES = 8
 # The share of the files the main process analyses itself before it starts the workers (1/HEAD_SHARE).
 HEAD_SHARE = 16
-# How many files the helper that checks files needing no tree while the main process analyses them takes at a time:
-# the batches it has not started when the main process is done go to the workers.
+# How many files at a time the helper takes that checks files needing no tree while the main process analyses the
+# first files (see `_analyse_all`); it leaves the files of a batch it has not reached when that is done to the workers.
 TREELESS_BATCH = 16
 _ADOPTED: set[str] = set()
 # An import statement's first line: `from .pkg.mod import a, b as c` or `import pkg.mod, other as o`. Searched for
@@ -394,9 +394,9 @@ class Cache:
         self.folders: dict[str, int | None] = {}
         self.markers: list[str] = []  # the root markers that decide the checked files' module names (`root_markers`)
         self.resolutions_trusted = False
-        # When the run started, less the coarsest clock a file system stamps times with (FAT's two seconds): a
-        # folder changed since may have changed after the index looked in it.
-        self.started_ns = time.time_ns() - 2 * 10**9
+        # When the run started, less the coarsest clock a file system stamps times with: a folder changed since may
+        # have changed after the index looked in it.
+        self.started_ns = time.time_ns() - CLOCK_GRAIN_NS
         self._visited: set[str] = set()  # the stored results asked for in this run
         self._fresh: set[str] = set()  # the results computed in this run
         self.changed = False
@@ -868,7 +868,7 @@ def run(settings: Settings, files: list[Path], jobs: int, cache_folder: Path | N
     # Otherwise cached results are checked against the index's answers.
     index = None if answers_hold else _prepare_index(options, roles, cache)
     skipped: list[str] = []  # the files left out, each with why (as warnings)
-    process_problems: list[str] = []  # worker processes that ended abruptly (as warnings)
+    process_problems: list[str] = []  # worker processes that could not start or ended abruptly (as warnings)
     for path in files:
         key = str(path)
         try:
@@ -1073,24 +1073,10 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
         return Analysed([_analyse_job(job) for job in work], frozenset(), [problem])
     head = len(work) // HEAD_SHARE
     initargs = (options, roles, cache.stored_facts, os.getpid())
-    outcomes: dict[int, FileOutcome] = {}
-    problems: list[str] = []
-    with ProcessPoolExecutor(max_workers=1, initializer=_start_helper, initargs=(head_done, *initargs)) as helper:
-        tail = range(len(work) - 1, head - 1, -1)
-        batches = [tail[start : start + TREELESS_BATCH] for start in range(0, len(tail), TREELESS_BATCH)]
-        asked = [(batch, helper.submit(_analyse_treeless, [work[number] for number in batch])) for batch in batches]
-        outcomes.update((number, _analyse_job(work[number])) for number in range(head))
-        # The batches the helper has not started come back empty: the workers take their files. (Cancelling them
-        # instead races with the helper ending abruptly: Python 3.11's executor then fails on the cancelled ones.)
-        head_done.set()
-        try:
-            for batch, future in asked:
-                outcomes.update((number, outcome) for number, outcome in zip(batch, future.result()) if outcome is not None)
-        except BrokenProcessPool:
-            problems.append("the process checking files that need no tree ended abruptly: the workers checked them")
-    elsewhere = frozenset(outcomes) - frozenset(range(head))
+    outcomes, problems = _head_beside_helper(work, head, head_done, initargs)
     _load_analysis()  # before the pool forks its workers, which then start with it loaded
     left = [number for number in range(head, len(work)) if number not in outcomes]
+    lost: list[int] = []  # the numbers of those the main process analysed after all
     try:
         with tempfile.TemporaryDirectory(prefix="asq-shared-") as folder, ProcessPoolExecutor(
             max_workers=jobs, initializer=_start_worker, initargs=initargs
@@ -1108,7 +1094,6 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
                     shared["facts"].update(outcome.new_facts)
                     outcome.shared = {}
                     outcomes[number] = outcome
-                elsewhere |= frozenset(numbers)
                 if start + size < len(left):
                     shared_files.append(os.path.join(folder, f"wave-{len(shared_files)}.json"))
                     Path(shared_files[-1]).write_text(json.dumps(shared), encoding="utf-8")
@@ -1116,7 +1101,34 @@ def _analyse_all(work: list[Job], jobs: int, options: AnalysisOptions, roles: Ro
         lost = [number for number in left if number not in outcomes]
         problems.append(f"a worker process ended abruptly: the main process analysed the {len(lost)} files left")
         outcomes.update((number, _analyse_job(work[number])) for number in lost)
+    elsewhere = frozenset(range(head, len(work))).difference(lost)
     return Analysed([outcomes[number] for number in range(len(work))], elsewhere, problems)
+
+
+def _head_beside_helper(
+    work: list[Job], head: int, head_done: Event, initargs: tuple
+) -> tuple[dict[int, FileOutcome], list[str]]:
+    """The outcomes of the first `head` jobs, analysed here, and of those the helper checked meanwhile (by their
+    numbers in `work`); and what to warn of."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    outcomes: dict[int, FileOutcome] = {}
+    problems: list[str] = []
+    with ProcessPoolExecutor(max_workers=1, initializer=_start_helper, initargs=(head_done, *initargs)) as helper:
+        tail = range(len(work) - 1, head - 1, -1)
+        batches = [tail[start : start + TREELESS_BATCH] for start in range(0, len(tail), TREELESS_BATCH)]
+        asked = [(batch, helper.submit(_analyse_treeless, [work[number] for number in batch])) for batch in batches]
+        outcomes.update((number, _analyse_job(work[number])) for number in range(head))
+        # The batches the helper has not started come back empty: the workers take their files. (Cancelling them
+        # instead races with the helper ending abruptly: Python 3.11's executor then fails on the cancelled ones.)
+        head_done.set()
+        try:
+            for batch, future in asked:
+                outcomes.update((number, outcome) for number, outcome in zip(batch, future.result()) if outcome is not None)
+        except BrokenProcessPool:
+            problems.append("the process checking files that need no tree ended abruptly: the workers checked them")
+    return outcomes, problems
 
 
 def _analyse_treeless(jobs: list[Job]) -> list[FileOutcome | None]:

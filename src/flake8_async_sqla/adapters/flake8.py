@@ -86,12 +86,16 @@ class AsyncSqlaPlugin:
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         source = "".join(self.lines)
-        codes = codes_for_role(self.roles.role_of(self.filename, source), self.roles)
         def check() -> list[Finding]:
-            return check_tree(self.tree, self.filename, source, codes, self.index)
+            return checked(self.tree, self.filename, source, self.roles, self.index)
 
         for finding in check() if self.index is None else frozen_after(check):
             yield finding.line, finding.col, finding.message, type(self)
+
+
+def checked(tree: ast.Module, path: str, source: str, roles: RolePolicy, index: ProjectIndex | None) -> list[Finding]:
+    """The findings of the rules that `roles` report for the file's role."""
+    return check_tree(tree, path, source, codes_for_role(roles.role_of(path, source), roles), index)
 
 
 def forks_workers(options: argparse.Namespace) -> bool:
@@ -128,7 +132,7 @@ def analyse_first_files(index: ProjectIndex, roles: RolePolicy, options: argpars
             tree = ast.parse(data, filename=path)
         except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
             continue  # flake8 reports what it cannot read or parse
-        check_tree(tree, path, text, codes_for_role(roles.role_of(path, text), roles), index)
+        checked(tree, path, text, roles, index)
 
 
 Outcome = TypeVar("Outcome")

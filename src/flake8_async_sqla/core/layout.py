@@ -20,6 +20,9 @@ MAX_PROJECT_FILES = 10_000
 # Files larger than this are not parsed (generated code, data saved as `.py`): 4 MiB. The checked files' limit is
 # configurable (`max-file-size`); project modules the index reads beyond it are unreadable modules.
 MAX_FILE_SIZE = 4 * 1024 * 1024
+# The coarsest clock a file system stamps times with (FAT's two seconds): a folder or file stamped this close to when
+# something read it, or later, may have changed after it was read, with the same stamp.
+CLOCK_GRAIN_NS = 2 * 10**9
 
 
 def project_root(path: str) -> str:
